@@ -1,0 +1,56 @@
+"""Wiring: settings → store → knowledge → dispatcher. Channels and the server build on `Services`."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.clock import Clock
+from bot.config import Settings
+from bot.dispatch import Dispatcher
+from bot.knowledge_service import KnowledgeService
+from bot.middlewares import DEFAULT_MIDDLEWARES
+from bot.store import Store, create_engine, upgrade
+from bot.store.database import current_revision, head_revision
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    store: Store
+    knowledge: KnowledgeService
+    clock: Clock
+    dispatcher: Dispatcher | None = None
+
+    async def close(self) -> None:
+        await self.store.close()
+
+
+async def open_store(settings: Settings, clock: Clock | None = None, migrate: bool | None = None) -> Store:
+    """Connect; the embedded default migrates itself, other databases must be current (`shegong db upgrade`)."""
+    if settings.is_embedded:
+        settings.ensure_data_dir()
+    engine = create_engine(settings.effective_database_url)
+    store = Store(engine, clock)
+    if migrate if migrate is not None else settings.is_embedded:
+        await upgrade(engine)
+    elif await current_revision(engine) != head_revision():
+        await engine.dispose()
+        raise SystemExit("数据库结构不是最新版本，请先运行：shegong db upgrade")
+    return store
+
+
+async def build_services(settings: Settings, clock: Clock | None = None, migrate: bool | None = None) -> Services:
+    from handlers import ROUTERS
+
+    clock = clock or Clock()
+    store = await open_store(settings, clock, migrate)
+    extra = tuple(Path(p.strip()) for p in settings.kb_extra_dirs.split(",") if p.strip())
+    knowledge = KnowledgeService(store, builtin=settings.kb_builtin, extra_dirs=extra)
+    await knowledge.load()
+    services = Services(settings, store, knowledge, clock)
+    services.dispatcher = Dispatcher(services, ROUTERS, DEFAULT_MIDDLEWARES)
+    return services

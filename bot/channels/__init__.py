@@ -1,0 +1,1 @@
+"""Channel adapters: each translates one platform's messages to `Incoming` and `Reply` back, nothing more."""

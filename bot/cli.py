@@ -1,0 +1,187 @@
+"""`shegong` command line. Thin: parse arguments, call the same services the bot uses."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+
+from bot.config import Settings
+
+
+def _settings() -> Settings:
+    return Settings()
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+# -- shegong chat ---------------------------------------------------------------------------
+async def _chat(args: argparse.Namespace) -> int:
+    from bot.app import build_services
+    from bot.channels.console import run_console
+
+    services = await build_services(_settings())
+    try:
+        await run_console(services.dispatcher)
+    finally:
+        await services.close()
+    return 0
+
+
+# -- shegong ask ----------------------------------------------------------------------------
+async def _load_kb(args: argparse.Namespace):  # noqa: ANN202
+    from knowledge import KnowledgeBase
+
+    if args.kb:
+        root = Path(args.kb)
+        if not root.is_dir():
+            raise SystemExit(f"找不到知识库目录：{root}")
+        return KnowledgeBase.from_path(root)
+    from bot.app import open_store
+    from bot.knowledge_service import KnowledgeService
+
+    settings = _settings()
+    store = await open_store(settings)
+    try:
+        return await KnowledgeService(store, builtin=settings.kb_builtin).load()
+    finally:
+        await store.close()
+
+
+def _print_answer(kb, question: str, as_json: bool) -> None:  # noqa: ANN001
+    question = question.strip()
+    if not question:
+        if as_json:
+            print(json.dumps({"answer": "", "confident": False, "sources": [], "error": "empty question"},
+                             ensure_ascii=False))
+        else:
+            print("问题是空的，请输入想问的内容。", file=sys.stderr)
+        return
+    answer = kb.answer(question)
+    if as_json:
+        print(json.dumps(answer.as_json(), ensure_ascii=False), flush=True)
+    else:
+        print(answer.text)
+        if answer.suggestions and not answer.confident:
+            print("相关主题：" + "；".join(answer.suggestions))
+
+
+async def _ask(args: argparse.Namespace) -> int:
+    kb = await _load_kb(args)
+    if args.question == "-":
+        for line in sys.stdin:
+            if line.strip() or args.json:
+                _print_answer(kb, line, args.json)
+        return 0
+    if not args.question.strip():
+        print("问题是空的，请输入想问的内容，例如：shegong ask \"低保怎么申请\"", file=sys.stderr)
+        return 2
+    _print_answer(kb, args.question, args.json)
+    return 0
+
+
+# -- shegong kb ... -------------------------------------------------------------------------
+async def _kb_ingest(args: argparse.Namespace) -> int:
+    from bot.kb_admin import ingest_paths
+
+    return await ingest_paths(_settings(), [Path(p) for p in args.paths], region=args.region)
+
+
+async def _kb_list(args: argparse.Namespace) -> int:
+    from bot.kb_admin import list_documents
+
+    return await list_documents(_settings(), as_json=args.json)
+
+
+async def _kb_remove(args: argparse.Namespace) -> int:
+    from bot.kb_admin import remove_documents
+
+    return await remove_documents(_settings(), args.paths)
+
+
+async def _kb_eval(args: argparse.Namespace) -> int:
+    from knowledge.evaluate import evaluate, format_report
+
+    kb = await _load_kb(args)
+    try:
+        report = evaluate(kb, Path(args.questions))
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from exc
+    print(json.dumps(report.as_json(), ensure_ascii=False) if args.json else format_report(report, args.verbose))
+    return 0
+
+
+# -- shegong db upgrade ---------------------------------------------------------------------
+async def _db_upgrade(args: argparse.Namespace) -> int:
+    from bot.store import DatabaseError, create_engine, upgrade
+
+    settings = _settings()
+    if settings.is_embedded:
+        settings.ensure_data_dir()
+    engine = create_engine(settings.effective_database_url)
+    try:
+        revision = await upgrade(engine)
+    except DatabaseError as exc:
+        raise SystemExit(str(exc)) from exc
+    finally:
+        await engine.dispose()
+    print(f"数据库已是最新版本（{revision}）")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="shegong", description="社工助手：镇（街）社工站的政策问答与个案助手")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("chat", help="在终端里和机器人对话（也可从管道读入，每行一条消息）")
+    p.set_defaults(run=_chat)
+
+    p = sub.add_parser("ask", help="问一个政策问题")
+    p.add_argument("question", help="问题；“-”表示从标准输入每行读一个问题")
+    p.add_argument("--json", action="store_true", help="输出 JSON")
+    p.add_argument("--kb", metavar="DIR", help="只用这个目录下的文档回答")
+    p.set_defaults(run=_ask)
+
+    kb = sub.add_parser("kb", help="知识库管理").add_subparsers(dest="kb_command", required=True, metavar="ACTION")
+    p = kb.add_parser("ingest", help="导入文档（Markdown、文本、网页 HTML）")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("--region", default="", help="未注明地区的文档默认归属地区，如 广州市")
+    p.set_defaults(run=_kb_ingest)
+    p = kb.add_parser("list", help="列出知识库文档")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=_kb_list)
+    p = kb.add_parser("remove", help="删除已导入的文档（路径或目录前缀）")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.set_defaults(run=_kb_remove)
+    p = kb.add_parser("eval", help="用问题集评测检索效果")
+    p.add_argument("questions", metavar="QUESTIONS.jsonl")
+    p.add_argument("--kb", metavar="DIR", help="只用这个目录下的文档")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("-v", "--verbose", action="store_true", help="列出答错的问题")
+    p.set_defaults(run=_kb_eval)
+
+    db = sub.add_parser("db", help="数据库").add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    p = db.add_parser("upgrade", help="把数据库结构升级到最新版本")
+    p.set_defaults(run=_db_upgrade)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup_logging(_settings().log_level if args.command == "serve" else "WARNING")
+    try:
+        return asyncio.run(args.run(args)) or 0
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

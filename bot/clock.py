@@ -1,0 +1,21 @@
+"""Time comes from an injected clock so that tests can freeze and move it."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+
+class Clock:
+    def now(self) -> datetime:
+        return datetime.now(timezone.utc)
+
+
+class FrozenClock(Clock):
+    def __init__(self, at: datetime) -> None:
+        self._at = at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+
+    def now(self) -> datetime:
+        return self._at
+
+    def advance(self, **delta: float) -> None:
+        self._at += timedelta(**delta)

@@ -1,0 +1,61 @@
+"""Typed settings, read once from SHEGONG_* environment variables and an optional .env file."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from platformdirs import user_data_dir
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_data_dir() -> Path:
+    return Path(user_data_dir("shegong", appauthor=False))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SHEGONG_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(default_factory=default_data_dir)
+    # Empty means "the embedded default": a SQLite file inside data_dir.
+    database_url: str = ""
+    log_level: str = "INFO"
+    timezone: str = "Asia/Shanghai"
+
+    # Knowledge base: the built-in documents plus any extra folders (comma separated).
+    kb_builtin: bool = True
+    kb_extra_dirs: str = ""
+    kb_min_confidence: float = Field(default=0.0, description="Overrides the engine's refusal threshold when > 0")
+
+    # Channels (a channel whose settings are absent is not mounted).
+    telegram_token: str = ""
+    telegram_webhook_secret: str = ""
+    telegram_api_base: str = "https://api.telegram.org/bot"
+
+    wechat_token: str = ""
+    wechat_appid: str = ""
+    wechat_appsecret: str = ""
+    wechat_aes_key: str = ""
+    wechat_api_base: str = "https://api.weixin.qq.com"
+
+    wecom_corpid: str = ""
+    wecom_agentid: str = ""
+    wecom_secret: str = ""
+    wecom_token: str = ""
+    wecom_aes_key: str = ""
+    wecom_api_base: str = "https://qyapi.weixin.qq.com"
+
+    @cached_property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.data_dir / 'shegong.db'}"
+
+    @property
+    def is_embedded(self) -> bool:
+        return self.effective_database_url.startswith("sqlite")
+
+    def ensure_data_dir(self) -> Path:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return self.data_dir

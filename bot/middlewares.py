@@ -1,0 +1,54 @@
+"""The middlewares every message passes through, in the order `DEFAULT_MIDDLEWARES` lists them."""
+
+from __future__ import annotations
+
+import logging
+import unicodedata
+
+from bot.dispatch import STATE_TTL, Context, Next
+from bot.messages import Reply
+
+log = logging.getLogger(__name__)
+
+MAX_TEXT_CHARS = 500
+
+
+async def dedup(ctx: Context, nxt: Next) -> list[Reply]:
+    """A platform redelivery of a message already taken (by any process) is dropped silently."""
+    if ctx.incoming.message_id and not await ctx.services.store.claim_message(ctx.incoming.dedup_key):
+        log.info("duplicate delivery dropped", extra={"key": ctx.incoming.dedup_key})
+        return []
+    return await nxt(ctx)
+
+
+async def identity(ctx: Context, nxt: Next) -> list[Reply]:
+    """Attach the stable user record and any open dialog state."""
+    store = ctx.services.store
+    ctx.user = await store.user_for(ctx.incoming.channel, ctx.incoming.user_id)
+    state = await store.get_state(ctx.user.id, max_age=STATE_TTL)
+    if state is not None:
+        ctx.state, ctx.state_data = state
+    return await nxt(ctx)
+
+
+def _is_only_symbols(text: str) -> bool:
+    # Emoji, punctuation and spaces only: nothing we could look up.
+    return all(unicodedata.category(ch)[0] in "SPZC" for ch in text)
+
+
+async def input_guard(ctx: Context, nxt: Next) -> list[Reply]:
+    """Empty, symbol-only and overlong text gets a clear answer instead of a search."""
+    inc = ctx.incoming
+    if inc.event or inc.attachments or inc.is_button:
+        return await nxt(ctx)
+    if not ctx.text:
+        return [Reply("您发来的是空消息。请直接输入想问的问题，例如：低保怎么申请？发送“帮助”查看我能做什么。")]
+    if _is_only_symbols(ctx.text):
+        return [Reply("收到您的表情啦 😊 请用文字告诉我想了解什么，例如：高龄津贴怎么领？")]
+    if len(ctx.text) > MAX_TEXT_CHARS:
+        return [Reply(f"您的消息有 {len(ctx.text)} 个字，太长了，我一次最多能看 {MAX_TEXT_CHARS} 字。"
+                      "请用一两句话说明想问的事情，或分几条发送。")]
+    return await nxt(ctx)
+
+
+DEFAULT_MIDDLEWARES = (dedup, identity, input_guard)

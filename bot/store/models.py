@@ -1,0 +1,64 @@
+"""Database tables. Every schema change comes with an Alembic migration in migrations/versions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: DateTime(timezone=True), dict[str, Any]: JSON}
+
+
+class User(Base):
+    """One record per (channel, platform user id); later features link these to workers."""
+
+    __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("channel", "platform_user_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    platform_user_id: Mapped[str] = mapped_column(String(128))
+    display_name: Mapped[str] = mapped_column(String(64), default="")
+    city: Mapped[str] = mapped_column(String(16), default="")
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+
+
+class ConversationState(Base):
+    """Where a user is in a multi-step dialog; kept in the database so any process can continue it."""
+
+    __tablename__ = "conversation_states"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    updated_at: Mapped[datetime]
+
+
+class SeenMessage(Base):
+    """Platform message ids already taken by some process: redeliveries are dropped."""
+
+    __tablename__ = "seen_messages"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class KbDocument(Base):
+    """A document added with `shegong kb ingest`; the built-in documents live in the package."""
+
+    __tablename__ = "kb_documents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    path: Mapped[str] = mapped_column(String(300), unique=True)
+    title: Mapped[str] = mapped_column(String(200))
+    source: Mapped[str] = mapped_column(String(300), default="")
+    year: Mapped[str] = mapped_column(String(16), default="")
+    region: Mapped[str] = mapped_column(String(32), default="")
+    body: Mapped[str] = mapped_column(Text)  # the cleaned Markdown-like text
+    content_hash: Mapped[str] = mapped_column(String(64), index=True)
+    ingested_at: Mapped[datetime]

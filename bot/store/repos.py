@@ -1,0 +1,163 @@
+"""Repositories: each public method is one short transaction, committed before it returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.clock import Clock
+from bot.store.models import ConversationState, KbDocument, SeenMessage, User
+
+
+@dataclass(frozen=True, slots=True)
+class UserRecord:
+    id: int
+    channel: str
+    platform_user_id: str
+    display_name: str
+    city: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDocument:
+    path: str
+    title: str
+    source: str
+    year: str
+    region: str
+    body: str
+    content_hash: str
+
+
+def _user(row: User) -> UserRecord:
+    return UserRecord(row.id, row.channel, row.platform_user_id, row.display_name, row.city)
+
+
+class Store:
+    def __init__(self, engine: AsyncEngine, clock: Clock | None = None) -> None:
+        self.engine = engine
+        self.clock = clock or Clock()
+        self.session: async_sessionmaker[AsyncSession] = async_sessionmaker(engine, expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def _insert(self, table):  # noqa: ANN001, ANN202
+        return (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    async def ping(self) -> bool:
+        async with self.session() as s:
+            return (await s.execute(select(1))).scalar() == 1
+
+    # -- identity ---------------------------------------------------------------------------
+    async def user_for(self, channel: str, platform_user_id: str, display_name: str = "") -> UserRecord:
+        """The stable user record for a platform identity, created on first contact."""
+        now = self.clock.now()
+        async with self.session.begin() as s:
+            stmt = (
+                self._insert(User)
+                .values(channel=channel, platform_user_id=platform_user_id, display_name=display_name[:64],
+                        city="", created_at=now, last_seen_at=now)
+                .on_conflict_do_update(index_elements=["channel", "platform_user_id"], set_={"last_seen_at": now})
+                .returning(User)
+            )
+            row = (await s.execute(stmt)).scalar_one()
+            return _user(row)
+
+    async def set_user_city(self, user_id: int, city: str) -> None:
+        async with self.session.begin() as s:
+            row = await s.get(User, user_id)
+            if row is not None:
+                row.city = city
+
+    # -- deduplication ----------------------------------------------------------------------
+    async def claim_message(self, key: str) -> bool:
+        """True for the first process that sees this platform message id; False for redeliveries."""
+        async with self.session.begin() as s:
+            stmt = self._insert(SeenMessage).values(key=key, seen_at=self.clock.now()).on_conflict_do_nothing()
+            return (await s.execute(stmt)).rowcount == 1
+
+    async def forget_seen_before(self, cutoff: datetime) -> int:
+        async with self.session.begin() as s:
+            return (await s.execute(delete(SeenMessage).where(SeenMessage.seen_at < cutoff))).rowcount
+
+    # -- conversation state -----------------------------------------------------------------
+    async def get_state(self, user_id: int, max_age: timedelta | None = None) -> tuple[str, dict[str, Any]] | None:
+        async with self.session() as s:
+            row = await s.get(ConversationState, user_id)
+            if row is None:
+                return None
+            if max_age is not None and _aware(row.updated_at) < self.clock.now() - max_age:
+                return None
+            return row.name, dict(row.data)
+
+    async def set_state(self, user_id: int, name: str, data: dict[str, Any]) -> None:
+        async with self.session.begin() as s:
+            stmt = self._insert(ConversationState).values(
+                user_id=user_id, name=name, data=data, updated_at=self.clock.now()
+            )
+            stmt = stmt.on_conflict_do_update(
+                index_elements=["user_id"], set_={"name": name, "data": data, "updated_at": self.clock.now()}
+            )
+            await s.execute(stmt)
+
+    async def clear_state(self, user_id: int) -> None:
+        async with self.session.begin() as s:
+            await s.execute(delete(ConversationState).where(ConversationState.user_id == user_id))
+
+    # -- knowledge-base documents -----------------------------------------------------------
+    async def save_document(self, doc: StoredDocument) -> str:
+        """Insert or replace by path. Returns "added", "updated" or "unchanged"."""
+        async with self.session.begin() as s:
+            row = (await s.execute(select(KbDocument).where(KbDocument.path == doc.path))).scalar_one_or_none()
+            if row is not None and row.content_hash == doc.content_hash:
+                return "unchanged"
+            values = dict(title=doc.title, source=doc.source, year=doc.year, region=doc.region, body=doc.body,
+                          content_hash=doc.content_hash, ingested_at=self.clock.now())
+            if row is None:
+                s.add(KbDocument(path=doc.path, **values))
+                return "added"
+            for key, value in values.items():
+                setattr(row, key, value)
+            return "updated"
+
+    async def document_with_hash(self, content_hash: str) -> str | None:
+        async with self.session() as s:
+            stmt = select(KbDocument.path).where(KbDocument.content_hash == content_hash).limit(1)
+            return (await s.execute(stmt)).scalar_one_or_none()
+
+    async def list_documents(self) -> list[StoredDocument]:
+        async with self.session() as s:
+            rows = (await s.execute(select(KbDocument).order_by(KbDocument.path))).scalars()
+            return [StoredDocument(r.path, r.title, r.source, r.year, r.region, r.body, r.content_hash) for r in rows]
+
+    async def remove_documents(self, path_prefix: str) -> list[str]:
+        """Remove the document at this path, or every document under it when it names a folder."""
+        prefix = path_prefix.rstrip("/")
+        async with self.session.begin() as s:
+            cond = (KbDocument.path == prefix) | KbDocument.path.startswith(prefix + "/", autoescape=True)
+            paths = list((await s.execute(select(KbDocument.path).where(cond))).scalars())
+            await s.execute(delete(KbDocument).where(cond))
+            return paths
+
+    async def documents_revision(self) -> tuple[int, datetime | None]:
+        """Changes when documents are added or removed, so processes know to reload."""
+        async with self.session() as s:
+            count, latest = (await s.execute(select(func.count(), func.max(KbDocument.ingested_at)))).one()
+            return count, latest
+
+
+def _aware(value: datetime) -> datetime:
+    # SQLite returns naive datetimes; everything we store is UTC.
+    from datetime import timezone
+
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)

@@ -1,0 +1,19 @@
+"""Remembering which city the asker is in, so that answers prefer local rules."""
+
+from __future__ import annotations
+
+from bot.dispatch import Context, Regex, Router
+from bot.messages import Reply
+
+router = Router("profile")
+
+
+@router.message(Regex(r"^(?:我在|我住在|我喺|我系|我是|设置城市|城市)\s*[:：]?\s*(\S{2,8})$"))
+async def set_city(ctx: Context) -> Reply | None:
+    assert ctx.match is not None and ctx.user is not None
+    kb = ctx.services.knowledge.current()
+    city = kb.city_in(ctx.match.group(1))
+    if not city:
+        return Reply(f"暂时只能识别广东省内的地级市，例如“我在广州”“我在湛江”。“{ctx.match.group(1)}”我没认出来。")
+    await ctx.services.store.set_user_city(ctx.user.id, city)
+    return Reply(f"好的，已记住您在{city}。以后回答会优先参考{city}的规定。")

@@ -1,0 +1,1 @@
+"""The retrieval engine: normalise → tokenise → index → rank. Pure: no database, no network."""
