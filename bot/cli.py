@@ -110,7 +110,7 @@ async def _kb_eval(args: argparse.Namespace) -> int:
 
     kb = await _load_kb(args)
     try:
-        report = evaluate(kb, Path(args.questions))
+        report = evaluate(kb, *[Path(q) for q in args.questions])
     except ValueError as exc:
         raise SystemExit(str(exc)) from exc
     print(json.dumps(report.as_json(), ensure_ascii=False) if args.json else format_report(report, args.verbose))
@@ -160,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", metavar="PATH")
     p.set_defaults(run=_kb_remove)
     p = kb.add_parser("eval", help="用问题集评测检索效果")
-    p.add_argument("questions", metavar="QUESTIONS.jsonl")
+    p.add_argument("questions", nargs="+", metavar="QUESTIONS.jsonl")
     p.add_argument("--kb", metavar="DIR", help="只用这个目录下的文档")
     p.add_argument("--json", action="store_true")
     p.add_argument("-v", "--verbose", action="store_true", help="列出答错的问题")

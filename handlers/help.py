@@ -44,6 +44,6 @@ async def contact(ctx: Context) -> Reply:
     return Reply(CONTACT_TEXT)
 
 
-@router.message(Command(keywords={"谢谢", "多谢", "唔该", "感谢", "好的", "好", "收到", "ok", "OK", "明白"}))
+@router.message(Command(keywords={"谢谢", "多谢", "唔该", "感谢", "好的", "好", "收到", "ok", "OK", "明白", "哈哈", "哈哈哈", "嗯", "嗯嗯"}))
 async def thanks(ctx: Context) -> Reply:
-    return Reply("不客气！还有其他问题随时问我 😊")
+    return Reply("😊 还有其他问题随时问我。")

@@ -42,32 +42,41 @@ def trim(text: str, limit: int) -> str:
     return cut.rstrip() + "…"
 
 
-def _passage_block(hit: Hit, limit: int) -> str:
-    """The best passage, extended with the following passages of the same section while they fit."""
+def _passage_block(hit: Hit, limit: int) -> tuple[str, bool]:
+    """The best passage, then the passages after it while they fit: the rest of its section for a
+    short answer, the rest of the document for a detailed one. Returns the text and whether the
+    document has more than was shown."""
     p = hit.passage
-    parts = [p.text]
-    following = p.doc.passages[p.number + 1 :]
-    for nxt in following:
-        if nxt.headings[: len(p.headings)] != p.headings:
+    doc_passages = p.doc.passages
+    if limit > SHORT_CHARS:
+        p = doc_passages[0]  # asked for detail: the document from its beginning
+    shown = [p]
+    for nxt in doc_passages[p.number + 1 :]:
+        same_section = nxt.headings[: len(p.headings)] == p.headings
+        size = sum(len(x.text) for x in shown)
+        if limit <= SHORT_CHARS and (not same_section or size >= 120):
             break
-        if sum(map(len, parts)) + len(nxt.text) > limit and not (limit > SHORT_CHARS):
+        if size + len(nxt.text) > limit:
             break
-        if sum(map(len, parts)) >= limit:
-            break
-        parts.append(nxt.text)
-        if limit <= SHORT_CHARS and sum(map(len, parts)) >= 120:
-            break
-    heading = p.headings[-1] if p.headings and p.headings[-1] != p.doc.title else ""
-    text = "\n".join(parts)
-    return trim((f"【{heading}】" if heading else "") + text, limit)
+        shown.append(nxt)
+    parts: list[str] = []
+    heading: tuple[str, ...] = ()
+    for passage in shown:
+        if passage.headings != heading:
+            heading = passage.headings
+            title = heading[-1] if heading and heading[-1] != p.doc.title else ""
+            parts.append(f"【{title}】{passage.text}" if title else passage.text)
+        else:
+            parts.append(passage.text)
+    text = trim("\n".join(parts), limit)
+    has_more = text.endswith("…") or shown[-1].number + 1 < len(doc_passages) or p.number > 0
+    return text, has_more
 
 
 def region_note(hit: Hit, city: str) -> str:
     region = hit.document.region
-    kb_cities = set()
     if not region or region.endswith("省") or region in {"全国", "国家"}:
         return ""
-    del kb_cities
     if city and city == region:
         return ""
     where = city or "您所在的地区"
@@ -81,8 +90,8 @@ def compose(kb: KnowledgeBase, question: str, city: str = "", detailed: bool | N
         return not_sure(hits)
     best = hits[0]
     wants_more = bool(WANTS_MORE.search(question)) if detailed is None else detailed
-    body = _passage_block(best, LONG_CHARS if wants_more else SHORT_CHARS)
-    more = "" if wants_more or len(body) < SHORT_CHARS - 20 else "\n（回复“详细”看完整内容）"
+    body, has_more = _passage_block(best, LONG_CHARS if wants_more else SHORT_CHARS)
+    more = "\n（回复“详细”看更多内容）" if has_more and not wants_more else ""
     text = f"{region_note(best, asked_city)}{body}{more}\n\n📄 来源：{best.document.citation()}"
     confident_hits = [h for h in hits if kb.is_confident(h)] or hits[:1]
     return Answer(text, True, confident_hits, [h.title for h in hits[1:]], body)

@@ -49,9 +49,10 @@ def load_questions(path: Path) -> list[tuple[str, list[str]]]:
     return items
 
 
-def evaluate(kb: KnowledgeBase, questions: Path) -> EvalReport:
+def evaluate(kb: KnowledgeBase, *question_files: Path) -> EvalReport:
     report = EvalReport()
-    for question, expect in load_questions(questions):
+    items = [item for path in question_files for item in load_questions(Path(path))]
+    for question, expect in items:
         answer = kb.answer(question)
         paths = [h.path for h in answer.sources]
         if not expect:

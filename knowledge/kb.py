@@ -22,6 +22,7 @@ MAX_QUESTION_CHARS = 500
 HEADING_WEIGHT = 2.0  # a word in the title or section heading counts this many times
 BIGRAM_WEIGHT = 0.5  # character bigrams back up the word match
 SECOND_PASSAGE = 0.5  # a document whose other passages also match ranks a little higher
+LEAD_PASSAGE_SHARE = 0.85  # show an earlier passage of the document if it scores this close to the best
 SAME_CITY, OTHER_CITY, CITY_UNKNOWN = 1.2, 0.75, 0.95
 MIN_COVERAGE = 0.5  # share of the question's information the best document must contain...
 MIN_COVERAGE_WITH_TERM = 0.1  # ...or less, when it matched a policy term from the domain dictionary
@@ -141,13 +142,24 @@ class KnowledgeBase:
                 best[doc] = (score, int(idx))
             elif doc not in seconds:
                 seconds[doc] = score
-        ranked = sorted(((s + SECOND_PASSAGE * seconds.get(d, 0.0), p) for d, (s, p) in best.items()), reverse=True)
+        ranked = sorted(((s + SECOND_PASSAGE * seconds.get(d, 0.0), self._lead_passage(scores, p))
+                         for d, (s, p) in best.items()), reverse=True)
         hits = []
         for score, idx in ranked[:k]:
             p = self.passages[idx]
             coverage, term = self._coverage(tokens, p.path)
             hits.append(Hit(p.path, p.doc.title, round(score, 4), p.text, p, coverage, term))
         return hits
+
+    def _lead_passage(self, scores: np.ndarray, best: int) -> int:
+        """Among a document's passages scoring close to its best, the earliest: it usually
+        introduces the topic the question is about."""
+        doc = self.passages[best].doc
+        start = best - self.passages[best].number
+        for idx in range(start, start + len(doc.passages)):
+            if scores[idx] >= LEAD_PASSAGE_SHARE * scores[best]:
+                return idx
+        return best
 
     def _coverage(self, tokens: Tokens, path: str) -> tuple[float, bool]:
         """Share of the question's information (idf-weighted words) found in the document, and
