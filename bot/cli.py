@@ -34,6 +34,26 @@ async def _chat(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- shegong serve -------------------------------------------------------------------------
+async def _serve(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from bot.app import build_services
+    from bot.server import create_app
+
+    services = await build_services(_settings())
+    runner = web.AppRunner(create_app(services), shutdown_timeout=10)
+    await runner.setup()
+    await web.TCPSite(runner, args.host, args.port).start()
+    logging.getLogger("shegong").info("serving on http://%s:%d", args.host, args.port)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()  # finishes in-flight requests before closing
+        await services.close()
+    return 0
+
+
 # -- shegong ask ----------------------------------------------------------------------------
 async def _load_kb(args: argparse.Namespace):  # noqa: ANN202
     from knowledge import KnowledgeBase
@@ -141,6 +161,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("chat", help="在终端里和机器人对话（也可从管道读入，每行一条消息）")
     p.set_defaults(run=_chat)
+
+    p = sub.add_parser("serve", help="启动 HTTP 服务（健康检查、网页聊天接口）")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8080)
+    p.set_defaults(run=_serve)
 
     p = sub.add_parser("ask", help="问一个政策问题")
     p.add_argument("question", help="问题；“-”表示从标准输入每行读一个问题")

@@ -1,0 +1,65 @@
+"""The aiohttp application behind `shegong serve`: channels plus health endpoints."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from bot.app import Services
+from bot.channels import web as web_channel
+
+log = logging.getLogger(__name__)
+MAX_BODY_BYTES = 1024 * 1024
+
+SERVICES = web.AppKey("services", Services)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    checks = {"knowledge_base": services.knowledge.loaded}
+    try:
+        checks["database"] = await services.store.ping()
+    except Exception:  # noqa: BLE001 - any failure means "not ready"
+        log.warning("readiness: database unreachable", exc_info=True)
+        checks["database"] = False
+    return web.json_response({"ready": all(checks.values()), **checks}, status=200 if all(checks.values()) else 503)
+
+
+@web.middleware
+async def errors_as_json(request: web.Request, handler):  # noqa: ANN001, ANN201
+    try:
+        return await handler(request)
+    except web.HTTPRequestEntityTooLarge:
+        return web.json_response({"error": "请求体超过 1 MB"}, status=413)
+
+
+def create_app(services: Services) -> web.Application:
+    assert services.dispatcher is not None
+    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[errors_as_json])
+    app[SERVICES] = services
+    app.add_routes([web.get("/healthz", healthz), web.get("/readyz", readyz)])
+    app.add_routes(web_channel.routes(services.dispatcher))
+
+    async def refresh_knowledge(app: web.Application) -> None:
+        # Documents ingested by another process show up here within RECHECK_SECONDS.
+        import asyncio
+
+        async def loop() -> None:
+            while True:
+                await asyncio.sleep(5)
+                try:
+                    await services.knowledge.refresh_if_changed()
+                except Exception:  # noqa: BLE001
+                    log.exception("knowledge base refresh failed")
+
+        task = asyncio.create_task(loop())
+        yield
+        task.cancel()
+
+    app.cleanup_ctx.append(refresh_knowledge)
+    return app

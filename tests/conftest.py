@@ -1,0 +1,76 @@
+"""Shared fixtures. Storage tests run on SQLite and, when SHEGONG_TEST_POSTGRES_URL is set, on PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from bot.clock import FrozenClock
+from bot.store import Store, create_engine, upgrade
+
+POSTGRES_URL = os.environ.get("SHEGONG_TEST_POSTGRES_URL", "")
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+
+DATABASES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.skipif(
+    not POSTGRES_URL, reason="SHEGONG_TEST_POSTGRES_URL not set"))]
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> str:
+    """A throwaway database for this test session, dropped at the end."""
+    import asyncio
+
+    name = f"shegong_test_{uuid.uuid4().hex[:10]}"
+    admin = make_url(POSTGRES_URL)
+
+    async def run(sql: str) -> None:
+        engine = create_async_engine(admin, isolation_level="AUTOCOMMIT")
+        async with engine.connect() as conn:
+            await conn.execute(text(sql))
+        await engine.dispose()
+
+    asyncio.run(run(f'CREATE DATABASE "{name}"'))
+    yield admin.set(database=name).render_as_string(hide_password=False)
+    asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock(datetime(2026, 11, 28, 9, 0, tzinfo=timezone.utc))
+
+
+@pytest.fixture(params=DATABASES)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
+    url = request.getfixturevalue("postgres_database")
+    import asyncio
+
+    async def reset() -> None:
+        # Each test starts from an empty schema, migrated from scratch.
+        engine = create_async_engine(url)
+        async with engine.begin() as conn:
+            await conn.execute(text("DROP SCHEMA public CASCADE"))
+            await conn.execute(text("CREATE SCHEMA public"))
+        await engine.dispose()
+
+    asyncio.run(reset())
+    return url
+
+
+@pytest.fixture
+async def store(database_url: str, clock: FrozenClock) -> AsyncIterator[Store]:
+    engine = create_engine(database_url)
+    await upgrade(engine)
+    s = Store(engine, clock)
+    yield s
+    await s.close()

@@ -1,0 +1,38 @@
+"""Fixtures for the knowledge-base tests.
+
+The shared evaluation material lives beside the repository (``<repo>/../shared``); tests that need it
+skip cleanly when it is absent.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+# Let the test modules import their helper module whatever pytest's import mode is.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from knowledge_test_helpers import DEV_KB, DEV_QUESTIONS, SEED_PAGE, SHARED  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def dev_set() -> tuple[Path, Path]:
+    if not (DEV_KB.is_dir() and DEV_QUESTIONS.is_file()):
+        pytest.skip(f"shared evaluation set not found at {SHARED}")
+    return DEV_KB, DEV_QUESTIONS
+
+
+@pytest.fixture(scope="session")
+def seed_page() -> bytes:
+    if not SEED_PAGE.is_file():
+        pytest.skip(f"seed page not found at {SEED_PAGE}")
+    return SEED_PAGE.read_bytes()
+
+
+@pytest.fixture(scope="module")
+def builtin_kb():
+    from knowledge import KnowledgeBase
+
+    return KnowledgeBase.builtin()
