@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from pathlib import Path
 
 from bot.clock import Clock
 from bot.config import Settings
 from bot.dispatch import Dispatcher
 from bot.knowledge_service import KnowledgeService
+from bot.messages import Reply, reply_to_payload
 from bot.middlewares import DEFAULT_MIDDLEWARES
 from bot.store import Store, create_engine, upgrade
 from bot.store.database import current_revision, head_revision
+
+if TYPE_CHECKING:
+    from bot.outbox import OutboxSender
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +29,14 @@ class Services:
     knowledge: KnowledgeService
     clock: Clock
     dispatcher: Dispatcher | None = None
+    outbox: OutboxSender | None = None  # set by the server, which knows the channels
+
+    async def push(self, channel: str, chat_id: str, reply: Reply, dedup_key: str | None = None) -> bool:
+        """Queue a message for delivery outside the current request (always through the outbox)."""
+        queued = await self.store.enqueue(channel, chat_id, reply_to_payload(reply), dedup_key)
+        if queued and self.outbox is not None:
+            self.outbox.wake()
+        return queued
 
     async def close(self) -> None:
         await self.store.close()

@@ -63,3 +63,22 @@ class Reply:
     buttons: list[Button] = field(default_factory=list)
     images: list[str] = field(default_factory=list)
     citations: list[Citation] = field(default_factory=list)
+
+
+def reply_to_payload(reply: Reply) -> dict:
+    """A Reply as plain JSON, for the outbox table."""
+    return {
+        "text": reply.text,
+        "buttons": [[b.label, b.payload] for b in reply.buttons],
+        "images": list(reply.images),
+        "citations": [[c.title, c.source, c.year, c.path] for c in reply.citations],
+    }
+
+
+def payload_to_reply(payload: dict) -> Reply:
+    return Reply(
+        text=payload.get("text", ""),
+        buttons=[Button(label, pl) for label, pl in payload.get("buttons", [])],
+        images=list(payload.get("images", [])),
+        citations=[Citation(*c) for c in payload.get("citations", [])],
+    )

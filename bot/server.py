@@ -8,6 +8,9 @@ from aiohttp import web
 
 from bot.app import Services
 from bot.channels import web as web_channel
+from bot.channels.base import Channel
+from bot.channels.registry import configured_channels
+from bot.outbox import OutboxSender
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 1024 * 1024
@@ -38,12 +41,28 @@ async def errors_as_json(request: web.Request, handler):  # noqa: ANN001, ANN201
         return web.json_response({"error": "请求体超过 1 MB"}, status=413)
 
 
-def create_app(services: Services) -> web.Application:
+def create_app(services: Services, channels: dict[str, Channel] | None = None) -> web.Application:
+    """The HTTP app. `channels` defaults to every platform whose settings are present."""
     assert services.dispatcher is not None
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[errors_as_json])
     app[SERVICES] = services
     app.add_routes([web.get("/healthz", healthz), web.get("/readyz", readyz)])
     app.add_routes(web_channel.routes(services.dispatcher))
+    channels = configured_channels(services) if channels is None else channels
+    for channel in channels.values():
+        app.add_routes(channel.routes())
+    services.outbox = OutboxSender(services.store, channels)
+
+    async def run_outbox(app: web.Application) -> None:
+        import asyncio
+
+        task = asyncio.create_task(services.outbox.run_forever())
+        yield
+        task.cancel()
+        for channel in channels.values():
+            await channel.close()
+
+    app.cleanup_ctx.append(run_outbox)
 
     async def refresh_knowledge(app: web.Application) -> None:
         # Documents ingested by another process show up here within RECHECK_SECONDS.

@@ -62,3 +62,32 @@ class KbDocument(Base):
     body: Mapped[str] = mapped_column(Text)  # the cleaned Markdown-like text
     content_hash: Mapped[str] = mapped_column(String(64), index=True)
     ingested_at: Mapped[datetime]
+
+
+class OutboxMessage(Base):
+    """A message to push later or to someone else; claimed by one sender, sent, marked sent."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    chat_id: Mapped[str] = mapped_column(String(128))
+    payload: Mapped[dict[str, Any]] = mapped_column()  # a serialised Reply
+    # A caller-chosen key makes enqueueing idempotent (e.g. "reply:wechat:<MsgId>").
+    dedup_key: Mapped[str | None] = mapped_column(String(200), unique=True, nullable=True)
+    status: Mapped[str] = mapped_column(String(12), default="pending", index=True)  # pending/sent/failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    available_at: Mapped[datetime] = mapped_column(index=True)  # not before (retry backoff, lease expiry)
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    last_error: Mapped[str] = mapped_column(String(500), default="")
+
+
+class KeyValue(Base):
+    """Small shared values every process must agree on, e.g. a platform access token and its expiry."""
+
+    __tablename__ = "shared_values"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    expires_at: Mapped[datetime | None] = mapped_column(nullable=True)

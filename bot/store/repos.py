@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import delete, func, select
@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
 from bot.store.models import ConversationState, KbDocument, SeenMessage, User
+from bot.store.outbox import OutboxQueries
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +39,7 @@ def _user(row: User) -> UserRecord:
     return UserRecord(row.id, row.channel, row.platform_user_id, row.display_name, row.city)
 
 
-class Store:
+class Store(OutboxQueries):
     def __init__(self, engine: AsyncEngine, clock: Clock | None = None) -> None:
         self.engine = engine
         self.clock = clock or Clock()
@@ -158,6 +159,4 @@ class Store:
 
 def _aware(value: datetime) -> datetime:
     # SQLite returns naive datetimes; everything we store is UTC.
-    from datetime import timezone
-
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)

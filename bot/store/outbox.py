@@ -1,0 +1,108 @@
+"""Outbox and shared-value queries, mixed into Store."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select, update
+
+from bot.store.models import KeyValue, OutboxMessage
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+    from bot.clock import Clock
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    id: int
+    channel: str
+    chat_id: str
+    payload: dict[str, Any]
+    attempts: int  # including the current one
+
+
+class OutboxQueries:
+    session: async_sessionmaker[AsyncSession]
+    clock: Clock
+
+    async def enqueue(self, channel: str, chat_id: str, payload: dict[str, Any], dedup_key: str | None = None,
+                      session: AsyncSession | None = None) -> bool:
+        """Queue a push. With `session`, it commits together with the caller's change. Returns False when
+        a message with the same dedup_key was queued before."""
+        now = self.clock.now()
+        stmt = self._insert(OutboxMessage).values(
+            channel=channel, chat_id=chat_id, payload=payload, dedup_key=dedup_key, status="pending",
+            attempts=0, available_at=now, created_at=now, last_error="",
+        ).on_conflict_do_nothing()
+        if session is not None:
+            return (await session.execute(stmt)).rowcount == 1
+        async with self.session.begin() as s:
+            return (await s.execute(stmt)).rowcount == 1
+
+    async def claim_outbox(self, limit: int, lease: timedelta) -> list[OutboxItem]:
+        """Take up to `limit` due messages for this process: no other process gets them until the lease
+        runs out (then a crashed sender's messages are retried)."""
+        now = self.clock.now()
+        due = (
+            select(OutboxMessage.id)
+            .where(OutboxMessage.status == "pending", OutboxMessage.available_at <= now)
+            .order_by(OutboxMessage.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)  # PostgreSQL; SQLite serialises writers instead
+        )
+        stmt = (
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(due.scalar_subquery()))
+            .values(available_at=now + lease, attempts=OutboxMessage.attempts + 1)
+            .returning(OutboxMessage.id, OutboxMessage.channel, OutboxMessage.chat_id, OutboxMessage.payload,
+                       OutboxMessage.attempts)
+        )
+        async with self.session.begin() as s:
+            rows = (await s.execute(stmt)).all()
+        return sorted((OutboxItem(*row) for row in rows), key=lambda i: i.id)
+
+    async def mark_sent(self, item_id: int) -> None:
+        async with self.session.begin() as s:
+            await s.execute(update(OutboxMessage).where(OutboxMessage.id == item_id)
+                            .values(status="sent", sent_at=self.clock.now(), last_error=""))
+
+    async def retry_later(self, item_id: int, error: str, delay: timedelta) -> None:
+        async with self.session.begin() as s:
+            await s.execute(update(OutboxMessage).where(OutboxMessage.id == item_id)
+                            .values(available_at=self.clock.now() + delay, last_error=error[:500]))
+
+    async def mark_failed(self, item_id: int, error: str) -> None:
+        async with self.session.begin() as s:
+            await s.execute(update(OutboxMessage).where(OutboxMessage.id == item_id)
+                            .values(status="failed", last_error=error[:500]))
+
+    async def outbox_counts(self) -> dict[str, int]:
+        async with self.session() as s:
+            rows = (await s.execute(select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status))).all()
+            return {status: n for status, n in rows}
+
+    # -- shared values ----------------------------------------------------------------------
+    async def get_shared(self, key: str) -> str | None:
+        """A value still valid now, or None."""
+        async with self.session() as s:
+            row = await s.get(KeyValue, key)
+            if row is None:
+                return None
+            expires = row.expires_at
+            if expires is not None and _aware(expires) <= self.clock.now():
+                return None
+            return row.value
+
+    async def put_shared(self, key: str, value: str, expires_at: datetime | None) -> None:
+        async with self.session.begin() as s:
+            stmt = self._insert(KeyValue).values(key=key, value=value, expires_at=expires_at)
+            await s.execute(stmt.on_conflict_do_update(index_elements=["key"],
+                                                       set_={"value": value, "expires_at": expires_at}))
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
