@@ -11,7 +11,8 @@ if TYPE_CHECKING:
 
 SHORT_CHARS = 300
 LONG_CHARS = 1200
-WANTS_MORE = re.compile(r"详细|詳細|具体|具體|全部|完整|全文|更多|多啲|讲多啲|講多啲")
+# "多啲" alone means "more money" as often as "more text", so only unambiguous words count.
+WANTS_MORE = re.compile(r"详细|詳細|完整|全文|讲多啲|講多啲|讲详细|講詳細")
 SENTENCE_END = "。！？；!?;\n"
 
 

@@ -15,6 +15,7 @@ PASSAGE_CHARS = 320  # about one phone screen
 HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d+[.、)]|[（(]\d+[)）])\s*")
 SENTENCE_END = re.compile(r"(?<=[。！？；!?;])")
+CLAUSE_END = re.compile(r"(?<=[，,、：:])")
 
 
 class IngestError(ValueError):
@@ -59,13 +60,21 @@ class Document:
 def decode(raw: bytes, name: str) -> str:
     if b"\x00" in raw[:8192]:
         raise IngestError("是二进制文件，不是文本")
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            text = raw.decode(encoding)
-        except UnicodeDecodeError:
-            continue
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    else:
+        # Valid UTF-8 that reads as gibberish (e.g. saved twice through Latin-1) is broken, not GBK.
         if _looks_like_text(text):
             return text
+        raise IngestError("文字内容像是乱码（编码可能被转换过两次），请检查原文件")
+    try:
+        text = raw.decode("gb18030")
+    except UnicodeDecodeError:
+        raise IngestError("文字编码无法识别（请另存为 UTF-8）") from None
+    if _looks_like_text(text):
+        return text
     raise IngestError("文字编码无法识别（请另存为 UTF-8）")
 
 
@@ -150,12 +159,31 @@ def _blocks(body: str) -> Iterator[tuple[tuple[str, ...], str]]:
         yield path(), "\n".join(para)
 
 
+def _sentences(text: str) -> Iterator[str]:
+    """Sentences, with run-on ones (commas only) cut at commas and, failing that, by length."""
+    for sentence in SENTENCE_END.split(text):
+        if len(sentence) <= PASSAGE_CHARS:
+            yield sentence
+            continue
+        piece = ""
+        for clause in CLAUSE_END.split(sentence):
+            while len(clause) > PASSAGE_CHARS:
+                yield clause[:PASSAGE_CHARS]
+                clause = clause[PASSAGE_CHARS:]
+            if piece and len(piece) + len(clause) > PASSAGE_CHARS:
+                yield piece
+                piece = ""
+            piece += clause
+        if piece:
+            yield piece
+
+
 def _chunks(text: str) -> Iterator[str]:
     if len(text) <= PASSAGE_CHARS * 1.4:
         yield text
         return
     current = ""
-    for sentence in SENTENCE_END.split(text):
+    for sentence in _sentences(text):
         if current and len(current) + len(sentence) > PASSAGE_CHARS:
             yield current
             current = ""

@@ -167,7 +167,7 @@ class KnowledgeBase:
         words, bigrams = self._doc_words[path], self._doc_bigrams[path]
         total = found = 0.0
         term = False
-        for w in set(tokens.words):
+        for w in set(tokens.words) - self.tables.soft_words:
             weight = self.words.idf_of(w)
             total += weight
             if w in words or (len(w) > 1 and all(w[i : i + 2] in bigrams for i in range(len(w) - 1))):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 
 import opencc
@@ -50,40 +51,60 @@ def _pinyin(ch: str) -> str:
 
 
 class Normalizer:
-    def __init__(self, tables: TermTables, known_word=None) -> None:  # noqa: ANN001
+    """Folding and table replacement. Typo correction works on words, never inside them: the caller
+    segments the question first (`correct`), so 当地保险 is 当地/保险 and stays as it is."""
+
+    def __init__(self, tables: TermTables, known_word: Callable[[str], bool] | None = None) -> None:
         self.tables = tables
         # Canonical terms and policy terms map to themselves so that a shorter alias inside them
         # (长者 inside 长者饭堂) cannot break them apart.
         protected = {t: t for t in [*tables.domain_terms, *tables.synonyms.values()]}
-        colloquial = {**protected, **{k: v for k, v in tables.synonyms.items()}}
         self._spoken = Replacer({**{k: v for k, v in protected.items() if k not in tables.dialect},
-                                 **tables.typos, **tables.dialect})
-        self._aliases = Replacer(colloquial)
+                                 **tables.dialect})
+        self._aliases = Replacer({**protected, **tables.synonyms})
         self._known_word = known_word or (lambda w: False)
+        self._terms = {*tables.domain_terms, *tables.synonyms.values()}
         self._sound_index: dict[tuple[int, str], list[str]] = {}
-        for term in {*tables.domain_terms, *tables.synonyms.values()}:
+        for term in self._terms:
             if 2 <= len(term) <= 6 and all("\u4e00" <= c <= "\u9fff" for c in term):
                 key = (len(term), " ".join(_pinyin(c) for c in term))
                 self._sound_index.setdefault(key, []).append(term)
         self._term_lengths = sorted({k[0] for k in self._sound_index}, reverse=True)
-        self._terms = {*tables.domain_terms, *tables.synonyms.values()}
+
+    def spoken(self, text: str) -> str:
+        """Folded, with colloquial and Cantonese words in Mandarin."""
+        return self._spoken(fold(text))
+
+    def aliases(self, text: str) -> str:
+        return self._aliases(text)
 
     def document(self, text: str) -> str:
         return self._aliases(self._spoken(fold(text)))
 
-    def question(self, text: str) -> str:
-        return self._aliases(self._fix_homophones(self._spoken(fold(text))))
-
-    def _fix_homophones(self, text: str) -> str:
-        """Replace a run that sounds exactly like a policy term but is not a word (抵保 → 低保)."""
+    def correct(self, words: Iterable[str]) -> str:
+        """Rejoin segmented words, fixing listed typos (whole words only) and spans that sound exactly
+        like a policy term (抵/保 → 低保, 特困/人/圆 → 特困人员). A span starts and ends at word borders
+        and contains a stray single character, so real words (当地/保险) are never cut or changed."""
+        tokens = [self.tables.typos.get(w, w) for w in words]
+        text = "".join(tokens)
         if not self._sound_index:
             return text
+        starts, single = [0], []
+        for t in tokens:
+            single.append(len(t) == 1 and "\u4e00" <= t <= "\u9fff")
+            starts.append(starts[-1] + len(t))
+        border = {pos: n for n, pos in enumerate(starts)}
         sounds = [_pinyin(c) for c in text]
-        out, i = [], 0
-        while i < len(text):
+        out: list[str] = []
+        n = 0
+        while n < len(tokens):
+            i = starts[n]
             for length in self._term_lengths:
+                end = border.get(i + length)
+                if end is None or end <= n or not any(single[n:end]):
+                    continue
                 chunk = text[i : i + length]
-                if len(chunk) < length or chunk in self._terms or self._known_word(chunk):
+                if chunk in self._terms or self._known_word(chunk):
                     continue
                 candidates = self._sound_index.get((length, " ".join(sounds[i : i + length])))
                 if candidates:
@@ -91,11 +112,11 @@ class Normalizer:
                     best = max(candidates, key=lambda t: sum(a == b for a, b in zip(t, chunk)))
                     if sum(a == b for a, b in zip(best, chunk)) >= length - max(1, length // 3):
                         out.append(best)
-                        i += length
+                        n = end
                         break
             else:
-                out.append(text[i])
-                i += 1
+                out.append(tokens[n])
+                n += 1
         return "".join(out)
 
 

@@ -65,6 +65,8 @@ class TermTables:
     typos: dict[str, str] = field(default_factory=dict)
     stopwords: set[str] = field(default_factory=set)
     cities: dict[str, str] = field(default_factory=dict)
+    # Question words that help pick the passage (哪里, 多久) but say nothing about the topic.
+    soft_words: set[str] = field(default_factory=set)
 
     @classmethod
     def load(cls, *dirs: Path) -> TermTables:
@@ -82,6 +84,8 @@ class TermTables:
                 tables.typos.update(_read_pairs(p))
             if (p := folder / "stopwords.txt").exists():
                 tables.stopwords.update(_read_words(p))
+            if (p := folder / "soft_words.txt").exists():
+                tables.soft_words.update(_read_words(p))
             if (p := folder / "cities.tsv").exists():
                 tables.cities.update(_read_cities(p))
         return tables

@@ -33,6 +33,12 @@ class Analyzer:
         for term in {*tables.domain_terms, *tables.synonyms.values()}:
             if term and " " not in term:
                 self.jieba.add_word(term, freq=200000)
+        # Listed typos become words of their own so they can be corrected as whole words; a low
+        # frequency keeps real words around them (当地/保险) winning the segmentation.
+        for typo in tables.typos:
+            if typo not in self.jieba.FREQ:
+                self.jieba.add_word(typo, freq=5)
+        self.soft_words = tables.soft_words
         self.stopwords = tables.stopwords
         self.normalizer = Normalizer(tables, known_word=self._is_common_word)
 
@@ -58,7 +64,11 @@ class Analyzer:
         return self.analyze(self.normalizer.document(text))
 
     def question(self, text: str) -> Tokens:
-        return self.analyze(self.normalizer.question(text))
+        return self.analyze(self.normalize_question(text))
+
+    def normalize_question(self, text: str) -> str:
+        spoken = self.normalizer.spoken(text)
+        return self.normalizer.aliases(self.normalizer.correct(self.jieba.cut(spoken, HMM=False)))
 
 
 def _bigrams(run: str) -> list[str]:

@@ -111,8 +111,6 @@ def test_short_paragraphs_are_not_split():
     assert [p.text for p in doc.passages] == [para]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a paragraph without any sentence end (only commas) is never split; "
-                   "knowledge/ingest.py _chunks() only splits at 。！？； so the passage can be any length")
 def test_run_on_paragraph_without_sentence_ends_is_still_bounded():
     runon = "，".join(f"第{i}项说明社会救助申请中的注意事项" for i in range(60)) + "。"
     assert len(runon) > 1000
@@ -282,9 +280,6 @@ def test_random_bytes_are_rejected():
     assert "编码" in str(exc.value)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: UTF-8 text that was double-encoded (read as Latin-1, saved as UTF-8) "
-                   "fails the UTF-8 plausibility check and is then re-decoded as GB18030, which yields CJK "
-                   "gibberish (盲陆聨…) that passes; knowledge/ingest.py decode()")
 def test_double_encoded_utf8_mojibake_is_rejected():
     original = "申请低保需要准备身份证、户口簿和家庭经济状况核对授权书。" * 20
     mojibake = original.encode("utf-8").decode("latin-1").encode("utf-8")
