@@ -80,8 +80,8 @@ def region_note(hit: Hit, city: str) -> str:
         return ""
     if city and city == region:
         return ""
-    where = city or "您所在的地区"
-    return f"（注：以下是{region}的规定，{where}的做法可能不同，请以当地民政部门公布为准。）\n"
+    where = f"{city}的做法" if city else "其他地方的做法"
+    return f"（注：以下是{region}的规定，{where}可能不同，请以当地民政部门公布为准。）\n"
 
 
 def compose(kb: KnowledgeBase, question: str, city: str = "", detailed: bool | None = None) -> Answer:

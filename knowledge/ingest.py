@@ -15,6 +15,7 @@ PASSAGE_CHARS = 320  # about one phone screen
 HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d+[.、)]|[（(]\d+[)）])\s*")
 SENTENCE_END = re.compile(r"(?<=[。！？；!?;])")
+EMPHASIS = re.compile(r"(\*\*|__)(.+?)\1")
 CLAUSE_END = re.compile(r"(?<=[，,、：:])")
 
 
@@ -112,6 +113,8 @@ def parse_document(path: str, raw: bytes) -> Document:
     if kind == "markdown":
         meta, body = parse_front_matter(text)
         first_heading = next((m.group(2) for ln in body.splitlines() if (m := HEADING.match(ln))), "")
+        # Chat apps show Markdown emphasis as literal asterisks: keep the words, drop the marks.
+        body = EMPHASIS.sub(r"\2", body)
         doc = Document(path, meta.get("title") or first_heading or stem, body.strip(),
                        meta.get("source", ""), str(meta.get("year", "")), meta.get("region", ""))
     elif kind == "text":
