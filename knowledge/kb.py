@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -10,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from knowledge.engine.index import BM25Index
+from knowledge.engine.index import PostingsBuilder, score
+from knowledge.engine.normalize import fold
 from knowledge.engine.tables import TermTables
 from knowledge.engine.tokenize import Analyzer, Tokens
 from knowledge.ingest import Document, Passage, load_tree
@@ -54,39 +56,33 @@ class KnowledgeBase:
         self._policy_terms = {*self.tables.domain_terms, *self.tables.synonyms.values()}
         self.documents = list(documents)
         self.passages: list[Passage] = [p for d in self.documents for p in d.passages]
-        word_docs: list[Counter[str]] = []
-        bigram_docs: list[Counter[str]] = []
-        self._doc_words: dict[str, set[str]] = {}
-        self._doc_bigrams: dict[str, set[str]] = {}
-        heading_cache: dict[tuple[str, ...], Tokens] = {}
+        words, bigrams = PostingsBuilder(), PostingsBuilder()
+        heading_cache: dict[str, Tokens] = {}
         for p in self.passages:
-            head_key = (p.doc.title, *p.headings)
-            head = heading_cache.get(head_key)
-            if head is None:
-                head = heading_cache[head_key] = self.analyzer.document(" ".join(head_key))
             body = self.analyzer.document(p.text)
-            words = Counter(body.words)
-            bigrams = Counter(body.bigrams)
-            for w in head.words:
-                words[w] += HEADING_WEIGHT
-            for b in head.bigrams:
-                bigrams[b] += HEADING_WEIGHT
-            word_docs.append(words)
-            bigram_docs.append(bigrams)
-            self._doc_words.setdefault(p.path, set()).update(words)
-            self._doc_bigrams.setdefault(p.path, set()).update(bigrams)
-        self.words = BM25Index(word_docs)
-        self.bigrams = BM25Index(bigram_docs)
-        self._doc_of = np.array([self._doc_number(p.doc) for p in self.passages], dtype=np.int32)
+            w: dict[str, float] = Counter(body.words)
+            b: dict[str, float] = Counter(body.bigrams)
+            for heading in (p.doc.title, *p.headings):
+                head = heading_cache.get(heading)
+                if head is None:
+                    head = heading_cache[heading] = self.analyzer.document(heading)
+                for term in head.words:
+                    w[term] = w.get(term, 0) + HEADING_WEIGHT
+                for term in head.bigrams:
+                    b[term] = b.get(term, 0) + HEADING_WEIGHT
+            words.add(w)
+            bigrams.add(b)
+        self.words = words.build()
+        self.bigrams = bigrams.build(BIGRAM_WEIGHT)
+        doc_numbers = {id(d): n for n, d in enumerate(self.documents)}
+        self._doc_of = np.array([doc_numbers[id(p.doc)] for p in self.passages], dtype=np.int32)
         cities = set(self.tables.cities.values())
         self._region = [p.doc.region if p.doc.region in cities else "" for p in self.passages]
+        self._has_city_documents = any(self._region)
         self._region_factor_cache: dict[str, np.ndarray] = {}
+        city_aliases = sorted((a for a in self.tables.cities if len(a) >= 2), key=len, reverse=True)
+        self._city_pattern = re.compile("|".join(map(re.escape, city_aliases))) if city_aliases else None
         self.build_seconds = time.perf_counter() - started
-
-    def _doc_number(self, doc: Document) -> int:
-        if not hasattr(self, "_doc_index"):
-            self._doc_index = {id(d): n for n, d in enumerate(self.documents)}
-        return self._doc_index[id(doc)]
 
     # -- construction -----------------------------------------------------------------------
     @classmethod
@@ -103,11 +99,10 @@ class KnowledgeBase:
     # -- retrieval --------------------------------------------------------------------------
     def city_in(self, text: str) -> str:
         """The Guangdong city a question names, if any (canonical form, e.g. 广州市)."""
-        folded = self.analyzer.normalizer.document(text)
-        for alias in sorted(self.tables.cities, key=len, reverse=True):
-            if len(alias) >= 2 and alias in folded:
-                return self.tables.cities[alias]
-        return ""
+        if self._city_pattern is None:
+            return ""
+        m = self._city_pattern.search(fold(text))
+        return self.tables.cities[m.group(0)] if m else ""
 
     def _region_factors(self, city: str) -> np.ndarray:
         if city not in self._region_factor_cache:
@@ -125,55 +120,67 @@ class KnowledgeBase:
         tokens = self.analyzer.question(question[:MAX_QUESTION_CHARS])
         if not tokens.words and not tokens.bigrams:
             return []
-        scores = np.zeros(len(self.passages), dtype=np.float32)
-        self.words.accumulate(scores, tokens.words)
-        self.bigrams.accumulate(scores, tokens.bigrams, BIGRAM_WEIGHT)
-        if any(self._region):
-            scores *= self._region_factors(city or self.city_in(question))
-        top = _top_indices(scores, max(8 * k, 24))
-        best: dict[int, tuple[float, int]] = {}  # doc number → (aggregated score, best passage)
+        scores = score(len(self.passages), (self.words.slices(tokens.words), self.bigrams.slices(tokens.bigrams)))
+        n = max(8 * k, 24)
+        if self._has_city_documents:
+            # Region factors are within [0.75, 1.2]: re-weighing a wider candidate set is enough.
+            top = _top_indices(scores, 2 * n)
+            scores[top] *= self._region_factors(city or self.city_in(question))[top]
+            top = top[np.argsort(-scores[top], kind="stable")][:n]
+        else:
+            top = _top_indices(scores, n)
+        best: dict[int, tuple[float, int]] = {}  # doc number → (best passage score, passage)
         seconds: dict[int, float] = {}
-        for idx in top:
-            score = float(scores[idx])
-            if score <= 0:
+        for idx, s, doc in zip(top.tolist(), scores[top].tolist(), self._doc_of[top].tolist()):
+            if s <= 0:
                 break
-            doc = int(self._doc_of[idx])
             if doc not in best:
-                best[doc] = (score, int(idx))
+                best[doc] = (s, idx)
             elif doc not in seconds:
-                seconds[doc] = score
-        ranked = sorted(((s + SECOND_PASSAGE * seconds.get(d, 0.0), self._lead_passage(scores, p))
-                         for d, (s, p) in best.items()), reverse=True)
+                seconds[doc] = s
+        ranked = sorted(((s + SECOND_PASSAGE * seconds.get(d, 0.0), p) for d, (s, p) in best.items()),
+                        reverse=True)[:k]
+        firsts = [idx - self.passages[idx].number for _, idx in ranked]
+        ends = [first + len(self.passages[idx].doc.passages) for first, (_, idx) in zip(firsts, ranked)]
+        coverage = self._coverage(tokens, np.array(firsts + ends, dtype=np.int32))
         hits = []
-        for score, idx in ranked[:k]:
-            p = self.passages[idx]
-            coverage, term = self._coverage(tokens, p.path)
-            hits.append(Hit(p.path, p.doc.title, round(score, 4), p.text, p, coverage, term))
+        for (total, idx), (share, term) in zip(ranked, coverage):
+            p = self.passages[self._lead_passage(scores, idx)]
+            hits.append(Hit(p.path, p.doc.title, round(total, 4), p.text, p, share, term))
         return hits
 
     def _lead_passage(self, scores: np.ndarray, best: int) -> int:
         """Among a document's passages scoring close to its best, the earliest: it usually
         introduces the topic the question is about."""
-        doc = self.passages[best].doc
         start = best - self.passages[best].number
-        for idx in range(start, start + len(doc.passages)):
+        for idx in range(start, best):
             if scores[idx] >= LEAD_PASSAGE_SHARE * scores[best]:
                 return idx
         return best
 
-    def _coverage(self, tokens: Tokens, path: str) -> tuple[float, bool]:
-        """Share of the question's information (idf-weighted words) found in the document, and
-        whether one of the words found is a policy term."""
-        words, bigrams = self._doc_words[path], self._doc_bigrams[path]
-        total = found = 0.0
-        term = False
+    def _coverage(self, tokens: Tokens, bounds: np.ndarray) -> list[tuple[float, bool]]:
+        """For each document (bounds = its first passages, then the ends of their ranges): the share
+        of the question's information (idf-weighted words) it contains, and whether one of the words
+        found is a policy term."""
+        total = 0.0
+        count = len(bounds) // 2
+        found = np.zeros(count)
+        term = np.zeros(count, dtype=bool)
         for w in set(tokens.words) - self.tables.soft_words:
             weight = self.words.idf_of(w)
             total += weight
-            if w in words or (len(w) > 1 and all(w[i : i + 2] in bigrams for i in range(len(w) - 1))):
-                found += weight
-                term = term or w in self._policy_terms
-        return (found / total if total else 0.0), term
+            present = self.words.contains_each(w, bounds)
+            if len(w) > 1 and not present.all():
+                # A word the segmenter split differently still counts if all its bigrams are there.
+                split = np.ones(count, dtype=bool)
+                for i in range(len(w) - 1):
+                    split &= self.bigrams.contains_each(w[i : i + 2], bounds)
+                present |= split
+            found += weight * present
+            if w in self._policy_terms:
+                term |= present
+        shares = found / total if total else found
+        return list(zip(shares.tolist(), term.tolist()))
 
     def is_confident(self, hit: Hit) -> bool:
         if hit.score < MIN_SCORE:
@@ -187,7 +194,10 @@ class KnowledgeBase:
 
 
 def _top_indices(scores: np.ndarray, n: int) -> np.ndarray:
-    if len(scores) <= n:
-        return np.argsort(-scores)
-    part = np.argpartition(-scores, n)[:n]
-    return part[np.argsort(-scores[part])]
+    # Only passages near the top can make the cut: filtering first keeps argpartition small.
+    candidates = np.flatnonzero(scores >= 0.5 * scores.max())
+    if len(candidates) < n:
+        candidates = np.flatnonzero(scores > 0)
+    if len(candidates) > n:
+        candidates = candidates[np.argpartition(-scores[candidates], n)[:n]]
+    return candidates[np.argsort(-scores[candidates], kind="stable")]

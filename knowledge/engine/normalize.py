@@ -6,12 +6,16 @@ alias tables (longest match first) → for questions, near-miss homophones of po
 
 from __future__ import annotations
 
+import os
 import re
 import unicodedata
 from collections.abc import Callable, Iterable
 from functools import lru_cache
 
 import opencc
+
+# Only single characters are looked up: pypinyin's phrase dictionary would cost ~40 MB for nothing.
+os.environ.setdefault("PYPINYIN_NO_PHRASES", "1")
 
 from knowledge.engine.tables import TermTables
 
@@ -87,32 +91,32 @@ class Normalizer:
         and contains a stray single character, so real words (当地/保险) are never cut or changed."""
         tokens = [self.tables.typos.get(w, w) for w in words]
         text = "".join(tokens)
-        if not self._sound_index:
+        stray = [len(t) == 1 and "\u4e00" <= t <= "\u9fff" and t not in self.tables.stopwords for t in tokens]
+        if not self._sound_index or not any(stray):
             return text
-        starts, single = [0], []
-        for t in tokens:
-            single.append(len(t) == 1 and "\u4e00" <= t <= "\u9fff")
+        starts, strays_before = [0], [0]  # prefix sums: character offsets and stray counts
+        for t, is_stray in zip(tokens, stray):
             starts.append(starts[-1] + len(t))
-        border = {pos: n for n, pos in enumerate(starts)}
-        sounds = [_pinyin(c) for c in text]
+            strays_before.append(strays_before[-1] + is_stray)
+        longest = self._term_lengths[0]
         out: list[str] = []
         n = 0
         while n < len(tokens):
             i = starts[n]
-            for length in self._term_lengths:
-                end = border.get(i + length)
-                if end is None or end <= n or not any(single[n:end]):
+            for m in range(min(len(tokens), n + longest), n, -1):  # longest span first
+                length = starts[m] - i
+                if not 2 <= length <= longest or strays_before[m] == strays_before[n]:
                     continue
                 chunk = text[i : i + length]
                 if chunk in self._terms or self._known_word(chunk):
                     continue
-                candidates = self._sound_index.get((length, " ".join(sounds[i : i + length])))
+                candidates = self._sound_index.get((length, " ".join(_pinyin(c) for c in chunk)))
                 if candidates:
                     # Prefer the term sharing the most characters with what was typed.
                     best = max(candidates, key=lambda t: sum(a == b for a, b in zip(t, chunk)))
                     if sum(a == b for a, b in zip(best, chunk)) >= length - max(1, length // 3):
                         out.append(best)
-                        n = end
+                        n = m
                         break
             else:
                 out.append(tokens[n])
