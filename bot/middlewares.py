@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import time
 import unicodedata
 
+from bot import metrics
 from bot.dispatch import STATE_TTL, Context, Next
 from bot.messages import Reply
 
@@ -13,10 +15,26 @@ log = logging.getLogger(__name__)
 MAX_TEXT_CHARS = 500
 
 
+async def measure(ctx: Context, nxt: Next) -> list[Reply]:
+    """Outcome and latency per channel; first in the chain so duplicates and failures are counted too."""
+    token, started = metrics.begin_message(), time.perf_counter()
+    replies: list[Reply] = []
+    failed = False
+    try:
+        replies = await nxt(ctx)
+    except Exception:
+        failed = True  # the dispatcher turns it into an apology; here it is only counted
+        raise
+    finally:
+        metrics.end_message(token, ctx.incoming.channel, bool(replies), time.perf_counter() - started, failed)
+    return replies
+
+
 async def dedup(ctx: Context, nxt: Next) -> list[Reply]:
     """A platform redelivery of a message already taken (by any process) is dropped silently."""
     if ctx.incoming.message_id and not await ctx.services.store.claim_message(ctx.incoming.dedup_key):
         log.info("duplicate delivery dropped", extra={"key": ctx.incoming.dedup_key})
+        metrics.note_duplicate(ctx.incoming.channel)
         return []
     return await nxt(ctx)
 
@@ -51,4 +69,4 @@ async def input_guard(ctx: Context, nxt: Next) -> list[Reply]:
     return await nxt(ctx)
 
 
-DEFAULT_MIDDLEWARES = (dedup, identity, input_guard)
+DEFAULT_MIDDLEWARES = (measure, dedup, identity, input_guard)

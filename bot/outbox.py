@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 
 from bot.channels.base import Channel, SendError
+from bot.metrics import OUTBOUND_ERRORS, OUTBOUND_SENT
 from bot.messages import payload_to_reply
 from bot.store import Store
 from bot.store.outbox import OutboxItem
@@ -92,6 +93,7 @@ class OutboxSender:
             await channel.send(item.chat_id, payload_to_reply(item.payload))
         except SendError as exc:
             self.errors += 1
+            OUTBOUND_ERRORS.inc(channel=item.channel)
             if exc.permanent or item.attempts >= MAX_ATTEMPTS:
                 log.warning("push failed for good", extra={"outbox_id": item.id, "channel": item.channel})
                 await self.store.mark_failed(item.id, str(exc))
@@ -101,8 +103,10 @@ class OutboxSender:
             return
         except Exception as exc:  # noqa: BLE001 - a bug or network failure: retry with backoff
             self.errors += 1
+            OUTBOUND_ERRORS.inc(channel=item.channel)
             log.exception("push raised", extra={"outbox_id": item.id, "channel": item.channel})
             await self.store.retry_later(item.id, repr(exc), backoff(item.attempts))
             return
         await self.store.mark_sent(item.id)
         self.sent += 1
+        OUTBOUND_SENT.inc(channel=item.channel)

@@ -1,4 +1,4 @@
-"""The aiohttp application behind `shegong serve`: channels plus health endpoints."""
+"""The aiohttp application behind `shegong serve`: channels, the web chat, health endpoints and metrics."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import logging
 
 from aiohttp import web
 
+from bot import metrics
 from bot.app import Services
 from bot.channels import web as web_channel
 from bot.channels.base import Channel
@@ -33,6 +34,11 @@ async def readyz(request: web.Request) -> web.Response:
     return web.json_response({"ready": all(checks.values()), **checks}, status=200 if all(checks.values()) else 503)
 
 
+async def metrics_text(request: web.Request) -> web.Response:
+    # Content type carries the exposition-format version, so it is set as a raw header.
+    return web.Response(body=metrics.REGISTRY.render().encode(), headers={"Content-Type": metrics.CONTENT_TYPE})
+
+
 @web.middleware
 async def errors_as_json(request: web.Request, handler):  # noqa: ANN001, ANN201
     try:
@@ -46,7 +52,8 @@ def create_app(services: Services, channels: dict[str, Channel] | None = None) -
     assert services.dispatcher is not None
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[errors_as_json])
     app[SERVICES] = services
-    app.add_routes([web.get("/healthz", healthz), web.get("/readyz", readyz)])
+    app.add_routes([web.get("/healthz", healthz), web.get("/readyz", readyz),
+                    web.get("/metrics", metrics_text)])
     app.add_routes(web_channel.routes(services.dispatcher))
     channels = configured_channels(services) if channels is None else channels
     for channel in channels.values():

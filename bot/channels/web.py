@@ -1,17 +1,33 @@
-"""Web chat channel: a JSON endpoint that any page (or curl) can talk to; the same dispatcher as every channel."""
+"""Web chat channel: a JSON endpoint that any page (or curl) can talk to; the same dispatcher as every channel.
+
+Also serves the chat page itself (GET /chat, static files in web_static/) and the cited documents
+(GET /docs/<path>) so that a citation under an answer can be opened and read on a phone.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import html
 import json
 import re
 import uuid
+from pathlib import Path
 
 from aiohttp import web
 
 from bot.dispatch import Dispatcher
 from bot.messages import Incoming, Reply
+from knowledge import Document
 
 VISITOR_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+STATIC_DIR = Path(__file__).resolve().parent / "web_static"
+# Only our own files may run or load on these pages; document text is escaped, this is the second fence.
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-cache",
+}
 
 
 def reply_json(reply: Reply) -> dict:
@@ -42,4 +58,72 @@ def routes(dispatcher: Dispatcher) -> list[web.RouteDef]:
         return web.json_response({"replies": [reply_json(r) for r in replies]},
                                  dumps=lambda o: json.dumps(o, ensure_ascii=False))
 
-    return [web.post("/api/chat", chat)]
+    chat_page = _chat_html()
+
+    async def page(request: web.Request) -> web.Response:
+        return web.Response(text=chat_page, content_type="text/html", headers=PAGE_HEADERS)
+
+    async def document(request: web.Request) -> web.Response:
+        # Looked up among the loaded documents only: the URL never becomes a file-system path.
+        path = request.match_info["path"]
+        kb = dispatcher.services.knowledge.current()
+        doc = next((d for d in kb.documents if d.path == path), None)
+        if doc is None:
+            return web.Response(text=_page("找不到文档", "<h1>找不到这份文档</h1><p>文档可能已被删除或更新。"
+                                          "请返回对话重新提问。</p>"),
+                                status=404, content_type="text/html", headers=PAGE_HEADERS)
+        return web.Response(text=_document_html(doc), content_type="text/html", headers=PAGE_HEADERS)
+
+    return [web.post("/api/chat", chat), web.get("/chat", page), web.get("/docs/{path:.+}", document),
+            web.static("/chat/static", STATIC_DIR)]
+
+
+def _chat_html() -> str:
+    """chat.html with a content hash on its asset URLs: WeChat's browser caches hard, a new hash refetches."""
+    digest = hashlib.sha256()
+    for name in ("chat.css", "chat.js"):
+        digest.update((STATIC_DIR / name).read_bytes())
+    return (STATIC_DIR / "chat.html").read_text(encoding="utf-8").replace("{{version}}", digest.hexdigest()[:10])
+
+
+def _page(title: str, content: str) -> str:
+    return ('<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
+            '<meta name="viewport" content="width=device-width, initial-scale=1">'
+            '<meta name="color-scheme" content="light dark">'
+            f'<title>{html.escape(title)} - 社工助手</title><link rel="stylesheet" href="/chat/static/chat.css">'
+            '</head><body class="doc-page"><nav class="doc-nav"><a href="/chat">← 返回对话</a></nav>'
+            f'<main class="doc">{content}</main></body></html>')
+
+
+def _document_html(doc: Document) -> str:
+    meta = " · ".join(html.escape(x) for x in (doc.source, f"{doc.year}年" if doc.year else "", doc.region) if x)
+    return _page(doc.title, f"<h1>{html.escape(doc.title)}</h1>"
+                            + (f'<p class="doc-meta">{meta}</p>' if meta else "")
+                            + _markdown_html(doc.body)
+                            + '<p class="doc-note">具体标准和办理要求以当地民政部门最新公布为准。</p>')
+
+
+BULLET = re.compile(r"^\s*[-*·•]\s+")
+
+
+def _markdown_html(body: str) -> str:
+    """The Markdown subset document bodies keep after ingestion: headings, bullet lists, paragraphs; escaped.
+    Numbered lines stay paragraphs with their own numbers, which a list element would renumber."""
+    out: list[str] = []
+    in_list = False
+    for line in body.splitlines():
+        bullet = BULLET.match(line)
+        if bool(bullet) != in_list:
+            out.append("<ul>" if bullet else "</ul>")
+            in_list = bool(bullet)
+        stripped = line.strip()
+        if bullet:
+            out.append(f"<li>{html.escape(line[bullet.end():])}</li>")
+        elif heading := re.match(r"^(#{1,6})\s*(.*)$", stripped):
+            level = min(len(heading.group(1)) + 1, 4)  # the page title is the only <h1>
+            out.append(f"<h{level}>{html.escape(heading.group(2))}</h{level}>")
+        elif stripped:
+            out.append(f"<p>{html.escape(stripped)}</p>")
+    if in_list:
+        out.append("</ul>")
+    return "\n".join(out)

@@ -1,0 +1,110 @@
+"""Log setup: one JSON object per line for `shegong serve`, plain text otherwise, personal numbers masked.
+
+Residents type ID-card and phone numbers into the chat; logs are read by more people and kept longer than
+the database, so those numbers are masked in every record before any handler (or a test's caplog) sees it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+from datetime import datetime, timezone
+from typing import Any
+
+# A number starts after a non-digit, or right after a JSON escape such as \u8bc1 (whose last hex digit
+# would otherwise hide it): database debug logs show user text that way.
+_START = r"(?:(?<=\\u[0-9a-fA-F]{4})|(?<![0-9]))"
+# 18-digit mainland resident ID (last character may be X).
+ID_NUMBER = re.compile(_START + r"([0-9]{4})[0-9]{10}([0-9]{3}[0-9Xx])(?![0-9Xx])")
+# Mainland mobile, optionally +86 / 86 and written 138 1234 5678 or 138-1234-5678.
+MOBILE = re.compile(_START + r"((?:\+?86[- ]?)?1[3-9][0-9])[- ]?[0-9]{4}[- ]?([0-9]{4})(?![0-9])")
+# Chinese keyboards often type full-width digits; they are matched (and logged) as ASCII.
+_FULLWIDTH = str.maketrans("０１２３４５６７８９Ｘｘ", "0123456789Xx")
+# aiosqlite logs every SQL call with its parameters (the users' messages) at DEBUG. (SQLAlchemy keeps its own
+# loggers at WARNING unless told otherwise, so it is left alone.)
+_QUIET_AT_DEBUG = ("aiosqlite",)
+
+# Attributes every LogRecord has; anything else on a record came from `extra=`.
+_STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime", "taskName"}
+
+
+def redact(text: str) -> str:
+    """440106199001011234 → 4401**********1234, 13812345678 → 138****5678."""
+    text = text.translate(_FULLWIDTH)
+    text = ID_NUMBER.sub(lambda m: m.group(1) + "*" * 10 + m.group(2), text)
+    return MOBILE.sub(lambda m: m.group(1) + "****" + m.group(2), text)
+
+
+class RedactionFilter(logging.Filter):
+    """Masks the message and its arguments in place (by formatting them once) and any exception text."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a bad format string; mask the pieces and let the handler report it
+            record.msg = redact(str(record.msg))
+            if isinstance(record.args, tuple):
+                record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+            return True
+        record.msg, record.args = redact(message), ()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
+        return True
+
+
+def install_redaction() -> None:
+    """Run RedactionFilter on every record as it is created. A handler filter would miss handlers added
+    later (third-party ones, pytest's caplog); a logger filter would miss records from child loggers."""
+    make_record = logging.getLogRecordFactory()
+    if getattr(make_record, "redacts", False):
+        return
+    redaction = RedactionFilter()
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = make_record(*args, **kwargs)
+        redaction.filter(record)
+        return record
+
+    factory.redacts = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(factory)
+
+
+class JsonFormatter(logging.Formatter):
+    """time, level, logger, message, the record's `extra` fields, and exc/stack when present."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD and not key.startswith("_"):
+                entry[key if key not in entry else f"extra_{key}"] = value
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            entry["exc"] = record.exc_text
+        if record.stack_info:
+            entry["stack"] = record.stack_info
+        # Masked once more as a whole: `extra` values (aiohttp's access log puts the request line and headers
+        # there) are set on the record after it is created, so the record-level redaction never sees them.
+        return redact(json.dumps(entry, ensure_ascii=False, default=str))
+
+
+def setup_logging(level: str = "INFO", json_lines: bool = False) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if json_lines else
+                         logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO), handlers=[handler])
+    if logging.getLogger().level < logging.INFO:
+        for name in _QUIET_AT_DEBUG:
+            logging.getLogger(name).setLevel(logging.INFO)
+    install_redaction()

@@ -1,0 +1,118 @@
+"""Structured logs: JSON lines with extra fields, and ID-card / mobile numbers masked in every record."""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from bot.app import build_services
+from bot.config import Settings
+from bot.logging_setup import JsonFormatter, RedactionFilter, install_redaction, redact
+from bot.server import create_app
+
+ID, MOBILE = "440106199001011234", "13812345678"
+
+
+@pytest.fixture
+def redaction() -> Iterator[None]:
+    original = logging.getLogRecordFactory()
+    install_redaction()
+    yield
+    logging.setLogRecordFactory(original)
+
+
+@pytest.mark.parametrize("raw, masked", [
+    (ID, "4401**********1234"),
+    ("44010619900101123X", "4401**********123X"),
+    (MOBILE, "138****5678"),
+    ("电话：138-1234-5678，身份证 440106199001011234。", "电话：138****5678，身份证 4401**********1234。"),
+    ("+8613812345678", "+86138****5678"),
+    ("订单 20261128091500123456789 和 12812345678", "订单 20261128091500123456789 和 12812345678"),
+    ("１３８１２３４５６７８", "138****5678"),  # full-width digits from a Chinese keyboard
+    # JSON-escaped text, as database debug logs show it: \u8bc1 (证) ends in a digit.
+    ('"\\u8bc1440106199001011234\\u53f713812345678"', '"\\u8bc14401**********1234\\u53f7138****5678"'),
+])
+def test_redact(raw: str, masked: str) -> None:
+    assert redact(raw) == masked
+
+
+def test_filter_masks_message_args_and_exception() -> None:
+    try:
+        raise ValueError(f"bad number {MOBILE}")
+    except ValueError:
+        exc_info = sys.exc_info()
+    record = logging.LogRecord("t", logging.INFO, __file__, 1, "user %s id %s", (MOBILE, int(ID)), exc_info)
+    assert RedactionFilter().filter(record)
+    assert record.getMessage() == "user 138****5678 id 4401**********1234"
+    assert MOBILE not in (record.exc_text or "") and "138****5678" in (record.exc_text or "")
+
+
+def test_json_lines_carry_extra_fields(redaction: None) -> None:
+    logger = logging.getLogger("shegong.test.json")
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    logger.addHandler(handler)
+    try:
+        logger.warning("push failed for %s", MOBILE, extra={"channel": "web", "outbox_id": 7, "note": ID})
+    finally:
+        logger.removeHandler(handler)
+    line = JsonFormatter().format(records[0])
+    entry = json.loads(line)
+    assert "\n" not in line
+    assert entry["level"] == "WARNING" and entry["logger"] == "shegong.test.json"
+    assert entry["message"] == "push failed for 138****5678"
+    assert entry["channel"] == "web" and entry["outbox_id"] == 7 and entry["note"] == "4401**********1234"
+    assert entry["time"].endswith("+00:00")
+
+
+@pytest.fixture
+async def base_url(tmp_path: Path, clock) -> AsyncIterator[str]:  # noqa: ANN001
+    settings = Settings(data_dir=tmp_path, database_url=f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}", _env_file=None)
+    services = await build_services(settings, clock=clock)
+    runner = web.AppRunner(create_app(services, channels={}))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    await runner.cleanup()
+    await services.close()
+
+
+async def test_chat_with_personal_numbers_logs_none_of_them(
+        base_url: str, redaction: None, caplog: pytest.LogCaptureFixture) -> None:
+    text = f"我的电话是{MOBILE}，身份证{ID}，低保怎么申请"
+    caplog.set_level(logging.DEBUG)
+    async with aiohttp.ClientSession() as http:
+        for message_id in ("pii-1", "pii-1"):  # the second is a duplicate: the dedup path logs too
+            body = {"visitor_id": "visitor-pii", "text": text, "message_id": message_id}
+            async with http.post(f"{base_url}/api/chat?phone={MOBILE}", json=body,
+                                 headers={"Referer": f"{base_url}/chat?id={ID}"}) as r:
+                assert r.status == 200
+    assert caplog.records, "expected the request to log something at DEBUG"
+    plain, structured = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"), JsonFormatter()
+    for record in caplog.records:
+        # What `shegong serve` would write: the JSON line, extra fields included (aiohttp's access log puts the
+        # request line with its query string in one); and the plain-text line of the other commands.
+        for line in (structured.format(record), plain.format(record)):
+            assert MOBILE not in line and ID not in line, line
+    assert any("138****5678" in r.getMessage() for r in caplog.records), "the access log line is masked, not dropped"
+
+
+def test_serve_logging_writes_masked_json_lines() -> None:
+    # A fresh interpreter: logging configuration is process-wide and pytest has already configured this one.
+    code = ("import logging; from bot.cli import _setup_logging; _setup_logging('INFO', json_lines=True); "
+            f"logging.getLogger('shegong.x').info('call %s', '{MOBILE}', extra={{'channel': 'web'}}); "
+            "logging.getLogger('shegong.x').debug('not at INFO')")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    [line] = done.stderr.splitlines()
+    assert json.loads(line) | {"time": ""} == {"time": "", "level": "INFO", "logger": "shegong.x",
+                                               "message": "call 138****5678", "channel": "web"}
