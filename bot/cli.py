@@ -16,9 +16,10 @@ def _settings() -> Settings:
     return Settings()
 
 
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def _setup_logging(level: str, json_lines: bool = False) -> None:
+    from bot.logging_setup import setup_logging
+
+    setup_logging(level, json_lines)
 
 
 # -- shegong chat ---------------------------------------------------------------------------
@@ -39,10 +40,19 @@ async def _serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
     from bot.app import build_services
+    from bot.channels.registry import configured_channels
+    from bot.channels.telegram import TelegramChannel
     from bot.server import create_app
 
     services = await build_services(_settings())
-    runner = web.AppRunner(create_app(services), shutdown_timeout=10)
+    channels = configured_channels(services)
+    if args.telegram_polling:
+        telegram = channels.get("telegram")
+        if not isinstance(telegram, TelegramChannel):
+            await services.close()
+            raise SystemExit("未配置 SHEGONG_TELEGRAM_TOKEN（机器人令牌），无法使用 --telegram-polling。")
+        telegram.start_polling()  # before create_app, so that no webhook route is mounted
+    runner = web.AppRunner(create_app(services, channels), shutdown_timeout=10)
     await runner.setup()
     await web.TCPSite(runner, args.host, args.port).start()
     logging.getLogger("shegong").info("serving on http://%s:%d", args.host, args.port)
@@ -51,6 +61,15 @@ async def _serve(args: argparse.Namespace) -> int:
     finally:
         await runner.cleanup()  # finishes in-flight requests before closing
         await services.close()
+    return 0
+
+
+# -- shegong telegram set-webhook -----------------------------------------------------------
+async def _telegram_set_webhook(args: argparse.Namespace) -> int:
+    from bot.channels.telegram import set_webhook
+
+    await set_webhook(_settings(), args.url)
+    print(f"已设置 Telegram Webhook：{args.url}（带密钥校验）")
     return 0
 
 
@@ -165,6 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="启动 HTTP 服务（健康检查、网页聊天接口）")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--telegram-polling", action="store_true",
+                   help="用长轮询（getUpdates）接收 Telegram 消息，适合开发调试，无需公网地址")
     p.set_defaults(run=_serve)
 
     p = sub.add_parser("ask", help="问一个政策问题")
@@ -194,12 +215,19 @@ def build_parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="数据库").add_subparsers(dest="db_command", required=True, metavar="ACTION")
     p = db.add_parser("upgrade", help="把数据库结构升级到最新版本")
     p.set_defaults(run=_db_upgrade)
+
+    tg = sub.add_parser("telegram", help="Telegram 设置").add_subparsers(dest="tg_command", required=True,
+                                                                    metavar="ACTION")
+    p = tg.add_parser("set-webhook", help="让 Telegram 把消息推送到这个地址（需 HTTPS，带密钥）")
+    p.add_argument("url", metavar="URL", help="例如 https://example.org/telegram/webhook")
+    p.set_defaults(run=_telegram_set_webhook)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _setup_logging(_settings().log_level if args.command == "serve" else "WARNING")
+    serving = args.command == "serve"
+    _setup_logging(_settings().log_level if serving else "WARNING", json_lines=serving)
     try:
         return asyncio.run(args.run(args)) or 0
     except KeyboardInterrupt:

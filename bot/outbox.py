@@ -7,6 +7,7 @@ processes may run senders on one database; row claims (SKIP LOCKED / leases) kee
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Mapping
@@ -55,6 +56,7 @@ class OutboxSender:
         self.poll_seconds = poll_seconds
         self.limits = {name: RateLimiter(ch.rate_per_second) for name, ch in self.channels.items()}
         self._wake = asyncio.Event()
+        self._stopping = False
         self.sent = 0
         self.errors = 0
 
@@ -70,12 +72,25 @@ class OutboxSender:
             handled += len(items)
         return handled
 
+    async def stop(self, task: asyncio.Task[None], timeout: float) -> None:
+        """Ask run_forever to return after its current pass; cancel it only if that takes too long."""
+        self._stopping = True
+        self._wake.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(task), timeout)
+        except TimeoutError:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
     async def run_forever(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 await self.run_once()
             except Exception:  # noqa: BLE001 - keep the loop alive; the database may come back
                 log.exception("outbox pass failed")
+            if self._stopping:
+                return
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
             except TimeoutError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from aiohttp import web
@@ -65,7 +66,9 @@ def create_app(services: Services, channels: dict[str, Channel] | None = None) -
 
         task = asyncio.create_task(services.outbox.run_forever())
         yield
-        task.cancel()
+        # Let the current pass finish its database writes: a send the platform accepted must be
+        # marked sent, or it would be sent again after the restart.
+        await services.outbox.stop(task, timeout=10)
         for channel in channels.values():
             await channel.close()
 
@@ -86,6 +89,8 @@ def create_app(services: Services, channels: dict[str, Channel] | None = None) -
         task = asyncio.create_task(loop())
         yield
         task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
     app.cleanup_ctx.append(refresh_knowledge)
     return app

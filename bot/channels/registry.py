@@ -6,6 +6,8 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from bot.channels import telegram
+from bot.channels import wechat, wecom
 from bot.channels.base import Channel
 
 if TYPE_CHECKING:
@@ -19,6 +21,9 @@ ChannelFactory = Callable[["Services"], Channel | None]
 
 def factories() -> list[tuple[str, ChannelFactory]]:
     found: list[tuple[str, ChannelFactory]] = []
+    found.append(("telegram", telegram.create))
+    found.append(("wechat", wechat.create))
+    found.append(("wecom", wecom.create))
     return found
 
 

@@ -1,0 +1,352 @@
+"""What the WeChat (公众号) and WeCom (企业微信) channels really share.
+
+Both platforms post the same XML callbacks (wechatpy's enterprise messages subclass the official-account
+ones), wait 5 s for a passive reply, and push later through a JSON API that needs an access token.
+`WxChannel` holds that flow; the two subclasses add only their crypto, URL check and send payload.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import struct
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+from xml.parsers.expat import ExpatError
+
+import aiohttp
+from aiohttp import web
+from wechatpy.messages import BaseMessage
+
+from bot.channels.base import SendError
+from bot.messages import Attachment, Incoming, Reply
+
+if TYPE_CHECKING:
+    from bot.app import Services
+    from bot.clock import Clock
+    from bot.store import Store
+
+log = logging.getLogger(__name__)
+
+# WeChat gives up after 5 s and retries; answering within 1.5 s leaves room for the database,
+# encryption and a slow network. Anything slower is answered through the outbox instead.
+PASSIVE_DEADLINE = 1.5
+# Passive and pushed text messages are cut off (or refused) beyond 2048 bytes.
+MAX_TEXT_BYTES = 2000
+TOKEN_MARGIN = timedelta(minutes=5)  # refresh this long before the platform's expiry
+HTTP_TIMEOUT = aiohttp.ClientTimeout(total=10)
+FORBIDDEN_XML = ("<!doctype", "<!entity")
+UNSUPPORTED_TEXT = "抱歉，这类消息我暂时看不懂。请直接打字告诉我您想了解什么，例如：低保怎么申请？"
+# What broken XML, base64 or ciphertext raises inside xmltodict, wechatpy and cryptography.
+MALFORMED = (ExpatError, KeyError, TypeError, ValueError, AttributeError, IndexError, struct.error)
+
+
+class Unsupported(Exception):
+    """A message type the bot cannot read (video, link, file…): answered politely, not dispatched."""
+
+
+class Refused(Exception):
+    """A callback we will not process; `status` is the HTTP answer (403 forged, 400 malformed)."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+
+
+def safe_xml(data: bytes | str) -> str:
+    """The body as text, refused before any parser sees it if it declares a DTD or entities.
+
+    xmltodict (under wechatpy) already rejects entity declarations, but a DTD has no business in a
+    WeChat callback, so refusing up front does not depend on a library default."""
+    try:
+        text = data.decode("utf-8") if isinstance(data, bytes) else data
+    except UnicodeDecodeError as exc:
+        raise Refused(400, "body is not UTF-8") from exc
+    lowered = text.lower()
+    if any(marker in lowered for marker in FORBIDDEN_XML):
+        raise Refused(400, "DTD or entity declarations are not accepted")
+    return text
+
+
+def event_id(msg: BaseMessage) -> str:
+    """Events carry no MsgId: sender + time + event name identify a delivery (hashed: short, no openid)."""
+    raw = f"{msg.source}|{msg._data.get('CreateTime', '')}|{msg._data.get('Event') or msg._data.get('MsgType')}"
+    return "evt-" + hashlib.sha1(raw.encode()).hexdigest()[:24]
+
+
+def _coordinate(value: str | None) -> float | None:
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None
+
+
+def to_incoming(msg: BaseMessage, channel: str, clock: Clock) -> Incoming | None:
+    """The platform-neutral message, or None for events the bot stays silent on.
+
+    Raises Unsupported for message types the bot cannot read. wechatpy maps unknown types and unknown
+    events alike to UnknownMessage, so the raw MsgType tells them apart."""
+    raw_type = str(msg._data.get("MsgType", "")).lower()
+    user = msg.source or ""
+    if not user:
+        raise KeyError("FromUserName")  # a callback without a sender is malformed
+    base: dict[str, Any] = {"channel": channel, "user_id": user, "chat_id": user, "at": clock.now()}
+    if raw_type == "event":
+        event = getattr(msg, "event", "")
+        if event in ("subscribe", "subscribe_scan"):
+            return Incoming(text="", message_id=event_id(msg), event="subscribe", **base)
+        if event == "click" and getattr(msg, "key", ""):
+            return Incoming(text=msg.key, message_id=event_id(msg), is_button=True, **base)
+        return None  # unsubscribe, menu views, location reports…: nothing to say
+    base["message_id"] = str(msg.id) if msg.id else event_id(msg)
+    if msg.type == "text":
+        return Incoming(text=msg.content or "", **base)
+    if msg.type == "voice":
+        if msg.recognition:  # WeChat's speech recognition, when the account has it switched on
+            return Incoming(text=msg.recognition, **base)
+        return Incoming(text="", attachments=(Attachment("voice", url=msg.media_id or ""),), **base)
+    if msg.type == "image":
+        return Incoming(text="", attachments=(Attachment("image", url=msg.image or msg.media_id or ""),), **base)
+    if msg.type == "location":
+        # Location_X is the latitude, Location_Y the longitude.
+        place = Attachment("location", latitude=_coordinate(msg.location_x), longitude=_coordinate(msg.location_y),
+                           label=msg.label or "")
+        return Incoming(text="", attachments=(place,), **base)
+    raise Unsupported(raw_type)
+
+
+def render_text(reply: Reply) -> str:
+    """Plain text: WeChat text messages have no buttons, so they become a line of things to type."""
+    if not reply.buttons:
+        return reply.text
+    return f"{reply.text}\n\n可回复：{' / '.join(b.label for b in reply.buttons)}"
+
+
+def split_text(text: str, limit: int = MAX_TEXT_BYTES) -> list[str]:
+    """Pieces under the platform's byte limit, cut at line ends where possible."""
+    pieces: list[str] = []
+    while len(text.encode()) > limit:
+        cut = len(text.encode()[:limit].decode("utf-8", "ignore"))
+        newline = text.rfind("\n", 0, cut)
+        cut = newline + 1 if newline > cut // 2 else cut
+        pieces.append(text[:cut].rstrip())
+        text = text[cut:].lstrip("\n")
+    return [*pieces, text]
+
+
+def as_texts(replies: list[Reply]) -> list[Reply]:
+    return [Reply(piece) for reply in replies for piece in split_text(render_text(reply))]
+
+
+class AccessToken:
+    """One access token per app, shared by all processes through the database until 5 min before expiry.
+
+    A lock makes concurrent senders in one process wait for a single fetch, and every send reads the
+    database first, so tokens are never fetched per message. Two processes may still refresh at the same
+    moment (about once per two hours); that is harmless because WeChat keeps the previous token valid for
+    5 minutes (WeCom returns the same token) and all processes converge on the last one stored."""
+
+    def __init__(self, key: str, store: Store, clock: Clock,
+                 fetch: Callable[[], Awaitable[tuple[str, int]]]) -> None:
+        self.key, self.store, self.clock, self._fetch = key, store, clock, fetch
+        self._lock = asyncio.Lock()
+
+    async def get(self) -> str:
+        if token := await self.store.get_shared(self.key):
+            return token
+        async with self._lock:
+            if token := await self.store.get_shared(self.key):
+                return token
+            token, expires_in = await self._fetch()
+            expires_at = self.clock.now() + max(timedelta(seconds=expires_in) - TOKEN_MARGIN, timedelta(minutes=1))
+            await self.store.put_shared(self.key, token, expires_at)
+            log.info("access token refreshed", extra={"key": self.key})
+            return token
+
+    async def invalidate(self, bad: str) -> None:
+        # Only drop the token that failed: another process may already have stored a fresh one.
+        if await self.store.get_shared(self.key) == bad:
+            await self.store.put_shared(self.key, "", self.clock.now())
+
+
+class WxApi:
+    """JSON calls with the access token, on aiohttp (wechatpy's own client would block the event loop)."""
+
+    def __init__(self, base: str, token_errors: frozenset[int], permanent_errors: frozenset[int]) -> None:
+        self.base = base.rstrip("/")
+        self.token_errors, self.permanent_errors = token_errors, permanent_errors
+        self.token: AccessToken | None = None  # set by the channel, whose fetch uses this client
+        self._http: aiohttp.ClientSession | None = None
+
+    async def request(self, method: str, path: str, params: Mapping[str, str], payload: dict | None = None) -> dict:
+        if self._http is None or self._http.closed:
+            self._http = aiohttp.ClientSession(timeout=HTTP_TIMEOUT)
+        body = None if payload is None else json.dumps(payload, ensure_ascii=False).encode()
+        headers = {"Content-Type": "application/json; charset=utf-8"} if body is not None else None
+        try:
+            async with self._http.request(method, self.base + path, params=params, data=body, headers=headers) as r:
+                if r.status >= 400:
+                    raise SendError(f"HTTP {r.status} from {path}")
+                data = await r.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError, json.JSONDecodeError) as exc:
+            raise SendError(f"{path}: {type(exc).__name__}") from exc
+        if not isinstance(data, dict):
+            raise SendError(f"{path}: unexpected answer")
+        return data
+
+    async def post(self, path: str, payload: dict) -> dict:
+        """POST with the token; an invalid or expired token is dropped and the call retried once."""
+        assert self.token is not None
+        for attempt in (1, 2):
+            token = await self.token.get()
+            data = await self.request("POST", path, {"access_token": token}, payload)
+            code = int(data.get("errcode") or 0)
+            if code == 0:
+                return data
+            if code in self.token_errors and attempt == 1:
+                await self.token.invalidate(token)
+                continue
+            raise SendError(f"errcode {code}: {str(data.get('errmsg', ''))[:100]}",
+                            permanent=code in self.permanent_errors)
+        raise AssertionError("unreachable")
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+
+
+class Responder:
+    """Runs the dispatcher for one callback with the passive-reply deadline.
+
+    Ready within PASSIVE_DEADLINE: the first reply is answered in the HTTP response and the rest pushed
+    (the channel queues them after the response is written, so they arrive after the first). Slower:
+    nothing now, and every reply is pushed when the dispatcher finishes."""
+
+    def __init__(self, services: Services, channel: str) -> None:
+        self.services, self.channel = services, channel
+        self._pending: set[asyncio.Task] = set()
+
+    async def answer(self, incoming: Incoming) -> tuple[Reply | None, list[Reply]]:
+        assert self.services.dispatcher is not None
+        task = self._keep(self.services.dispatcher.handle(incoming))
+        try:
+            replies = as_texts(await asyncio.wait_for(asyncio.shield(task), PASSIVE_DEADLINE))
+        except TimeoutError:
+            self._keep(self._push_when_done(task, incoming))
+            return None, []
+        except asyncio.CancelledError:  # the request was dropped: the answer still arrives by push
+            self._keep(self._push_when_done(task, incoming))
+            raise
+        return (replies[0], replies[1:]) if replies else (None, [])
+
+    def _keep(self, coro: Awaitable[Any]) -> asyncio.Task:
+        task = asyncio.ensure_future(coro)
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+        return task
+
+    async def _push_when_done(self, task: asyncio.Task, incoming: Incoming) -> None:
+        await self.push(incoming, as_texts(await task), first=0)
+
+    async def push(self, incoming: Incoming, replies: list[Reply], first: int) -> None:
+        # Numbered dedup keys: a second attempt (or a second process) queues nothing twice.
+        for n, reply in enumerate(replies, first):
+            await self.services.push(self.channel, incoming.chat_id, reply,
+                                     dedup_key=f"reply:{self.channel}:{incoming.message_id}:{n}")
+
+    async def close(self, timeout: float = 10) -> None:
+        """Let answers in progress reach the outbox before shutdown."""
+        if self._pending:
+            _, late = await asyncio.wait(set(self._pending), timeout=timeout)
+            for task in late:
+                task.cancel()
+
+
+class WxChannel:
+    """The callback flow: unwrap (signature, decryption) → refuse DTDs → parse → dispatch → wrap."""
+
+    name: str
+    rate_per_second: float
+    path: str
+
+    def __init__(self, services: Services, api: WxApi, token_key: str) -> None:
+        self.services = services
+        self.api = api
+        api.token = AccessToken(token_key, services.store, services.clock, self.fetch_token)
+        self.responder = Responder(services, self.name)
+
+    # -- provided by each platform: crypto in echo/unwrap/wrap, parsing in parse ----------------------
+    def echo(self, query: Mapping[str, str]) -> str:
+        """URL verification: the echostr to answer; Refused(403) on a bad signature."""
+        raise NotImplementedError
+
+    def unwrap(self, query: Mapping[str, str], body: str) -> str:
+        """Check the signature (Refused(403)) and decrypt where needed: the message XML."""
+        raise NotImplementedError
+
+    def parse(self, xml: str) -> BaseMessage:
+        raise NotImplementedError
+
+    def wrap(self, msg: BaseMessage, text: str, query: Mapping[str, str]) -> str:
+        """The passive text reply, encrypted where the platform expects it."""
+        raise NotImplementedError
+
+    async def fetch_token(self) -> tuple[str, int]:
+        """A new access token and its lifetime in seconds."""
+        raise NotImplementedError
+
+    async def send(self, chat_id: str, reply: Reply) -> None:
+        raise NotImplementedError
+
+    # -- shared -----------------------------------------------------------------------------------
+    def routes(self) -> list[web.RouteDef]:
+        return [web.get(self.path, self._verify_url), web.post(self.path, self._callback)]
+
+    async def _verify_url(self, request: web.Request) -> web.Response:
+        try:
+            return web.Response(text=self.echo(request.query))
+        except Refused as exc:
+            return web.Response(status=exc.status, text=str(exc))
+        except MALFORMED:
+            return web.Response(status=400, text="malformed echostr")
+
+    async def _callback(self, request: web.Request) -> web.Response:
+        body = await request.read()  # over 1 MB: the server answers 413
+        try:
+            xml = safe_xml(self.unwrap(request.query, safe_xml(body)))
+            msg = self.parse(xml)
+            incoming = to_incoming(msg, self.name, self.services.clock)
+        except Unsupported:
+            return self._reply(msg, UNSUPPORTED_TEXT, request.query)
+        except Refused as exc:
+            log.warning("%s callback refused: %s", self.name, exc)
+            return web.Response(status=exc.status, text=str(exc))
+        except MALFORMED as exc:
+            log.warning("%s callback malformed: %s", self.name, type(exc).__name__)
+            return web.Response(status=400, text="malformed XML")
+        if incoming is None:  # an event the bot stays silent on
+            return web.Response(text="success")
+        first, later = await self.responder.answer(incoming)
+        if first is None:  # a duplicate delivery, or an answer that will be pushed
+            return web.Response(text="success")
+        response = self._reply(msg, first.text, request.query)
+        if later:
+            await response.prepare(request)
+            await response.write_eof()
+            await self.responder.push(incoming, later, first=1)
+        return response
+
+    def _reply(self, msg: BaseMessage, text: str, query: Mapping[str, str]) -> web.Response:
+        return web.Response(text=self.wrap(msg, text, query), content_type="application/xml")
+
+    async def send_texts(self, reply: Reply, send_one: Callable[[str], Awaitable[None]]) -> None:
+        # A push longer than one message goes out in pieces (a retry may repeat earlier pieces).
+        for piece in split_text(render_text(reply)):
+            await send_one(piece)
+
+    async def close(self) -> None:
+        await self.responder.close()
+        await self.api.close()
