@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import struct
+import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -141,13 +142,16 @@ def as_texts(replies: list[Reply]) -> list[Reply]:
     return [Reply(piece) for reply in replies for piece in split_text(render_text(reply))]
 
 
+REFRESH_LEASE = timedelta(seconds=15)  # a fetch that takes longer is presumed dead
+
+
 class AccessToken:
     """One access token per app, shared by all processes through the database until 5 min before expiry.
 
-    A lock makes concurrent senders in one process wait for a single fetch, and every send reads the
-    database first, so tokens are never fetched per message. Two processes may still refresh at the same
-    moment (about once per two hours); that is harmless because WeChat keeps the previous token valid for
-    5 minutes (WeCom returns the same token) and all processes converge on the last one stored."""
+    Every send reads the database first, so tokens are never fetched per message. When a refresh is due,
+    one process takes a short lease in the database and fetches; the others (and other tasks in the same
+    process, behind a lock) wait for the new token to appear. WeChat limits how often a token may be
+    fetched and invalidates the old one on each fetch, so exactly one fetch matters."""
 
     def __init__(self, key: str, store: Store, clock: Clock,
                  fetch: Callable[[], Awaitable[tuple[str, int]]]) -> None:
@@ -160,9 +164,20 @@ class AccessToken:
         async with self._lock:
             if token := await self.store.get_shared(self.key):
                 return token
-            token, expires_in = await self._fetch()
-            expires_at = self.clock.now() + max(timedelta(seconds=expires_in) - TOKEN_MARGIN, timedelta(minutes=1))
-            await self.store.put_shared(self.key, token, expires_at)
+            holder = uuid.uuid4().hex
+            waited = 0.0
+            while not await self.store.take_lease(f"{self.key}:refresh", holder, REFRESH_LEASE):
+                # Another process is fetching: its token shows up in the database shortly.
+                await asyncio.sleep(0.1)
+                waited += 0.1
+                if token := await self.store.get_shared(self.key):
+                    return token
+            try:
+                token, expires_in = await self._fetch()
+                lifetime = max(timedelta(seconds=expires_in) - TOKEN_MARGIN, timedelta(minutes=1))
+                await self.store.put_shared(self.key, token, self.clock.now() + lifetime)
+            finally:
+                await self.store.release_lease(f"{self.key}:refresh", holder)
             log.info("access token refreshed", extra={"key": self.key})
             return token
 

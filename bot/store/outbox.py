@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 
 from bot.store.models import KeyValue, OutboxMessage
 
@@ -96,6 +96,20 @@ class OutboxQueries:
             if expires is not None and _aware(expires) <= self.clock.now():
                 return None
             return row.value
+
+    async def take_lease(self, key: str, holder: str, ttl: timedelta) -> bool:
+        """Take a named lease unless another holder's is still running: a cross-process lock that cannot
+        be held forever by a crashed process."""
+        now = self.clock.now()
+        async with self.session.begin() as s:
+            stmt = self._insert(KeyValue).values(key=key, value=holder, expires_at=now + ttl)
+            stmt = stmt.on_conflict_do_update(index_elements=["key"], set_={"value": holder, "expires_at": now + ttl},
+                                              where=KeyValue.expires_at <= now)
+            return (await s.execute(stmt)).rowcount == 1
+
+    async def release_lease(self, key: str, holder: str) -> None:
+        async with self.session.begin() as s:
+            await s.execute(delete(KeyValue).where(KeyValue.key == key, KeyValue.value == holder))
 
     async def put_shared(self, key: str, value: str, expires_at: datetime | None) -> None:
         async with self.session.begin() as s:

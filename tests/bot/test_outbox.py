@@ -105,3 +105,18 @@ async def test_shared_values_expire(store: Store, clock) -> None:  # noqa: ANN00
     assert await store.get_shared("wechat:token") == "T1"
     clock.advance(seconds=101)
     assert await store.get_shared("wechat:token") is None
+
+
+async def test_lease_is_exclusive_until_released_or_expired(database_url: str, store: Store, clock) -> None:  # noqa: ANN001
+    other = Store(create_engine(database_url), clock)
+    try:
+        assert await store.take_lease("wechat:token:refresh", "a", timedelta(seconds=15)) is True
+        assert await other.take_lease("wechat:token:refresh", "b", timedelta(seconds=15)) is False
+        await other.release_lease("wechat:token:refresh", "b")  # not b's to release
+        assert await other.take_lease("wechat:token:refresh", "b", timedelta(seconds=15)) is False
+        clock.advance(seconds=16)  # a crashed holder's lease runs out
+        assert await other.take_lease("wechat:token:refresh", "b", timedelta(seconds=15)) is True
+        await other.release_lease("wechat:token:refresh", "b")
+        assert await store.take_lease("wechat:token:refresh", "a", timedelta(seconds=15)) is True
+    finally:
+        await other.close()

@@ -345,6 +345,18 @@ async def test_access_token_fetched_once_and_shared_between_stores(launch: Launc
         await other.put_shared("wechat:access_token", "", bot.services.clock.now())
         await asyncio.gather(*(channel.send(f"o_user_{n}", Reply("并发")) for n in range(5)))
         assert platform.token_fetches == ["wechat", "wechat"] and len(platform.sent) == 9
+        # Two processes needing a fresh token at the same moment: one fetch between them (a lease in the
+        # database), since each fetch from WeChat invalidates the token the other one got.
+        third = Store(create_engine(settings.effective_database_url), bot.services.clock)
+        channel3 = wechat.WeChatChannel(Services(settings, third, bot.services.knowledge, bot.services.clock))
+        try:
+            await other.put_shared("wechat:access_token", "", bot.services.clock.now())
+            await asyncio.gather(*(ch.send(f"o_user_{n}", Reply("两个进程")) for n in range(4)
+                                   for ch in (channel, channel3)))
+            assert platform.token_fetches == ["wechat"] * 3 and len(platform.sent) == 17
+        finally:
+            await channel3.close()
+            await third.close()
     finally:
         await channel.close()
         await other.close()
