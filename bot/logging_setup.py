@@ -30,9 +30,13 @@ _QUIET_AT_DEBUG = ("aiosqlite",)
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime", "taskName"}
 
 
+# WeChat puts the sender's openid in the callback URL, which the access log records.
+OPENID = re.compile(r"(openid=)[^&\s\"]+")
+
+
 def redact(text: str) -> str:
-    """440106199001011234 → 4401**********1234, 13812345678 → 138****5678."""
-    text = text.translate(_FULLWIDTH)
+    """440106199001011234 → 4401**********1234, 13812345678 → 138****5678, openid=… → openid=***."""
+    text = OPENID.sub(r"\1***", text.translate(_FULLWIDTH))
     text = ID_NUMBER.sub(lambda m: m.group(1) + "*" * 10 + m.group(2), text)
     return MOBILE.sub(lambda m: m.group(1) + "****" + m.group(2), text)
 

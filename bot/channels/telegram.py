@@ -122,10 +122,14 @@ def _retry_after(exc: RetryAfter) -> float:
 
 def make_bot(settings: Settings) -> tuple[Bot, tuple[HTTPXRequest, HTTPXRequest]]:
     """The Bot and its HTTP clients: we close those ourselves, since Bot.initialize (which would) calls getMe."""
-    requests = (HTTPXRequest(), HTTPXRequest(connection_pool_size=1))
+    # A small pool: with hundreds of connections httpcore spends its time scanning them on every request.
+    requests = (HTTPXRequest(connection_pool_size=8), HTTPXRequest(connection_pool_size=1))
     bot = Bot(settings.telegram_token, base_url=settings.telegram_api_base, request=requests[0],
               get_updates_request=requests[1])
     return bot, requests
+
+
+MAX_CONCURRENT_UPDATES = 16
 
 
 class TelegramChannel:
@@ -139,6 +143,8 @@ class TelegramChannel:
         self._requests = requests  # closed with the channel
         self._tasks: set[asyncio.Task[None]] = set()
         self._poller: asyncio.Task[None] | None = None
+        # Bursts are handled a few at a time, so acknowledging new updates stays fast.
+        self._working = asyncio.Semaphore(MAX_CONCURRENT_UPDATES)
 
     @property
     def in_flight(self) -> int:
@@ -186,6 +192,10 @@ class TelegramChannel:
             log.error("telegram update failed", exc_info=exc)
 
     async def _process(self, update: Update) -> None:
+        async with self._working:
+            await self._handle(update)
+
+    async def _handle(self, update: Update) -> None:
         if update.callback_query is not None:
             try:  # stops the button's spinner; a lost answer costs nothing else, so it is not queued
                 await update.callback_query.answer()

@@ -39,6 +39,8 @@ def redaction() -> Iterator[None]:
     ("１３８１２３４５６７８", "138****5678"),  # full-width digits from a Chinese keyboard
     # JSON-escaped text, as database debug logs show it: \u8bc1 (证) ends in a digit.
     ('"\\u8bc1440106199001011234\\u53f713812345678"', '"\\u8bc14401**********1234\\u53f7138****5678"'),
+    # WeChat callback URLs in the access log carry the sender's openid.
+    ("POST /wechat?signature=ab&openid=oAbC_12-x&timestamp=1 HTTP/1.1", "POST /wechat?signature=ab&openid=***&timestamp=1 HTTP/1.1"),
 ])
 def test_redact(raw: str, masked: str) -> None:
     assert redact(raw) == masked
