@@ -1,0 +1,146 @@
+"""Tables for stations, workers, cases (服务对象), home visits and the audit log."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Boolean, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from bot.store.models import Base
+
+
+class Station(Base):
+    """A township (镇/街) social-work station."""
+
+    __tablename__ = "stations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    county: Mapped[str] = mapped_column(String(32), default="")
+    city: Mapped[str] = mapped_column(String(16), default="")
+    created_at: Mapped[datetime]
+    # Directory details for residents (added by migration 0005, set with `shegong station add|set`).
+    address: Mapped[str] = mapped_column(String(200), default="")
+    phone: Mapped[str] = mapped_column(String(64), default="")
+    hours: Mapped[str] = mapped_column(String(100), default="")
+    latitude: Mapped[float | None] = mapped_column(Float, nullable=True)
+    longitude: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class StationPoint(Base):
+    """A village or community (村/居) service point belonging to a station."""
+
+    __tablename__ = "station_points"
+    __table_args__ = (UniqueConstraint("station_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    station_id: Mapped[int] = mapped_column(ForeignKey("stations.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(64))
+
+
+class Worker(Base):
+    __tablename__ = "workers"
+    __table_args__ = (UniqueConstraint("station_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    station_id: Mapped[int] = mapped_column(ForeignKey("stations.id"), index=True)
+    name: Mapped[str] = mapped_column(String(32))
+    role: Mapped[str] = mapped_column(String(8))  # worker | lead | admin
+    created_at: Mapped[datetime]
+
+
+class WorkerIdentity(Base):
+    """A chat identity (users row) linked to a worker: one worker may use WeCom and Telegram."""
+
+    __tablename__ = "worker_identities"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    worker_id: Mapped[int] = mapped_column(ForeignKey("workers.id", ondelete="CASCADE"), index=True)
+    bound_at: Mapped[datetime]
+
+
+class Invite(Base):
+    """A one-time binding code; only its hash is stored."""
+
+    __tablename__ = "invites"
+
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    worker_id: Mapped[int] = mapped_column(ForeignKey("workers.id", ondelete="CASCADE"), index=True)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class Case(Base):
+    """A resident served by the station (服务对象). ID number and phone are encrypted at rest."""
+
+    __tablename__ = "cases"
+    __table_args__ = (UniqueConstraint("station_id", "id_hash"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    station_id: Mapped[int] = mapped_column(ForeignKey("stations.id"), index=True)
+    name: Mapped[str] = mapped_column(String(32), index=True)
+    categories: Mapped[list[str]] = mapped_column(default=list)  # JSON list, e.g. ["低保", "独居老人"]
+    village: Mapped[str] = mapped_column(String(64), default="")
+    address: Mapped[str] = mapped_column(String(200), default="")
+    phone_enc: Mapped[str] = mapped_column(Text, default="")
+    id_number_enc: Mapped[str] = mapped_column(Text, default="")
+    # Keyed hash of the ID number: finds the same resident again on re-import without decrypting.
+    id_hash: Mapped[str] = mapped_column(String(64))
+    # Keyed hash of the row as last imported: re-importing the same file finds nothing to change without
+    # decrypting anything, and does not undo risk levels that visits changed since.
+    import_hash: Mapped[str] = mapped_column(String(64), default="")
+    risk_level: Mapped[str] = mapped_column(String(2), default="低")  # 高 | 中 | 低
+    worker_id: Mapped[int | None] = mapped_column(ForeignKey("workers.id"), nullable=True, index=True)
+    status: Mapped[str] = mapped_column(String(8), default="open")  # open | closed
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class Visit(Base):
+    __tablename__ = "visits"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    worker_id: Mapped[int] = mapped_column(ForeignKey("workers.id"), index=True)
+    visited_at: Mapped[datetime] = mapped_column(index=True)
+    mode: Mapped[str] = mapped_column(String(4))  # 入户 | 电话 | 视频 | 到站
+    findings: Mapped[str] = mapped_column(Text, default="")
+    needs: Mapped[str] = mapped_column(Text, default="")
+    services: Mapped[str] = mapped_column(Text, default="")
+    risk_after: Mapped[str] = mapped_column(String(2), default="")
+    risk_before: Mapped[str] = mapped_column(String(2), default="")  # the case's level, restored on 撤销
+    follow_up: Mapped[str] = mapped_column(Text, default="")
+    danger: Mapped[str] = mapped_column(String(200), default="")  # danger words found, "" when none
+    # The platform message that created it: the same message never creates two visits.
+    source_key: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime]
+
+
+class VisitAttachment(Base):
+    __tablename__ = "visit_attachments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    visit_id: Mapped[int] = mapped_column(ForeignKey("visits.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(8))  # image | location
+    url: Mapped[str] = mapped_column(String(500), default="")
+    latitude: Mapped[float | None] = mapped_column(Float, nullable=True)
+    longitude: Mapped[float | None] = mapped_column(Float, nullable=True)
+    label: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime]
+
+
+class AuditEntry(Base):
+    """Who read or exported which case data, and when."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    worker_id: Mapped[int | None] = mapped_column(ForeignKey("workers.id"), nullable=True)
+    actor: Mapped[str] = mapped_column(String(64))  # "worker:12" or "cli:<os user>"
+    action: Mapped[str] = mapped_column(String(32))  # e.g. case.read, visits.export
+    target: Mapped[str] = mapped_column(String(200), default="")
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    flagged: Mapped[bool] = mapped_column(Boolean, default=False)

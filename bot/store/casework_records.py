@@ -1,0 +1,115 @@
+"""Casework records handed to features: plain frozen values, personal numbers already masked."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import overload
+
+ROLES = ("worker", "lead", "admin")
+RISK_LEVELS = ("高", "中", "低")
+VISIT_MODES = ("入户", "电话", "视频", "到站")
+# "低保收入不固定" marks a 低保 household whose income varies (working-age members): it is reviewed
+# half-yearly instead of yearly (knowledge/rules/default.yaml).
+CATEGORIES = ("低保", "低保收入不固定", "低保边缘", "特困分散供养", "特困集中供养", "独居老人", "高龄老人", "残疾人",
+              "困境儿童", "留守儿童", "事实无人抚养儿童", "孤儿", "其他")
+EXPORT_COLUMNS = ("社工站", "服务对象", "身份证号", "电话", "类别", "村居", "走访时间", "方式", "发现情况", "需求",
+                  "提供服务", "走访后风险", "跟进计划", "危险提示", "社工")
+
+
+@dataclass(frozen=True, slots=True)
+class StationRecord:
+    id: int
+    name: str
+    county: str
+    city: str
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerRecord:
+    id: int
+    name: str
+    role: str
+    station_id: int
+    station_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class CaseRecord:
+    id: int
+    station_id: int
+    name: str
+    categories: tuple[str, ...]
+    village: str
+    address: str
+    phone_masked: str
+    id_masked: str
+    risk_level: str
+    worker_id: int | None
+    worker_name: str
+    status: str
+    last_visit_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class VisitDraft:
+    """What a worker reported, before saving."""
+
+    case_id: int
+    visited_at: datetime
+    mode: str
+    findings: str = ""
+    needs: str = ""
+    services: str = ""
+    risk_after: str = ""
+    follow_up: str = ""
+    danger: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class VisitRecord:
+    id: int
+    case_id: int
+    case_name: str
+    worker_id: int
+    worker_name: str
+    visited_at: datetime
+    mode: str
+    findings: str
+    needs: str
+    services: str
+    risk_after: str
+    follow_up: str
+    danger: str
+    created_at: datetime
+    attachments: int
+
+
+@dataclass(frozen=True, slots=True)
+class CaseRow:
+    """One validated import row, plain values; the store encrypts."""
+
+    name: str
+    categories: tuple[str, ...]
+    village: str
+    address: str
+    phone: str
+    id_number: str
+    risk_level: str
+    worker_name: str
+
+
+def utc(value: datetime) -> datetime:
+    """Everything is stored in UTC: SQLite keeps the wall-clock digits and drops the offset."""
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+@overload
+def aware(value: datetime) -> datetime: ...
+@overload
+def aware(value: None) -> None: ...
+def aware(value: datetime | None) -> datetime | None:
+    # SQLite returns naive datetimes; everything we store is UTC.
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
