@@ -1,0 +1,486 @@
+"""Reminder queries, mixed into Store: the due-list aggregate, the ledger, digests, completions, snoozes.
+
+Exactly once without a lease of our own: a digest's row (unique per worker and day) or a notice's ledger row
+(unique per case, item, due date, kind and recipient) is inserted in the same transaction as the outbox
+message that carries it. A second process inserting the same key waits for the first to commit and then
+inserts nothing, so it queues nothing; a crash before the commit leaves nothing behind and the next pass
+does the work. Sending is the outbox's business (SKIP LOCKED claims with a lease, dedup keys).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import DateTime, Integer, Text, and_, case, cast, column, false, func, literal, or_, select, type_coerce, update, values
+from sqlalchemy.sql import ColumnElement
+
+from bot.store.casework_models import Case, Station, Visit, Worker, WorkerIdentity
+from bot.store.models import OutboxMessage, User
+from bot.store.reminder_models import (
+    ReminderCompletion,
+    ReminderDigest,
+    MARK_SLOTS,
+    ReminderHarvest,
+    ReminderList,
+    ReminderNotice,
+    ReminderSnooze,
+    reminder_marks,
+)
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+    from bot.clock import Clock
+
+NEVER = datetime(1900, 1, 1, tzinfo=timezone.utc)  # a gate bound that no case passes
+# Visits are folded into marks only when older than this: longer than the 30-minute 撤销 window.
+HARVEST_LAG = timedelta(hours=6)
+
+
+@dataclass(frozen=True, slots=True)
+class ResetSpec:
+    """Plain form of a rule's reset condition (bot.reminders.rules.ResetBy), so the store needs no rules."""
+
+    modes: tuple[str, ...]
+    keywords: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Track:
+    """One (item key, reset condition) pair some rule uses: the due query reports, per case, when it was
+    last done (the later of the latest matching visit and the latest "完成" reply for that key)."""
+
+    key: str
+    spec: ResetSpec
+
+
+@dataclass(frozen=True, slots=True)
+class Gate:
+    """The prefilter for cases of one category list (at one overriding station, or at any station when
+    `station_id` is 0): per track, a case may be due only if it was last done (or registered) before
+    `done_before`, or, never done, registered before `new_before`. None: the track does not apply."""
+
+    station_id: int
+    categories: str
+    done_before: tuple[datetime | None, ...]
+    new_before: tuple[datetime | None, ...]
+
+
+# A row of due_rows, by position (a plain row: building an object per case costs a second on 10^6 cases):
+# case id, station id, worker id (or None), case name, village, index of the case's gate, registration time
+# (UTC), then per track when it was last done (UTC, None if never or if the case's categories do not use it).
+DueRow = Sequence[Any]
+ROW_TRACKS = 7  # where the track times start
+
+
+@dataclass(frozen=True, slots=True)
+class CaseProfile:
+    """The distinct category lists of open cases, and when each station registered its first case."""
+
+    categories: list[tuple[int, str]]  # (0, text) overall, plus (station, text) for stations with own rules
+    first_registered: dict[int, datetime]
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    channel: str
+    chat_id: str
+    last_seen_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    worker_id: int
+    name: str
+    role: str
+    station_id: int
+    identities: tuple[Identity, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ListEntry:
+    """One numbered line of a worker's list."""
+
+    case_id: int
+    item_key: str
+    due_date: date
+    case_name: str
+    item_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class DigestPlan:
+    worker_id: int
+    station_id: int
+    channel: str  # "" when no identity can be reached: recorded as unreachable (需另行联系)
+    chat_id: str
+    payload: dict[str, Any]
+    entries: tuple[ListEntry, ...]
+    overdue: int
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    case_id: int
+    item_key: str
+    due_date: date
+    station_id: int
+    recipient_id: int
+
+
+# (lead id, its new notices) -> (channel, chat id, outbox payload), or None when the lead cannot be reached
+EscalationRender = Callable[[int, list[Notice]], "tuple[str, str, dict[str, Any]] | None"]
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    # SQLite returns naive datetimes; everything we store is UTC.
+    return value if value is None or value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+class ReminderQueries:
+    session: async_sessionmaker[AsyncSession]
+    clock: Clock
+
+    if TYPE_CHECKING:
+        def _insert(self, table: Any) -> Any: ...
+
+    # -- due list ---------------------------------------------------------------------------
+    async def case_profile(self, own_rules: Sequence[int] = ()) -> CaseProfile:
+        """One pass over the cases for what the due computation needs before its main query."""
+        text = cast(Case.categories, Text)
+        opened = func.max(case((Case.status == "open", 1), else_=0))
+        stmt = select(Case.station_id, text, func.min(Case.created_at), opened).group_by(Case.station_id, text)
+        async with self.session() as s:
+            rows = (await s.execute(stmt)).all()
+        overall = sorted({cat for _, cat, _, is_open in rows if is_open})
+        own = set(own_rules)
+        first: dict[int, datetime] = {}
+        for station, _, at, _ in rows:
+            at = _utc(at)
+            first[station] = min(first.get(station, at), at)  # type: ignore[type-var]
+        return CaseProfile([(0, cat) for cat in overall] +
+                           sorted({(st, cat) for st, cat, _, is_open in rows if is_open and st in own}), first)
+
+    async def harvest_marks(self, specs: Sequence[ResetSpec], lag: timedelta = HARVEST_LAG) -> dict[ResetSpec, int]:
+        """Fold visits older than `lag` into reminder_marks, per reset condition, from where the last harvest
+        stopped (a condition new to the rules gets a column and starts from the first visit: one full
+        pass). Visits younger than `lag` are read live, so a report deleted by 撤销 never leaves a stale mark.
+        Idempotent: two processes harvesting at once write the same marks. Returns each condition's slot."""
+        cutoff = self.clock.now() - lag
+        wanted = {spec: _spec_id(spec) for spec in dict.fromkeys(specs)}
+        if not wanted:
+            return {}
+        async with self.session.begin() as s:
+            # One harvest at a time, so that two processes never hand out the same slot.
+            if self.dialect == "postgresql":  # type: ignore[attr-defined]
+                await s.execute(select(func.pg_advisory_xact_lock(7310004)))
+            else:  # a write first: SQLite takes its write lock now (waiting for another writer), not later
+                await s.execute(update(ReminderHarvest).where(ReminderHarvest.spec == "").values(upto=0))
+            rows = {r.spec: r for r in (await s.execute(select(ReminderHarvest))).scalars()}
+            await self._assign_slots(s, rows, wanted)
+            low = min(rows[h].upto for h in wanted.values())
+            # Ids are handed out in insertion order and a transaction takes milliseconds, not `lag`: every
+            # visit below the first young one is committed.
+            young = (await s.execute(select(func.min(Visit.id)).where(Visit.id > low, Visit.created_at >= cutoff))
+                     ).scalar()
+            upto = young - 1 if young is not None else (await s.execute(select(func.max(Visit.id)))).scalar() or 0
+            starts: dict[int, list[ResetSpec]] = {}  # one pass over visits per starting point (usually one)
+            for spec, h in wanted.items():
+                if rows[h].upto < upto:
+                    starts.setdefault(rows[h].upto, []).append(spec)
+            for start, group in starts.items():
+                cols = [f"s{rows[wanted[spec]].slot}" for spec in group]
+                found = (select(Visit.case_id, *[func.max(case((self._matches(spec), Visit.visited_at)))
+                                                 for spec in group])
+                         .where(Visit.id > start, Visit.id <= upto).group_by(Visit.case_id))
+                ins = self._insert(reminder_marks).from_select(["case_id", *cols], found)
+                await s.execute(ins.on_conflict_do_update(index_elements=["case_id"], set_={
+                    col: self._greatest(reminder_marks.c[col], ins.excluded[col]) for col in cols}))
+                for spec in group:
+                    rows[wanted[spec]].upto = upto
+            return {spec: rows[h].slot for spec, h in wanted.items()}
+
+    async def _assign_slots(self, s: AsyncSession, rows: dict[str, ReminderHarvest],
+                            wanted: dict[ResetSpec, str]) -> None:
+        """A column for every wanted condition: a free one, else one whose condition left the rules (cleared)."""
+        taken = {r.slot for r in rows.values()}
+        for spec, h in wanted.items():
+            if h in rows:
+                continue
+            free = [i for i in range(MARK_SLOTS) if i not in taken]
+            if not free:
+                stale = [r for r in rows.values() if r.spec not in wanted.values()]
+                if not stale:
+                    raise ValueError(f"提醒规则里不同的 reset_by 条件超过 {MARK_SLOTS} 种，请合并一些")
+                await s.delete(stale[0])
+                await s.execute(reminder_marks.update().values({f"s{stale[0].slot}": None}))
+                del rows[stale[0].spec]
+                free = [stale[0].slot]
+                await s.flush()
+            rows[h] = ReminderHarvest(spec=h, slot=free[0], upto=0, definition={
+                "modes": list(spec.modes), "keywords": list(spec.keywords)})
+            s.add(rows[h])
+            taken.add(free[0])
+        await s.flush()
+
+    async def due_rows(self, tracks: Sequence[Track], gates: Sequence[Gate], slots: dict[ResetSpec, int],
+                       station_id: int | None = None, worker_id: int | None = None) -> Sequence[DueRow]:
+        """Open cases that may have something due, each with when every track was last done: the later of
+        its harvested mark, a matching visit not yet harvested, and a "完成" reply for the item. The
+        gates filter cases in the database, so cases with nothing due never leave it. `slots` comes from
+        harvest_marks, called just before."""
+        specs = list(dict.fromkeys(t.spec for t in tracks))
+        keys = list(dict.fromkeys(t.key for t in tracks))
+        case_filter: list[ColumnElement[bool]] = [Case.status == "open"]
+        if station_id is not None:
+            case_filter.append(Case.station_id == station_id)
+        if worker_id is not None:
+            case_filter.append(Case.worker_id == worker_id)
+        async with self.session() as s:
+            upto = dict((await s.execute(select(ReminderHarvest.spec, ReminderHarvest.upto))).all())
+        since = [upto.get(_spec_id(spec), 0) for spec in specs]
+        fresh = select(Visit.case_id, *[func.max(case((and_(Visit.id > low, self._matches(spec)),
+                                                        Visit.visited_at))).label(f"r{i}")
+                                        for i, (spec, low) in enumerate(zip(specs, since, strict=True))]
+                       ).where(Visit.id > min(since, default=0)).group_by(Visit.case_id)
+        done = select(ReminderCompletion.case_id, *[
+            func.max(case((ReminderCompletion.item_key == key, ReminderCompletion.done_at))).label(f"c{i}")
+            for i, key in enumerate(keys)]).group_by(ReminderCompletion.case_id)
+        if len(case_filter) > 1:  # a station or a worker: aggregate only their cases
+            mine = select(Case.id).where(*case_filter)
+            fresh, done = fresh.where(Visit.case_id.in_(mine)), done.where(ReminderCompletion.case_id.in_(mine))
+        f, c, m = fresh.subquery("f"), done.subquery("c"), reminder_marks
+        last = [self._greatest(m.c[f"s{slots[t.spec]}"], f.c[f"r{specs.index(t.spec)}"],
+                               c.c[f"c{keys.index(t.key)}"]).label(f"x{j}") for j, t in enumerate(tracks)]
+        x = (select(Case.id, Case.station_id, Case.worker_id, Case.name, Case.village,
+                    cast(Case.categories, Text).label("cat"), Case.created_at, *last)
+             .outerjoin(m, m.c.case_id == Case.id).outerjoin(f, f.c.case_id == Case.id)
+             .outerjoin(c, c.c.case_id == Case.id).where(*case_filter).subquery("x"))
+        n = len(tracks)
+        stamp = DateTime(timezone=True)
+        gate = values(column("i", Integer), column("st", Integer), column("cat", Text),
+                      *[column(f"d{j}", stamp) for j in range(n)], *[column(f"n{j}", stamp) for j in range(n)],
+                      name="gate").data(
+            [(i, g.station_id, g.categories, *[t or NEVER for t in (*g.done_before, *g.new_before)])
+             for i, g in enumerate(gates)]
+            or [(-1, 0, "", *[NEVER] * 2 * n)]  # NEVER, not NULL: PostgreSQL types a VALUES column by its first row
+        ).cte("gate")  # a CTE: SQLite has no column list for a VALUES alias
+        own = sorted({g.station_id for g in gates if g.station_id})
+        station_key = case((x.c.station_id.in_(own), x.c.station_id), else_=0) if own else literal(0)
+        passes = [or_(self._greatest(x.c.created_at, x.c[f"x{j}"]) < gate.c[f"d{j}"],
+                      and_(x.c[f"x{j}"].is_(None), x.c.created_at < gate.c[f"n{j}"])) for j in range(n)]
+        # Only the tracks a case's categories use are sent back: decoding times is most of the client's work.
+        used = [case((or_(gate.c[f"d{j}"] > NEVER, gate.c[f"n{j}"] > NEVER), x.c[f"x{j}"])) for j in range(n)]
+        stmt = (select(x.c.id, x.c.station_id, x.c.worker_id, x.c.name, x.c.village, gate.c.i, x.c.created_at,
+                       *used).select_from(x)
+                .join(gate, and_(gate.c.st == station_key, gate.c.cat == x.c.cat))
+                .where(or_(*passes) if passes else false()))
+        async with self.session() as s:
+            conn = await s.connection()
+            if self.dialect != "postgresql":  # type: ignore[attr-defined]
+                rows = (await conn.execute(stmt)).all()
+                return [(*r[:6], _utc(r[6]), *[_utc(t) for t in r[7:]]) for r in rows]
+            # Hash joins over every open case: memory to hash in, instead of spilling to disk in batches.
+            await conn.execute(select(func.set_config("work_mem", "256MB", True)))
+            # Straight to asyncpg: on 10^6 cases the result layer's per-row work would cost half a second,
+            # and asyncpg already returns timezone-aware datetimes.
+            compiled = stmt.compile(dialect=self.engine.dialect, compile_kwargs={"render_postcompile": True})  # type: ignore[attr-defined]
+            raw = (await conn.get_raw_connection()).driver_connection
+            return await raw.fetch(str(compiled), *[compiled.params[k] for k in compiled.positiontup or ()])  # type: ignore[union-attr]
+
+    def _greatest(self, *times: ColumnElement[Any]) -> ColumnElement[Any]:
+        """The latest of some nullable times, NULL if all are (PostgreSQL's GREATEST skips NULLs; SQLite's
+        max() of a NULL is NULL, and it stores times as text, so NULL becomes '' there, which sorts first)."""
+        if self.dialect == "postgresql":  # type: ignore[attr-defined]
+            return func.greatest(*times)
+        latest = func.max(*[func.coalesce(t, "") for t in times]) if len(times) > 1 else times[0]
+        return type_coerce(func.nullif(latest, ""), DateTime(timezone=True))
+
+    def _matches(self, spec: ResetSpec) -> ColumnElement[bool]:
+        """A visit of one of the modes, or whose text contains one of the keywords (strpos, not LIKE: no
+        pattern to build per row)."""
+        conditions: list[ColumnElement[bool]] = []
+        if spec.modes:
+            conditions.append(Visit.mode.in_(spec.modes))
+        find = func.strpos if self.dialect == "postgresql" else func.instr  # type: ignore[attr-defined]
+        text = Visit.findings + " " + Visit.services + " " + Visit.follow_up
+        conditions.extend(find(text, k) > 0 for k in spec.keywords)
+        return or_(*conditions)
+
+    async def station_names(self) -> dict[int, str]:
+        async with self.session() as s:
+            return {i: n for i, n in (await s.execute(select(Station.id, Station.name))).all()}
+
+    async def active_snoozes(self, today: date) -> dict[tuple[int, str, date], date]:
+        async with self.session() as s:
+            rows = (await s.execute(select(ReminderSnooze.case_id, ReminderSnooze.item_key, ReminderSnooze.due_date,
+                                           ReminderSnooze.until_date).where(ReminderSnooze.until_date > today)))
+            return {(c, k, d): u for c, k, d, u in rows.all()}
+
+    # -- who gets what ----------------------------------------------------------------------
+    async def reminder_contacts(self, station_id: int | None = None) -> dict[int, Contact]:
+        """Every worker (of one station) with the chat identities they are bound to."""
+        async with self.session() as s:
+            stmt = select(Worker.id, Worker.name, Worker.role, Worker.station_id)
+            if station_id is not None:
+                stmt = stmt.where(Worker.station_id == station_id)
+            workers = (await s.execute(stmt)).all()
+            ids = (select(WorkerIdentity.worker_id, User.channel, User.platform_user_id, User.last_seen_at)
+                   .join(User, User.id == WorkerIdentity.user_id).order_by(User.id))
+            if station_id is not None:
+                ids = ids.where(WorkerIdentity.worker_id.in_([w[0] for w in workers]))
+            found: dict[int, list[Identity]] = {}
+            for worker_id, channel, chat_id, seen in (await s.execute(ids)).all():
+                found.setdefault(worker_id, []).append(Identity(channel, chat_id, _utc(seen)))  # type: ignore[arg-type]
+        return {w: Contact(w, name, role, station, tuple(found.get(w, ()))) for w, name, role, station in workers}
+
+    # -- dispatch ---------------------------------------------------------------------------
+    async def queue_digests(self, day: date, plans: Sequence[DigestPlan]) -> list[int]:
+        """Record and queue each worker's digest for `day` unless one was recorded already (by this or
+        another process); returns the workers queued now. One transaction for the batch."""
+        if not plans:
+            return []
+        now = self.clock.now()
+        plans = sorted(plans, key=lambda p: p.worker_id)  # one lock order for every process: no deadlock
+        by_worker = {p.worker_id: p for p in plans}
+        async with self.session.begin() as s:
+            rows = [dict(worker_id=p.worker_id, digest_date=day, channel=p.channel, chat_id=p.chat_id,
+                         outbox_key=_digest_key(p, day) if p.channel else None,
+                         status="queued" if p.channel else "unreachable", items=len(p.entries),
+                         overdue=p.overdue, created_at=now) for p in plans]
+            # Statements with a list of parameter sets (executemany): compiled once and cached, where a
+            # multi-row VALUES would be compiled afresh for every batch (most of the time on 10,000 digests).
+            stmt = self._insert(ReminderDigest.__table__).on_conflict_do_nothing().returning(ReminderDigest.worker_id)
+            taken = sorted((await s.execute(stmt, rows)).scalars())
+            mine = [by_worker[w] for w in taken]
+            outbox = [dict(channel=p.channel, chat_id=p.chat_id, payload=p.payload, dedup_key=_digest_key(p, day),
+                           status="pending", attempts=0, available_at=now, created_at=now, last_error="")
+                      for p in mine if p.channel]
+            if outbox:
+                await s.execute(self._insert(OutboxMessage.__table__).on_conflict_do_nothing(), outbox)
+            ledger = {(e.case_id, e.item_key, e.due_date, p.worker_id): dict(
+                case_id=e.case_id, item_key=e.item_key, due_date=e.due_date, kind="remind", recipient_id=p.worker_id,
+                station_id=p.station_id, status="queued" if p.channel else "unreachable",
+                outbox_key=_digest_key(p, day) if p.channel else None, created_at=now)
+                for p in mine for e in p.entries}
+            if ledger:
+                await s.execute(self._insert(ReminderNotice.__table__).on_conflict_do_nothing(), list(ledger.values()))
+            lists = [dict(worker_id=p.worker_id, items=_entries_json(p.entries), shown_at=now)
+                     for p in mine if p.channel]
+            if lists:
+                ins = self._insert(ReminderList.__table__)
+                await s.execute(ins.on_conflict_do_update(index_elements=["worker_id"], set_={
+                    "items": ins.excluded["items"], "shown_at": ins.excluded.shown_at}), lists)
+        return taken
+
+    async def queue_escalations(self, day: date, notices: Sequence[Notice], render: EscalationRender) -> int:
+        """Ledger rows for escalations not recorded before, and one outbox message per lead listing the new
+        ones, in one transaction; returns how many notices were new."""
+        if not notices:
+            return 0
+        now = self.clock.now()
+        ordered = sorted(set(notices), key=lambda n: (n.recipient_id, n.case_id, n.item_key, n.due_date))
+        wanted = {(n.case_id, n.item_key, n.due_date, n.recipient_id): n for n in ordered}
+        new: dict[int, list[tuple[int, Notice]]] = {}  # lead -> [(ledger id, notice)]
+        async with self.session.begin() as s:
+            stmt = (self._insert(ReminderNotice.__table__).on_conflict_do_nothing()
+                    .returning(ReminderNotice.id, ReminderNotice.case_id, ReminderNotice.item_key,
+                               ReminderNotice.due_date, ReminderNotice.recipient_id))
+            rows = [dict(case_id=n.case_id, item_key=n.item_key, due_date=n.due_date, kind="escalate",
+                         recipient_id=n.recipient_id, station_id=n.station_id, status="queued", outbox_key=None,
+                         created_at=now) for n in ordered]
+            for ledger_id, case_id, key, due, lead in (await s.execute(stmt, rows)).all():
+                new.setdefault(lead, []).append((ledger_id, wanted[(case_id, key, due, lead)]))
+            for lead, found in sorted(new.items()):
+                found.sort(key=lambda r: r[0])
+                ids = [r[0] for r in found]
+                routed = render(lead, [r[1] for r in found])
+                table = ReminderNotice.__table__
+                if routed is None:
+                    await s.execute(table.update().where(table.c.id.in_(ids)).values(status="unreachable"))
+                    continue
+                channel, chat_id, payload = routed
+                key = f"escalate:{lead}:{day.isoformat()}:{ids[0]}"  # the first ledger row names the batch
+                await s.execute(self._insert(OutboxMessage).values(
+                    channel=channel, chat_id=chat_id, payload=payload, dedup_key=key, status="pending", attempts=0,
+                    available_at=now, created_at=now, last_error="").on_conflict_do_nothing())
+                await s.execute(table.update().where(table.c.id.in_(ids)).values(outbox_key=key))
+        return sum(len(found) for found in new.values())
+
+    # -- replies ----------------------------------------------------------------------------
+    async def save_reminder_list(self, worker_id: int, entries: Sequence[ListEntry]) -> None:
+        now = self.clock.now()
+        async with self.session.begin() as s:
+            ins = self._insert(ReminderList).values(worker_id=worker_id, items=_entries_json(entries), shown_at=now)
+            await s.execute(ins.on_conflict_do_update(index_elements=["worker_id"], set_={
+                "items": ins.excluded["items"], "shown_at": ins.excluded.shown_at}))
+
+    async def reminder_list(self, worker_id: int) -> list[ListEntry]:
+        async with self.session() as s:
+            row = await s.get(ReminderList, worker_id)
+            if row is None:
+                return []
+            return [ListEntry(int(c), str(k), date.fromisoformat(d), str(cn), str(iname))
+                    for c, k, d, cn, iname in row.items]
+
+    async def complete_items(self, worker_id: int, entries: Sequence[ListEntry]) -> None:
+        """Mark items done now: their clocks restart as if a matching visit had been recorded."""
+        now = self.clock.now()
+        async with self.session.begin() as s:
+            s.add_all([ReminderCompletion(case_id=e.case_id, item_key=e.item_key, due_date=e.due_date, done_at=now,
+                                          worker_id=worker_id) for e in entries])
+
+    async def snooze_items(self, worker_id: int, entries: Sequence[ListEntry], until: date) -> None:
+        now = self.clock.now()
+        async with self.session.begin() as s:
+            for e in entries:
+                ins = self._insert(ReminderSnooze).values(case_id=e.case_id, item_key=e.item_key, due_date=e.due_date,
+                                                          until_date=until, worker_id=worker_id, created_at=now)
+                await s.execute(ins.on_conflict_do_update(
+                    index_elements=["case_id", "item_key", "due_date"],
+                    set_={"until_date": until, "worker_id": worker_id, "created_at": now}))
+
+    # -- views ------------------------------------------------------------------------------
+    async def delivery_problems(self, worker_ids: Sequence[int]) -> dict[int, str]:
+        """Workers whose latest digest could not be delivered: "需另行联系" or "无法送达（reason）"."""
+        if not worker_ids:
+            return {}
+        async with self.session() as s:
+            latest = (select(ReminderDigest.worker_id, func.max(ReminderDigest.digest_date).label("d"))
+                      .where(ReminderDigest.worker_id.in_(worker_ids)).group_by(ReminderDigest.worker_id).subquery())
+            stmt = (select(ReminderDigest.worker_id, ReminderDigest.status, OutboxMessage.status,
+                           OutboxMessage.last_error)
+                    .join(latest, and_(latest.c.worker_id == ReminderDigest.worker_id,
+                                       latest.c.d == ReminderDigest.digest_date))
+                    .outerjoin(OutboxMessage, OutboxMessage.dedup_key == ReminderDigest.outbox_key))
+            found: dict[int, str] = {}
+            for worker_id, status, sent, error in (await s.execute(stmt)).all():
+                if status == "unreachable":
+                    found[worker_id] = "需另行联系（没有可推送的聊天账号）"
+                elif sent == "failed":
+                    found[worker_id] = f"无法送达（{(error or '平台拒收')[:60]}）"
+            return found
+
+    async def digests_on(self, day: date) -> dict[str, int]:
+        async with self.session() as s:
+            rows = (await s.execute(select(ReminderDigest.status, func.count()).where(ReminderDigest.digest_date == day)
+                                    .group_by(ReminderDigest.status))).all()
+            return {status: n for status, n in rows}
+
+
+def _spec_id(spec: ResetSpec) -> str:
+    body = json.dumps([sorted(spec.modes), sorted(spec.keywords)], ensure_ascii=False)
+    return hashlib.sha1(body.encode()).hexdigest()[:16]
+
+
+def _digest_key(plan: DigestPlan, day: date) -> str:
+    return f"digest:{plan.worker_id}:{day.isoformat()}:{plan.channel}"
+
+
+def _entries_json(entries: Sequence[ListEntry]) -> list[list[Any]]:
+    return [[e.case_id, e.item_key, e.due_date.isoformat(), e.case_name, e.item_name] for e in entries]

@@ -1,0 +1,126 @@
+"""Reminders in chat, through the real dispatcher on SQLite and PostgreSQL: 待办, 完成 and 推迟 by number and by
+button, 逾期 for leads (with whom reminders missed), and nothing for anyone who is not a bound worker."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from bot.app import Services, build_services
+from bot.clock import FrozenClock
+from bot.config import Settings
+from bot.crypto import generate_key
+from bot.messages import Incoming, Reply
+from bot.reminders.dispatch import ReminderDispatcher
+from bot.store.casework_models import AuditEntry
+from bot.store.reminder_models import ReminderCompletion
+from handlers.casework_common import NOT_A_WORKER
+
+from .conftest import Town, local
+
+_ids = itertools.count(1)
+
+
+@pytest.fixture
+async def services(database_url: str, tmp_path: Path) -> AsyncIterator[Services]:
+    settings = Settings(data_dir=tmp_path / "data", database_url=database_url, secret_key=generate_key(),
+                        _env_file=None)
+    clock = FrozenClock(local(date(2026, 1, 5)))
+    services = await build_services(settings, clock, migrate=True)
+    yield services
+    await services.close()
+
+
+@pytest.fixture
+async def chat_town(services: Services) -> Town:
+    town = await Town(services.store, services.clock).setup()  # type: ignore[arg-type]
+    for name, category in (("张桂英", "独居老人"), ("陈伯", "独居老人"), ("李婆", "高龄老人")):
+        await town.register(name, (category,), at=local(date(2025, 12, 1)))  # the roster, imported at once
+    await town.visit("张桂英", local(date(2025, 12, 20)))  # next visit due 1月20日: overdue
+    await town.visit("陈伯", local(date(2026, 1, 2)))  # due today, 2月2日
+    await town.visit("李婆", local(date(2026, 1, 4)), mode="电话")  # due 2月4日
+    town.at(date(2026, 2, 2))
+    return town
+
+
+async def say(services: Services, text: str, user: str = "1001", button: bool = False) -> Reply:
+    assert services.dispatcher is not None
+    replies = await services.dispatcher.handle(Incoming("telegram", user, user, text, f"u{next(_ids)}",
+                                                        services.clock.now(), is_button=button))
+    assert len(replies) == 1, replies
+    return replies[0]
+
+
+async def test_todo_lists_my_items_numbered(services: Services, chat_town: Town) -> None:
+    reply = await say(services, "待办")
+    assert "今天到期 1 项，逾期 1 项，即将到期 1 项" in reply.text
+    assert reply.text.index("1. 张桂英") < reply.text.index("2. 陈伯") < reply.text.index("3. 李婆")
+    assert reply.buttons[0].label == "完成 1" and reply.buttons[0].payload.startswith("rmd:done:")
+    assert "没有到期" in (await say(services, "待办", user="1003")).text  # 李敏 has nothing
+    async with services.store.session() as s:
+        audited = (await s.execute(select(AuditEntry.action, AuditEntry.target))).all()
+    assert ("case.read", "reminders:todo:3") in audited
+
+
+async def test_done_by_number_resets_and_asks_for_the_visit_report(services: Services, chat_town: Town) -> None:
+    await say(services, "待办")
+    reply = await say(services, "完成 2")
+    assert "已标记完成" in reply.text and "陈伯 入户探访" in reply.text and "走访 陈伯 入户" in reply.text
+    after = await say(services, "待办")
+    assert "陈伯" not in after.text and "1. 张桂英" in after.text and "2. 李婆" in after.text
+    reply = await say(services, "完成 1、2")
+    assert "张桂英 入户探访" in reply.text and "李婆 探访关爱" in reply.text
+    assert "没有到期" in (await say(services, "待办")).text
+    async with services.store.session() as s:
+        assert len((await s.execute(select(ReminderCompletion))).all()) == 3
+
+
+async def test_wrong_numbers_and_no_list_yet(services: Services, chat_town: Town) -> None:
+    assert "请先发送“待办”" in (await say(services, "完成 1")).text
+    await say(services, "待办")
+    assert "没有第 7 项（共 3 项）" in (await say(services, "完成 7")).text
+    assert "最多推迟 30 天" in (await say(services, "推迟 1 45天")).text
+
+
+async def test_snooze_keeps_it_out_of_the_digest(services: Services, chat_town: Town) -> None:
+    await say(services, "待办")
+    reply = await say(services, "推迟 1 3天")
+    assert "张桂英 入户探访 3 天后（2月5日）再提醒" in reply.text
+    assert "已推迟到2月5日" in (await say(services, "待办")).text  # still listed on request, marked
+    await ReminderDispatcher(services.store, chat_town.rules, ["telegram"]).run(services.clock.now())
+    digest = await services.store.reminder_list(chat_town.workers["王芳"])
+    assert [e.case_name for e in digest] == ["陈伯", "李婆"]
+
+
+async def test_buttons_name_the_item_itself(services: Services, chat_town: Town) -> None:
+    first = await say(services, "待办")
+    done_chen = next(b for b in first.buttons if b.label == "完成 2").payload  # 陈伯
+    await say(services, "完成 1")  # the list changes: 陈伯 is now number 1
+    reply = await say(services, done_chen, button=True)
+    assert "陈伯 入户探访" in reply.text
+    snooze = next(b for b in first.buttons if b.label == "推迟 3 3天").payload
+    assert "李婆 探访关爱 3 天后" in (await say(services, snooze, button=True)).text
+    assert "已失效" in (await say(services, "rmd:done:999999:home_visit:20260202", button=True)).text
+
+
+async def test_overdue_is_for_leads_and_shows_who_was_not_reached(services: Services, chat_town: Town) -> None:
+    chat_town.at(date(2026, 1, 5))
+    await chat_town.worker("周姐", "wechat", "o-zhou")  # bound a month ago: WeChat's 48 hours are long over
+    chat_town.at(date(2026, 2, 2))
+    await chat_town.register("黄叔", ("独居老人",), worker="周姐", at=local(date(2025, 12, 1)))
+    await ReminderDispatcher(services.store, chat_town.rules, ["telegram", "wechat"]).run(services.clock.now())
+    assert "站长查看全站" in (await say(services, "逾期")).text
+    reply = await say(services, "逾期", user="1002")
+    assert "石岗镇社工站 逾期事项" in reply.text
+    assert "【周姐】" in reply.text and "需另行联系" in reply.text and "黄叔 入户探访" in reply.text
+    assert "【王芳】" in reply.text and "张桂英" in reply.text and "陈伯" not in reply.text  # due today: not overdue
+
+
+async def test_not_for_residents(services: Services, chat_town: Town) -> None:
+    for text in ("待办", "逾期", "完成 1", "推迟 1 3天"):
+        assert NOT_A_WORKER.splitlines()[0] in (await say(services, text, user="777")).text
