@@ -22,6 +22,11 @@ class Settings(BaseSettings):
     database_url: str = ""
     log_level: str = "INFO"
     timezone: str = "Asia/Shanghai"
+    # Master key for ID/phone encryption (see bot/crypto.py for the format). Empty: the embedded default
+    # keeps a generated key in data_dir/secret.key; PostgreSQL deployments must set it, the same everywhere.
+    secret_key: str = Field(default="", repr=False)
+    # Conversation logs (handoff messages, sent pushes, dialog state) older than this are purged.
+    retention_days: int = Field(default=180, ge=1)
 
     # Knowledge base: the built-in documents plus any extra folders (comma separated).
     kb_builtin: bool = True

@@ -109,6 +109,34 @@ class Histogram(_Metric):
             yield f"{self.name}_count{_labels(self.label_names, key)} {counts[-1]}"
 
 
+class Gauge(_Metric):
+    """A value read from the database now and then (e.g. open tickets); `replace` swaps the whole series."""
+
+    kind = "gauge"
+
+    def __init__(self, name: str, help_text: str, label_names: Sequence[str] = ()) -> None:
+        super().__init__(name, help_text, label_names)
+        self._values: dict[tuple[str, ...], float] = {}
+
+    def set(self, value: float, **labels: str) -> None:
+        key = self._key(labels)
+        with self._lock:
+            self._values[key] = value
+
+    def replace(self, series: dict[tuple[str, ...], float]) -> None:
+        with self._lock:
+            self._values = dict(series)
+
+    def value(self, **labels: str) -> float:
+        return self._values.get(self._key(labels), 0.0)
+
+    def samples(self) -> Iterator[str]:
+        with self._lock:
+            items = sorted(self._values.items())
+        for key, value in items:
+            yield f"{self.name}{_labels(self.label_names, key)} {_number(value)}"
+
+
 M = TypeVar("M", bound=_Metric)
 
 
@@ -141,6 +169,17 @@ OUTBOUND_ERRORS = REGISTRY.add(Counter(
     "shegong_outbound_errors_total", "Failed push attempts from the outbox, per channel.", ("channel",)))
 OUTBOUND_SENT = REGISTRY.add(Counter(
     "shegong_outbound_sent_total", "Pushes delivered by the outbox, per channel.", ("channel",)))
+# Handoff tickets. First-reply times are observed by the process that relays the reply (sum across
+# processes); open tickets are read from the database by every process (take max, not sum).
+FIRST_REPLY_BUCKETS = (60, 300, 900, 1800, 3600, 7200, 14400, 28800, 86400, 259200)
+TICKET_FIRST_REPLY_SECONDS = REGISTRY.add(Histogram(
+    "shegong_ticket_first_reply_seconds", "Time from a handoff ticket opening to the first human reply.",
+    ("station",), buckets=FIRST_REPLY_BUCKETS))
+TICKETS_OPEN = REGISTRY.add(Gauge(
+    "shegong_tickets_open", "Open handoff tickets per station (refreshed from the database every minute).",
+    ("station",)))
+TICKETS_OPENED = REGISTRY.add(Counter(
+    "shegong_tickets_opened_total", "Handoff tickets opened, per station.", ("station",)))
 
 # Set by the dedup middleware so the metrics middleware, further out in the same call chain, can tell a
 # dropped duplicate from a handler that simply had nothing to say (both return no replies).

@@ -7,7 +7,9 @@ import time
 import unicodedata
 
 from bot import metrics
+from bot.consent import consent
 from bot.dispatch import STATE_TTL, Context, Next
+from bot.handoff_mode import handoff_mode
 from bot.messages import Reply
 
 log = logging.getLogger(__name__)
@@ -69,4 +71,6 @@ async def input_guard(ctx: Context, nxt: Next) -> list[Reply]:
     return await nxt(ctx)
 
 
-DEFAULT_MIDDLEWARES = (measure, dedup, identity, input_guard)
+# consent (privacy notice, sender status) and handoff_mode (the bot silent while a social worker talks)
+# live in bot/consent.py and bot/handoff_mode.py.
+DEFAULT_MIDDLEWARES = (measure, dedup, identity, consent, handoff_mode, input_guard)

@@ -12,7 +12,9 @@ from bot.app import Services
 from bot.channels import web as web_channel
 from bot.channels.base import Channel
 from bot.channels.registry import configured_channels
+from bot.maintenance import maintenance_hook
 from bot.outbox import OutboxSender
+from bot.reminders.loop import reminder_hook
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 1024 * 1024
@@ -73,6 +75,8 @@ def create_app(services: Services, channels: dict[str, Channel] | None = None) -
             await channel.close()
 
     app.cleanup_ctx.append(run_outbox)
+    app.cleanup_ctx.append(reminder_hook(services, channels))  # stopped before the outbox (reverse order)
+    app.cleanup_ctx.append(maintenance_hook(services))  # open-ticket gauge, retention purge
 
     async def refresh_knowledge(app: web.Application) -> None:
         # Documents ingested by another process show up here within RECHECK_SECONDS.

@@ -1,4 +1,4 @@
-"""Greeting, help text and how to reach a person."""
+"""Greeting and help text."""
 
 from __future__ import annotations
 
@@ -15,10 +15,11 @@ HELP_TEXT = (
     "说粤语、繁体字都可以，例如“抵保要准备啲咩文件”；\n"
     "2. 告诉我您在哪个市（例如“我在广州”），我会优先回答当地的规定；\n"
     "3. 回复“详细”看上一个问题的完整内容；\n"
-    "4. 回复“找社工”了解怎样联系身边的社工。\n"
+    "4. 回复“找社工”转给所在镇（街）社工站的社工，“社工站在哪”查看地址和电话。\n"
     "我的回答都会注明出处；不确定的我会直接说，不会乱答。"
 )
 
+# How to reach a person without the bot; the 找社工 command itself is in handlers/handoff.py.
 CONTACT_TEXT = (
     "找社工可以这样：\n"
     "· 到所在镇（街）社工站，或村（居）社工点，工作日上班时间都有社工在；\n"
@@ -37,11 +38,6 @@ async def welcome(ctx: Context) -> Reply:
                                                          "hello", "hi", "你是谁", "你系边个", "功能"}))
 async def show_help(ctx: Context) -> Reply:
     return Reply(HELP_TEXT, buttons=MENU)
-
-
-@router.message(Command("contact", keywords={"找社工", "联系社工", "人工", "转人工", "人工服务", "找人"}))
-async def contact(ctx: Context) -> Reply:
-    return Reply(CONTACT_TEXT)
 
 
 @router.message(Command(keywords={"谢谢", "多谢", "唔该", "感谢", "好的", "好", "收到", "ok", "OK", "明白", "哈哈", "哈哈哈", "嗯", "嗯嗯"}))

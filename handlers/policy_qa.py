@@ -8,6 +8,7 @@ from bot.messages import Button, Citation, Reply
 router = Router("policy_qa")
 
 LAST_QUESTION = "qa:answered"  # dialog state remembering the last question, for "详细"
+UNSURE = "qa:unsure"  # the last answer was unsure; a second one in a row offers a social worker (handoff)
 
 
 def _reply(answer) -> Reply:  # noqa: ANN001
@@ -31,8 +32,19 @@ async def more(ctx: Context) -> Reply:
 async def answer_question(ctx: Context) -> Reply:
     kb = ctx.services.knowledge.current()
     answer = kb.answer(ctx.text, city=ctx.user.city if ctx.user else "")
-    if answer.confident and ctx.user is not None and ctx.state in (None, LAST_QUESTION):
+    # A new question also drops a pending consent question (the resident moved on).
+    if ctx.user is None or not (ctx.state is None or ctx.state.startswith(("qa:", "consent:"))):
+        return _reply(answer)
+    if answer.confident:
         await ctx.set_state(LAST_QUESTION, {"q": ctx.text})
+        return _reply(answer)
+    if ctx.state == UNSURE:
+        from handlers.handoff import after_unsure
+
+        offer = await after_unsure(ctx, _reply(answer), f"{ctx.state_data.get('q', '')}；{ctx.text}")
+        if offer is not None:
+            return offer
+    await ctx.set_state(UNSURE, {"q": ctx.text})
     return _reply(answer)
 
 

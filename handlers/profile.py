@@ -1,9 +1,10 @@
-"""Remembering which city the asker is in, so that answers prefer local rules."""
+"""Remembering which city (answers prefer local rules) or 镇街 (station for 找社工) the asker is in."""
 
 from __future__ import annotations
 
 from bot.dispatch import Context, Regex, Router
 from bot.messages import Reply
+from handlers.directory import remember_town
 
 router = Router("profile")
 
@@ -11,6 +12,9 @@ router = Router("profile")
 @router.message(Regex(r"^(?:我在|我住在|我喺|我系|我是|设置城市|城市)\s*[:：]?\s*(\S{2,8})$"))
 async def set_city(ctx: Context) -> Reply | None:
     assert ctx.match is not None and ctx.user is not None
+    town = await remember_town(ctx, ctx.match.group(1))  # a known station's 镇/街道 sets the station
+    if town is not None:
+        return town
     kb = ctx.services.knowledge.current()
     city = kb.city_in(ctx.match.group(1))
     if not city:

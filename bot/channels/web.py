@@ -16,7 +16,7 @@ from pathlib import Path
 from aiohttp import web
 
 from bot.dispatch import Dispatcher
-from bot.messages import Incoming, Reply
+from bot.messages import Incoming, Reply, payload_to_reply
 from knowledge import Document
 
 VISITOR_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
@@ -58,6 +58,15 @@ def routes(dispatcher: Dispatcher) -> list[web.RouteDef]:
         return web.json_response({"replies": [reply_json(r) for r in replies]},
                                  dumps=lambda o: json.dumps(o, ensure_ascii=False))
 
+    async def updates(request: web.Request) -> web.Response:
+        # Messages pushed to this visitor (a social worker's replies during 转人工): the page polls for them.
+        visitor = request.query.get("visitor_id", "")
+        if not VISITOR_ID.match(visitor):
+            return web.json_response({"error": "visitor_id 应为 8–64 位字母、数字、- 或 _"}, status=400)
+        pushed = await dispatcher.services.store.take_pushed("web", visitor)
+        return web.json_response({"replies": [reply_json(payload_to_reply(p)) for p in pushed]},
+                                 dumps=lambda o: json.dumps(o, ensure_ascii=False))
+
     chat_page = _chat_html()
 
     async def page(request: web.Request) -> web.Response:
@@ -74,7 +83,8 @@ def routes(dispatcher: Dispatcher) -> list[web.RouteDef]:
                                 status=404, content_type="text/html", headers=PAGE_HEADERS)
         return web.Response(text=_document_html(doc), content_type="text/html", headers=PAGE_HEADERS)
 
-    return [web.post("/api/chat", chat), web.get("/chat", page), web.get("/docs/{path:.+}", document),
+    return [web.post("/api/chat", chat), web.get("/api/chat/updates", updates), web.get("/chat", page),
+            web.get("/docs/{path:.+}", document),
             web.static("/chat/static", STATIC_DIR)]
 
 

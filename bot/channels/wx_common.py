@@ -173,6 +173,9 @@ class AccessToken:
                 if token := await self.store.get_shared(self.key):
                     return token
             try:
+                # The previous holder may have stored a fresh token just before we took the lease.
+                if token := await self.store.get_shared(self.key):
+                    return token
                 token, expires_in = await self._fetch()
                 lifetime = max(timedelta(seconds=expires_in) - TOKEN_MARGIN, timedelta(minutes=1))
                 await self.store.put_shared(self.key, token, self.clock.now() + lifetime)

@@ -5,14 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
+from bot.crypto import Secrets
+from bot.store.casework import CaseworkQueries
+from bot.store.handoff import HandoffQueries
 from bot.store.models import ConversationState, KbDocument, SeenMessage, User
 from bot.store.outbox import OutboxQueries
+from bot.store.reminders import ReminderQueries
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,10 +44,15 @@ def _user(row: User) -> UserRecord:
     return UserRecord(row.id, row.channel, row.platform_user_id, row.display_name, row.city)
 
 
-class Store(OutboxQueries):
-    def __init__(self, engine: AsyncEngine, clock: Clock | None = None) -> None:
+class Store(OutboxQueries, CaseworkQueries, ReminderQueries, HandoffQueries):
+    def __init__(self, engine: AsyncEngine, clock: Clock | None = None, secrets: Secrets | None = None,
+                 tz: str = "Asia/Shanghai") -> None:
         self.engine = engine
         self.clock = clock or Clock()
+        # Without a configured key (tests, throwaway tools) personal numbers are encrypted with a key that
+        # dies with this object; open_store always passes the configured one.
+        self.secrets = secrets or Secrets.ephemeral()
+        self.tz = ZoneInfo(tz)  # local time for exported dates
         self.session: async_sessionmaker[AsyncSession] = async_sessionmaker(engine, expire_on_commit=False)
 
     @property

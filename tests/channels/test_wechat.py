@@ -20,6 +20,7 @@ from bot.channels import registry, wechat
 from bot.channels.base import SendError
 from bot.channels.wx_common import MAX_TEXT_BYTES, UNSUPPORTED_TEXT, split_text
 from bot.config import Settings
+from bot.consent import notice_text
 from bot.dispatch import Context, Dispatcher, Next, Regex, Router
 from bot.messages import Incoming, Reply
 from bot.middlewares import DEFAULT_MIDDLEWARES, dedup
@@ -27,6 +28,7 @@ from bot.server import create_app
 from bot.store import Store, create_engine
 
 TOKEN = "wx-callback-token"
+NOTICE = notice_text(180)  # the privacy notice a resident's first message gets (bot/consent.py)
 SLOW_SECONDS = 2.0
 BOMB = ('<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
         '<!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">'
@@ -207,7 +209,7 @@ async def test_location_and_subscribe_reach_handlers_translated(launch: Launch, 
 
 async def test_several_replies_first_passive_rest_pushed(launch: Launch, http, platform) -> None:  # noqa: ANN001
     bot = await launch()
-    assert await ask(http, bot, SAFE, SAFE.text("两条")) == "第一条"
+    assert await ask(http, bot, SAFE, SAFE.text("两条")) == "第一条\n\n" + NOTICE  # a first message: the notice
     await eventually(lambda: platform.sent)
     assert [(s.api, s.touser, s.content) for s in platform.sent] == [("custom", "o_user_1", "第二条")]
 
@@ -255,7 +257,8 @@ async def test_slow_answer_says_success_then_pushes_once(launch: Launch, http, p
     assert await ask(http, bot, SAFE, xml) is None
     assert await ask(http, bot, SAFE, xml) is None
     await eventually(lambda: platform.sent)
-    assert [(s.api, s.touser, s.content) for s in platform.sent] == [("custom", "o_user_1", "这是慢慢想好的回答")]
+    assert [(s.api, s.touser, s.content) for s in platform.sent] == [("custom", "o_user_1",
+                                                                      "这是慢慢想好的回答\n\n" + NOTICE)]
     await eventually(lambda: bot.outbox_is({"sent": 1}))
     assert await ask(http, bot, SAFE, xml) is None and len(bot.processed) == 1
 

@@ -188,6 +188,19 @@
     send(chip.getAttribute("data-payload"), true, chip.textContent);
   });
 
+  // A social worker's replies during 转人工 cannot be pushed to a page: it asks for them every few seconds.
+  var POLL_MS = 5000;
+  function poll() {
+    if (document.hidden || !window.fetch) return;
+    fetch("/api/chat/updates?visitor_id=" + encodeURIComponent(visitorId), { credentials: "same-origin" })
+      .then(function (response) { return response.ok ? response.json() : { replies: [] }; })
+      .then(function (data) {
+        (data.replies || []).forEach(function (reply) { scrollTo(show("bot", reply), false); });
+      })
+      .catch(function () { /* the next tick tries again */ });
+  }
+  setInterval(poll, POLL_MS);
+
   // Back from a document page: put the conversation back as it was.
   try { transcript = JSON.parse(load("sessionStorage", TRANSCRIPT_KEY) || "[]") || []; } catch (e) { transcript = []; }
   if (!Array.isArray(transcript)) transcript = [];
