@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 STALE_DAYS = 7  # an open ticket nobody wrote on for this long is closed
 PURGE_EVERY = timedelta(hours=1)
 LEASE_KEY = "privacy:purge"
+SEEN_MESSAGE_DAYS = 7
 LEASE_TTL = timedelta(minutes=10)
 
 
@@ -39,6 +40,9 @@ async def purge(store: Store, retention_days: int, now: datetime | None = None) 
     now = now or store.clock.now()
     counts = await store.purge_before(now - timedelta(days=retention_days))
     counts["stale_tickets"] = await store.close_stale_tickets(now - timedelta(days=STALE_DAYS))
+    # Platforms redeliver within minutes; keeping message ids longer only risks dropping new messages
+    # when a platform's ids start over (e.g. a new Telegram bot token).
+    counts["seen_messages"] += await store.forget_seen_before(now - timedelta(days=SEEN_MESSAGE_DAYS))
     return counts
 
 

@@ -73,14 +73,17 @@ async def start_report(ctx: Context, worker: WorkerRecord) -> Reply:
     body = _COMMAND.sub("", ctx.incoming.text, count=1).strip()
     restarted = "（上一条未确认的记录已放弃）" if ctx.state and ctx.state.startswith("visit:") else ""
     now, tz = ctx.services.clock.now(), local_tz(ctx)
+    # The worker is part of the key: platform message ids can start over (a new Telegram bot token),
+    # and a new report must never be mistaken for someone else's saved one.
+    source_key = f"worker:{worker.id}:{ctx.incoming.dedup_key}"
     if not body:
-        draft = Draft(source_key=ctx.incoming.dedup_key, visited_at=now.astimezone(tz).isoformat())
+        draft = Draft(source_key=source_key, visited_at=now.astimezone(tz).isoformat())
         return await _ask_step(ctx, worker, draft, "case", note=restarted)
     own = await ctx.services.store.cases_of_worker(worker.id)
     parsed = parse_visit(body, now, tz, known_names=[c.name for c in own])
     if not parsed.name:
         return Reply(USAGE)
-    draft = Draft.from_parsed(parsed, ctx.incoming.dedup_key)
+    draft = Draft.from_parsed(parsed, source_key)
     return await _resolve_case(ctx, worker, draft, parsed.name, after=CONFIRM, note=restarted)
 
 

@@ -182,7 +182,8 @@ async def test_redelivered_messages_and_repeated_confirm_save_one_visit(world: W
     again = await world.one("确认", message_id="c2")
     assert "已经保存过" in again.text
     [visit] = await world.rows(Visit)
-    assert visit.source_key == "console:r1"  # the message that started the report
+    # The message that started the report, tied to its worker.
+    assert visit.source_key == f"worker:{visit.worker_id}:console:r1"
 
 
 async def test_voice_recognition_text_is_a_one_message_report(world: World) -> None:
@@ -323,7 +324,8 @@ async def test_guided_dialog_survives_a_restart(world: World, database_url: str,
         assert line in shown.text, line
     assert "已保存" in (await world.one("确认")).text
     [visit] = await world.rows(Visit)
-    assert (visit.source_key, visit.services, visit.risk_after) == ("console:g1", "送了米和油", "中")
+    assert (visit.source_key, visit.services, visit.risk_after) == (
+        f"worker:{visit.worker_id}:console:g1", "送了米和油", "中")
 
 
 async def test_guided_dialog_skips_what_the_situation_already_said_and_cancels_anywhere(world: World) -> None:
