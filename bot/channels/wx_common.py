@@ -13,6 +13,7 @@ import json
 import logging
 import struct
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -283,7 +284,7 @@ class Responder:
                 task.cancel()
 
 
-class WxChannel:
+class WxChannel(ABC):
     """The callback flow: unwrap (signature, decryption) → refuse DTDs → parse → dispatch → wrap."""
 
     name: str
@@ -297,27 +298,33 @@ class WxChannel:
         self.responder = Responder(services, self.name)
 
     # -- provided by each platform: crypto in echo/unwrap/wrap, parsing in parse ----------------------
+    @abstractmethod
     def echo(self, query: Mapping[str, str]) -> str:
         """URL verification: the echostr to answer; Refused(403) on a bad signature."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def unwrap(self, query: Mapping[str, str], body: str) -> str:
         """Check the signature (Refused(403)) and decrypt where needed: the message XML."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def parse(self, xml: str) -> BaseMessage:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def wrap(self, msg: BaseMessage, text: str, query: Mapping[str, str]) -> str:
         """The passive text reply, encrypted where the platform expects it."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     async def fetch_token(self) -> tuple[str, int]:
         """A new access token and its lifetime in seconds."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     async def send(self, chat_id: str, reply: Reply) -> None:
-        raise NotImplementedError
+        ...
 
     # -- shared -----------------------------------------------------------------------------------
     def routes(self) -> list[web.RouteDef]:
