@@ -1,7 +1,7 @@
 """Routers, filters, middlewares and the dispatcher that sends each Incoming to one handler.
 
 A feature module creates a `Router`, registers handlers on it with filters, and is listed once in
-`handlers.ROUTERS`. Middlewares wrap every message (dedup, identity, input checks) so that handlers
+`handlers.ROUTERS`. Middlewares wrap every message (dedup and identity, consent, input checks) so that handlers
 stay free of `if` chains about those concerns.
 """
 

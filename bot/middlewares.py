@@ -32,20 +32,17 @@ async def measure(ctx: Context, nxt: Next) -> list[Reply]:
     return replies
 
 
-async def dedup(ctx: Context, nxt: Next) -> list[Reply]:
-    """A platform redelivery of a message already taken (by any process) is dropped silently."""
-    if ctx.incoming.message_id and not await ctx.services.store.claim_message(ctx.incoming.dedup_key):
-        log.info("duplicate delivery dropped", extra={"key": ctx.incoming.dedup_key})
-        metrics.note_duplicate(ctx.incoming.channel)
+async def intake(ctx: Context, nxt: Next) -> list[Reply]:
+    """Drop a platform redelivery of a message already taken (by any process); otherwise attach the
+    stable user record and any open dialog state. One transaction: this runs for every message."""
+    inc = ctx.incoming
+    key = inc.dedup_key if inc.message_id else ""
+    taken = await ctx.services.store.take_message(key, inc.channel, inc.user_id, STATE_TTL)
+    if taken is None:
+        log.info("duplicate delivery dropped", extra={"key": inc.dedup_key})
+        metrics.note_duplicate(inc.channel)
         return []
-    return await nxt(ctx)
-
-
-async def identity(ctx: Context, nxt: Next) -> list[Reply]:
-    """Attach the stable user record and any open dialog state."""
-    store = ctx.services.store
-    ctx.user = await store.user_for(ctx.incoming.channel, ctx.incoming.user_id)
-    state = await store.get_state(ctx.user.id, max_age=STATE_TTL)
+    ctx.user, state = taken
     if state is not None:
         ctx.state, ctx.state_data = state
     return await nxt(ctx)
@@ -73,4 +70,4 @@ async def input_guard(ctx: Context, nxt: Next) -> list[Reply]:
 
 # consent (privacy notice, sender status) and handoff_mode (the bot silent while a social worker talks)
 # live in bot/consent.py and bot/handoff_mode.py.
-DEFAULT_MIDDLEWARES = (measure, dedup, identity, consent, handoff_mode, input_guard)
+DEFAULT_MIDDLEWARES = (measure, intake, consent, handoff_mode, input_guard)

@@ -90,6 +90,29 @@ class Store(OutboxQueries, CaseworkQueries, ReminderQueries, HandoffQueries):
             if row is not None:
                 row.city = city
 
+    async def take_message(self, key: str, channel: str, platform_user_id: str,
+                           state_max_age: timedelta) -> tuple[UserRecord, tuple[str, dict[str, Any]] | None] | None:
+        """Everything a new message needs, in one transaction: claim its platform id (None for a
+        redelivery already taken by any process), the sender's user record, and any open dialog state."""
+        now = self.clock.now()
+        async with self.session.begin() as s:
+            if key:
+                claim = self._insert(SeenMessage).values(key=key, seen_at=now).on_conflict_do_nothing()
+                if (await s.execute(claim)).rowcount != 1:
+                    return None
+            upsert = (
+                self._insert(User)
+                .values(channel=channel, platform_user_id=platform_user_id, display_name="", city="",
+                        created_at=now, last_seen_at=now)
+                .on_conflict_do_update(index_elements=["channel", "platform_user_id"], set_={"last_seen_at": now})
+                .returning(User)
+            )
+            user = _user((await s.execute(upsert)).scalar_one())
+            row = await s.get(ConversationState, user.id)
+            if row is None or _aware(row.updated_at) < now - state_max_age:
+                return user, None
+            return user, (row.name, dict(row.data))
+
     # -- deduplication ----------------------------------------------------------------------
     async def claim_message(self, key: str) -> bool:
         """True for the first process that sees this platform message id; False for redeliveries."""

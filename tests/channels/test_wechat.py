@@ -23,7 +23,7 @@ from bot.config import Settings
 from bot.consent import notice_text
 from bot.dispatch import Context, Dispatcher, Next, Regex, Router
 from bot.messages import Incoming, Reply
-from bot.middlewares import DEFAULT_MIDDLEWARES, dedup
+from bot.middlewares import DEFAULT_MIDDLEWARES, intake
 from bot.server import create_app
 from bot.store import Store, create_engine
 
@@ -113,7 +113,7 @@ async def launch(tmp_path: Path, clock, platform: FakeWxPlatform) -> AsyncIterat
             return await nxt(ctx)
 
         middlewares = services.dispatcher.middlewares
-        middlewares.insert(middlewares.index(dedup) + 1, spy)
+        middlewares.insert(middlewares.index(intake) + 1, spy)
         channel = wechat.create(services)
         assert channel is not None
         runner = web.AppRunner(create_app(services, {"wechat": channel}))
