@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.clock import FrozenClock
 from bot.store import Store, create_engine, upgrade
+from live_app import serve_app, sqlite_settings
 
 POSTGRES_URL = os.environ.get("SHEGONG_TEST_POSTGRES_URL", "")
 REPO = Path(__file__).resolve().parent.parent
@@ -65,6 +66,12 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
     asyncio.run(reset())
     return url
+
+
+@pytest.fixture
+async def base_url(tmp_path: Path, clock: FrozenClock) -> AsyncIterator[str]:
+    async with serve_app(sqlite_settings(tmp_path), clock) as url:
+        yield url
 
 
 @pytest.fixture

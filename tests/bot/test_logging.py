@@ -6,17 +6,12 @@ import json
 import logging
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 
 import aiohttp
 import pytest
-from aiohttp import web
 
-from bot.app import build_services
-from bot.config import Settings
 from bot.logging_setup import JsonFormatter, RedactionFilter, install_redaction, redact
-from bot.server import create_app
 
 ID, MOBILE = "440106199001011234", "13812345678"
 
@@ -74,19 +69,6 @@ def test_json_lines_carry_extra_fields(redaction: None) -> None:
     assert entry["message"] == "push failed for 138****5678"
     assert entry["channel"] == "web" and entry["outbox_id"] == 7 and entry["note"] == "4401**********1234"
     assert entry["time"].endswith("+00:00")
-
-
-@pytest.fixture
-async def base_url(tmp_path: Path, clock) -> AsyncIterator[str]:  # noqa: ANN001
-    settings = Settings(data_dir=tmp_path, database_url=f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}", _env_file=None)
-    services = await build_services(settings, clock=clock)
-    runner = web.AppRunner(create_app(services, channels={}))
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    yield f"http://127.0.0.1:{runner.addresses[0][1]}"
-    await runner.cleanup()
-    await services.close()
 
 
 async def test_chat_with_personal_numbers_logs_none_of_them(

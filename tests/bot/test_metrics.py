@@ -3,34 +3,15 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
-from pathlib import Path
 from types import SimpleNamespace
 
 import aiohttp
 import pytest
-from aiohttp import web
 
 from bot import metrics
-from bot.app import build_services
-from bot.config import Settings
 from bot.middlewares import measure
-from bot.server import create_app
 
 SAMPLE = re.compile(r'^([a-z_]+)(?:\{(.*)\})? (\S+)$')
-
-
-@pytest.fixture
-async def base_url(tmp_path: Path, clock) -> AsyncIterator[str]:  # noqa: ANN001
-    settings = Settings(data_dir=tmp_path, database_url=f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}", _env_file=None)
-    services = await build_services(settings, clock=clock)
-    runner = web.AppRunner(create_app(services, channels={}))
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    yield f"http://127.0.0.1:{runner.addresses[0][1]}"
-    await runner.cleanup()
-    await services.close()
 
 
 def parse(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:

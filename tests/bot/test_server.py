@@ -2,30 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import aiohttp
 import pytest
-from aiohttp import web
-
-from bot.app import build_services
-from bot.config import Settings
-from bot.server import create_app
-
-
-@pytest.fixture
-async def base_url(tmp_path: Path, clock) -> AsyncIterator[str]:  # noqa: ANN001
-    settings = Settings(data_dir=tmp_path, database_url=f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}", _env_file=None)
-    services = await build_services(settings, clock=clock)
-    runner = web.AppRunner(create_app(services))
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    yield f"http://127.0.0.1:{port}"
-    await runner.cleanup()
-    await services.close()
 
 
 async def test_health_and_readiness(base_url: str) -> None:

@@ -15,12 +15,9 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from aiohttp import web
 from yarl import URL
 
-from bot.app import build_services
-from bot.config import Settings
-from bot.server import create_app
+from live_app import serve_app, sqlite_settings
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -43,16 +40,8 @@ async def base_url(tmp_path: Path, clock) -> AsyncIterator[str]:  # noqa: ANN001
     extra = tmp_path / "extra"
     extra.mkdir()
     (extra / "hostile.md").write_text(HOSTILE_DOC, encoding="utf-8")
-    settings = Settings(data_dir=tmp_path, database_url=f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
-                        kb_extra_dirs=str(extra), _env_file=None)
-    services = await build_services(settings, clock=clock)
-    runner = web.AppRunner(create_app(services, channels={}))
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    yield f"http://127.0.0.1:{runner.addresses[0][1]}"
-    await runner.cleanup()
-    await services.close()
+    async with serve_app(sqlite_settings(tmp_path, kb_extra_dirs=str(extra)), clock) as url:
+        yield url
 
 
 @pytest.fixture
