@@ -1,7 +1,8 @@
 """Privacy notice and consent: the `consent` middleware and what features use to ask for consent.
 
-Runs after identity. It reads the sender's status once (worker? notice shown? consented? handoff open?)
-and keeps it in a context variable for the handoff middleware and the handlers of this message. A resident's
+Runs after identity, which read the sender's status with the user record (worker? notice shown? consented?
+handoff open?); it keeps that in a context variable for the handoff middleware and the handlers of this
+message, which update it when they change it. A resident's
 first message gets the privacy notice appended to the first reply (one message: a WeChat passive reply
 carries one); workers are exempt. Nothing beyond the conversation (the 镇街 in the profile, tickets) is
 stored before the resident answers `同意`: features call `ask_consent`, and `同意` resumes what they
@@ -27,7 +28,6 @@ Continuation = Callable[[Context, dict[str, Any]], Awaitable[HandlerResult]]
 CONTINUATIONS: dict[str, Continuation] = {}
 
 _status: ContextVar[ResidentStatus | None] = ContextVar("shegong_resident_status", default=None)
-_deleted: ContextVar[bool] = ContextVar("shegong_resident_deleted", default=False)
 
 
 def notice_text(retention_days: int) -> str:
@@ -67,9 +67,9 @@ def update_current(**changes: Any) -> None:
         _status.set(dataclasses.replace(status, **changes))
 
 
-def mark_deleted() -> None:
+def mark_deleted(ctx: Context) -> None:
     """The sender's data was just deleted: write nothing more about them for this message."""
-    _deleted.set(True)
+    ctx.forgotten = True
 
 
 def is_resident(ctx: Context) -> bool:
@@ -104,17 +104,17 @@ async def consent(ctx: Context, nxt: Next) -> list[Reply]:
     if ctx.user is None:
         return await nxt(ctx)
     store = ctx.services.store
-    status = await store.resident_status(ctx.user.id)
-    status_token, deleted_token = _status.set(status), _deleted.set(False)
+    status = ctx.status or await store.resident_status(ctx.user.id)
+    status_token = _status.set(status)
     try:
         replies = await nxt(ctx)
-        deleted = _deleted.get()
+        now_worker = (_status.get() or status).is_worker  # this message may have bound them as a worker
     finally:
         _status.reset(status_token)
-        _deleted.reset(deleted_token)
-    if status.is_worker or status.notice_at is not None or deleted or ctx.incoming.channel in STAFF_CHANNELS:
+    if now_worker or status.notice_at is not None or ctx.forgotten or ctx.incoming.channel in STAFF_CHANNELS:
         return replies
-    if await store.worker_for_user(ctx.user.id) is not None:  # this message bound them as a worker
-        return replies
-    await store.mark_notice_shown(ctx.user.id)
+    if ctx.write_behind:
+        ctx.notice_shown = True  # written by intake with the message's state
+    else:
+        await store.mark_notice_shown(ctx.user.id)
     return with_notice(replies, notice_text(ctx.services.settings.retention_days))

@@ -13,11 +13,11 @@ import time
 import unicodedata
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.messages import Incoming, Reply
 from bot.store import UserRecord
+from bot.store.handoff_records import ResidentStatus
 
 if TYPE_CHECKING:
     from bot.app import Services
@@ -26,8 +26,6 @@ log = logging.getLogger(__name__)
 
 HandlerResult = Reply | str | list[Reply] | None
 HandlerFn = Callable[["Context"], Awaitable[HandlerResult]]
-# Dialog state older than this is forgotten, so a half-finished form does not trap a user for days.
-STATE_TTL = timedelta(hours=24)
 
 
 @dataclass
@@ -41,16 +39,29 @@ class Context:
     state: str | None = None
     state_data: dict[str, Any] = field(default_factory=dict)
     match: re.Match[str] | None = None
+    status: ResidentStatus | None = None  # consent and handoff facts, read with the user at intake
+    # Set by intake: state changes are kept here and written with the message's other writes when it
+    # leaves (one batched transaction) instead of one transaction each.
+    write_behind: bool = False
+    state_changed: bool = False
+    notice_shown: bool = False  # the privacy notice went out with this message
+    forgotten: bool = False  # the sender's data was deleted by this message: write nothing more about them
 
     async def set_state(self, name: str, data: dict[str, Any] | None = None) -> None:
         assert self.user is not None
         self.state, self.state_data = name, dict(data or {})
-        await self.services.store.set_state(self.user.id, name, self.state_data)
+        if self.write_behind:
+            self.state_changed = True
+        else:
+            await self.services.store.set_state(self.user.id, name, self.state_data)
 
     async def clear_state(self) -> None:
         assert self.user is not None
         self.state, self.state_data = None, {}
-        await self.services.store.clear_state(self.user.id)
+        if self.write_behind:
+            self.state_changed = True
+        else:
+            await self.services.store.clear_state(self.user.id)
 
 
 class Filter(Protocol):

@@ -8,9 +8,10 @@ import unicodedata
 
 from bot import metrics
 from bot.consent import consent
-from bot.dispatch import STATE_TTL, Context, Next
+from bot.dispatch import Context, Next
 from bot.handoff_mode import handoff_mode
 from bot.messages import Reply
+from bot.store.arrivals import Arrival, Departure
 
 log = logging.getLogger(__name__)
 
@@ -34,18 +35,24 @@ async def measure(ctx: Context, nxt: Next) -> list[Reply]:
 
 async def intake(ctx: Context, nxt: Next) -> list[Reply]:
     """Drop a platform redelivery of a message already taken (by any process); otherwise attach the
-    stable user record and any open dialog state. One transaction: this runs for every message."""
+    stable user record, any open dialog state and the sender's status, and afterwards write the state the
+    handlers left. This runs for every message, so both ends are group-committed with other messages'."""
     inc = ctx.incoming
-    key = inc.dedup_key if inc.message_id else ""
-    taken = await ctx.services.store.take_message(key, inc.channel, inc.user_id, STATE_TTL)
-    if taken is None:
+    store = ctx.services.store
+    sender = await store.arrive(Arrival(inc.dedup_key if inc.message_id else "", inc.channel, inc.user_id))
+    if sender is None:
         log.info("duplicate delivery dropped", extra={"key": inc.dedup_key})
         metrics.note_duplicate(inc.channel)
         return []
-    ctx.user, state = taken
-    if state is not None:
-        ctx.state, ctx.state_data = state
-    return await nxt(ctx)
+    ctx.user, ctx.status, ctx.write_behind = sender.user, sender.status, True
+    if sender.state is not None:
+        ctx.state, ctx.state_data = sender.state
+    replies = await nxt(ctx)
+    if not ctx.forgotten:
+        # Before the replies go out: what a reply says was kept must be stored when the user reads it.
+        await store.depart(Departure(ctx.user.id, (ctx.state, ctx.state_data) if ctx.state else None,
+                                     ctx.state_changed, ctx.notice_shown))
+    return replies
 
 
 def _is_only_symbols(text: str) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from bot import consent
 from bot.crypto import SecretKeyError
 from bot.dispatch import Context, Regex, Router
 from bot.messages import Reply
@@ -37,6 +38,7 @@ async def bind(ctx: Context) -> Reply:
         return Reply(FAILURES.get(outcome, FAILURES["unknown"]))
     if ctx.state and ctx.state.startswith("visit:"):
         await ctx.clear_state()  # a half-written report belonged to the previous binding
+    consent.update_current(is_worker=True)  # workers get no residents' privacy notice
     log.info("identity bound", extra={"worker_id": outcome.id, "channel": ctx.incoming.channel})
     role = ROLE_NAMES.get(outcome.role, outcome.role)
     extra = "，“本站统计”看全站走访情况" if outcome.role in ("lead", "admin") else ""

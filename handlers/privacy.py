@@ -57,7 +57,7 @@ async def delete_my_data(ctx: Context) -> Reply:
     if (await consent.status_of(ctx)).is_worker:
         return Reply("这是社工账号，绑定信息由站长管理；如需解绑，请联系站长。")
     counts = await ctx.services.store.delete_resident(ctx.user.id)
-    consent.mark_deleted()
+    consent.mark_deleted(ctx)
     ctx.state, ctx.state_data = None, {}
     log.info("resident data deleted", extra={k: v for k, v in counts.items()})
     detail = f"（{counts['tickets']} 个求助、{counts['messages']} 条消息）" if counts.get("tickets") else ""

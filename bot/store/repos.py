@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -13,20 +13,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
 from bot.crypto import Secrets
+from bot.store.arrivals import ArrivalQueries, UserRecord
 from bot.store.casework import CaseworkQueries
+from bot.store.casework_records import aware
 from bot.store.handoff import HandoffQueries
 from bot.store.models import ConversationState, KbDocument, SeenMessage, User
+
+__all__ = ["Store", "StoredDocument", "UserRecord"]
 from bot.store.outbox import OutboxQueries
 from bot.store.reminders import ReminderQueries
-
-
-@dataclass(frozen=True, slots=True)
-class UserRecord:
-    id: int
-    channel: str
-    platform_user_id: str
-    display_name: str
-    city: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +39,7 @@ def _user(row: User) -> UserRecord:
     return UserRecord(row.id, row.channel, row.platform_user_id, row.display_name, row.city)
 
 
-class Store(OutboxQueries, CaseworkQueries, ReminderQueries, HandoffQueries):
+class Store(ArrivalQueries, OutboxQueries, CaseworkQueries, ReminderQueries, HandoffQueries):
     def __init__(self, engine: AsyncEngine, clock: Clock | None = None, secrets: Secrets | None = None,
                  tz: str = "Asia/Shanghai") -> None:
         self.engine = engine
@@ -54,6 +49,7 @@ class Store(OutboxQueries, CaseworkQueries, ReminderQueries, HandoffQueries):
         self.secrets = secrets or Secrets.ephemeral()
         self.tz = ZoneInfo(tz)  # local time for exported dates
         self.session: async_sessionmaker[AsyncSession] = async_sessionmaker(engine, expire_on_commit=False)
+        self._start_group_commit()
 
     @property
     def dialect(self) -> str:
@@ -61,6 +57,10 @@ class Store(OutboxQueries, CaseworkQueries, ReminderQueries, HandoffQueries):
 
     def _insert(self, table):  # noqa: ANN001, ANN202
         return (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
+
+    def _core(self):  # noqa: ANN202
+        # A Core transaction: the hot path skips the ORM session's bookkeeping.
+        return self.engine.begin()
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -90,36 +90,7 @@ class Store(OutboxQueries, CaseworkQueries, ReminderQueries, HandoffQueries):
             if row is not None:
                 row.city = city
 
-    async def take_message(self, key: str, channel: str, platform_user_id: str,
-                           state_max_age: timedelta) -> tuple[UserRecord, tuple[str, dict[str, Any]] | None] | None:
-        """Everything a new message needs, in one transaction: claim its platform id (None for a
-        redelivery already taken by any process), the sender's user record, and any open dialog state."""
-        now = self.clock.now()
-        async with self.session.begin() as s:
-            if key:
-                claim = self._insert(SeenMessage).values(key=key, seen_at=now).on_conflict_do_nothing()
-                if (await s.execute(claim)).rowcount != 1:
-                    return None
-            upsert = (
-                self._insert(User)
-                .values(channel=channel, platform_user_id=platform_user_id, display_name="", city="",
-                        created_at=now, last_seen_at=now)
-                .on_conflict_do_update(index_elements=["channel", "platform_user_id"], set_={"last_seen_at": now})
-                .returning(User)
-            )
-            user = _user((await s.execute(upsert)).scalar_one())
-            row = await s.get(ConversationState, user.id)
-            if row is None or _aware(row.updated_at) < now - state_max_age:
-                return user, None
-            return user, (row.name, dict(row.data))
-
-    # -- deduplication ----------------------------------------------------------------------
-    async def claim_message(self, key: str) -> bool:
-        """True for the first process that sees this platform message id; False for redeliveries."""
-        async with self.session.begin() as s:
-            stmt = self._insert(SeenMessage).values(key=key, seen_at=self.clock.now()).on_conflict_do_nothing()
-            return (await s.execute(stmt)).rowcount == 1
-
+    # -- deduplication (claims are made by `arrive`) ----------------------------------------
     async def forget_seen_before(self, cutoff: datetime) -> int:
         async with self.session.begin() as s:
             return (await s.execute(delete(SeenMessage).where(SeenMessage.seen_at < cutoff))).rowcount
@@ -130,7 +101,7 @@ class Store(OutboxQueries, CaseworkQueries, ReminderQueries, HandoffQueries):
             row = await s.get(ConversationState, user_id)
             if row is None:
                 return None
-            if max_age is not None and _aware(row.updated_at) < self.clock.now() - max_age:
+            if max_age is not None and aware(row.updated_at) < self.clock.now() - max_age:
                 return None
             return row.name, dict(row.data)
 
@@ -189,7 +160,3 @@ class Store(OutboxQueries, CaseworkQueries, ReminderQueries, HandoffQueries):
             count, latest = (await s.execute(select(func.count(), func.max(KbDocument.ingested_at)))).one()
             return count, latest
 
-
-def _aware(value: datetime) -> datetime:
-    # SQLite returns naive datetimes; everything we store is UTC.
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)

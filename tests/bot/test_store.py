@@ -8,6 +8,7 @@ from datetime import timedelta
 from sqlalchemy import text
 
 from bot.store import Store, StoredDocument, create_engine, upgrade
+from bot.store.arrivals import Arrival
 from bot.store.database import head_revision
 
 
@@ -29,18 +30,18 @@ async def test_user_record_is_stable_per_channel_identity(store: Store) -> None:
 
 
 async def test_message_is_claimed_once_even_when_raced(store: Store) -> None:
-    results = await asyncio.gather(*(store.claim_message("wechat:123") for _ in range(8)))
-    assert results.count(True) == 1
-    assert await store.claim_message("wechat:124") is True
-    assert await store.claim_message("wechat:123") is False
+    results = await asyncio.gather(*(store.arrive(Arrival("wechat:123", "wechat", "o1")) for _ in range(8)))
+    assert sum(r is not None for r in results) == 1
+    assert await store.arrive(Arrival("wechat:124", "wechat", "o1")) is not None
+    assert await store.arrive(Arrival("wechat:123", "wechat", "o1")) is None
 
 
 async def test_claims_are_shared_between_two_engines(database_url: str, store: Store) -> None:
     # Two server processes = two engines on one database: a redelivery to the other one is a duplicate.
     other = Store(create_engine(database_url), store.clock)
     try:
-        assert await store.claim_message("telegram:9") is True
-        assert await other.claim_message("telegram:9") is False
+        assert await store.arrive(Arrival("telegram:9", "telegram", "42")) is not None
+        assert await other.arrive(Arrival("telegram:9", "telegram", "42")) is None
     finally:
         await other.close()
 
@@ -74,9 +75,9 @@ async def test_documents_add_update_unchanged_remove(store: Store, clock) -> Non
 
 
 async def test_old_seen_messages_are_forgotten(store: Store, clock) -> None:  # noqa: ANN001
-    await store.claim_message("web:1")
+    await store.arrive(Arrival("web:1", "web", "v1"))
     clock.advance(days=8)
-    await store.claim_message("web:2")
+    await store.arrive(Arrival("web:2", "web", "v1"))
     assert await store.forget_seen_before(clock.now() - timedelta(days=7)) == 1
     async with store.engine.connect() as conn:
         keys = (await conn.execute(text("SELECT key FROM seen_messages"))).scalars().all()

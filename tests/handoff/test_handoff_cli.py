@@ -13,6 +13,7 @@ from bot import cli
 from bot.clock import FrozenClock
 from bot.crypto import generate_key
 from bot.store import Store, create_engine
+from bot.store.arrivals import Arrival
 
 
 @pytest.fixture
@@ -65,7 +66,7 @@ def test_station_add_and_set_directory_details(shegong, database_url: str) -> No
 
 def test_privacy_purge_with_a_given_now(shegong, database_url: str) -> None:  # noqa: ANN001
     old = FrozenClock(datetime(2026, 1, 1, tzinfo=timezone.utc))
-    assert in_store(database_url, lambda store: store.claim_message("wechat:1"), old)
+    assert in_store(database_url, lambda store: store.arrive(Arrival("wechat:1", "wechat", "o1")), old)
     out = shegong("privacy", "purge", "--now", "2026-01-04T00:00:00+08:00")  # 3 days later: still a redelivery
     assert "消息去重记录 0" in out
     # Message ids are only kept a week (platforms redeliver within minutes), well inside the retention period.

@@ -1,0 +1,206 @@
+"""The per-message hot path, mixed into Store: what every message reads on arrival and writes on leaving.
+
+`arrive` claims the platform message id (None for a redelivery already taken by any process), upserts the
+sender and reads their dialog state and consent/handoff status. `depart` writes the dialog state and the
+privacy-notice mark the handlers left. Both go through one `GroupCommit`, so concurrent messages, arriving
+and leaving, share one transaction (departures first: a sender's next message reads what the previous one
+left). Rows are touched in sorted key order so that concurrent batches of several processes on PostgreSQL
+lock in the same order and cannot deadlock.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import bindparam, delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from bot.store.casework_models import WorkerIdentity
+from bot.store.casework_records import aware
+from bot.store.group_commit import GroupCommit
+from bot.store.handoff_models import ResidentProfile, Ticket
+from bot.store.handoff_records import ACTIVE_HOURS, ResidentStatus
+from bot.store.models import ConversationState, SeenMessage, User
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
+    from bot.clock import Clock
+
+State = tuple[str, dict[str, Any]]
+# Dialog state older than this is forgotten, so a half-finished form does not trap a user for days.
+STATE_TTL = timedelta(hours=24)
+
+
+@dataclass(frozen=True, slots=True)
+class UserRecord:
+    id: int
+    channel: str
+    platform_user_id: str
+    display_name: str
+    city: str
+
+
+@dataclass(frozen=True, slots=True)
+class Arrival:
+    key: str  # the platform message id with its channel; "" when the platform gives none (no dedup)
+    channel: str
+    platform_user_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Sender:
+    user: UserRecord
+    state: State | None  # open dialog state younger than the state TTL
+    status: ResidentStatus
+
+
+@dataclass(frozen=True, slots=True)
+class Departure:
+    user_id: int
+    state: State | None = None  # the dialog state to keep (with state_changed)
+    state_changed: bool = False  # write `state`; None clears it
+    notice_shown: bool = False  # the privacy notice went out with this message's reply
+
+
+UNKNOWN_STATUS = ResidentStatus(False, None, None, None, "", None)
+
+_USER_COLUMNS = (User.id, User.channel, User.platform_user_id, User.display_name, User.city)
+_state = ConversationState.__table__
+
+
+class ArrivalQueries:
+    clock: Clock
+
+    dialect: str  # provided by Store
+    def _core(self) -> Any: ...  # the engine's transaction, provided by Store
+
+    def _start_group_commit(self) -> None:
+        self._hot_path: GroupCommit[Arrival | Departure, Sender | None] = GroupCommit(self.pass_messages)
+
+    async def arrive(self, arrival: Arrival) -> Sender | None:
+        return await self._hot_path.submit(arrival)
+
+    async def depart(self, departure: Departure) -> None:
+        if departure.state_changed or departure.notice_shown:
+            await self._hot_path.submit(departure)
+
+    # -- one transaction per batch --------------------------------------------------------------
+    async def pass_messages(self, batch: Sequence[Arrival | Departure]) -> list[Sender | None]:
+        """Departures' writes, then arrivals' claims and reads: a Sender per Arrival (None for a
+        redelivery), None per Departure."""
+        arrivals = [r for r in batch if isinstance(r, Arrival)]
+        departures = [r for r in batch if isinstance(r, Departure)]
+        now = self.clock.now()
+        async with self._core() as conn:
+            if departures:
+                await self._leave(conn, departures, now)
+            senders = await self._take(conn, arrivals, now) if arrivals else []
+        found = iter(senders)
+        return [next(found) if isinstance(r, Arrival) else None for r in batch]
+
+    async def _take(self, conn: AsyncConnection, arrivals: list[Arrival], now: datetime) -> list[Sender | None]:
+        claimed = await self._claim(conn, arrivals, now)
+        senders = sorted({(a.channel, a.platform_user_id) for a, ok in zip(arrivals, claimed) if ok})
+        users = await self._upsert_users(conn, senders, now)
+        facts = await self._read_senders(conn, [u.id for u in users.values()], now)
+        return [Sender(users[a.channel, a.platform_user_id], *facts[users[a.channel, a.platform_user_id].id])
+                if ok else None for a, ok in zip(arrivals, claimed)]
+
+    async def _claim(self, conn: AsyncConnection, arrivals: Sequence[Arrival], now: datetime) -> list[bool]:
+        keys = sorted({a.key for a in arrivals if a.key})
+        won: set[str] = set()
+        if keys:
+            won = set((await conn.execute(_statements(self.dialect).claim, [{"key": k, "seen_at": now} for k in keys])).scalars())
+        result = []
+        for a in arrivals:  # a key twice in one batch: the first one wins
+            result.append(not a.key or a.key in won)
+            won.discard(a.key)
+        return result
+
+    async def _upsert_users(self, conn: AsyncConnection, senders: list[tuple[str, str]], now: datetime
+                            ) -> dict[tuple[str, str], UserRecord]:
+        if not senders:
+            return {}
+        rows = await conn.execute(_statements(self.dialect).upsert_user, [{"channel": c, "platform_user_id": p, "display_name": "", "city": "",
+                                          "created_at": now, "last_seen_at": now} for c, p in senders])
+        return {(r.channel, r.platform_user_id): UserRecord(*r) for r in rows}
+
+    async def _read_senders(self, conn: AsyncConnection, user_ids: list[int], now: datetime
+                            ) -> dict[int, tuple[State | None, ResidentStatus]]:
+        if not user_ids:
+            return {}
+        rows = await conn.execute(_SENDERS, {"ids": user_ids, "since": now - timedelta(hours=ACTIVE_HOURS)})
+        fresh_after = now - STATE_TTL
+        facts: dict[int, tuple[State | None, ResidentStatus]] = {}
+        for r in rows:
+            state = ((r.state_name, dict(r.state_data)) if r.state_name is not None
+                     and aware(r.state_updated_at) >= fresh_after else None)
+            status = ResidentStatus(r.worker_id is not None, r.notice_at, r.consented_at, r.station_id,
+                                    r.town or "", r.ticket_id)
+            facts[r.id] = (state, status)
+        return facts
+
+    async def _leave(self, conn: AsyncConnection, departures: list[Departure], now: datetime) -> None:
+        last: dict[int, State | None] = {}
+        for d in departures:  # a user's later message in the batch wins
+            if d.state_changed:
+                last[d.user_id] = d.state
+        writes = sorted((uid, s) for uid, s in last.items() if s is not None)
+        clears = sorted(uid for uid, s in last.items() if s is None)
+        notices = sorted({d.user_id for d in departures if d.notice_shown})
+        sql = _statements(self.dialect)
+        if writes:
+            await conn.execute(sql.put_state, [{"user_id": uid, "name": s[0], "data": s[1], "updated_at": now}
+                                      for uid, s in writes])
+        if clears:
+            await conn.execute(delete(_state).where(_state.c.user_id.in_(clears)))
+        if notices:
+            await conn.execute(sql.note_notice, [{"user_id": uid, "town": "", "notice_at": now, "updated_at": now}
+                                      for uid in notices])
+
+
+@dataclass(frozen=True, slots=True)
+class _Statements:
+    claim: Any
+    upsert_user: Any
+    put_state: Any
+    note_notice: Any
+
+
+@functools.cache
+def _statements(dialect: str) -> _Statements:
+    """Built once per dialect: constructing an upsert (its `excluded` alias above all) costs more than
+    running it."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    user, state, profile = insert(User), insert(ConversationState), insert(ResidentProfile)
+    return _Statements(
+        claim=insert(SeenMessage).on_conflict_do_nothing().returning(SeenMessage.key),
+        upsert_user=user.on_conflict_do_update(index_elements=["channel", "platform_user_id"], set_={
+            "last_seen_at": user.excluded.last_seen_at}).returning(*_USER_COLUMNS),
+        put_state=state.on_conflict_do_update(index_elements=["user_id"], set_={
+            "name": state.excluded.name, "data": state.excluded.data, "updated_at": state.excluded.updated_at}),
+        note_notice=profile.on_conflict_do_update(index_elements=["user_id"], set_={
+            "notice_at": profile.excluded.notice_at, "updated_at": profile.excluded.updated_at}),
+    )
+
+
+def _senders_query():  # noqa: ANN202
+    worker = (select(WorkerIdentity.worker_id).where(WorkerIdentity.user_id == User.id)
+              .scalar_subquery().label("worker_id"))
+    ticket = (select(Ticket.id).where(Ticket.user_id == User.id, Ticket.status == "open",
+                                      Ticket.last_activity_at >= bindparam("since"))
+              .order_by(Ticket.id.desc()).limit(1).scalar_subquery().label("ticket_id"))
+    P, S = ResidentProfile, ConversationState
+    return (select(User.id, worker, ticket, P.notice_at, P.consented_at, P.station_id, P.town,
+                   S.name.label("state_name"), S.data.label("state_data"), S.updated_at.label("state_updated_at"))
+            .select_from(User).outerjoin(P, P.user_id == User.id).outerjoin(S, S.user_id == User.id)
+            .where(User.id.in_(bindparam("ids", expanding=True))))
+
+
+_SENDERS = _senders_query()
+
