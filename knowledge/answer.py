@@ -16,7 +16,7 @@ WANTS_MORE = re.compile(r"详细|詳細|完整|全文|讲多啲|講多啲|讲详
 SENTENCE_END = "。！？；!?;\n"
 
 
-@dataclass
+@dataclass(frozen=True)
 class Answer:
     text: str  # the whole reply: answer, region note and citation
     confident: bool

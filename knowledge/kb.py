@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -16,6 +17,9 @@ from knowledge.engine.normalize import fold
 from knowledge.engine.tables import TermTables
 from knowledge.engine.tokenize import Analyzer, Tokens
 from knowledge.ingest import Document, Passage, load_tree
+
+if TYPE_CHECKING:
+    from knowledge.answer import Answer
 
 BUILTIN_DOCS = Path(__file__).resolve().parent / "docs"
 MAX_QUESTION_CHARS = 500
@@ -29,6 +33,7 @@ SAME_CITY, OTHER_CITY, CITY_UNKNOWN = 1.2, 0.75, 0.95
 MIN_COVERAGE = 0.5  # share of the question's information the best document must contain...
 MIN_COVERAGE_WITH_TERM = 0.1  # ...or less, when it matched a policy term from the domain dictionary
 MIN_SCORE = 1.0
+ANSWER_CACHE_SIZE = 4096  # composed answers kept per index (a few MB at most)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +87,7 @@ class KnowledgeBase:
         self._region_factor_cache: dict[str, np.ndarray] = {}
         city_aliases = sorted((a for a in self.tables.cities if len(a) >= 2), key=len, reverse=True)
         self._city_pattern = re.compile("|".join(map(re.escape, city_aliases))) if city_aliases else None
+        self._answers: OrderedDict[tuple[str, str, bool | None], Answer] = OrderedDict()
         self.build_seconds = time.perf_counter() - started
 
     # -- construction -----------------------------------------------------------------------
@@ -187,10 +193,20 @@ class KnowledgeBase:
             return False
         return hit.coverage >= MIN_COVERAGE or (hit.matched_term and hit.coverage >= MIN_COVERAGE_WITH_TERM)
 
-    def answer(self, question: str, city: str = "", detailed: bool | None = None):  # noqa: ANN201
+    def answer(self, question: str, city: str = "", detailed: bool | None = None) -> Answer:
+        """The composed answer. Residents ask the same few questions again and again, and an index never
+        changes once built (a reload builds a new one), so answers are kept in a small LRU cache."""
         from knowledge.answer import compose
 
-        return compose(self, question, city=city, detailed=detailed)
+        key = (question, city, detailed)
+        if (cached := self._answers.get(key)) is not None:
+            self._answers.move_to_end(key)
+            return cached
+        answer = compose(self, question, city=city, detailed=detailed)
+        self._answers[key] = answer
+        if len(self._answers) > ANSWER_CACHE_SIZE:
+            self._answers.popitem(last=False)
+        return answer
 
 
 def _top_indices(scores: np.ndarray, n: int) -> np.ndarray:
