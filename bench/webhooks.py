@@ -203,7 +203,7 @@ async def serve_ours(telegram_rate: float, profile_dir: str) -> None:
     from bot.channels.registry import configured_channels
     from bot.channels.telegram import TelegramChannel
     from bot.config import Settings
-    from bot.server import create_app
+    from bot.server import app_runner, create_app
 
     if telegram_rate > 0:
         TelegramChannel.rate_per_second = telegram_rate
@@ -212,7 +212,7 @@ async def serve_ours(telegram_rate: float, profile_dir: str) -> None:
     settings = Settings(_env_file=None)  # SHEGONG_* from the environment the parent set
     services = await build_services(settings)
     channels = configured_channels(services)
-    runner = web.AppRunner(create_app(services, channels), shutdown_timeout=10)
+    runner = app_runner(create_app(services, channels), shutdown_timeout=10)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
     port = runner.addresses[0][1]

@@ -42,7 +42,7 @@ async def _serve(args: argparse.Namespace) -> int:
     from bot.app import build_services
     from bot.channels.registry import configured_channels
     from bot.channels.telegram import TelegramChannel
-    from bot.server import create_app
+    from bot.server import app_runner, create_app
 
     services = await build_services(_settings())
     channels = configured_channels(services)
@@ -52,7 +52,7 @@ async def _serve(args: argparse.Namespace) -> int:
             await services.close()
             raise SystemExit("未配置 SHEGONG_TELEGRAM_TOKEN（机器人令牌），无法使用 --telegram-polling。")
         telegram.start_polling()  # before create_app, so that no webhook route is mounted
-    runner = web.AppRunner(create_app(services, channels), shutdown_timeout=10)
+    runner = app_runner(create_app(services, channels), shutdown_timeout=10)
     await runner.setup()
     await web.TCPSite(runner, args.host, args.port).start()
     logging.getLogger("shegong").info("serving on http://%s:%d", args.host, args.port)

@@ -11,14 +11,14 @@ from aiohttp import web
 from bot.app import build_services
 from bot.clock import FrozenClock
 from bot.config import Settings
-from bot.server import create_app
+from bot.server import app_runner, create_app
 
 
 @asynccontextmanager
 async def serve_app(settings: Settings, clock: FrozenClock) -> AsyncIterator[str]:
     """The real HTTP app (no platform channels) on a free loopback port; yields its base URL."""
     services = await build_services(settings, clock=clock)
-    runner = web.AppRunner(create_app(services, channels={}))
+    runner = app_runner(create_app(services, channels={}))
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
     try:

@@ -252,13 +252,15 @@ class Responder:
         assert self.services.dispatcher is not None
         task = self._keep(self.services.dispatcher.handle(incoming))
         try:
-            replies = as_texts(await asyncio.wait_for(asyncio.shield(task), PASSIVE_DEADLINE))
-        except TimeoutError:
-            self._keep(self._push_when_done(task, incoming))
-            return None, []
+            # asyncio.wait leaves the task running when the deadline passes (wait_for would cancel it).
+            await asyncio.wait((task,), timeout=PASSIVE_DEADLINE)
         except asyncio.CancelledError:  # the request was dropped: the answer still arrives by push
             self._keep(self._push_when_done(task, incoming))
             raise
+        if not task.done():
+            self._keep(self._push_when_done(task, incoming))
+            return None, []
+        replies = as_texts(task.result())
         return (replies[0], replies[1:]) if replies else (None, [])
 
     def _keep(self, coro: Awaitable[Any]) -> asyncio.Task:

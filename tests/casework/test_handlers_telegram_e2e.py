@@ -29,7 +29,7 @@ from bot.channels import telegram
 from bot.clock import Clock
 from bot.config import Settings
 from bot.crypto import generate_key
-from bot.server import create_app
+from bot.server import app_runner, create_app
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*`retry_after` will be of type:DeprecationWarning")
 
@@ -93,7 +93,7 @@ async def test_station_invite_bind_import_report_confirm_export(tmp_path: Path, 
     services = await build_services(settings, clock=Clock(), migrate=True)
     channel = telegram.create(services)
     assert channel is not None
-    runner = web.AppRunner(create_app(services, {"telegram": channel}))
+    runner = app_runner(create_app(services, {"telegram": channel}))
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
     url = f"http://127.0.0.1:{runner.addresses[0][1]}"

@@ -25,7 +25,7 @@ from bot.channels import telegram
 from bot.clock import FrozenClock
 from bot.config import Settings
 from bot.messages import Button, Reply
-from bot.server import create_app
+from bot.server import app_runner, create_app
 from bot.store.models import OutboxMessage
 
 # PTB itself warns when it builds a RetryAfter (the channel accepts both types the warning is about).
@@ -97,7 +97,7 @@ async def start_bot(tmp_path: Path, fake: FakeTelegram, clock: FrozenClock, data
     assert channel is not None
     if polling:
         channel.start_polling()
-    runner = web.AppRunner(create_app(services, {"telegram": channel}))
+    runner = app_runner(create_app(services, {"telegram": channel}))
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
     return Bot(f"http://127.0.0.1:{runner.addresses[0][1]}", fake, services, channel, clock), runner

@@ -24,7 +24,7 @@ from bot.consent import notice_text
 from bot.dispatch import Context, Dispatcher, Next, Regex, Router
 from bot.messages import Incoming, Reply
 from bot.middlewares import DEFAULT_MIDDLEWARES, intake
-from bot.server import create_app
+from bot.server import app_runner, create_app
 from bot.store import Store, create_engine
 
 TOKEN = "wx-callback-token"
@@ -116,7 +116,7 @@ async def launch(tmp_path: Path, clock, platform: FakeWxPlatform) -> AsyncIterat
         middlewares.insert(middlewares.index(intake) + 1, spy)
         channel = wechat.create(services)
         assert channel is not None
-        runner = web.AppRunner(create_app(services, {"wechat": channel}))
+        runner = app_runner(create_app(services, {"wechat": channel}))
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", 0).start()
         stack.push_async_callback(stop_app, runner)

@@ -22,7 +22,7 @@ from bot.channels import telegram, wechat
 from bot.clock import FrozenClock
 from bot.config import Settings
 from bot.crypto import generate_key, new_invite_code
-from bot.server import create_app
+from bot.server import app_runner, create_app
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*`retry_after` will be of type:DeprecationWarning")
 
@@ -86,7 +86,7 @@ async def test_resident_on_wechat_worker_on_telegram(tmp_path: Path, database_ur
     await store.add_worker_with_invite(station.id, "李敏", "worker", store.secrets.invite_hash(code),
                                        clock.now() + timedelta(days=7))
     channels = {"telegram": telegram.create(services), "wechat": wechat.create(services)}
-    runner = web.AppRunner(create_app(services, channels))
+    runner = app_runner(create_app(services, channels))
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
     try:
@@ -137,7 +137,7 @@ async def test_resident_on_wechat_worker_on_telegram(tmp_path: Path, database_ur
 
 async def test_web_chat_resident_gets_the_workers_reply_by_polling(desk) -> None:  # noqa: ANN001
     """The web chat cannot be pushed to: the page polls /api/chat/updates, which hands each message over once."""
-    runner = web.AppRunner(create_app(desk.services, {}))
+    runner = app_runner(create_app(desk.services, {}))
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
     base, visitor = f"http://127.0.0.1:{runner.addresses[0][1]}", "v-web-resident-1"

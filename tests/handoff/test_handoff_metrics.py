@@ -12,7 +12,7 @@ from aiohttp import web
 
 from bot import metrics
 from bot.maintenance import MaintenanceLoop, refresh_gauges
-from bot.server import create_app
+from bot.server import app_runner, create_app
 from bot.working_hours import WeekdayCalendar, in_working_hours, next_opening, response_note
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -71,7 +71,7 @@ async def test_maintenance_loop_runs_with_the_server_and_stops_promptly(desk) ->
     await desk.ready_resident()
     await desk.open_ticket("想问低保")
     metrics.TICKETS_OPEN.replace({})
-    runner = web.AppRunner(create_app(desk.services, {}))
+    runner = app_runner(create_app(desk.services, {}))
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
     try:

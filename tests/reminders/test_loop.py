@@ -9,7 +9,6 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from aiohttp import web
 from fakes.telegram_api import FakeTelegram
 
 from bot.app import build_services
@@ -19,7 +18,7 @@ from bot.config import Settings
 from bot.crypto import generate_key
 from bot.reminders.loop import ReminderLoop
 from bot.reminders.settings import ReminderSettings
-from bot.server import create_app
+from bot.server import app_runner, create_app
 
 from .conftest import Town, local
 
@@ -27,7 +26,7 @@ from .conftest import Town, local
 async def serve_once(settings: Settings, clock: FrozenClock, seconds: float) -> None:
     services = await build_services(settings, clock, migrate=True)
     channels = configured_channels(services)
-    runner = web.AppRunner(create_app(services, channels), shutdown_timeout=2)
+    runner = app_runner(create_app(services, channels), shutdown_timeout=2)
     await runner.setup()  # starts the outbox and reminder loops
     try:
         await asyncio.sleep(seconds)
