@@ -195,8 +195,12 @@ async def serve_platform() -> None:
     await wx.stop()
 
 
-async def serve_ours(telegram_rate: float, profile_dir: str) -> None:
-    """What `shegong serve` does (bot/cli.py _serve), plus a control route for per-phase profiles."""
+async def serve_ours(telegram_rate: float, profile_dir: str, ablate: str = "") -> None:
+    """What `shegong serve` does (bot/cli.py _serve), plus a control route for per-phase profiles.
+
+    Ablations, to show where the time goes: `store` keeps the per-message rows (message ids, users, dialog
+    state) in this process's memory instead of the database; `dispatcher` answers every message with
+    ECHO_REPLY at once, leaving only the channel layer, the HTTP server and the access log."""
     from aiohttp import web
 
     from bot.app import build_services
@@ -211,6 +215,15 @@ async def serve_ours(telegram_rate: float, profile_dir: str) -> None:
         TelegramChannel.rate_per_second = 1e9
     settings = Settings(_env_file=None)  # SHEGONG_* from the environment the parent set
     services = await build_services(settings)
+    if ablate == "store":
+        _keep_hot_path_in_memory(services.store)
+    if ablate == "dispatcher":
+        from bot.messages import Reply
+
+        async def fixed_reply(incoming: Any) -> list[Reply]:
+            return [Reply(ECHO_REPLY)]
+
+        services.dispatcher.handle = fixed_reply  # type: ignore[method-assign, union-attr]
     channels = configured_channels(services)
     runner = app_runner(create_app(services, channels), shutdown_timeout=10)
     await runner.setup()
@@ -249,12 +262,40 @@ async def serve_ours(telegram_rate: float, profile_dir: str) -> None:
         await services.close()
 
 
+def _keep_hot_path_in_memory(store: Any) -> None:
+    """Replace `arrive`/`depart` (the only database work of a policy question) with dictionaries."""
+    from bot.store.arrivals import Sender, UserRecord
+    from bot.store.handoff_records import ResidentStatus
+
+    seen: set[str] = set()
+    users: dict[tuple[str, str], UserRecord] = {}
+    states: dict[int, Any] = {}
+    notices: dict[int, Any] = {}
+
+    async def arrive(arrival: Any) -> Sender | None:
+        if arrival.key in seen:
+            return None
+        seen.add(arrival.key)
+        who = (arrival.channel, arrival.platform_user_id)
+        user = users.setdefault(who, UserRecord(len(users) + 1, *who, "", ""))
+        status = ResidentStatus(False, notices.get(user.id), None, None, "", None)
+        return Sender(user, states.get(user.id), status)
+
+    async def depart(departure: Any) -> None:
+        if departure.state_changed:
+            states[departure.user_id] = departure.state
+        if departure.notice_shown:
+            notices[departure.user_id] = store.clock.now()
+
+    store.arrive, store.depart = arrive, depart
+
+
 def run_server(kind: str, args: argparse.Namespace) -> int:
     if kind == "ours":
         from bot.logging_setup import setup_logging
 
         setup_logging(os.environ.get("SHEGONG_LOG_LEVEL", "INFO"), json_lines=True)  # as `shegong serve`
-        asyncio.run(serve_ours(args.telegram_rate, args.profile_dir or tempfile.gettempdir()))
+        asyncio.run(serve_ours(args.telegram_rate, args.profile_dir or tempfile.gettempdir(), args.ablate))
     else:
         asyncio.run({"echo": serve_echo, "crypto": serve_crypto, "platform": serve_platform}[kind]())
     return 0
@@ -291,6 +332,36 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+SCRATCH_DB = f"shegong_bench_{os.getpid()}"
+
+
+def scratch_database(admin_url: str, action: str) -> str:
+    """Create (and migrate) or drop this run's own database on the given PostgreSQL server; its URL."""
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from bot.store import create_engine, upgrade
+
+    admin = make_url(admin_url)
+    url = admin.set(database=SCRATCH_DB).render_as_string(hide_password=False)
+
+    async def run() -> None:
+        engine = create_async_engine(admin, isolation_level="AUTOCOMMIT")
+        async with engine.connect() as conn:
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{SCRATCH_DB}" WITH (FORCE)'))
+            if action == "create":
+                await conn.execute(text(f'CREATE DATABASE "{SCRATCH_DB}"'))
+        await engine.dispose()
+        if action == "create":
+            ours = create_engine(url)
+            await upgrade(ours)
+            await ours.dispose()
+
+    asyncio.run(run())
+    return url
 
 
 def start_server(kind: str, env: dict[str, str] | None = None, extra: list[str] | None = None,
@@ -461,6 +532,7 @@ async def run_benchmark(args: argparse.Namespace, servers: dict[str, Server]) ->
     answerable, declined = load_questions()
     n, w, c = args.requests, args.warmup, args.concurrency
     echo, crypto, plat, ours = servers["echo"], servers["crypto"], servers["platform"], servers["ours"]
+    nodb, channel = servers["nodb"], servers["channel"]
 
     # Everything is built before any timing: the generator only sends prepared bytes.
     # Residents ask several questions each (--questions-per-resident on average), so the timed requests mix
@@ -570,6 +642,13 @@ async def run_benchmark(args: argparse.Namespace, servers: dict[str, Server]) ->
         await asyncio.sleep(2.0)  # answers that missed the passive deadline arrive by push
         wx_pushed = (await platform_status(http, plat))["wx_sent"] - wx_sent_before
         results["wechat"] = wx
+
+        # 5. ablations, the same callbacks: hot-path rows in memory; then the channel layer with a fixed reply
+        for name, server in (("nodb", nodb), ("channel", channel)):
+            await drive(http, f"{server.url}/wechat", wx_warm, c, args.max_seconds, f"{name} warm-up")
+            cpu = server.cpu_seconds()
+            results[name] = await drive(http, f"{server.url}/wechat", wx_main, c, args.max_seconds, name)
+            results[name].cpu_s = server.cpu_seconds() - cpu
         await baseline(crypto, f"{crypto.url}/wechat", cr_warm, cr_main, "bare crypto echo", keep=True)  # after
         results["crypto"] = median_round("bare crypto echo")
 
@@ -653,8 +732,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, database)")
     ap.add_argument("--profile", action="store_true",
                     help="cProfile our server's event loop during the Telegram and WeChat phases and print the top")
+    ap.add_argument("--database-url", default="",
+                    help="run our server on this PostgreSQL server instead of the embedded SQLite (a throwaway "
+                         "database is created there, migrated, and dropped), e.g. "
+                         "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
     ap.add_argument("--serve", choices=["echo", "crypto", "platform", "ours"], help=argparse.SUPPRESS)
     ap.add_argument("--profile-dir", help=argparse.SUPPRESS)
+    ap.add_argument("--ablate", choices=["store", "dispatcher"], help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
 
     if args.serve:
@@ -667,6 +751,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"missing benchmark dependency ({exc.name}); run: pip install -e '.[bench]'", file=sys.stderr)
         return 0
 
+    from bot.crypto import generate_key
     from fakes.wechat_platform import AES_KEY
 
     began = time.monotonic()
@@ -693,9 +778,17 @@ def main(argv: list[str] | None = None) -> int:
                "SHEGONG_WECHAT_APPSECRET": WX_SECRET, "SHEGONG_WECHAT_AES_KEY": AES_KEY,
                "SHEGONG_WECHAT_API_BASE": plat["wechat_api_base"],
                "SHEGONG_WECOM_CORPID": "", "SHEGONG_WECOM_TOKEN": "", "SHEGONG_WECOM_SECRET": ""}
+        if args.database_url:
+            env.update(SHEGONG_DATABASE_URL=scratch_database(args.database_url, "create"),
+                       SHEGONG_SECRET_KEY=generate_key())
         extra = ["--telegram-rate", str(args.telegram_rate), "--profile-dir", str(tmp)]
         procs["ours"] = (start_server("ours", env, extra, tmp / "ours.log"), tmp / "ours.log")
-        for kind in ("echo", "crypto", "ours"):
+        for kind in ("nodb", "channel"):  # the ablations: no database on the hot path; no dispatcher
+            ablated_env = {**env, "SHEGONG_DATA_DIR": str(tmp / f"{kind}-data")}
+            ablation = {"nodb": "store", "channel": "dispatcher"}[kind]
+            procs[kind] = (start_server("ours", ablated_env, [*extra, "--ablate", ablation], tmp / f"{kind}.log"),
+                           tmp / f"{kind}.log")
+        for kind in ("echo", "crypto", "ours", "nodb", "channel"):
             servers[kind] = await_server(kind, *procs[kind])
         print(f"servers up after {time.monotonic() - began:.1f} s; ours mounts {servers['ours'].info['channels']}")
         out = asyncio.run(run_benchmark(args, servers))
@@ -705,6 +798,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for kind, (proc, _) in procs.items():
             Server(kind, proc, {}).stop()
+        if args.database_url:
+            scratch_database(args.database_url, "drop")
         if args.keep or args.profile:
             print(f"kept {tmp} (our server's JSON log: ours.log, its database: data/shegong.db)")
         else:
@@ -719,7 +814,9 @@ def main(argv: list[str] | None = None) -> int:
                  "cpu_ms_per_req": e2e["cpu_s"] * 1000 / e2e["updates"] if e2e["updates"] else float("nan"),
                  "client_cpu_ms_per_req": float("nan")})
     rows += [phase_row("bare crypto echo (WeChat safe mode)", ph["crypto"]),
-             phase_row("WeChat safe mode (passive reply)", ph["wechat"])]
+             phase_row("WeChat safe mode (passive reply)", ph["wechat"]),
+             phase_row("  ablation: hot-path rows in memory", ph["nodb"]),
+             phase_row("  ablation: channel only (fixed reply)", ph["channel"])]
 
     print(f"\nload average: {' → '.join(f'{x:.2f}' for x in out['loads'])} (after each phase; {os.cpu_count()} CPUs)")
     print(f"\n{'system':<44}{'requests':>9}{'non-2xx':>8}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}"
@@ -753,11 +850,17 @@ def main(argv: list[str] | None = None) -> int:
         "telegram_webhook_vs_echo": rows[1]["rate"] / echo_rate if echo_rate else float("nan"),
         "telegram_e2e_vs_echo": rows[2]["rate"] / echo_rate if echo_rate else float("nan"),
         "wechat_vs_crypto_echo": rows[4]["rate"] / crypto_rate if crypto_rate else float("nan"),
+        "wechat_no_database_vs_crypto_echo": rows[5]["rate"] / crypto_rate if crypto_rate else float("nan"),
+        "wechat_channel_only_vs_crypto_echo": rows[6]["rate"] / crypto_rate if crypto_rate else float("nan"),
     }
     print("\nratios (ours / bare baseline, req/s)")
     print(f"  Telegram webhook / bare JSON echo:          {ratios['telegram_webhook_vs_echo']:.3f}")
     print(f"  Telegram end to end / bare JSON echo:       {ratios['telegram_e2e_vs_echo']:.3f}")
     print(f"  WeChat safe mode / bare crypto echo:        {ratios['wechat_vs_crypto_echo']:.3f}")
+    print(f"  ablation, hot-path rows in memory / crypto: {ratios['wechat_no_database_vs_crypto_echo']:.3f}"
+          "  (the whole dispatcher, but message ids, users and dialog state in a dict)")
+    print(f"  ablation, channel only / crypto echo:       {ratios['wechat_channel_only_vs_crypto_echo']:.3f}"
+          "  (our HTTP app and WeChat channel, the dispatcher replaced by a fixed reply)")
     checks = [
         (f"Telegram webhook ≥ {TARGET_TELEGRAM_RATIO:.0%} of bare echo ({ratios['telegram_webhook_vs_echo']:.1%})",
          ratios["telegram_webhook_vs_echo"] >= TARGET_TELEGRAM_RATIO),

@@ -91,16 +91,28 @@ class JsonFormatter(logging.Formatter):
         }
         for key, value in record.__dict__.items():
             if key not in _STANDARD and not key.startswith("_"):
-                entry[key if key not in entry else f"extra_{key}"] = value
+                entry[key if key not in entry else f"extra_{key}"] = _masked(value)
         if record.exc_info and not record.exc_text:
             record.exc_text = self.formatException(record.exc_info)
         if record.exc_text:
-            entry["exc"] = record.exc_text
+            entry["exc"] = redact(record.exc_text)
         if record.stack_info:
-            entry["stack"] = record.stack_info
-        # Masked once more as a whole: `extra` values (aiohttp's access log puts the request line and headers
-        # there) are set on the record after it is created, so the record-level redaction never sees them.
-        return redact(json.dumps(entry, ensure_ascii=False, default=str))
+            entry["stack"] = redact(record.stack_info)
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+def _masked(value: Any) -> Any:
+    """An `extra` value, masked: those are set on the record after it is created, so the record-level
+    redaction (which covers the message) never sees them. Anything but a short number or a flag is masked
+    as the text it would be written as."""
+    if value is None or isinstance(value, (bool, float)) or (isinstance(value, int) and abs(value) < 10**6):
+        return value
+    if isinstance(value, int):  # an 11-digit number may be a phone number
+        text = redact(str(value))
+        return value if text == str(value) else text
+    if isinstance(value, str):
+        return redact(value)
+    return redact(json.dumps(value, ensure_ascii=False, default=str))
 
 
 def setup_logging(level: str = "INFO", json_lines: bool = False) -> None:

@@ -71,6 +71,17 @@ def test_json_lines_carry_extra_fields(redaction: None) -> None:
     assert entry["time"].endswith("+00:00")
 
 
+def test_json_extras_of_every_type_are_masked() -> None:
+    record = logging.LogRecord("shegong.x", logging.INFO, __file__, 1, "sent", None, None)
+    record.__dict__.update(phone_as_int=int(MOBILE), user_id=700000001, count=3, ok=True, ms=1.5,
+                           header={"Referer": f"/chat?id={ID}"}, nothing=None)
+    entry = json.loads(JsonFormatter().format(record))
+    assert entry["phone_as_int"] == "138****5678" and MOBILE not in json.dumps(entry)
+    assert ID not in json.dumps(entry, ensure_ascii=False) and "4401**********1234" in entry["header"]
+    assert (entry["user_id"], entry["count"], entry["ok"], entry["ms"], entry["nothing"]) == (
+        700000001, 3, True, 1.5, None)
+
+
 async def test_chat_with_personal_numbers_logs_none_of_them(
         base_url: str, redaction: None, caplog: pytest.LogCaptureFixture) -> None:
     text = f"我的电话是{MOBILE}，身份证{ID}，低保怎么申请"
