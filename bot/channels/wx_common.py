@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import struct
+import time
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping
@@ -38,6 +39,10 @@ log = logging.getLogger(__name__)
 PASSIVE_DEADLINE = 1.5
 # Passive and pushed text messages are cut off (or refused) beyond 2048 bytes.
 MAX_TEXT_BYTES = 2000
+# A callback signed longer ago than this is refused. Message ids are remembered for 7 days
+# (bot/maintenance.py), so a captured callback replayed inside this window is caught as a duplicate and
+# one replayed later is refused here; a day leaves any plausible clock difference alone.
+MAX_CALLBACK_AGE = timedelta(hours=24)
 TOKEN_MARGIN = timedelta(minutes=5)  # refresh this long before the platform's expiry
 HTTP_TIMEOUT = aiohttp.ClientTimeout(total=10)
 FORBIDDEN_XML = ("<!doctype", "<!entity")
@@ -71,6 +76,17 @@ def safe_xml(data: bytes | str) -> str:
     if any(marker in lowered for marker in FORBIDDEN_XML):
         raise Refused(400, "DTD or entity declarations are not accepted")
     return text
+
+
+def check_fresh(query: Mapping[str, str], now: float) -> None:
+    """Refuse (403) a callback whose signed timestamp is missing or more than MAX_CALLBACK_AGE away from
+    now. Wall-clock time on purpose: this is about the transport, like a TLS certificate's validity."""
+    try:
+        sent = int(query.get("timestamp", ""))
+    except ValueError as exc:
+        raise Refused(403, "missing or malformed timestamp") from exc
+    if abs(now - sent) > MAX_CALLBACK_AGE.total_seconds():
+        raise Refused(403, "stale callback timestamp")
 
 
 def event_id(msg: BaseMessage) -> str:
@@ -343,6 +359,7 @@ class WxChannel(ABC):
     async def _callback(self, request: web.Request) -> web.Response:
         body = await request.read()  # over 1 MB: the server answers 413
         try:
+            check_fresh(request.query, time.time())
             xml = safe_xml(self.unwrap(request.query, safe_xml(body)))
             msg = self.parse(xml)
             incoming = to_incoming(msg, self.name, self.services.clock)

@@ -7,6 +7,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import aiohttp
@@ -18,9 +19,10 @@ from fakes.wechat_platform import AES_KEY, Callbacks, FakeWxPlatform, eventually
 from bot.app import Services, build_services
 from bot.channels import registry, wechat
 from bot.channels.base import SendError
-from bot.channels.wx_common import MAX_TEXT_BYTES, UNSUPPORTED_TEXT, split_text
+from bot.channels.wx_common import MAX_CALLBACK_AGE, MAX_TEXT_BYTES, UNSUPPORTED_TEXT, split_text
 from bot.config import Settings
 from bot.consent import notice_text
+from bot.maintenance import SEEN_MESSAGE_DAYS
 from bot.dispatch import Context, Dispatcher, Next, Regex, Router
 from bot.messages import Incoming, Reply
 from bot.middlewares import DEFAULT_MIDDLEWARES, intake
@@ -274,6 +276,30 @@ async def test_forged_signatures_are_refused(launch: Launch, http, platform) -> 
     plain = await launch(aes_key="")
     assert (await deliver(http, plain, PLAIN, PLAIN.text("低保怎么申请"), forge=True))[0] == 403
     assert safe.processed == plain.processed == [] and platform.sent == []
+
+
+async def test_replayed_old_callbacks_are_refused(launch: Launch, http, platform) -> None:  # noqa: ANN001
+    # Correctly signed callbacks: accepted an hour after they were signed (a slow network, a skewed clock);
+    # refused when signed longer ago than message ids are remembered for sure, or far in the future.
+    bot = await launch()
+    xml = SAFE.text("低保怎么申请")
+    an_hour_ago = time.time() - 3600
+    params, body = SAFE.post(xml, sent_at=an_hour_ago)
+    async with http.post(f"{bot.url}/wechat", params=params, data=body) as r:
+        assert r.status == 200 and "来源" in SAFE.open_reply(await r.text())["Content"]
+    for sent_at in (time.time() - MAX_CALLBACK_AGE.total_seconds() - 60, time.time() + 2 * 86400):
+        params, body = SAFE.post(SAFE.text("高龄津贴怎么领"), sent_at=sent_at)
+        async with http.post(f"{bot.url}/wechat", params=params, data=body) as r:
+            assert r.status == 403 and "stale" in await r.text()
+    params, body = SAFE.post(SAFE.text("高龄津贴怎么领"))
+    params["timestamp"] = "yesterday"
+    async with http.post(f"{bot.url}/wechat", params=params, data=body) as r:
+        assert r.status == 403
+    assert [m.text for m in bot.processed] == ["低保怎么申请"] and platform.sent == []
+
+
+def test_replay_window_is_inside_the_dedup_memory() -> None:
+    assert MAX_CALLBACK_AGE < timedelta(days=SEEN_MESSAGE_DAYS)
 
 
 async def test_url_verification(launch: Launch, http) -> None:  # noqa: ANN001

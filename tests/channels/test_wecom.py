@@ -183,6 +183,9 @@ async def test_forged_signature_is_refused(launch: Launch, http, platform) -> No
     params["timestamp"] = str(int(params["timestamp"]) + 1)  # a replay with a changed timestamp
     async with http.post(f"{bot.url}/wecom", params=params, data=body) as r:
         assert r.status == 403
+    params, body = CB.post(text("低保怎么申请"), sent_at=time.time() - 3 * 86400)  # signed, but days old
+    async with http.post(f"{bot.url}/wecom", params=params, data=body) as r:
+        assert r.status == 403 and "stale" in await r.text()
     assert bot.processed == [] and platform.sent == []
 
 

@@ -121,10 +121,11 @@ class Callbacks:
         return self.message("event", {"Event": event, "EventKey": ""}, **kw)
 
     # -- the HTTP request -------------------------------------------------------------------------
-    def post(self, xml: str, forge: bool = False) -> tuple[dict[str, str], bytes]:
-        """Query parameters and body of the callback; `forge` signs with the wrong token."""
+    def post(self, xml: str, forge: bool = False, sent_at: float | None = None) -> tuple[dict[str, str], bytes]:
+        """Query parameters and body of the callback; `forge` signs with the wrong token, `sent_at` (Unix
+        time) signs a callback sent then (a replay of a captured one) instead of now."""
         token = "not-the-token" if forge else self.token
-        timestamp, nonce = str(int(time.time())), os.urandom(6).hex()
+        timestamp, nonce = str(int(time.time() if sent_at is None else sent_at)), os.urandom(6).hex()
         params = {"signature": sha1_signature(token, timestamp, nonce), "timestamp": timestamp, "nonce": nonce}
         if not self.aes_key:
             return params, xml.encode()
