@@ -33,10 +33,15 @@ class GroupCommit(Generic[Req, Res]):
         self._runner: asyncio.Task[None] | None = None
 
     async def submit(self, request: Req) -> Res:
-        future: asyncio.Future[Res] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Res] = loop.create_future()
+        if self._runner is not None and self._runner.get_loop() is not loop:
+            # A store reused under a new event loop (one asyncio.run per CLI call): whatever the old loop
+            # left behind can never be settled there.
+            self._runner, self._waiting = None, [w for w in self._waiting if w[1].get_loop() is loop]
         self._waiting.append((request, future))
         if self._runner is None or self._runner.done():
-            self._runner = asyncio.create_task(self._drain())
+            self._runner = loop.create_task(self._drain())
         # The batch runs in its own task: a caller that is cancelled only cancels its own future (which the
         # batch then leaves alone), never the others' transaction.
         return await future

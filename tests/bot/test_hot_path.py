@@ -146,3 +146,30 @@ async def test_a_departure_with_nothing_to_write_costs_no_transaction(store: Sto
     store._hot_path._run_batch = counting  # noqa: SLF001 - observing, not replacing, the batch function
     await store.depart(Departure(1))
     assert ran == []
+
+
+def test_a_store_outlives_its_event_loop() -> None:
+    # Tools may run the same store under one event loop after another; a batch left pending when an earlier
+    # loop was closed must not block the next loop's requests.
+    gate: dict[str, asyncio.Event] = {}
+
+    async def run(batch: Sequence[int]) -> list[int]:
+        if 0 in batch:
+            await gate["first"].wait()  # never set: the loop ends with this batch pending
+        return list(batch)
+
+    commit: GroupCommit[int, int] = GroupCommit(run)
+
+    async def abandon() -> None:
+        gate["first"] = asyncio.Event()
+        asyncio.get_running_loop().create_task(commit.submit(0))
+        await asyncio.sleep(0.01)
+
+    old_loop = asyncio.new_event_loop()
+    old_loop.run_until_complete(abandon())
+    old_loop.close()  # closed with the batch still pending (no cancellation, unlike asyncio.run)
+
+    async def later() -> int:
+        return await asyncio.wait_for(commit.submit(7), 2)
+
+    assert asyncio.run(later()) == 7
