@@ -114,9 +114,10 @@ class CaseworkQueries(CaseImportQueries, VisitQueries):
         return [(w, sorted({channel for channel, _ in identities.get(w.id, [])})) for w in workers]
 
     async def station_leads(self, station_id: int) -> list[tuple[WorkerRecord, list[tuple[str, str]]]]:
-        """The station's leads (站长/副站长) with their (channel, platform user id) identities, for notices."""
+        """The station's leads (站长/副站长) and admins, with their (channel, platform user id) identities, for
+        notices that need someone in charge (high-risk visits, knowledge-base drafts)."""
         async with self.session() as s:
-            leads = await self._workers(s, Worker.station_id == station_id, Worker.role == "lead")
+            leads = await self._workers(s, Worker.station_id == station_id, Worker.role.in_(("lead", "admin")))
             identities = await self._identities(s, [w.id for w in leads])
         return [(w, identities.get(w.id, [])) for w in leads]
 

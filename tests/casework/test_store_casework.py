@@ -127,6 +127,9 @@ async def test_workers_list_and_leads_with_identities(store: Store, station) -> 
     leads = await store.station_leads(station.id)
     assert [(w.name, sorted(ids)) for w, ids in leads] == [("李敏", [("telegram", "777"), ("wecom", "limin")])]
     assert [(w.name, ids) for w, ids in await store.station_leads(other.id)] == [("赵强", [])]
+    await bound_worker(store, other.id, "周洁", "wecom", "zhoujie", role="admin")  # admins are in charge too
+    assert [(w.name, w.role, ids) for w, ids in await store.station_leads(other.id)] == [
+        ("赵强", "lead", []), ("周洁", "admin", [("wecom", "zhoujie")])]
 
 
 # -- cases ------------------------------------------------------------------------------------
