@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     secret_key: str = Field(default="", repr=False)
     # Conversation logs (handoff messages, sent pushes, dialog state) older than this are purged.
     retention_days: int = Field(default=180, ge=1)
+    # When set, GET /metrics wants `Authorization: Bearer <token>` (for a scraper outside the proxy).
+    metrics_token: str = Field(default="", repr=False)
 
     # Knowledge base: the built-in documents plus any extra folders (comma separated).
     kb_builtin: bool = True

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import hmac
 import logging
 
 from aiohttp import web
@@ -40,6 +41,11 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def metrics_text(request: web.Request) -> web.Response:
+    token = request.app[SERVICES].settings.metrics_token
+    if token and not hmac.compare_digest(request.headers.get("Authorization", "").encode(),
+                                         f"Bearer {token}".encode()):
+        return web.Response(status=401, text="metrics need a bearer token",
+                            headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
     # Content type carries the exposition-format version, so it is set as a raw header.
     return web.Response(body=metrics.REGISTRY.render().encode(), headers={"Content-Type": metrics.CONTENT_TYPE})
 

@@ -112,3 +112,15 @@ def test_render_escapes_labels_and_cumulates_buckets() -> None:
     assert "# TYPE t_seconds histogram" in text
     with pytest.raises(ValueError):
         counter.inc(outcome="x")
+
+
+async def test_metrics_token_when_configured(tmp_path, clock) -> None:  # noqa: ANN001
+    from live_app import serve_app, sqlite_settings
+
+    async with serve_app(sqlite_settings(tmp_path, metrics_token="s3cret"), clock) as url, \
+            aiohttp.ClientSession() as http:
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret"}):
+            async with http.get(f"{url}/metrics", headers=headers) as r:
+                assert r.status == 401 and r.headers["WWW-Authenticate"].startswith("Bearer")
+        async with http.get(f"{url}/metrics", headers={"Authorization": "Bearer s3cret"}) as r:
+            assert r.status == 200 and "shegong_messages_total" in await r.text()
