@@ -40,6 +40,11 @@ CANCEL_WORDS = {"取消", "退出", "算了", "不要了", "放弃", "/cancel"}
 NONE_WORDS = {"无", "没有", "暂无", "没", "无需求", "没需求", "不需要", "没有需求"}
 # Commands that would otherwise be swallowed as an answer in the middle of a form.
 OTHER_COMMANDS = {"我的对象", "本月走访", "本站统计", "帮助", "菜单", "撤销", "/help", "/start"}
+# Whole-message commands of the reminder and ticket features. Typed in a free-text step they are a slip (the
+# worker wanted that feature), not an answer, so the form asks again instead of keeping them as text.
+_OTHER_FEATURE = re.compile(r"^(?:(?:我的|今日)?待办(?:事项)?|(?:本站)?逾期(?:事项|清单)?|工单(?:列表)?|值班|下班"
+                            r"|(?:完成|已完成|推迟|延后|延期|工单|结束|关闭|收录|发布)\s*第?\s*#?\d{1,9}\s*项?"
+                            r"(?:\s*\d+\s*[天日])?|rmd:.*)$")
 USAGE = ("记录走访可以一条消息说完，例如：\n走访 张桂英 入户 身体还可以，腿脚不便，需要助餐，低风险，下周电话回访\n"
          "也可以只发“走访”，我一步步问您。")
 _COMMAND = re.compile(r"^\s*(?:/visit(?:@\w+)?|走访|走訪)\s*[:：]?\s*", re.S)
@@ -265,8 +270,9 @@ async def guided_step(ctx: Context, worker: WorkerRecord) -> Reply:
     step = ctx.state.removeprefix(STEP)
     draft = Draft.from_state(ctx.state_data["draft"])
     text, simple = ctx.incoming.text.strip(), to_simplified(ctx.text)
-    if ctx.text in OTHER_COMMANDS:
-        return Reply(f"您正在填写走访记录（第 {STEPS.index(step) + 1} 步）。请先回答，或回复“取消”退出。")
+    if ctx.text in OTHER_COMMANDS or _OTHER_FEATURE.match(ctx.text):
+        return Reply(f"您正在填写走访记录（第 {STEPS.index(step) + 1} 步）。请先回答，或回复“取消”退出后再发"
+                     f"“{ctx.text if not ctx.text.startswith('rmd:') else '待办'}”。")
     if step == "case":
         if (ref := _CASE_REF.match(ctx.text)) is not None:
             case = await ctx.services.store.case_by_id(int(ref.group(1)), worker.station_id)

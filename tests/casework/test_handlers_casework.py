@@ -339,6 +339,8 @@ async def test_guided_dialog_skips_what_the_situation_already_said_and_cancels_a
     assert "您正在填写" in (await world.one("我的对象")).text
     await world.one("李四")
     await world.one("入户")
+    for slip in ("待办", "完成 2", "推迟 1 3天", "工单 5", "值班"):  # other features' commands, not answers
+        assert "您正在填写" in (await world.one(slip)).text, slip
     assert "（4/6）" in (await world.one("走访时老人在睡觉，家里整洁")).text  # an answer, not a new report
     assert "（5/6）" in (await world.one("无")).text
     assert "（1/6）" in (await world.one("走访")).text  # at a choice step, 走访 starts over
