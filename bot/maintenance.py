@@ -113,7 +113,8 @@ def maintenance_hook(services: Services) -> Callable[[web.Application], AsyncIte
 
 
 PURGE_NAMES = {"ticket_messages": "工单消息", "tickets": "工单内容", "outbox": "已发送的推送", "conversation_states":
-               "对话进度", "seen_messages": "消息去重记录", "kb_drafts": "未发布的知识库草稿", "stale_tickets": "久未处理而关闭的工单"}
+               "对话进度", "seen_messages": "消息去重记录", "kb_drafts": "未发布的知识库草稿", "stale_tickets": "久未处理而关闭的工单",
+               "idle_users": "久未联系的居民身份记录"}
 
 
 async def purge_command(settings: Settings, now_iso: str | None = None) -> int:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, or_, select, tuple_, update
 
-from bot.store.casework_models import AuditEntry
+from bot.store.casework_models import AuditEntry, WorkerIdentity
 from bot.store.handoff_models import KbDraft, ResidentProfile, Ticket, TicketMessage
 from bot.store.models import ConversationState, OutboxMessage, SeenMessage, User
 
@@ -86,6 +86,11 @@ class PrivacyQueries:
                 "kb_drafts": (await s.execute(delete(KbDraft).where(KbDraft.created_at < cutoff,
                                                                     KbDraft.status == "draft"))).rowcount,
             }
+            # Residents not heard from since the cutoff: their chat identity, remembered city and profile
+            # (cascade). Workers' identities stay. Last, so the tickets above have let go of them already.
+            bound = select(WorkerIdentity.user_id).where(WorkerIdentity.user_id == User.id)
+            counts["idle_users"] = (await s.execute(
+                delete(User).where(User.last_seen_at < cutoff, ~bound.exists()))).rowcount
             return counts
 
 

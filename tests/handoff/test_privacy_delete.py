@@ -114,4 +114,10 @@ async def test_retention_purge_removes_old_conversation_logs(desk) -> None:  # n
     assert pending and all(m.created_at for m in pending)  # not yet sent: kept
     assert seen and all("去年" not in m.key for m in seen)
     assert await rows_mentioning(store, "去年") == []
+    # The resident of last year (never heard from since) is forgotten; the new one and the workers are not.
+    assert counts["idle_users"] == 1
+    async with store.session() as s:
+        users = {u.platform_user_id for u in (await s.execute(select(User))).scalars()}
+    assert "o_resident_new" in users and desk.resident not in users
+    assert await store.worker_for_user((await store.user_for("telegram", desk.chats["李敏"])).id) is not None
     assert await purge(store, 180) == {k: 0 for k in counts}  # idempotent
