@@ -67,16 +67,14 @@ class Departure:
     notice_shown: bool = False  # the privacy notice went out with this message's reply
 
 
-UNKNOWN_STATUS = ResidentStatus(False, None, None, None, "", None)
-
 _USER_COLUMNS = (User.id, User.channel, User.platform_user_id, User.display_name, User.city)
 _state = ConversationState.__table__
 
 
 class ArrivalQueries:
     clock: Clock
-
     dialect: str  # provided by Store
+
     def _core(self) -> Any: ...  # the engine's transaction, provided by Store
 
     def _start_group_commit(self) -> None:
@@ -115,7 +113,8 @@ class ArrivalQueries:
         keys = sorted({a.key for a in arrivals if a.key})
         won: set[str] = set()
         if keys:
-            won = set((await conn.execute(_statements(self.dialect).claim, [{"key": k, "seen_at": now} for k in keys])).scalars())
+            rows = await conn.execute(_statements(self.dialect).claim, [{"key": k, "seen_at": now} for k in keys])
+            won = set(rows.scalars())
         result = []
         for a in arrivals:  # a key twice in one batch: the first one wins
             result.append(not a.key or a.key in won)
@@ -126,8 +125,9 @@ class ArrivalQueries:
                             ) -> dict[tuple[str, str], UserRecord]:
         if not senders:
             return {}
-        rows = await conn.execute(_statements(self.dialect).upsert_user, [{"channel": c, "platform_user_id": p, "display_name": "", "city": "",
-                                          "created_at": now, "last_seen_at": now} for c, p in senders])
+        rows = await conn.execute(_statements(self.dialect).upsert_user, [
+            {"channel": c, "platform_user_id": p, "display_name": "", "city": "", "created_at": now,
+             "last_seen_at": now} for c, p in senders])
         return {(r.channel, r.platform_user_id): UserRecord(*r) for r in rows}
 
     async def _read_senders(self, conn: AsyncConnection, user_ids: list[int], now: datetime
@@ -155,13 +155,13 @@ class ArrivalQueries:
         notices = sorted({d.user_id for d in departures if d.notice_shown})
         sql = _statements(self.dialect)
         if writes:
-            await conn.execute(sql.put_state, [{"user_id": uid, "name": s[0], "data": s[1], "updated_at": now}
-                                      for uid, s in writes])
+            await conn.execute(sql.put_state, [{"user_id": uid, "name": name, "data": data, "updated_at": now}
+                                               for uid, (name, data) in writes])
         if clears:
             await conn.execute(delete(_state).where(_state.c.user_id.in_(clears)))
         if notices:
             await conn.execute(sql.note_notice, [{"user_id": uid, "town": "", "notice_at": now, "updated_at": now}
-                                      for uid in notices])
+                                                 for uid in notices])
 
 
 @dataclass(frozen=True, slots=True)
