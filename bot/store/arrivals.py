@@ -87,6 +87,12 @@ class ArrivalQueries:
         if departure.state_changed or departure.notice_shown:
             await self._hot_path.submit(departure)
 
+    async def resident_status(self, user_id: int) -> ResidentStatus:
+        """The same status `arrive` reads, for code outside the middleware chain (handlers called alone)."""
+        async with self._core() as conn:
+            facts = await self._read_senders(conn, [user_id], self.clock.now())
+        return facts[user_id][1] if user_id in facts else ResidentStatus(False, None, None, None, "", None)
+
     # -- one transaction per batch --------------------------------------------------------------
     async def pass_messages(self, batch: Sequence[Arrival | Departure]) -> list[Sender | None]:
         """Departures' writes, then arrivals' claims and reads: a Sender per Arrival (None for a

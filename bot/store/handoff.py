@@ -21,7 +21,6 @@ from bot.store.handoff_records import (
     ACTIVE_HOURS,
     DraftRecord,
     ReplyOutcome,
-    ResidentStatus,
     TicketLine,
     TicketRecord,
     TicketStats,
@@ -48,21 +47,6 @@ class HandoffQueries(DirectoryQueries, PrivacyQueries):
         return self.clock.now() - timedelta(hours=ACTIVE_HOURS)
 
     # -- profile and consent ------------------------------------------------------------------
-    async def resident_status(self, user_id: int) -> ResidentStatus:
-        worker = select(WorkerIdentity.worker_id).where(WorkerIdentity.user_id == user_id).scalar_subquery()
-        ticket = (select(Ticket.id).where(Ticket.user_id == user_id, Ticket.status == "open",
-                                          Ticket.last_activity_at >= self._active_since())
-                  .order_by(Ticket.id.desc()).limit(1).scalar_subquery())
-        P = ResidentProfile
-        stmt = (select(worker, ticket, P.notice_at, P.consented_at, P.station_id, P.town)
-                .select_from(User).outerjoin(P, P.user_id == User.id).where(User.id == user_id))
-        async with self.session() as s:
-            row = (await s.execute(stmt)).one_or_none()
-        if row is None:
-            return ResidentStatus(False, None, None, None, "", None)
-        worker_id, ticket_id, notice_at, consented_at, station_id, town = row
-        return ResidentStatus(worker_id is not None, notice_at, consented_at, station_id, town or "", ticket_id)
-
     async def _profile(self, s: AsyncSession, user_id: int, **values: Any) -> None:
         now = self.clock.now()
         stmt = self._insert(ResidentProfile).values(**{"user_id": user_id, "town": "", "updated_at": now, **values})
