@@ -55,7 +55,7 @@ async def shegong(tmp_path: Path, database_url: str, *args: str) -> str:
     return out.decode()
 
 
-async def eventually(check: Callable[[], Any], timeout: float = 10.0) -> Any:
+async def eventually(check: Callable[[], Any], timeout: float = 30.0) -> Any:
     deadline = time.monotonic() + timeout
     while not (result := check()):
         assert time.monotonic() < deadline, "timed out"

@@ -92,7 +92,7 @@ class FakeTelegram:
     def sent(self, method: str = "sendMessage", ok: bool | None = True) -> list[dict[str, Any]]:
         return [c.params for c in self.calls if c.method == method and (ok is None or c.ok == ok)]
 
-    async def wait_for(self, method: str = "sendMessage", count: int = 1, timeout: float = 5.0,
+    async def wait_for(self, method: str = "sendMessage", count: int = 1, timeout: float = 30.0,
                        ok: bool | None = True) -> list[dict[str, Any]]:
         """Poll until at least `count` calls of `method` arrived; fail with what did arrive otherwise."""
         deadline = time.monotonic() + timeout

@@ -265,7 +265,7 @@ class FakeWxPlatform:
         return await self._send(request, "app", 40014, check)
 
 
-async def eventually(condition: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05) -> Any:
+async def eventually(condition: Callable[[], Any], timeout: float = 30.0, interval: float = 0.05) -> Any:
     """Poll until `condition()` (sync or async) is truthy; fail with a clear message after `timeout`."""
     deadline = time.monotonic() + timeout
     while True:

@@ -23,6 +23,7 @@ from bot.clock import FrozenClock
 from bot.config import Settings
 from bot.crypto import generate_key, new_invite_code
 from bot.server import app_runner, create_app
+from bot.store import Store
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*`retry_after` will be of type:DeprecationWarning")
 
@@ -32,8 +33,9 @@ WX = Callbacks(WX_TOKEN, "wx123", AES_KEY)
 
 
 class Town:
-    def __init__(self, url: str, http: aiohttp.ClientSession, tg: FakeTelegram, wx: FakeWxPlatform) -> None:
-        self.url, self.http, self.tg, self.wx = url, http, tg, wx
+    def __init__(self, url: str, http: aiohttp.ClientSession, tg: FakeTelegram, wx: FakeWxPlatform,
+                 store: Store) -> None:
+        self.url, self.http, self.tg, self.wx, self.store = url, http, tg, wx, store
         self._updates = itertools.count(1)
 
     async def resident(self, text: str) -> str | None:
@@ -58,8 +60,12 @@ class Town:
 
     async def resident_pushed(self, count: int) -> str:
         await eventually(lambda: len(self.wx.sent) >= count)
+        await eventually(self._outbox_idle)  # so that an unexpected extra push is seen, not raced
         assert len(self.wx.sent) == count and self.wx.sent[-1].touser == RESIDENT
         return self.wx.sent[-1].content
+
+    async def _outbox_idle(self) -> bool:
+        return "pending" not in await self.store.outbox_counts()
 
 
 @pytest.fixture
@@ -91,7 +97,7 @@ async def test_resident_on_wechat_worker_on_telegram(tmp_path: Path, database_ur
     await web.TCPSite(runner, "127.0.0.1", 0).start()
     try:
         async with aiohttp.ClientSession() as http:
-            town = Town(f"http://127.0.0.1:{runner.addresses[0][1]}", http, tg, wx)
+            town = Town(f"http://127.0.0.1:{runner.addresses[0][1]}", http, tg, wx, store)
             await town.worker(f"/bind {code}")
             assert "绑定成功" in await town.worker_sees(1)
             await town.worker("值班")

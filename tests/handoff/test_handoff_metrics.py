@@ -76,7 +76,8 @@ async def test_maintenance_loop_runs_with_the_server_and_stops_promptly(desk) ->
     await web.TCPSite(runner, "127.0.0.1", 0).start()
     try:
         async with aiohttp.ClientSession() as http:
-            for _ in range(100):  # the loop reads the gauge as soon as it starts
+            deadline = time.monotonic() + 30  # the loop reads the gauge as soon as it starts
+            while time.monotonic() < deadline:
                 async with http.get(f"http://127.0.0.1:{runner.addresses[0][1]}/metrics") as r:
                     if 'shegong_tickets_open{station="石湾镇社工站"} 1' in await r.text():
                         break
@@ -86,7 +87,7 @@ async def test_maintenance_loop_runs_with_the_server_and_stops_promptly(desk) ->
     finally:
         started = time.monotonic()
         await runner.cleanup()
-        assert time.monotonic() - started < 5
+        assert time.monotonic() - started < 15
 
 
 async def test_maintenance_tick_purges_once_an_hour(desk) -> None:  # noqa: ANN001
