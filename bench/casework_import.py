@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bot.app import open_store  # noqa: E402
+from bot.store.connect import open_store  # noqa: E402
 from bot.casework_files import parse_case_file  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.crypto import generate_key, new_invite_code  # noqa: E402

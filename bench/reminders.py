@@ -59,7 +59,7 @@ from sqlalchemy.engine import make_url  # noqa: E402
 from sqlalchemy.ext.asyncio import create_async_engine  # noqa: E402
 
 from bot.clock import FrozenClock  # noqa: E402
-from bot.reminders import compute_due, load_rulebook  # noqa: E402
+from handlers.reminders import compute_due, load_rulebook  # noqa: E402
 from bot.store import Store, create_engine, upgrade  # noqa: E402
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -232,11 +232,11 @@ class LimitedTelegram:
 
 
 async def bench_dispatch(store: Store, url: str, rate_limit: float) -> dict[str, Any]:
-    from bot.app import Services
+    from bot.services import Services
     from bot.channels import telegram
     from bot.config import Settings
     from bot.outbox import OutboxSender
-    from bot.reminders.dispatch import ReminderDispatcher
+    from handlers.reminders.dispatch import ReminderDispatcher
 
     platform_fake = LimitedTelegram(rate_limit)
     await platform_fake.fake.start()

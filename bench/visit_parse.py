@@ -27,8 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from handlers.visit_form import Draft, render_confirmation  # noqa: E402
-from handlers.visit_parser import default_danger_words, parse_visit  # noqa: E402
+from handlers.casework.visit_form import Draft, render_confirmation  # noqa: E402
+from handlers.casework.visit_parser import default_danger_words, parse_visit  # noqa: E402
 from knowledge.engine.normalize import to_simplified  # noqa: E402
 
 TARGET_MEDIAN_MS = 5.0

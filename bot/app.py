@@ -1,84 +1,37 @@
-"""Wiring: settings → store → knowledge → dispatcher. Channels and the server build on `Services`."""
+"""Wiring: settings → store → knowledge → features (handlers.FEATURES) → dispatcher.
+
+The one engine module that names the features' package: everything else in bot/ knows no feature.
+"""
 
 from __future__ import annotations
 
-import logging
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 from pathlib import Path
 
 from bot.clock import Clock
 from bot.config import Settings
-from bot.crypto import SecretKeyError, Secrets, UnavailableSecrets
-from bot.dispatch import Dispatcher
+from bot.features import Feature
 from bot.knowledge_service import KnowledgeService
-from bot.messages import Reply, reply_to_payload
-from bot.middlewares import DEFAULT_MIDDLEWARES
-from bot.store import Store, create_engine, upgrade
-from bot.store.database import current_revision, head_revision
+from bot.routing import Dispatcher, Middleware
+from bot.routing.middlewares import input_guard, intake, measure
+from bot.services import Services
+from bot.store.connect import open_store
+from handlers import FEATURES
 
-if TYPE_CHECKING:
-    from bot.outbox import OutboxSender
-
-log = logging.getLogger(__name__)
+__all__ = ["FEATURES", "Services", "build_services", "middlewares_of", "open_store"]
 
 
-@dataclass
-class Services:
-    settings: Settings
-    store: Store
-    knowledge: KnowledgeService
-    clock: Clock
-    dispatcher: Dispatcher | None = None
-    outbox: OutboxSender | None = None  # set by the server, which knows the channels
-
-    async def push(self, channel: str, chat_id: str, reply: Reply, dedup_key: str | None = None) -> bool:
-        """Queue a message for delivery outside the current request (always through the outbox)."""
-        queued = await self.store.enqueue(channel, chat_id, reply_to_payload(reply), dedup_key)
-        if queued and self.outbox is not None:
-            self.outbox.wake()
-        return queued
-
-    async def close(self) -> None:
-        await self.store.close()
+def middlewares_of(features: tuple[Feature, ...]) -> tuple[Middleware, ...]:
+    """The chain every message passes: metrics, intake (dedup, sender, state), the features' own, input checks."""
+    return (measure, intake, *(mw for f in features for mw in f.middlewares), input_guard)
 
 
-async def open_store(settings: Settings, clock: Clock | None = None, migrate: bool | None = None) -> Store:
-    """Connect; the embedded default migrates itself, other databases must be current (`shegong db upgrade`)."""
-    if settings.is_embedded:
-        settings.ensure_data_dir()
-    try:
-        secrets = Secrets.from_settings(settings)
-    except SecretKeyError as exc:
-        if settings.secret_key or settings.is_embedded:  # a malformed key or key file: fix it now
-            raise SystemExit(str(exc)) from exc
-        # PostgreSQL without a key: policy Q&A still works; casework fails with this message on first use.
-        log.warning("%s", exc)
-        secrets = UnavailableSecrets(str(exc))
-    engine = create_engine(settings.effective_database_url)
-    store = Store(engine, clock, secrets, settings.timezone)
-    if migrate if migrate is not None else settings.is_embedded:
-        await upgrade(engine)
-    elif await current_revision(engine) != head_revision():
-        await engine.dispose()
-        raise SystemExit("数据库结构不是最新版本，请先运行：shegong db upgrade")
-    if not isinstance(secrets, UnavailableSecrets) and not await store.key_matches(secrets.fingerprint()):
-        # A different key (another process configured differently, a lost secret.key) could not read
-        # anything encrypted so far, and what it wrote could not be read by the others.
-        await store.close()
-        raise SystemExit("密钥与本数据库中已加密数据所用的密钥不同：所有进程必须使用同一个 SHEGONG_SECRET_KEY"
-                         "（默认数据库的密钥在数据目录的 secret.key 中，请从备份恢复）。")
-    return store
-
-
-async def build_services(settings: Settings, clock: Clock | None = None, migrate: bool | None = None) -> Services:
-    from handlers import ROUTERS
-
+async def build_services(settings: Settings, clock: Clock | None = None, migrate: bool | None = None,
+                         features: tuple[Feature, ...] = FEATURES) -> Services:
     clock = clock or Clock()
     store = await open_store(settings, clock, migrate)
     extra = tuple(Path(p.strip()) for p in settings.kb_extra_dirs.split(",") if p.strip())
     knowledge = KnowledgeService(store, builtin=settings.kb_builtin, extra_dirs=extra)
     await knowledge.load()
     services = Services(settings, store, knowledge, clock)
-    services.dispatcher = Dispatcher(services, ROUTERS, DEFAULT_MIDDLEWARES)
+    services.dispatcher = Dispatcher(services, [f.router for f in features], middlewares_of(features))
     return services

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from tqdm import tqdm
 
-from bot.app import open_store
+from bot.store.connect import open_store
 from bot.casework_files import SUPPORTED, ImportFileError, count_lines, parse_case_file, write_csv, write_xlsx
 from bot.config import Settings
 from bot.crypto import SecretKeyError, UnavailableSecrets, new_invite_code

@@ -29,7 +29,7 @@ async def _chat(args: argparse.Namespace) -> int:
 
     services = await build_services(_settings())
     try:
-        await run_console(services.dispatcher)
+        await run_console(services)
     finally:
         await services.close()
     return 0
@@ -82,7 +82,7 @@ async def _load_kb(args: argparse.Namespace):  # noqa: ANN202
         if not root.is_dir():
             raise SystemExit(f"找不到知识库目录：{root}")
         return KnowledgeBase.from_path(root)
-    from bot.app import open_store
+    from bot.store.connect import open_store
     from bot.knowledge_service import KnowledgeService
 
     settings = _settings()
@@ -233,7 +233,7 @@ def _station_detail_options(p: argparse.ArgumentParser) -> None:
 
 # -- shegong privacy purge ------------------------------------------------------------------------
 async def _privacy_purge(args: argparse.Namespace) -> int:
-    from bot.maintenance import purge_command
+    from handlers.privacy.maintenance import purge_command
 
     return await purge_command(_settings(), args.now)
 
@@ -295,19 +295,19 @@ def _add_casework_commands(sub: argparse._SubParsersAction) -> None:
 
 # -- shegong reminders ... ---------------------------------------------------------------------
 async def _reminders_due(args: argparse.Namespace) -> int:
-    from bot.reminders.cli import due
+    from handlers.reminders.admin import due
 
     return await due(_settings(), args.date, args.station, args.json)
 
 
 async def _reminders_run_once(args: argparse.Namespace) -> int:
-    from bot.reminders.cli import run_once
+    from handlers.reminders.admin import run_once
 
     return await run_once(_settings(), args.now, args.json)
 
 
 async def _reminders_rules(args: argparse.Namespace) -> int:
-    from bot.reminders.cli import check_rules
+    from handlers.reminders.admin import check_rules
 
     return check_rules(args.dir)
 

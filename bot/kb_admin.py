@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from bot.app import open_store
+from bot.store.connect import open_store
 from bot.config import Settings
 from bot.store import StoredDocument
 from knowledge.ingest import iter_files, load_tree

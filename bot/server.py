@@ -11,13 +11,13 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
 from bot import metrics
-from bot.app import Services
+from bot.app import FEATURES
+from bot.features import Feature
+from bot.services import Services
 from bot.channels import web as web_channel
 from bot.channels.base import Channel
 from bot.channels.registry import configured_channels
-from bot.maintenance import maintenance_hook
 from bot.outbox import OutboxSender
-from bot.reminders.loop import reminder_hook
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 1024 * 1024
@@ -72,14 +72,15 @@ async def errors_as_json(request: web.Request, handler):  # noqa: ANN001, ANN201
         return web.json_response({"error": "请求体超过 1 MB"}, status=413)
 
 
-def create_app(services: Services, channels: dict[str, Channel] | None = None) -> web.Application:
+def create_app(services: Services, channels: dict[str, Channel] | None = None,
+               features: tuple[Feature, ...] = FEATURES) -> web.Application:
     """The HTTP app. `channels` defaults to every platform whose settings are present."""
     assert services.dispatcher is not None
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[errors_as_json])
     app[SERVICES] = services
     app.add_routes([web.get("/healthz", healthz), web.get("/readyz", readyz),
                     web.get("/metrics", metrics_text)])
-    app.add_routes(web_channel.routes(services.dispatcher))
+    app.add_routes(web_channel.routes(services))
     channels = configured_channels(services) if channels is None else channels
     for channel in channels.values():
         app.add_routes(channel.routes())
@@ -97,8 +98,9 @@ def create_app(services: Services, channels: dict[str, Channel] | None = None) -
             await channel.close()
 
     app.cleanup_ctx.append(run_outbox)
-    app.cleanup_ctx.append(reminder_hook(services, channels))  # stopped before the outbox (reverse order)
-    app.cleanup_ctx.append(maintenance_hook(services))  # open-ticket gauge, retention purge
+    for feature in features:  # started after the outbox and stopped before it (cleanup runs in reverse order)
+        for hook in feature.background:
+            app.cleanup_ctx.append(hook(services, channels))
 
     async def refresh_knowledge(app: web.Application) -> None:
         # Documents ingested by another process show up here within RECHECK_SECONDS.

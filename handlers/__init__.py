@@ -1,17 +1,16 @@
-"""Conversation features. Each module owns one `router`; this tuple is the one registration list.
+"""Conversation features: one package each, all of the same shape (see CONTRIBUTING.md).
 
-Order matters: the first handler whose filters match a message handles it, so specific commands
-come before the catch-all policy question answering, and casework (whose dialog-state handlers must see
-a half-written report before anything else) comes first.
+FEATURES is the one place where features and their order are listed. Routing tries each feature's router in
+this order, and the first handler that takes a message answers it:
+- workers first: `绑定 CODE` must work whatever else is going on;
+- privacy and handoff before casework: 删除我的信息 works everywhere, and a resident's 转人工 dialog takes any
+  text as its answer; the directory's location handler (residents only) sees a shared location before
+  casework takes it as a visit attachment;
+- policy_qa last: it answers any text nobody else took.
+Feature middlewares run in this order too, between intake and the input checks.
 """
 
-from handlers import binding, casework_queries, help, policy_qa, profile, reminders, visits
-from handlers import directory, handoff, kb_drafts, privacy, tickets
+from handlers import casework, directory, handoff, help, kb_drafts, policy_qa, privacy, reminders, workers
 
-# Privacy and handoff come before casework: 删除我的信息 works everywhere, a resident's 转人工 dialog takes any
-# text as its answer, and the directory's location handler (residents only) must see a shared location
-# before visits takes it as a visit attachment.
-HANDOFF = (privacy.router, handoff.router, tickets.router, kb_drafts.router, directory.router)
-
-ROUTERS = (binding.router, *HANDOFF, visits.router, casework_queries.router, help.router, profile.router,
-           reminders.router, policy_qa.router)
+FEATURES = (workers.FEATURE, privacy.FEATURE, handoff.FEATURE, kb_drafts.FEATURE, directory.FEATURE,
+            casework.FEATURE, help.FEATURE, reminders.FEATURE, policy_qa.FEATURE)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from bot.dispatch import Command, Context, Event, Router
+from bot.routing import Command, Context, Event, Router
+from bot.features import Feature
 from bot.messages import Button, Reply
 
 router = Router("help")
@@ -43,3 +44,6 @@ async def show_help(ctx: Context) -> Reply:
 @router.message(Command(keywords={"谢谢", "多谢", "唔该", "感谢", "好的", "好", "收到", "ok", "OK", "明白", "哈哈", "哈哈哈", "嗯", "嗯嗯"}))
 async def thanks(ctx: Context) -> Reply:
     return Reply("😊 还有其他问题随时问我。")
+
+
+FEATURE = Feature("help", router)

@@ -7,7 +7,7 @@ import sys
 import uuid
 from typing import TextIO
 
-from bot.dispatch import Dispatcher
+from bot.services import Services
 from bot.messages import Incoming, Reply
 
 QUIT = {"退出", "exit", "quit", "/quit", "/exit"}
@@ -22,7 +22,7 @@ def render(replies: list[Reply]) -> str:
     return "\n".join(lines)
 
 
-async def run_console(dispatcher: Dispatcher, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout,
+async def run_console(services: Services, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout,
                       user_id: str | None = None) -> None:
     interactive = stdin.isatty()
     user = user_id or f"console-{getpass.getuser()}"
@@ -43,8 +43,9 @@ async def run_console(dispatcher: Dispatcher, stdin: TextIO = sys.stdin, stdout:
         if text.isdigit() and 1 <= int(text) <= len(buttons):
             text, is_button = buttons[int(text) - 1].value, True
         incoming = Incoming(channel="console", user_id=user, chat_id=user, text=text,
-                            message_id=uuid.uuid4().hex, at=dispatcher.services.clock.now(), is_button=is_button)
-        replies = await dispatcher.handle(incoming)
+                            message_id=uuid.uuid4().hex, at=services.clock.now(), is_button=is_button)
+        assert services.dispatcher is not None
+        replies = await services.dispatcher.handle(incoming)
         buttons = [b for r in replies for b in r.buttons]
         out = render(replies)
         stdout.write(("助手：" if interactive else "") + out + "\n")

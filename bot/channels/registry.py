@@ -11,7 +11,7 @@ from bot.channels import wechat, wecom
 from bot.channels.base import Channel
 
 if TYPE_CHECKING:
-    from bot.app import Services
+    from bot.services import Services
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from bot.channels.base import SendError
 from bot.messages import Attachment, Button, Incoming, Reply
 
 if TYPE_CHECKING:
-    from bot.app import Services
+    from bot.services import Services
     from bot.config import Settings
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from bot.dispatch import Dispatcher
+from bot.services import Services
 from bot.messages import Incoming, Reply, payload_to_reply
 from knowledge import Document
 
@@ -39,7 +39,10 @@ def reply_json(reply: Reply) -> dict:
     }
 
 
-def routes(dispatcher: Dispatcher) -> list[web.RouteDef]:
+def routes(services: Services) -> list[web.RouteDef]:
+    assert services.dispatcher is not None
+    dispatcher = services.dispatcher
+
     async def chat(request: web.Request) -> web.Response:
         try:
             body = await request.json(loads=json.loads)
@@ -52,7 +55,7 @@ def routes(dispatcher: Dispatcher) -> list[web.RouteDef]:
             return web.json_response({"error": "visitor_id 应为 8–64 位字母、数字、- 或 _"}, status=400)
         message_id = str(body.get("message_id") or uuid.uuid4().hex)[:64]
         incoming = Incoming(channel="web", user_id=visitor, chat_id=visitor, text=body.get("text", ""),
-                            message_id=message_id, at=dispatcher.services.clock.now(),
+                            message_id=message_id, at=services.clock.now(),
                             is_button=bool(body.get("is_button")))
         replies = await dispatcher.handle(incoming)
         return web.json_response({"replies": [reply_json(r) for r in replies]},
@@ -63,7 +66,7 @@ def routes(dispatcher: Dispatcher) -> list[web.RouteDef]:
         visitor = request.query.get("visitor_id", "")
         if not VISITOR_ID.match(visitor):
             return web.json_response({"error": "visitor_id 应为 8–64 位字母、数字、- 或 _"}, status=400)
-        pushed = await dispatcher.services.store.take_pushed("web", visitor)
+        pushed = await services.store.take_pushed("web", visitor)
         return web.json_response({"replies": [reply_json(payload_to_reply(p)) for p in pushed]},
                                  dumps=lambda o: json.dumps(o, ensure_ascii=False))
 
@@ -75,7 +78,7 @@ def routes(dispatcher: Dispatcher) -> list[web.RouteDef]:
     async def document(request: web.Request) -> web.Response:
         # Looked up among the loaded documents only: the URL never becomes a file-system path.
         path = request.match_info["path"]
-        kb = dispatcher.services.knowledge.current()
+        kb = services.knowledge.current()
         doc = next((d for d in kb.documents if d.path == path), None)
         if doc is None:
             return web.Response(text=_page("找不到文档", "<h1>找不到这份文档</h1><p>文档可能已被删除或更新。"

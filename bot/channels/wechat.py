@@ -21,7 +21,7 @@ from bot.channels.wx_common import Refused, WxApi, WxChannel
 from bot.messages import Reply
 
 if TYPE_CHECKING:
-    from bot.app import Services
+    from bot.services import Services
 
 # 40001/40014 invalid token, 42001 expired token: fetch a new one and retry once.
 TOKEN_ERRORS = frozenset({40001, 40014, 42001})

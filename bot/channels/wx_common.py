@@ -28,7 +28,7 @@ from bot.channels.base import SendError
 from bot.messages import Attachment, Incoming, Reply
 
 if TYPE_CHECKING:
-    from bot.app import Services
+    from bot.services import Services
     from bot.clock import Clock
     from bot.store import Store
 

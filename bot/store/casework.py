@@ -13,7 +13,7 @@ from sqlalchemy import and_, func, select, update
 
 from bot.store.casework_import import CaseImportQueries
 from bot.store.casework_models import AuditEntry, Case, Invite, Station, Visit, Worker, WorkerIdentity
-from bot.store.casework_records import ROLES, CaseRecord, StationRecord, WorkerRecord, aware, utc
+from bot.store.casework_records import LEAD_ROLES, ROLES, CaseRecord, StationRecord, WorkerRecord, aware, utc
 from bot.store.casework_visits import VisitQueries
 from bot.store.models import KeyValue, User
 from bot.crypto import mask_id, mask_phone
@@ -117,7 +117,7 @@ class CaseworkQueries(CaseImportQueries, VisitQueries):
         """The station's leads (站长/副站长) and admins, with their (channel, platform user id) identities, for
         notices that need someone in charge (high-risk visits, knowledge-base drafts)."""
         async with self.session() as s:
-            leads = await self._workers(s, Worker.station_id == station_id, Worker.role.in_(("lead", "admin")))
+            leads = await self._workers(s, Worker.station_id == station_id, Worker.role.in_(LEAD_ROLES))
             identities = await self._identities(s, [w.id for w in leads])
         return [(w, identities.get(w.id, [])) for w in leads]
 

@@ -7,10 +7,13 @@ from datetime import datetime, timezone
 from typing import overload
 
 ROLES = ("worker", "lead", "admin")
+# Who does a station lead's work: overdue escalations, danger and draft notices, station statistics. An admin
+# registers the station's workers and is treated as a lead for all of these.
+LEAD_ROLES = ("lead", "admin")
 RISK_LEVELS = ("高", "中", "低")
 VISIT_MODES = ("入户", "电话", "视频", "到站")
 # "低保收入不固定" marks a 低保 household whose income varies (working-age members): it is reviewed
-# half-yearly instead of yearly (knowledge/rules/default.yaml).
+# half-yearly instead of yearly (handlers/reminders/data/default.yaml).
 CATEGORIES = ("低保", "低保收入不固定", "低保边缘", "特困分散供养", "特困集中供养", "独居老人", "高龄老人", "残疾人",
               "困境儿童", "留守儿童", "事实无人抚养儿童", "孤儿", "其他")
 EXPORT_COLUMNS = ("社工站", "服务对象", "身份证号", "电话", "类别", "村居", "走访时间", "方式", "发现情况", "需求",
@@ -32,6 +35,10 @@ class WorkerRecord:
     role: str
     station_id: int
     station_name: str
+
+    @property
+    def is_lead(self) -> bool:
+        return self.role in LEAD_ROLES
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ from sqlalchemy import DateTime, Integer, Text, and_, case, cast, column, false,
 from sqlalchemy.sql import ColumnElement
 
 from bot.store.casework_models import Case, Station, Visit, Worker, WorkerIdentity
+from bot.store.casework_records import LEAD_ROLES
 from bot.store.models import OutboxMessage, User
 from bot.store.reminder_models import (
     ReminderCompletion,
@@ -44,7 +45,7 @@ HARVEST_LAG = timedelta(hours=6)
 
 @dataclass(frozen=True, slots=True)
 class ResetSpec:
-    """Plain form of a rule's reset condition (bot.reminders.rules.ResetBy), so the store needs no rules."""
+    """Plain form of a rule's reset condition (handlers.reminders.rules.ResetBy), so the store needs no rules."""
 
     modes: tuple[str, ...]
     keywords: tuple[str, ...]
@@ -100,6 +101,10 @@ class Contact:
     role: str
     station_id: int
     identities: tuple[Identity, ...]
+
+    @property
+    def is_lead(self) -> bool:
+        return self.role in LEAD_ROLES
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import Services, build_services
+from bot.app import build_services
+
+from bot.services import Services
 from bot.clock import FrozenClock
 from bot.config import Settings
-from bot.dispatch import Command, Context, Router
+from bot.routing import Command, Context, Dispatcher, Router
 from bot.messages import Incoming, Reply
 
 _ids = itertools.count(1)
@@ -113,8 +115,8 @@ async def test_handler_failure_gives_apology_not_crash(services: Services) -> No
     async def boom(ctx: Context) -> Reply:
         raise RuntimeError("simulated")
 
-    assert services.dispatcher is not None
-    services.dispatcher.routers.insert(0, broken)
+    assert isinstance(services.dispatcher, Dispatcher)
+    services.dispatcher.root.include_router(broken, first=True)
     [reply] = await ask(services, "/boom")
     assert "出了点问题" in reply.text
     [ok] = await ask(services, "高龄津贴")

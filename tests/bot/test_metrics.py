@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 
 from bot import metrics
-from bot.middlewares import measure
+from bot.routing.middlewares import measure
 
 SAMPLE = re.compile(r'^([a-z_]+)(?:\{(.*)\})? (\S+)$')
 

@@ -21,7 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bot.app import open_store
+from bot.store.connect import open_store
 from bot.config import Settings
 from bot.crypto import generate_key, new_invite_code
 from bot.store import EXPORT_COLUMNS, Store, VisitDraft, WorkerRecord

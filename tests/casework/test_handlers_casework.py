@@ -15,7 +15,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.app import Services, build_services
+from bot.app import build_services
+
+from bot.services import Services
 from bot.clock import FrozenClock
 from bot.config import Settings
 from bot.crypto import generate_key, new_invite_code
@@ -23,7 +25,7 @@ from bot.messages import Attachment, Incoming, Reply
 from bot.store import CaseRow, StationRecord
 from bot.store.casework_models import AuditEntry, Visit, VisitAttachment
 from bot.store.models import OutboxMessage
-from handlers.casework_common import NOT_A_WORKER
+from handlers.common.roles import NOT_A_WORKER
 
 KEY = generate_key()
 PHONE = "13812345678"
@@ -293,7 +295,7 @@ async def test_guided_dialog_in_the_terminal_with_numbered_buttons(world: World)
     lines = ["走访", "1", "1", "身体还好，家里整洁", "无", "1", "3", "1", "本月走访"]
     out = StringIO()
     assert world.services.dispatcher is not None
-    await run_console(world.services.dispatcher, stdin=StringIO("\n".join(lines) + "\n"), stdout=out,
+    await run_console(world.services, stdin=StringIO("\n".join(lines) + "\n"), stdout=out,
                       user_id="console-wf")
     text = out.getvalue()
     assert "[1] 陈大文" in text and "[1] 入户" in text

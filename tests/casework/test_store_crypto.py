@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import open_store
+from bot.store.connect import open_store
 from bot.config import Settings
 from bot.store import CaseRow
 from bot.crypto import (

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from handlers.visit_form import Draft, apply_edit, lead_notice, render_confirmation
-from handlers.visit_parser import (
+from handlers.casework.visit_form import Draft, apply_edit, lead_notice, render_confirmation
+from handlers.casework.visit_parser import (
     SHANGHAI,
     DangerWordsError,
     default_danger_words,

@@ -20,7 +20,8 @@ from fakes.telegram_api import FakeTelegram, callback_update, message_update, te
 from sqlalchemy import select
 
 from bot import cli
-from bot.app import Services, build_services
+from bot.app import build_services
+from bot.services import Services
 from bot.channels import telegram
 from bot.clock import FrozenClock
 from bot.config import Settings

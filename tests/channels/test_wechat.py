@@ -16,16 +16,19 @@ import xmltodict
 from aiohttp import web
 from fakes.wechat_platform import AES_KEY, Callbacks, FakeWxPlatform, eventually
 
-from bot.app import Services, build_services
+from bot.app import build_services
+
+from bot.services import Services
 from bot.channels import registry, wechat
 from bot.channels.base import SendError
 from bot.channels.wx_common import MAX_CALLBACK_AGE, MAX_TEXT_BYTES, UNSUPPORTED_TEXT, split_text
 from bot.config import Settings
-from bot.consent import notice_text
-from bot.maintenance import SEEN_MESSAGE_DAYS
-from bot.dispatch import Context, Dispatcher, Next, Regex, Router
+from handlers.privacy.consent import notice_text
+from handlers.privacy.maintenance import SEEN_MESSAGE_DAYS
+from bot.routing import Context, Dispatcher, Next, Regex, Router
 from bot.messages import Incoming, Reply
-from bot.middlewares import DEFAULT_MIDDLEWARES, intake
+from bot.app import FEATURES, middlewares_of
+from bot.routing.middlewares import intake
 from bot.server import app_runner, create_app
 from bot.store import Store, create_engine
 
@@ -106,19 +109,19 @@ async def launch(tmp_path: Path, clock, platform: FakeWxPlatform) -> AsyncIterat
         else:  # another process: its own store and dispatcher, the knowledge base loaded once for speed
             store = Store(create_engine(settings.effective_database_url), clock)
             services = Services(settings, store, share_with.services.knowledge, clock)
-            from handlers import ROUTERS
-
-            services.dispatcher = Dispatcher(services, ROUTERS, DEFAULT_MIDDLEWARES)
+            services.dispatcher = Dispatcher(services, [f.router for f in FEATURES], middlewares_of(FEATURES))
         stack.push_async_callback(services.close)
         assert services.dispatcher is not None
-        services.dispatcher.routers.insert(0, extra_router())
+        dispatcher = services.dispatcher
+        assert isinstance(dispatcher, Dispatcher)
+        dispatcher.root.include_router(extra_router(), first=True)
         processed: list[Incoming] = []
 
         async def spy(ctx: Context, nxt: Next) -> list[Reply]:
             processed.append(ctx.incoming)
             return await nxt(ctx)
 
-        middlewares = services.dispatcher.middlewares
+        middlewares = dispatcher.middlewares
         middlewares.insert(middlewares.index(intake) + 1, spy)
         channel = wechat.create(services)
         assert channel is not None

@@ -14,12 +14,15 @@ import pytest
 from aiohttp import web
 from fakes.wechat_platform import AES_KEY, Callbacks, FakeWxPlatform, eventually
 
-from bot.app import Services, build_services
+from bot.app import build_services
+
+from bot.services import Services
 from bot.channels import registry, wecom
 from bot.config import Settings
-from bot.dispatch import Context, Dispatcher, Next, Regex, Router
+from bot.routing import Context, Dispatcher, Next, Regex, Router
 from bot.messages import Incoming, Reply
-from bot.middlewares import DEFAULT_MIDDLEWARES, intake
+from bot.app import FEATURES, middlewares_of
+from bot.routing.middlewares import intake
 from bot.server import app_runner, create_app
 from bot.store import Store, create_engine
 
@@ -80,21 +83,21 @@ async def launch(tmp_path: Path, clock, platform: FakeWxPlatform) -> AsyncIterat
         if share_with is None:
             services = await build_services(settings, clock=clock, migrate=True)
         else:  # another process on the same database (the knowledge base loaded once for speed)
-            from handlers import ROUTERS
-
             store = Store(create_engine(settings.effective_database_url), clock)
             services = Services(settings, store, share_with.services.knowledge, clock)
-            services.dispatcher = Dispatcher(services, ROUTERS, DEFAULT_MIDDLEWARES)
+            services.dispatcher = Dispatcher(services, [f.router for f in FEATURES], middlewares_of(FEATURES))
         stack.push_async_callback(services.close)
         assert services.dispatcher is not None
-        services.dispatcher.routers.insert(0, slow_router())
+        dispatcher = services.dispatcher
+        assert isinstance(dispatcher, Dispatcher)
+        dispatcher.root.include_router(slow_router(), first=True)
         processed: list[Incoming] = []
 
         async def spy(ctx: Context, nxt: Next) -> list[Reply]:
             processed.append(ctx.incoming)
             return await nxt(ctx)
 
-        middlewares = services.dispatcher.middlewares
+        middlewares = dispatcher.middlewares
         middlewares.insert(middlewares.index(intake) + 1, spy)
         channel = wecom.create(services)
         assert channel is not None

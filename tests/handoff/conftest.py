@@ -14,7 +14,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.app import Services, build_services
+from bot.app import build_services
+
+from bot.services import Services
 from bot.clock import FrozenClock
 from bot.config import Settings
 from bot.crypto import generate_key, new_invite_code

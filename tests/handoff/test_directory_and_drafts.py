@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from bot.messages import Attachment
 from bot.store.handoff_models import KbDraft
-from handlers.directory import core, distance_km, match_stations
+from handlers.directory.router import core, distance_km, match_stations
 
 
 def test_place_names_and_distances() -> None:

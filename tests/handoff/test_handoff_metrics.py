@@ -11,9 +11,9 @@ import aiohttp
 from aiohttp import web
 
 from bot import metrics
-from bot.maintenance import MaintenanceLoop, refresh_gauges
+from handlers.privacy.maintenance import MaintenanceLoop, refresh_gauges
 from bot.server import app_runner, create_app
-from bot.working_hours import WeekdayCalendar, in_working_hours, next_opening, response_note
+from handlers.handoff.working_hours import WeekdayCalendar, in_working_hours, next_opening, response_note
 
 TZ = ZoneInfo("Asia/Shanghai")
 

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.clock import FrozenClock
-from bot.reminders.rules import RuleBook, load_rulebook
+from handlers.reminders.rules import RuleBook, load_rulebook
 from bot.store import CaseRow, Store, VisitDraft
 from bot.store.reminders import HARVEST_LAG
 

@@ -15,11 +15,11 @@ from sqlalchemy import select, update
 from bot.channels.base import SendError
 from bot.messages import Reply
 from bot.outbox import LEASE, OutboxSender
-from bot.reminders import calendar as calendar_module
-from bot.reminders import dispatch as dispatch_module
-from bot.reminders.calendar import SendWindow, WorkCalendar
-from bot.reminders.dispatch import ReminderDispatcher
-from bot.reminders.rules import RuleBook, RuleSet
+from handlers.common import calendar as calendar_module
+from handlers.reminders import dispatch as dispatch_module
+from handlers.common.calendar import SendWindow, WorkCalendar
+from handlers.reminders.dispatch import ReminderDispatcher
+from handlers.reminders.rules import RuleBook, RuleSet
 from bot.store import Store, create_engine
 from bot.store.models import OutboxMessage, User
 from bot.store.reminder_models import ReminderDigest, ReminderNotice

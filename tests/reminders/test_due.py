@@ -7,8 +7,8 @@ from datetime import date, timedelta
 
 from sqlalchemy import update
 
-from bot.reminders import compute_due
-from bot.reminders.due import DueItem
+from handlers.reminders import compute_due
+from handlers.reminders.due import DueItem
 from bot.store.casework_models import Case
 from bot.store.reminders import ListEntry
 

@@ -11,15 +11,17 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bot.app import Services, build_services
+from bot.app import build_services
+
+from bot.services import Services
 from bot.clock import FrozenClock
 from bot.config import Settings
 from bot.crypto import generate_key
 from bot.messages import Incoming, Reply
-from bot.reminders.dispatch import ReminderDispatcher
+from handlers.reminders.dispatch import ReminderDispatcher
 from bot.store.casework_models import AuditEntry
 from bot.store.reminder_models import ReminderCompletion
-from handlers.casework_common import NOT_A_WORKER
+from handlers.common.roles import NOT_A_WORKER
 
 from .conftest import Town, local
 

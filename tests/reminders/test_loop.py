@@ -16,8 +16,8 @@ from bot.channels.registry import configured_channels
 from bot.clock import FrozenClock
 from bot.config import Settings
 from bot.crypto import generate_key
-from bot.reminders.loop import ReminderLoop
-from bot.reminders.settings import ReminderSettings
+from handlers.reminders.loop import ReminderLoop
+from handlers.reminders.settings import ReminderSettings
 from bot.server import app_runner, create_app
 
 from .conftest import Town, local

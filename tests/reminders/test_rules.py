@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.reminders.rules import BUILTIN_RULES, Interval, RulesError, load_rulebook, parse_interval
+from handlers.reminders.rules import BUILTIN_RULES, Interval, RulesError, load_rulebook, parse_interval
 
 
 def test_defaults_cover_the_guidance() -> None:

@@ -1,0 +1,28 @@
+"""What a feature package hands the engine: its router, middlewares and background work.
+
+`handlers.FEATURES` lists one `Feature` per package, in routing order; the wiring (`bot.app`) and the server
+read that list, so the engine itself names no feature.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from bot.channels.base import Channel
+from bot.routing import Middleware, Router
+from bot.services import Services
+
+# An aiohttp cleanup context: starts a feature's loop with the server and stops it on shutdown.
+BackgroundHook = Callable[[Services, Mapping[str, Channel]], Callable[[web.Application], AsyncIterator[None]]]
+
+
+@dataclass(frozen=True)
+class Feature:
+    name: str
+    router: Router
+    # Run for every message after intake and before the input checks, in FEATURES order.
+    middlewares: tuple[Middleware, ...] = ()
+    background: tuple[BackgroundHook, ...] = ()

@@ -1,0 +1,392 @@
+"""Home-visit reports by bound workers: one message (typed or dictated), or a guided six-step form; both end
+in the same confirmation, and nothing is saved before `确认`. Also 撤销, photos and locations after a save,
+and safety escalation to the station's leads through the outbox."""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import replace
+from datetime import timedelta
+
+from bot.routing import Command, Context, Regex, Router, SkipHandler, State, StatesGroup, has_text
+from bot.messages import Button, Reply, reply_to_payload
+from bot.store import CaseRecord, WorkerRecord
+from handlers.common.localtime import local_tz
+from handlers.common.roles import IsWorker, actor
+from handlers.casework.visit_form import (
+    CONFIRM_WORDS,
+    Draft,
+    apply_edit,
+    format_day,
+    is_edit,
+    lead_notice,
+    render_confirmation,
+)
+from handlers.casework.visit_parser import MODES, default_danger_words, describe, parse_mode, parse_risk, parse_visit
+from knowledge.engine.normalize import to_simplified
+
+log = logging.getLogger(__name__)
+router = Router("visits", IsWorker())
+
+# Loaded (and validated) at start-up: a bad line in the file stops the bot with the file name and line number
+# instead of failing the first report that mentions danger.
+DANGER_WORDS = default_danger_words()
+UNDO_WINDOW = timedelta(minutes=30)
+ATTACH_WINDOW = timedelta(minutes=10)
+MAX_CHOICES = 8
+STEPS = ("case", "mode", "situation", "needs", "risk", "follow_up")
+
+
+class VisitForm(StatesGroup):
+    """The visit report dialog: choosing the person, the guided steps, the confirmation."""
+
+    prefix = "visit"
+    form = True
+    pick = State()
+    confirm = State()
+    step = State(prefix=True)  # visit:step:<field>
+
+
+# Where a dialog goes after the person is chosen, kept in the state data as the stored state name.
+PICK, CONFIRM, STEP = VisitForm.pick(), VisitForm.confirm(), VisitForm.step() + ":"
+CANCEL_WORDS = {"取消", "退出", "算了", "不要了", "放弃", "/cancel"}
+NONE_WORDS = {"无", "没有", "暂无", "没", "无需求", "没需求", "不需要", "没有需求"}
+# Commands that would otherwise be swallowed as an answer in the middle of a form.
+OTHER_COMMANDS = {"我的对象", "本月走访", "本站统计", "帮助", "菜单", "撤销", "/help", "/start"}
+# Whole-message commands of the reminder and ticket features. Typed in a free-text step they are a slip (the
+# worker wanted that feature), not an answer, so the form asks again instead of keeping them as text.
+_OTHER_FEATURE = re.compile(r"^(?:(?:我的|今日)?待办(?:事项)?|(?:本站)?逾期(?:事项|清单)?|工单(?:列表)?|值班|下班"
+                            r"|(?:完成|已完成|推迟|延后|延期|工单|结束|关闭|收录|发布)\s*第?\s*#?\d{1,9}\s*项?"
+                            r"(?:\s*\d+\s*[天日])?|rmd:.*)$")
+USAGE = ("记录走访可以一条消息说完，例如：\n走访 张桂英 入户 身体还可以，腿脚不便，需要助餐，低风险，下周电话回访\n"
+         "也可以只发“走访”，我一步步问您。")
+_COMMAND = re.compile(r"^\s*(?:/visit(?:@\w+)?|走访|走訪)\s*[:：]?\s*", re.S)
+_CASE_REF = re.compile(r"^#(\d{1,10})$")
+_CHOICE = re.compile(r"^(?:#\d{1,10}|\d{1,2}|[\u4e00-\u9fff·]{2,8})$")
+
+
+def _cancel(ctx: Context) -> bool:
+    return ctx.text.rstrip("!！。.~ ") in CANCEL_WORDS
+
+
+def _confirm(ctx: Context) -> bool:
+    return ctx.text.rstrip("!！。.~ ") in CONFIRM_WORDS
+
+
+# -- cancel, start -------------------------------------------------------------------------------
+@router.message(_cancel, state=VisitForm)
+async def cancel(ctx: Context) -> Reply:
+    await ctx.clear_state()
+    return Reply("已取消，这条走访记录没有保存。")
+
+
+def _not_writing(ctx: Context) -> bool:
+    """Not in a free-text step of the form, where `走访时老人在睡觉` is an answer, not a new report."""
+    return not (ctx.state or "").startswith(STEP) or ctx.state.removeprefix(STEP) in ("case", "mode", "risk")
+
+
+START = Regex(r"^\s*(?:/visit(?:@\w+)?|走访|走訪)(?:\s|[:：]|$|(?=[\u4e00-\u9fff]))")
+UNDO = Command("undo", keywords={"撤销", "撤回", "撤销走访", "撤销上一条"})
+WORKER_ONLY = (START, UNDO)  # non-workers are told these are for workers
+
+
+@router.message(START, _not_writing)
+async def start_report(ctx: Context, worker: WorkerRecord) -> Reply:
+    body = _COMMAND.sub("", ctx.incoming.text, count=1).strip()
+    restarted = "（上一条未确认的记录已放弃）" if VisitForm.contains(ctx.state) else ""
+    now, tz = ctx.services.clock.now(), local_tz(ctx)
+    # The worker is part of the key: platform message ids can start over (a new Telegram bot token),
+    # and a new report must never be mistaken for someone else's saved one.
+    source_key = f"worker:{worker.id}:{ctx.incoming.dedup_key}"
+    if not body:
+        draft = Draft(source_key=source_key, visited_at=now.astimezone(tz).isoformat())
+        return await _ask_step(ctx, worker, draft, "case", note=restarted)
+    own = await ctx.services.store.cases_of_worker(worker.id)
+    parsed = parse_visit(body, now, tz, known_names=[c.name for c in own])
+    if not parsed.name:
+        return Reply(USAGE)
+    draft = Draft.from_parsed(parsed, source_key)
+    return await _resolve_case(ctx, worker, draft, parsed.name, after=CONFIRM, note=restarted)
+
+
+# -- which case ----------------------------------------------------------------------------------
+async def _lookup(ctx: Context, worker: WorkerRecord, query: str) -> list[CaseRecord]:
+    """Own cases first, then the station's; an exact name beats a near one. Never outside the station."""
+    store = ctx.services.store
+    query = to_simplified(query)
+    own = await store.find_cases(worker.station_id, query, worker.id)
+    if exact := [c for c in own if c.name == query]:
+        return exact
+    station = await store.find_cases(worker.station_id, query)
+    if exact := [c for c in station if c.name == query]:
+        return exact
+    return own or station
+
+
+def _label(case: CaseRecord, worker: WorkerRecord) -> str:
+    where = case.village or "未填村居"
+    owner = "" if case.worker_id == worker.id else f"·{case.worker_name or '未分配'}负责"
+    return f"{case.name}（{where}{owner}）"
+
+
+async def _resolve_case(ctx: Context, worker: WorkerRecord, draft: Draft, query: str, after: str,
+                        note: str = "") -> Reply:
+    found = await _lookup(ctx, worker, query)
+    if len(found) == 1:
+        return await _with_case(ctx, worker, draft, found[0], after, note)
+    shown = found[:MAX_CHOICES]
+    await ctx.set_state(PICK, {"draft": draft.to_state(), "after": after, "candidates": [c.id for c in shown]})
+    buttons = [Button(_label(c, worker), f"#{c.id}") for c in shown]
+    prefix = f"{note}\n" if note else ""
+    if not found:
+        return Reply(f"{prefix}本站没有找到“{query}”。请回复正确的姓名，或发送“我的对象”查看名单，“取消”放弃。")
+    if all(c.name == to_simplified(query) for c in found):
+        head = f"有 {len(found)} 位叫“{query}”的服务对象，是哪一位？"
+    else:
+        head = f"没有正好叫“{query}”的服务对象，是下面哪一位？"
+    more = "（只列出前 8 位，请输入完整姓名）" if len(found) > MAX_CHOICES else ""
+    return Reply(f"{prefix}{head}{more}\n点选或回复序号；都不是请回复正确姓名或“取消”。\n"
+                 + "\n".join(f"{i}. {b.label}" for i, b in enumerate(buttons, 1)), buttons=buttons)
+
+
+async def _with_case(ctx: Context, worker: WorkerRecord, draft: Draft, case: CaseRecord, after: str,
+                     note: str = "") -> Reply:
+    draft = replace(draft, case_id=case.id, case_name=case.name, case_village=case.village)
+    if after == CONFIRM:
+        return await _show_confirmation(ctx, draft, note)
+    return await _ask_step(ctx, worker, draft, _next_step(draft, "case"), note=note)
+
+
+async def _show_confirmation(ctx: Context, draft: Draft, note: str = "") -> Reply:
+    await ctx.set_state(CONFIRM, {"draft": draft.to_state()})
+    return render_confirmation(draft, ctx.services.clock.now(), local_tz(ctx), note=note)
+
+
+def _name_like(ctx: Context) -> bool:
+    """A choice or a name; anything else (a question, a new command) passes by and the choice stays open."""
+    return _CHOICE.match(ctx.text) is not None
+
+
+@router.message(_name_like, state=VisitForm.pick)
+async def pick_case(ctx: Context, worker: WorkerRecord) -> Reply:
+    data = ctx.state_data
+    draft, after, candidates = Draft.from_state(data["draft"]), data.get("after", CONFIRM), data.get("candidates", [])
+    if ctx.text in OTHER_COMMANDS or _confirm(ctx):
+        return Reply("请先选定这条走访记录的对象（点选或回复序号），或回复“取消”放弃。")
+    chosen: int | None = None
+    if (ref := _CASE_REF.match(ctx.text)) is not None:
+        chosen = int(ref.group(1))
+    elif ctx.text.isdigit() and 1 <= int(ctx.text) <= len(candidates):
+        chosen = candidates[int(ctx.text) - 1]
+    if chosen is not None:
+        case = await ctx.services.store.case_by_id(chosen, worker.station_id)
+        if case is None or chosen not in candidates:
+            return Reply("请从列出的对象中选择，或回复正确的姓名。")
+        return await _with_case(ctx, worker, draft, case, after)
+    return await _resolve_case(ctx, worker, draft, ctx.text, after)
+
+
+# -- confirmation --------------------------------------------------------------------------------
+@router.message(_confirm, state=VisitForm.confirm)
+async def confirm(ctx: Context, worker: WorkerRecord) -> Reply:
+    store, tz, now = ctx.services.store, local_tz(ctx), ctx.services.clock.now()
+    draft = Draft.from_state(ctx.state_data["draft"])
+    case = await store.case_by_id(draft.case_id, worker.station_id)
+    if case is None:
+        await ctx.clear_state()
+        return Reply("这位服务对象不在您所在的社工站，记录没有保存。")
+    words = DANGER_WORDS
+    danger = draft.danger(words)
+    notices: list[tuple[str, str, dict]] = []
+    if draft.alarming(words):
+        notice = reply_to_payload(lead_notice(case.id, case.name, case.village, worker.name, danger, draft.risk,
+                                              draft.when, tz, now))
+        notices = [(channel, chat_id, notice) for channel, chat_id in await _lead_identities(ctx, worker)]
+    visit, created = await store.save_visit(worker.id, draft.to_visit_draft(words), draft.source_key, notices)
+    await ctx.clear_state()
+    if not created:
+        return Reply(f"这条记录之前已经保存过了（{visit.case_name} {format_day(visit.visited_at, tz)}），没有重复保存。")
+    log.info("visit saved", extra={"visit_id": visit.id, "worker_id": worker.id, "alarm": bool(notices)})
+    lines = [f"已保存 ✅ {visit.case_name} {format_day(visit.visited_at, tz)} {visit.mode}走访。"]
+    if draft.alarming(words):
+        lines.append(f"⚠️ 已通知站长（{len(notices)} 条提醒）。" if notices else _no_lead(worker))
+        lines.append("如有生命危险请立即拨打 110 或 120。")
+    lines.append("10 分钟内发来的照片或位置会附到这条记录；30 分钟内发送“撤销”可删除。")
+    return Reply("\n".join(lines))
+
+
+def _no_lead(worker: WorkerRecord) -> str:
+    if worker.is_lead:
+        return "⚠️ 本站没有其他站长绑定账号，请按应急流程处理。"
+    return "⚠️ 本站还没有站长绑定账号，请直接打电话告诉站长。"
+
+
+async def _lead_identities(ctx: Context, worker: WorkerRecord) -> list[tuple[str, str]]:
+    """Where the station's leads are reached, except the reporting worker's own chats."""
+    leads = await ctx.services.store.station_leads(worker.station_id)
+    return [identity for lead, identities in leads if lead.id != worker.id for identity in identities]
+
+
+@router.message(lambda ctx: is_edit(ctx.text), state=VisitForm.confirm)
+async def edit(ctx: Context, worker: WorkerRecord) -> Reply:
+    draft = Draft.from_state(ctx.state_data["draft"])
+    changed = apply_edit(draft, ctx.incoming.text, ctx.services.clock.now(), local_tz(ctx))
+    if isinstance(changed, str):
+        return Reply(changed, buttons=[Button("确认"), Button("取消")])
+    return await _show_confirmation(ctx, changed, note="已修改。")
+
+
+# -- the guided form -----------------------------------------------------------------------------
+PROMPTS = {
+    "case": "走访哪位服务对象？请输入姓名。",
+    "mode": "走访方式？",
+    "situation": "看到的情况？（身体、生活、居住等，一两句话即可）",
+    "needs": "对象有什么需求？没有请回复“无”。",
+    "risk": "走访后的风险等级？",
+    "follow_up": "跟进计划？没有请回复“无”。",
+}
+
+
+def _next_step(draft: Draft, done: str) -> str:
+    """The step after `done`, skipping ones already answered (the situation answer may have said them)."""
+    for step in STEPS[STEPS.index(done) + 1:]:
+        if step == "needs" and draft.needs or step == "risk" and draft.risk or step == "follow_up" and draft.follow_up:
+            continue
+        return step
+    return ""
+
+
+async def _ask_step(ctx: Context, worker: WorkerRecord, draft: Draft, step: str, note: str = "") -> Reply:
+    if not step:
+        return await _show_confirmation(ctx, draft, note)
+    await ctx.set_state(STEP + step, {"draft": draft.to_state()})
+    buttons: list[Button] = []
+    if step == "case":
+        own = await ctx.services.store.cases_of_worker(worker.id)
+        buttons = [Button(c.name, f"#{c.id}") for c in own[:6]]
+    elif step == "mode":
+        buttons = [Button(m) for m in MODES]
+    elif step == "needs":
+        buttons = [Button("无")]
+    elif step == "risk":
+        buttons = [Button("低"), Button("中"), Button("高")]
+    elif step == "follow_up":
+        buttons = [Button("下周回访"), Button("下月回访"), Button("无")]
+    number = STEPS.index(step) + 1
+    head = f"{note}\n" if note else ""
+    return Reply(f"{head}（{number}/{len(STEPS)}）{PROMPTS[step]}\n回复“取消”可随时退出。", buttons=buttons)
+
+
+@router.message(has_text, state=VisitForm.step)
+async def guided_step(ctx: Context, worker: WorkerRecord) -> Reply:
+    assert ctx.state is not None
+    step = VisitForm.step.suffix(ctx.state)
+    draft = Draft.from_state(ctx.state_data["draft"])
+    text, simple = ctx.incoming.text.strip(), to_simplified(ctx.text)
+    if ctx.text in OTHER_COMMANDS or _OTHER_FEATURE.match(ctx.text):
+        return Reply(f"您正在填写走访记录（第 {STEPS.index(step) + 1} 步）。请先回答，或回复“取消”退出后再发"
+                     f"“{ctx.text if not ctx.text.startswith('rmd:') else '待办'}”。")
+    if step == "case":
+        if (ref := _CASE_REF.match(ctx.text)) is not None:
+            case = await ctx.services.store.case_by_id(int(ref.group(1)), worker.station_id)
+            if case is None:
+                return Reply("本站没有这位服务对象，请输入姓名。")
+            return await _with_case(ctx, worker, draft, case, STEP + "mode")
+        return await _resolve_case(ctx, worker, draft, simple, after=STEP + "mode")
+    if step == "mode":
+        mode = simple if simple in MODES else parse_mode(simple)
+        if not mode:
+            return Reply("请选择走访方式：" + "、".join(MODES), buttons=[Button(m) for m in MODES])
+        draft = replace(draft, mode=mode, mode_assumed=False)
+    elif step == "situation":
+        said = describe(text)
+        if said.findings or said.services:
+            draft = replace(draft, findings=said.findings, services=said.services)
+        else:
+            draft = replace(draft, findings=text if not (said.needs or said.risk or said.follow_up) else "")
+        draft = replace(draft, needs=draft.needs or said.needs, risk=draft.risk or said.risk,
+                        follow_up=draft.follow_up or said.follow_up)
+    elif step == "needs":
+        draft = replace(draft, needs="无" if simple in NONE_WORDS else text)
+    elif step == "risk":
+        risk = parse_risk(simple)
+        if not risk:
+            return Reply("请选择风险等级：低、中、高。", buttons=[Button("低"), Button("中"), Button("高")])
+        draft = replace(draft, risk=risk)
+    elif step == "follow_up":
+        draft = replace(draft, follow_up="" if simple in NONE_WORDS else text)
+    return await _ask_step(ctx, worker, draft, _next_step(draft, step))
+
+
+@router.message(Command("confirm", keywords={"确认", "确定", "保存"}))
+async def nothing_to_confirm(ctx: Context, worker: WorkerRecord) -> Reply:
+    return Reply("现在没有待保存的走访记录。发送“走访”开始新的记录。")
+
+
+# -- after saving: undo, photos and locations -----------------------------------------------------
+@router.message(UNDO)
+async def undo(ctx: Context, worker: WorkerRecord) -> Reply:
+    store, tz = ctx.services.store, local_tz(ctx)
+    last = await store.last_visit_of_worker(worker.id)
+    if last is None:
+        return Reply("没有可以撤销的走访记录。")
+    what = f"{last.case_name} {format_day(last.visited_at, tz)} 的走访记录"
+    if ctx.services.clock.now() - last.created_at > UNDO_WINDOW:
+        return Reply(f"{what}保存已超过 30 分钟，不能撤销了。如需更正，请联系站长。")
+    if not await store.delete_visit(last.id, worker.id):
+        return Reply("没有可以撤销的走访记录。")
+    log.info("visit undone", extra={"visit_id": last.id, "worker_id": worker.id})
+    told = "（已发给站长的安全提示不会撤回）" if last.danger or last.risk_after == "高" else ""
+    return Reply(f"已撤销：{what}已删除{told}。")
+
+
+def _has_photo_or_place(ctx: Context) -> bool:
+    return any(a.kind in ("image", "location") for a in ctx.incoming.attachments)
+
+
+@router.message(_has_photo_or_place)
+async def attach(ctx: Context, worker: WorkerRecord) -> Reply:
+    if VisitForm.contains(ctx.state):
+        return Reply("请先完成这条走访记录（回复“确认”保存），再发照片或位置。")
+    store, now = ctx.services.store, ctx.services.clock.now()
+    visit = None
+    for a in ctx.incoming.attachments:
+        if a.kind in ("image", "location"):
+            visit = await store.attach_to_recent_visit(worker.id, a.kind, url=a.url, latitude=a.latitude,
+                                                       longitude=a.longitude, label=a.label, since=now - ATTACH_WINDOW)
+            if visit is None:
+                return Reply("没有附到记录上：照片或位置要在保存走访记录后 10 分钟内发送，才会附到那条记录。"
+                             "请先发送“走访 …”记录并确认。")
+    assert visit is not None
+    kind = "位置" if all(a.kind == "location" for a in ctx.incoming.attachments) else "照片"
+    return Reply(f"已把{kind}附到 {visit.case_name} {format_day(visit.visited_at, local_tz(ctx))} 的走访记录"
+                 f"（共 {visit.attachments} 个附件）。")
+
+
+# -- danger mentioned outside a report -------------------------------------------------------------
+def _mentions_danger(ctx: Context) -> bool:
+    return bool(ctx.text) and bool(DANGER_WORDS.find(ctx.text))
+
+
+@router.message(_mentions_danger)
+async def danger_message(ctx: Context, worker: WorkerRecord) -> Reply | None:
+    """`张桂英 今天摔倒了` from a worker: their own case named with a danger word, so the leads are told."""
+    store, tz, now = ctx.services.store, local_tz(ctx), ctx.services.clock.now()
+    simple = to_simplified(ctx.text)
+    named = sorted((c for c in await store.cases_of_worker(worker.id) if c.name and c.name in simple),
+                   key=lambda c: len(c.name), reverse=True)
+    if not named:
+        raise SkipHandler  # not about one of their cases: perhaps a policy question
+    case, words = named[0], DANGER_WORDS.find(ctx.text)
+    notice = lead_notice(case.id, case.name, case.village, worker.name, words, "", now, tz, now)
+    leads = await _lead_identities(ctx, worker)
+    for channel, chat_id in leads:  # keyed by the message: a redelivery queues nothing twice
+        await ctx.services.push(channel, chat_id, notice, dedup_key=f"danger:{ctx.incoming.dedup_key}:{channel}:{chat_id}")
+    sent = len(leads)
+    await store.audit(actor(worker), "danger.notice", target=f"case:{case.id}", worker_id=worker.id,
+                      detail={"words": list(words), "notified": sent})
+    log.info("danger notice", extra={"worker_id": worker.id, "case_id": case.id, "notified": sent})
+    told = f"⚠️ 已通知站长：{case.name} {'、'.join(words)}。" if sent else _no_lead(worker)
+    return Reply(f"{told}\n如有生命危险请立即拨打 110 或 120。\n记录这次情况请发送：走访 {case.name} …")
+

@@ -1,0 +1,48 @@
+"""`绑定 CODE` / `/bind CODE`: a person links this chat identity to the worker an invite code was made for."""
+
+from __future__ import annotations
+
+import re
+
+import logging
+
+from handlers.privacy import consent
+from bot.crypto import SecretKeyError
+from bot.routing import Context, Regex, Router, in_form
+from bot.messages import Reply
+from handlers.common.roles import ROLE_NAMES
+
+log = logging.getLogger(__name__)
+router = Router("binding")
+
+USAGE = "请发送“绑定 绑定码”，例如：绑定 K7M2QX9P。绑定码由站长用管理命令生成，7 天内有效，只能用一次。"
+FAILURES = {
+    "unknown": "绑定码不对，请核对后重新发送（不区分大小写）。如仍不行，请找站长重新生成。",
+    "expired": "这个绑定码已过期（有效期 7 天），请找站长重新生成。",
+    "used": "这个绑定码已经用过了，每个绑定码只能用一次。如需在新的账号上使用，请找站长重新生成。",
+}
+
+
+@router.message(Regex(r"^(?:/bind(?:@\w+)?|绑定|綁定)(?:\s*[:：]?\s*(?P<code>[A-Za-z0-9][A-Za-z0-9 \-]{3,30}))?\s*$"))
+async def bind(ctx: Context, match: re.Match[str]) -> Reply:
+    assert ctx.user is not None
+    code = match.group("code")
+    if not code:
+        return Reply(USAGE)
+    store = ctx.services.store
+    try:
+        outcome = await store.redeem_invite(store.secrets.invite_hash(code), ctx.user.id)
+    except SecretKeyError:
+        log.error("invite cannot be checked: no secret key configured")
+        return Reply("系统还没有配置加密密钥，暂时不能绑定，请联系管理员。")
+    if isinstance(outcome, str):
+        log.info("invite refused", extra={"reason": outcome, "channel": ctx.incoming.channel})
+        return Reply(FAILURES.get(outcome, FAILURES["unknown"]))
+    if in_form(ctx.state):
+        await ctx.clear_state()  # a half-written form belonged to the previous binding
+    consent.update_current(is_worker=True)  # workers get no residents' privacy notice
+    log.info("identity bound", extra={"worker_id": outcome.id, "channel": ctx.incoming.channel})
+    role = ROLE_NAMES.get(outcome.role, outcome.role)
+    extra = "，“本站统计”看全站走访情况" if outcome.is_lead else ""
+    return Reply(f"绑定成功！{outcome.name}，{role}，{outcome.station_name}。\n"
+                 f"现在可以发送“走访”记录入户走访，“我的对象”查看负责的服务对象，“本月走访”查看本月记录{extra}。")
