@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import html
 import json
+import logging
 import posixpath
 import re
 import uuid
@@ -17,11 +18,13 @@ from urllib.parse import quote
 
 from aiohttp import web
 
+from bot.channels.base import NestedTooDeep, parse_json
 from bot.dispatch import Dispatcher
 from bot.messages import Incoming, Reply, payload_to_reply
 from knowledge import Document
 from knowledge.ingest import Source
 
+log = logging.getLogger(__name__)
 VISITOR_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 STATIC_DIR = Path(__file__).resolve().parent / "web_static"
 # Only our own files may run or load on these pages; document text is escaped, this is the second fence.
@@ -45,8 +48,11 @@ def reply_json(reply: Reply) -> dict:
 def routes(dispatcher: Dispatcher) -> list[web.RouteDef]:
     async def chat(request: web.Request) -> web.Response:
         try:
-            body = await request.json(loads=json.loads)
-        except (json.JSONDecodeError, UnicodeDecodeError):
+            body = parse_json(await request.read())
+        except NestedTooDeep as exc:
+            log.warning("web chat request refused: %s", exc)
+            return web.json_response({"error": "请求体嵌套层数过多"}, status=400)
+        except ValueError:  # malformed JSON or not UTF-8
             return web.json_response({"error": "请求体不是有效的 JSON"}, status=400)
         if not isinstance(body, dict) or not isinstance(body.get("text", ""), str):
             return web.json_response({"error": "需要 JSON 对象，text 为字符串"}, status=400)
