@@ -36,6 +36,9 @@ class Passage:
     number: int
     headings: tuple[str, ...]
     text: str
+    # The `## ` heading the passage sits under ("" before the first one): the unit an answer shows, named by
+    # its facet (怎么申请, 要等多久...).
+    section: str = ""
 
     @property
     def path(self) -> str:
@@ -285,32 +288,34 @@ def parse_document(path: str, raw: bytes) -> Document:
     return doc
 
 
-def _blocks(body: str) -> Iterator[tuple[tuple[str, ...], str]]:
-    """(heading path, paragraph) pairs; list items stay together with their paragraph."""
+def _blocks(body: str) -> Iterator[tuple[tuple[str, ...], str, str]]:
+    """(heading path, section, paragraph) triples; list items stay together with their paragraph. The section
+    is the paragraph's shallowest heading below the title (`## ` in a normal document), "" under the title."""
     headings: list[tuple[int, str]] = []
     para: list[str] = []
 
-    def path() -> tuple[str, ...]:
-        return tuple(h for _, h in headings)
+    def path() -> tuple[tuple[str, ...], str]:
+        below_title = [h for lv, h in headings if lv > 1]
+        return tuple(h for _, h in headings), below_title[0] if below_title else ""
 
     for line in body.splitlines():
         if m := HEADING.match(line):
             if para:
-                yield path(), "\n".join(para)
+                yield *path(), "\n".join(para)
                 para = []
             level = len(m.group(1))
             headings = [(lv, h) for lv, h in headings if lv < level] + [(level, m.group(2))]
         elif not line.strip():
             if para and not LIST_ITEM.match(para[-1]):
-                yield path(), "\n".join(para)
+                yield *path(), "\n".join(para)
                 para = []
         else:
             if para and LIST_ITEM.match(para[-1]) and not LIST_ITEM.match(line) and not line.startswith(" "):
-                yield path(), "\n".join(para)
+                yield *path(), "\n".join(para)
                 para = []
             para.append(line.strip())
     if para:
-        yield path(), "\n".join(para)
+        yield *path(), "\n".join(para)
 
 
 def _sentences(text: str) -> Iterator[str]:
@@ -349,18 +354,18 @@ def _chunks(text: str) -> Iterator[str]:
 def split_passages(doc: Document) -> Iterator[Passage]:
     """Paragraphs grouped under their heading into phone-sized passages."""
     number = 0
-    pending: tuple[tuple[str, ...], str] | None = None
-    for headings, paragraph in _blocks(doc.body):
+    pending: tuple[tuple[str, ...], str, str] | None = None
+    for headings, section, paragraph in _blocks(doc.body):
         for chunk in _chunks(paragraph):
-            if pending and pending[0] == headings and len(pending[1]) + len(chunk) <= PASSAGE_CHARS:
-                pending = (headings, pending[1] + "\n" + chunk)
+            if pending and pending[0] == headings and len(pending[2]) + len(chunk) <= PASSAGE_CHARS:
+                pending = (headings, section, pending[2] + "\n" + chunk)
                 continue
             if pending:
-                yield Passage(doc, number, *pending)
+                yield Passage(doc, number, pending[0], pending[2], pending[1])
                 number += 1
-            pending = (headings, chunk)
+            pending = (headings, section, chunk)
     if pending:
-        yield Passage(doc, number, *pending)
+        yield Passage(doc, number, pending[0], pending[2], pending[1])
 
 
 def iter_files(root: Path) -> Iterator[Path]:
