@@ -95,7 +95,11 @@ class KnowledgeBase:
         self.facets = FacetTable(self.tables)
         self.referrals = Referrals(self.tables)
         self._about: dict[int, str] = {}
-        self._by_path = {d.path: d for d in self.documents}
+        self._by_path: dict[str, Document] = {}
+        for d in self.documents:  # a renamed document still answers to its old paths (front matter `aliases:`)
+            for alias in d.aliases:
+                self._by_path.setdefault(alias, d)
+        self._by_path.update({d.path: d for d in self.documents})  # a real path always wins
         self._first_passage: dict[int, int] = {}
         for n, p in enumerate(self.passages):
             self._first_passage.setdefault(id(p.doc), n)
@@ -170,6 +174,7 @@ class KnowledgeBase:
         return hits
 
     def document(self, path: str) -> Document | None:
+        """The document at this path, or the one renamed from it (its `.path` is then the new one)."""
         return self._by_path.get(path)
 
     def passage_scores(self, question: str, doc: Document) -> tuple[float, ...]:

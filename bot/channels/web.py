@@ -85,10 +85,10 @@ def routes(dispatcher: Dispatcher) -> list[web.RouteDef]:
         # Looked up among the loaded documents only: the URL never becomes a file-system path.
         path = request.match_info["path"]
         kb = dispatcher.services.knowledge.current()
-        doc = next((d for d in kb.documents if d.path == path), None)
-        if doc is None and (renamed := next((d for d in kb.documents if path in d.aliases), None)):
+        doc = kb.document(path)
+        if doc is not None and doc.path != path:
             # A renamed document keeps its old address: answers already sent link to it.
-            raise web.HTTPMovedPermanently(f"/docs/{quote(renamed.path)}", headers=PAGE_HEADERS)
+            raise web.HTTPMovedPermanently(f"/docs/{quote(doc.path)}", headers=PAGE_HEADERS)
         if doc is None:
             return web.Response(text=_page("找不到文档", "<h1>找不到这份文档</h1><p>文档可能已被删除或更新。"
                                           "请返回对话重新提问。</p>"),

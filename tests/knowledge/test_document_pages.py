@@ -11,6 +11,7 @@ from knowledge_test_helpers import write
 from live_app import serve_app, sqlite_settings
 
 from bot.clock import FrozenClock
+from knowledge import KnowledgeBase
 
 RENAMED = """---
 title: 孤寡老人的特困供养<script>alert(1)</script>
@@ -105,3 +106,14 @@ async def test_an_answer_cites_the_current_path_and_the_sources(base_url: str) -
     assert citation["source"] == "《中华人民共和国社会救助法》；《特困人员认定办法 <b>粗</b>》等"
     assert citation["year"] == "2026"
     assert "来源：《孤寡老人的特困供养" in reply["text"]
+
+
+def test_the_knowledge_base_finds_a_renamed_document_by_its_old_path(tmp_path: Path) -> None:
+    write(tmp_path, "tekun/gugua-laoren.md", RENAMED)
+    write(tmp_path, "other/existing.md", EXISTING)
+    kb = KnowledgeBase.from_path(tmp_path)
+    renamed = kb.document("tekun/old-name.md")
+    assert renamed is not None and renamed.path == "tekun/gugua-laoren.md"
+    existing = kb.document("other/existing.md")
+    assert existing is not None and existing.path == "other/existing.md"
+    assert kb.document("tekun/never-existed.md") is None
