@@ -9,7 +9,13 @@ from handlers.directory import remember_town
 router = Router("profile")
 
 
-@router.message(Regex(r"^(?:我在|我住在|我喺|我系|我是|设置城市|城市)\s*[:：]?\s*(\S{2,8})$"))
+def _names_a_place(ctx: Context) -> bool:
+    """我系低保户 says who the asker is, not where: a policy term is left to the question answering."""
+    assert ctx.match is not None
+    return not ctx.services.knowledge.current().policy_terms_in(ctx.match.group(1))
+
+
+@router.message(Regex(r"^(?:我在|我住在|我喺|我系|我是|设置城市|城市)\s*[:：]?\s*(\S{2,8})$"), _names_a_place)
 async def set_city(ctx: Context) -> Reply | None:
     assert ctx.match is not None and ctx.user is not None
     town = await remember_town(ctx, ctx.match.group(1))  # a known station's 镇/街道 sets the station

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from knowledge.engine.tables import Emergency, Referral
+from knowledge.engine.tables import FALLBACK_REFERRAL, Emergency, Referral
 from knowledge.facets import ANSWERS_FACET
 from knowledge.referral import safety_text
 
@@ -18,6 +18,7 @@ LONG_CHARS = 1200
 # "多啲" alone means "more money" as often as "more text", so only unambiguous words count.
 WANTS_MORE = re.compile(r"详细|詳細|完整|全文|讲多啲|講多啲|讲详细|講詳細")
 SENTENCE_END = "。！？；!?;\n"
+NOT_SURE = "这个问题我不太确定"  # opens every refusal (channels that report `confident` look for it)
 NOT_WRITTEN = "这份资料没有写到"  # starts the line saying the document has no section for the asked facet
 SECTION_RELEVANCE = 1.5  # how much the question's own words weigh, next to the facet, in choosing a section
 # A lower-ranked confident document that has a section for the asked facet replaces one that has none when it
@@ -195,8 +196,8 @@ def document_answer(kb: KnowledgeBase, best: Hit, facets: tuple[str, ...], city:
 
 
 def not_sure(hits: list[Hit], referral: Referral | None = None, emergency: Emergency | None = None) -> Answer:
-    lines = ["这个问题我不太确定，知识库里没有找到可靠的答案，怕说错误导您。"]
-    if referral is not None and referral.words:
+    lines = [f"{NOT_SURE}，知识库里没有找到可靠的答案，怕说错误导您。"]
+    if referral is not None and referral.key != FALLBACK_REFERRAL:
         lines.append(f"这类问题可以找：{referral.office}。")
     lines += ["您可以：", "· 点下面的相关主题看看；", "· 联系所在镇（街）社工站，社工会当面帮您；",
               "· 拨打 12345 政务服务热线咨询。"]

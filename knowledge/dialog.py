@@ -90,6 +90,8 @@ def is_follow_up(kb: KnowledgeBase, text: str, answer: Answer, topic: Topic) -> 
         return False  # 生育津贴呢: a topic other offices handle, not a question about this document
     if LEANS_BACK.search(folded) or kb.city_in(folded):
         return True
+    if any(not kb.used_anywhere(w) for w in _own_topic_words(kb, text)):
+        return False  # 今日恒指几多点: words no document uses are about something else
     if not answer.confident or answer.sources[0].path == topic.path:
         return True
     # A bare facet question (要几耐, 边度办) with no topic word of its own.

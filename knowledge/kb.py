@@ -85,6 +85,7 @@ class KnowledgeBase:
         self.bigrams = bigrams.build(BIGRAM_WEIGHT)
         doc_numbers = {id(d): n for n, d in enumerate(self.documents)}
         self._title_words = [set(self.analyzer.document(d.title).words) for d in self.documents]
+        self._doc_number = {id(d): n for n, d in enumerate(self.documents)}
         self._doc_of = np.array([doc_numbers[id(p.doc)] for p in self.passages], dtype=np.int32)
         cities = set(self.tables.cities.values())
         self._region = [p.doc.region if p.doc.region in cities else "" for p in self.passages]
@@ -173,6 +174,10 @@ class KnowledgeBase:
                             tuple(scores[first:end].tolist())))
         return hits
 
+    def policy_terms_in(self, text: str) -> list[str]:
+        """The policy terms (domain dictionary, canonical synonyms) a text uses: 低保户 → 低保家庭."""
+        return [w for w in self.analyzer.question(text[:MAX_QUESTION_CHARS]).words if w in self._policy_terms]
+
     def document(self, path: str) -> Document | None:
         """The document at this path, or the one renamed from it (its `.path` is then the new one)."""
         return self._by_path.get(path)
@@ -206,10 +211,27 @@ class KnowledgeBase:
         return self.off_topic_words_for(question, hit.document)
 
     def off_topic_words_for(self, question: str, doc: Document) -> list[str]:
-        """Words of the question naming a topic that other offices handle (生育津贴, 医保报销...) which the
-        document's title and headings do not name: the document is not about what was asked."""
+        """Words of the question naming a topic the document is not about: a topic other offices handle
+        (生育津贴, 医保报销: referrals.tsv) when neither the document's title and headings name it nor its title
+        names another topic of the question (低保 in 养老金算不算低保收入); or a policy term no document uses
+        (适老化改造 answered by the 残补 document because both say 申请)."""
         about = self.about(doc)
-        return [w for w in self.referrals.topic_words(*self.question_forms(question)) if w not in about]
+        words = self.analyzer.question(question[:MAX_QUESTION_CHARS]).words
+        title_words = self._title_words[self._doc_number[id(doc)]] if id(doc) in self._doc_number else set()
+        named_in_title = any(w in title_words and w in self._policy_terms and w not in self.tables.soft_words
+                             for w in words)
+        off = [] if named_in_title else [w for w in self.referrals.topic_words(*self.question_forms(question))
+                                          if w not in about]
+        for w in dict.fromkeys(words):
+            if w in self._policy_terms and w not in self.tables.soft_words and not self.used_anywhere(w):
+                off.append(w)
+        return off
+
+    def used_anywhere(self, word: str) -> bool:
+        """Whether any document has the word, as a word or as the run of its bigrams (核对授权书 has 授权书)."""
+        if word in self.words.vocab:
+            return True
+        return len(word) > 1 and all(word[i : i + 2] in self.bigrams.vocab for i in range(len(word) - 1))
 
     def _title_shares(self, tokens: Tokens, docs: Iterable[int]) -> dict[int, float]:
         """For each document: the share of the question's topic words (idf-weighted) that its title names.
