@@ -29,7 +29,7 @@ async def _chat(args: argparse.Namespace) -> int:
 
     services = await build_services(_settings())
     try:
-        await run_console(services.dispatcher)
+        await run_console(services.dispatcher, json_lines=args.json)
     finally:
         await services.close()
     return 0
@@ -347,6 +347,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("chat", help="在终端里和机器人对话（也可从管道读入，每行一条消息）")
+    p.add_argument("--json", action="store_true",
+                   help='每行输入输出一行 JSON：{"in", "replies": [{"text", "confident", "sources"}]}')
     p.set_defaults(run=_chat)
 
     p = sub.add_parser("serve", help="启动 HTTP 服务（健康检查、网页聊天接口）")
