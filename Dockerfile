@@ -1,11 +1,15 @@
 # Small non-root image running `shegong serve`. Build: docker build -t shegong .
 FROM python:3.11-slim AS build
 WORKDIR /src
+# Dependencies at the versions in requirements.lock (tools/lock_requirements.py), then the app without
+# letting pip pick any other version.
+COPY requirements.lock ./
+RUN pip install --no-cache-dir --prefix=/install -r requirements.lock
 COPY pyproject.toml README.md ./
 COPY bot bot
 COPY handlers handlers
 COPY knowledge knowledge
-RUN pip install --no-cache-dir --prefix=/install .
+RUN pip install --no-cache-dir --prefix=/install --no-deps .
 
 FROM python:3.11-slim
 RUN useradd --create-home --uid 10001 shegong

@@ -29,7 +29,7 @@ async def _chat(args: argparse.Namespace) -> int:
 
     services = await build_services(_settings())
     try:
-        await run_console(services)
+        await run_console(services, json_lines=args.json)
     finally:
         await services.close()
     return 0
@@ -154,6 +154,19 @@ async def _kb_eval(args: argparse.Namespace) -> int:
         raise SystemExit(str(exc)) from exc
     print(json.dumps(report.as_json(), ensure_ascii=False) if args.json else format_report(report, args.verbose))
     return 0
+
+
+async def _kb_check(args: argparse.Namespace) -> int:
+    from datetime import date
+
+    from knowledge.check import check_command
+
+    try:
+        today = date.fromisoformat(args.today) if args.today else date.today()
+    except ValueError:
+        print(f"--today 应为 YYYY-MM-DD 格式的日期：{args.today}", file=sys.stderr)
+        return 2  # 1 means "findings"
+    return check_command(Path(args.dir) if args.dir else None, today, args.json)
 
 
 # -- shegong db upgrade ---------------------------------------------------------------------
@@ -334,6 +347,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("chat", help="在终端里和机器人对话（也可从管道读入，每行一条消息）")
+    p.add_argument("--json", action="store_true",
+                   help='每行输入输出一行 JSON：{"in", "replies": [{"text", "confident", "sources"}]}')
     p.set_defaults(run=_chat)
 
     p = sub.add_parser("serve", help="启动 HTTP 服务（健康检查、网页聊天接口）")
@@ -366,6 +381,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.add_argument("-v", "--verbose", action="store_true", help="列出答错的问题")
     p.set_defaults(run=_kb_eval)
+    p = kb.add_parser("check", help="检查文档的来源、核对日期、数字出处、已被取代的法规、链接和别名；有问题时退出码为 1")
+    p.add_argument("dir", nargs="?", metavar="DIR", help="文档目录（默认内置知识库）")
+    p.add_argument("--json", action="store_true", help="以 JSON 输出全部问题")
+    p.add_argument("--today", metavar="YYYY-MM-DD", help="按这一天判断核对日期是否过期（默认今天）")
+    p.set_defaults(run=_kb_check)
 
     db = sub.add_parser("db", help="数据库").add_subparsers(dest="db_command", required=True, metavar="ACTION")
     p = db.add_parser("upgrade", help="把数据库结构升级到最新版本")

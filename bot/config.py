@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from functools import cached_property
 from pathlib import Path
 
 from platformdirs import user_data_dir
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+
+# The data directory holds the embedded database and the encryption key: its owner only.
+PRIVATE_DIR_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600
 
 
 def default_data_dir() -> Path:
@@ -63,6 +69,25 @@ class Settings(BaseSettings):
     def is_embedded(self) -> bool:
         return self.effective_database_url.startswith("sqlite")
 
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The embedded database's file (None for PostgreSQL or an in-memory database)."""
+        if not self.is_embedded:
+            return None
+        database = make_url(self.effective_database_url).database
+        return Path(database) if database and database != ":memory:" else None
+
     def ensure_data_dir(self) -> Path:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        """The data directory (mode 700) and, for SQLite, the database file (mode 600; SQLite gives its
+        -wal and -shm files the database's mode), created before anything is written into them."""
+        self.data_dir.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
+        self.data_dir.chmod(PRIVATE_DIR_MODE)
+        if (database := self.sqlite_path) is not None and database.parent.is_dir():
+            make_private_file(database)
         return self.data_dir
+
+
+def make_private_file(path: Path) -> None:
+    """Create `path` (empty) if absent, readable and writable by its owner only either way."""
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, PRIVATE_FILE_MODE))
+    path.chmod(PRIVATE_FILE_MODE)

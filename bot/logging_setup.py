@@ -10,7 +10,9 @@ import json
 import logging
 import re
 import sys
+import traceback
 from datetime import datetime, timezone
+from types import TracebackType
 from typing import Any
 
 # A number starts after a non-digit, or right after a JSON escape such as \u8bc1 (whose last hex digit
@@ -22,9 +24,12 @@ ID_NUMBER = re.compile(_START + r"([0-9]{4})[0-9]{10}([0-9]{3}[0-9Xx])(?![0-9Xx]
 MOBILE = re.compile(_START + r"((?:\+?86[- ]?)?1[3-9][0-9])[- ]?[0-9]{4}[- ]?([0-9]{4})(?![0-9])")
 # Chinese keyboards often type full-width digits; they are matched (and logged) as ASCII.
 _FULLWIDTH = str.maketrans("０１２３４５６７８９Ｘｘ", "0123456789Xx")
-# aiosqlite logs every SQL call with its parameters (the users' messages) at DEBUG. (SQLAlchemy keeps its own
-# loggers at WARNING unless told otherwise, so it is left alone.)
-_QUIET_AT_DEBUG = ("aiosqlite",)
+# Libraries that log message texts at DEBUG: aiosqlite every SQL call with its parameters, python-telegram-bot
+# every Bot API call with its parameters and answer, httpx/httpcore request lines (Bot API URLs hold the
+# token). They stay at INFO whatever the level. (SQLAlchemy keeps its loggers at WARNING unless told otherwise.)
+QUIET_LOGGERS = ("aiosqlite", "telegram", "httpx", "httpcore", "asyncpg")
+# A Telegram bot token: the bot's numeric id, a colon and a 35-character secret.
+BOT_TOKEN = re.compile(r"(?<![0-9])([0-9]{5,15}):[A-Za-z0-9_-]{30,}")
 
 # Attributes every LogRecord has; anything else on a record came from `extra=`.
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime", "taskName"}
@@ -35,10 +40,38 @@ OPENID = re.compile(r"(openid=)[^&\s\"]+")
 
 
 def redact(text: str) -> str:
-    """440106199001011234 → 4401**********1234, 13812345678 → 138****5678, openid=… → openid=***."""
+    """440106199001011234 → 4401**********1234, 13812345678 → 138****5678, openid=… → openid=***,
+    a bot token → its bot id and ***."""
     text = OPENID.sub(r"\1***", text.translate(_FULLWIDTH))
+    text = BOT_TOKEN.sub(r"\1:***", text)
     text = ID_NUMBER.sub(lambda m: m.group(1) + "*" * 10 + m.group(2), text)
     return MOBILE.sub(lambda m: m.group(1) + "****" + m.group(2), text)
+
+
+# SQLAlchemy appends the statement's parameters (the users' words) to its error messages.
+_SQL_PARAMETERS = re.compile(r"\[parameters: [^\n]*")
+# Drivers and Python quote the offending value in their messages ("invalid input for query argument $2:
+# '张桂英…'", "invalid literal for int(): '…'"). Identifier-like values (a key name, a column) stay readable.
+_QUOTED = re.compile(r"'[^'\n]*'|\"[^\"\n]*\"")
+_IDENTIFIER = re.compile(r"[A-Za-z0-9_.:/$-]{0,64}")
+_FRAME_LINES = ("  File ", "Traceback ", "  [Previous line", "\nThe above exception", "\nDuring handling")
+
+
+def _scrub_message(text: str) -> str:
+    text = _SQL_PARAMETERS.sub("[parameters hidden]", text)
+    return _QUOTED.sub(lambda m: m.group() if _IDENTIFIER.fullmatch(m.group()[1:-1]) else "'…'", text)
+
+
+def format_exception(exc_info: tuple[type[BaseException], BaseException, TracebackType | None]
+                     | tuple[None, None, None]) -> str:
+    """The traceback with every exception's message scrubbed of data: frames (our code) are kept, quoted
+    values and SQL parameters in the messages are not. Error logs are for finding the failing line, and a
+    message that failed to save must not end up in the log instead."""
+    if exc_info[1] is None:
+        return ""
+    chunks = traceback.TracebackException.from_exception(exc_info[1]).format()
+    text = "".join(c if c.startswith(_FRAME_LINES) else _scrub_message(c) for c in chunks)
+    return text.rstrip("\n")
 
 
 class RedactionFilter(logging.Filter):
@@ -54,7 +87,7 @@ class RedactionFilter(logging.Filter):
             return True
         record.msg, record.args = redact(message), ()
         if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
+            record.exc_text = format_exception(record.exc_info)
         if record.exc_text:
             record.exc_text = redact(record.exc_text)
         if record.stack_info:
@@ -81,6 +114,9 @@ def install_redaction() -> None:
 
 class JsonFormatter(logging.Formatter):
     """time, level, logger, message, the record's `extra` fields, and exc/stack when present."""
+
+    def formatException(self, ei: Any) -> str:
+        return format_exception(ei)
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
@@ -115,12 +151,16 @@ def _masked(value: Any) -> Any:
     return redact(json.dumps(value, ensure_ascii=False, default=str))
 
 
+class PlainFormatter(logging.Formatter):
+    def formatException(self, ei: Any) -> str:
+        return format_exception(ei)
+
+
 def setup_logging(level: str = "INFO", json_lines: bool = False) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if json_lines else
-                         logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+                         PlainFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO), handlers=[handler])
-    if logging.getLogger().level < logging.INFO:
-        for name in _QUIET_AT_DEBUG:
-            logging.getLogger(name).setLevel(logging.INFO)
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.INFO)
     install_redaction()

@@ -2,11 +2,29 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
 AttachmentKind = Literal["image", "voice", "location", "file"]
+
+# Control characters other than newline and tab (C0, DEL, C1) and UTF-16 surrogates. A str holding a
+# surrogate got it unpaired (JSON "\ud800", a bad decode); NUL breaks PostgreSQL text and JSON columns.
+_UNSAFE_CHARS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def clean_text(text: str) -> str:
+    """Text as it may enter the bot: unsafe control characters and lone surrogates removed."""
+    return _UNSAFE_CHARS.sub("", text) if _UNSAFE_CHARS.search(text) else text
+
+
+def _clean_fields(item: object, names: tuple[str, ...]) -> None:
+    # Frozen dataclasses: the cleaned value replaces the given one once, at construction.
+    for name in names:
+        value = getattr(item, name)
+        if (cleaned := clean_text(value)) is not value:
+            object.__setattr__(item, name, cleaned)
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,6 +34,9 @@ class Attachment:
     latitude: float | None = None
     longitude: float | None = None
     label: str = ""  # e.g. a location's name
+
+    def __post_init__(self) -> None:
+        _clean_fields(self, ("url", "label"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +54,15 @@ class Incoming:
     is_button: bool = False
     # A system event such as "subscribe"; text is then empty.
     event: str = ""
+    # A group chat (Telegram group/supergroup, WeCom group): everyone in it reads the replies.
+    group_chat: bool = False
+    # False when the platform does not authenticate the message body (WeChat plaintext mode signs only
+    # the URL), so the sender may be forged: such a message gets public answers only (bot/trust.py).
+    sender_verified: bool = True
+
+    def __post_init__(self) -> None:
+        # Every channel builds an Incoming, so this is the one place input is cleaned at intake.
+        _clean_fields(self, ("channel", "user_id", "chat_id", "text", "message_id", "event"))
 
     @property
     def dedup_key(self) -> str:

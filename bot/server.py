@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import hmac
+import ipaddress
 import logging
 
 from aiohttp import web
@@ -21,6 +22,12 @@ from bot.outbox import OutboxSender
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 1024 * 1024
+# On every response: no page of ours may be framed (clickjacking), sniffed into another type, or tell
+# other sites which page linked to them.
+SECURITY_HEADERS = {"X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin"}
+NO_FRAMING = "frame-ancestors 'none'"
+# A request that came through a proxy says so; then its loopback address is the proxy's, not the client's.
+FORWARDING_HEADERS = ("Forwarded", "X-Forwarded-For", "X-Real-IP")
 
 SERVICES = web.AppKey("services", Services)
 
@@ -40,12 +47,28 @@ async def readyz(request: web.Request) -> web.Response:
     return web.json_response({"ready": all(checks.values()), **checks}, status=200 if all(checks.values()) else 503)
 
 
+def is_local_client(request: web.BaseRequest) -> bool:
+    """The peer is this machine and no proxy forwarded the request for someone else."""
+    if any(name in request.headers for name in FORWARDING_HEADERS):
+        return False
+    try:
+        address = ipaddress.ip_address(request.remote or "")
+    except ValueError:  # a Unix socket, or no peer address at all
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback
+
+
 async def metrics_text(request: web.Request) -> web.Response:
     token = request.app[SERVICES].settings.metrics_token
     if token and not hmac.compare_digest(request.headers.get("Authorization", "").encode(),
                                          f"Bearer {token}".encode()):
         return web.Response(status=401, text="metrics need a bearer token",
                             headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
+    if not token and not is_local_client(request):
+        return web.Response(status=403, text="metrics are served to this machine only; set SHEGONG_METRICS_TOKEN "
+                                             "to let a remote scraper in with a bearer token")
     # Content type carries the exposition-format version, so it is set as a raw header.
     return web.Response(body=metrics.REGISTRY.render().encode(), headers={"Content-Type": metrics.CONTENT_TYPE})
 
@@ -72,12 +95,23 @@ async def errors_as_json(request: web.Request, handler):  # noqa: ANN001, ANN201
         return web.json_response({"error": "请求体超过 1 MB"}, status=413)
 
 
+async def security_headers(request: web.BaseRequest, response: web.StreamResponse) -> None:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    policy = response.headers.get("Content-Security-Policy")
+    if policy is None:
+        response.headers["Content-Security-Policy"] = NO_FRAMING
+    elif "frame-ancestors" not in policy:
+        response.headers["Content-Security-Policy"] = f"{policy}; {NO_FRAMING}"
+
+
 def create_app(services: Services, channels: dict[str, Channel] | None = None,
                features: tuple[Feature, ...] = FEATURES) -> web.Application:
     """The HTTP app. `channels` defaults to every platform whose settings are present."""
     assert services.dispatcher is not None
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[errors_as_json])
     app[SERVICES] = services
+    app.on_response_prepare.append(security_headers)
     app.add_routes([web.get("/healthz", healthz), web.get("/readyz", readyz),
                     web.get("/metrics", metrics_text)])
     app.add_routes(web_channel.routes(services))

@@ -6,6 +6,10 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from knowledge.engine.tables import FALLBACK_REFERRAL, Emergency, Referral
+from knowledge.facets import ANSWERS_FACET
+from knowledge.referral import safety_text
+
 if TYPE_CHECKING:
     from knowledge.kb import Hit, KnowledgeBase
 
@@ -14,6 +18,12 @@ LONG_CHARS = 1200
 # "多啲" alone means "more money" as often as "more text", so only unambiguous words count.
 WANTS_MORE = re.compile(r"详细|詳細|完整|全文|讲多啲|講多啲|讲详细|講詳細")
 SENTENCE_END = "。！？；!?;\n"
+NOT_SURE = "这个问题我不太确定"  # opens every refusal (channels that report `confident` look for it)
+NOT_WRITTEN = "这份资料没有写到"  # starts the line saying the document has no section for the asked facet
+SECTION_RELEVANCE = 1.5  # how much the question's own words weigh, next to the facet, in choosing a section
+# A lower-ranked confident document that has a section for the asked facet replaces one that has none when it
+# scores at least this share of the first.
+FACET_SWITCH = 0.7
 
 
 @dataclass(frozen=True)
@@ -23,6 +33,10 @@ class Answer:
     sources: list[Hit] = field(default_factory=list)  # best first, at most 3
     suggestions: list[str] = field(default_factory=list)  # document titles to offer as quick replies
     body: str = ""  # the passage text shown, without the citation
+    sections: tuple[str, ...] = ()  # headings of the document's sections shown ("" = text under the title)
+    facets: tuple[str, ...] = ()  # what the question asks (申请流程, 时限...), see knowledge/data/facets.tsv
+    referral: str = ""  # a refusal: the key of the office it points to (referrals.tsv)
+    urgent: str = ""  # the kind of immediate danger the question mentions (emergencies.tsv)
 
     def as_json(self) -> dict:
         return {
@@ -84,25 +98,114 @@ def region_note(hit: Hit, city: str) -> str:
     return f"（注：以下是{region}的规定，{where}可能不同，请以当地民政部门公布为准。）\n"
 
 
-def compose(kb: KnowledgeBase, question: str, city: str = "", detailed: bool | None = None) -> Answer:
+def compose(kb: KnowledgeBase, question: str, city: str = "", detailed: bool | None = None,
+            facets: tuple[str, ...] | None = None) -> Answer:
+    forms = kb.question_forms(question)
+    emergency = kb.referrals.emergency(*forms)
     asked_city = kb.city_in(question) or city
     hits = kb.search(question, k=3, city=asked_city)
-    if not hits or not kb.is_confident(hits[0]):
-        return not_sure(hits)
-    best = hits[0]
+    if not hits or not kb.is_confident(hits[0]) or kb.off_topic_words(question, hits[0]):
+        return not_sure(hits, kb.referrals.refer(*forms), emergency)
     wants_more = bool(WANTS_MORE.search(question)) if detailed is None else detailed
-    body, has_more = _passage_block(best, LONG_CHARS if wants_more else SHORT_CHARS)
+    facets = kb.facets.asked(*forms) if facets is None else facets
+    confident_hits = [h for h in hits if kb.is_confident(h) and not kb.off_topic_words(question, h)] or hits[:1]
+    best = _facet_choice(kb, confident_hits, facets)
+    return document_answer(kb, best, facets, asked_city, wants_more, emergency,
+                           sources=[best, *(h for h in confident_hits if h is not best)],
+                           suggestions=[h.title for h in hits if h is not best])
+
+
+def _answers_facets(kb: KnowledgeBase, hit: Hit, facets: tuple[str, ...]) -> bool:
+    return all(max(kb.facets.scores(hit.document, f), default=0.0) >= ANSWERS_FACET for f in facets)
+
+
+def _facet_choice(kb: KnowledgeBase, hits: list[Hit], facets: tuple[str, ...]) -> Hit:
+    """The first document, unless it has no section for the asked facet and a close second one has."""
+    best = hits[0]
+    if not facets or _answers_facets(kb, best, facets):
+        return best
+    for other in hits[1:]:
+        if other.score >= FACET_SWITCH * best.score and _answers_facets(kb, other, facets):
+            return other
+    return best
+
+
+def _chosen_sections(kb: KnowledgeBase, hit: Hit, facets: tuple[str, ...]) -> tuple[list[int], list[str]]:
+    """Indexes of the sections answering each facet (in the order asked), and the facets no section answers."""
+    sections = kb.facets.sections(hit.document)
+    relevance: list[float] = []
+    scores = hit.passage_scores
+    top = max(scores, default=0.0) or 1.0
+    for section in sections:
+        relevance.append(max((scores[p.number] for p in section.passages if p.number < len(scores)), default=0.0) / top)
+    chosen: list[int] = []
+    missing: list[str] = []
+    for facet in facets:
+        facet_scores = kb.facets.scores(hit.document, facet)
+        n = max(range(len(sections)), key=lambda i: facet_scores[i] + SECTION_RELEVANCE * relevance[i])
+        if facet_scores[n] < ANSWERS_FACET:
+            n = max(range(len(sections)), key=lambda i: facet_scores[i])
+            if facet_scores[n] < ANSWERS_FACET:
+                missing.append(facet)
+                continue
+        if n not in chosen:
+            chosen.append(n)
+    return chosen, missing
+
+
+def _sections_block(kb: KnowledgeBase, hit: Hit, chosen: list[int], limit: int) -> tuple[str, bool]:
+    sections = kb.facets.sections(hit.document)
+    budget = limit // len(chosen)
+    parts = []
+    cut = False
+    for n in chosen:
+        section = sections[n]
+        label = f"【{section.heading}】" if section.heading and section.heading != hit.document.title else ""
+        part = trim(label + section.text, budget)
+        cut = cut or part.endswith("…")
+        parts.append(part if n == chosen[-1] else part.removesuffix("…"))
+    return "\n".join(parts), cut or len(sections) > len(chosen)
+
+
+def document_answer(kb: KnowledgeBase, best: Hit, facets: tuple[str, ...], city: str, wants_more: bool,
+                    emergency: Emergency | None = None, sources: list[Hit] | None = None,
+                    suggestions: list[str] | None = None) -> Answer:
+    """The answer from one document: the sections for the asked facets, or its most relevant passage."""
+    missing: list[str] = []
+    note = ""
+    if wants_more:
+        body, has_more = _passage_block(best, LONG_CHARS)
+        shown: tuple[str, ...] = tuple(dict.fromkeys(p.section for p in best.document.passages))
+    else:
+        chosen, missing = _chosen_sections(kb, best, facets) if facets else ([], [])
+        if missing:
+            asked = "、".join(kb.facets.labels[f] for f in missing)
+            note = f"{NOT_WRITTEN}“{asked}”，下面是它写的内容，具体可以问社工站：\n"
+        if chosen:
+            body, has_more = _sections_block(kb, best, chosen, SHORT_CHARS - len(note))
+            shown = tuple(kb.facets.sections(best.document)[n].heading for n in chosen)
+        else:
+            body, has_more = _passage_block(best, SHORT_CHARS - len(note))
+            shown = (best.passage.section,)
+    body = note + body
     more = "\n（回复“详细”看更多内容）" if has_more and not wants_more else ""
-    text = f"{region_note(best, asked_city)}{body}{more}\n\n📄 来源：{best.document.citation()}"
-    confident_hits = [h for h in hits if kb.is_confident(h)] or hits[:1]
-    return Answer(text, True, confident_hits, [h.title for h in hits[1:]], body)
+    warning = safety_text(emergency) + "\n\n" if emergency else ""
+    text = f"{warning}{region_note(best, city)}{body}{more}\n\n📄 来源：{best.document.citation()}"
+    return Answer(text, True, (sources or [best])[:3], suggestions or [], body, shown, facets,
+                  urgent=emergency.kind if emergency else "")
 
 
-def not_sure(hits: list[Hit]) -> Answer:
-    text = ("这个问题我不太确定，知识库里没有找到可靠的答案，怕说错误导您。\n"
-            "您可以：\n· 点下面的相关主题看看；\n· 联系所在镇（街）社工站，社工会当面帮您；\n"
-            "· 拨打 12345 政务服务热线咨询。")
+def not_sure(hits: list[Hit], referral: Referral | None = None, emergency: Emergency | None = None) -> Answer:
+    lines = [f"{NOT_SURE}，知识库里没有找到可靠的答案，怕说错误导您。"]
+    if referral is not None and referral.key != FALLBACK_REFERRAL:
+        lines.append(f"这类问题可以找：{referral.office}。")
+    lines += ["您可以：", "· 点下面的相关主题看看；", "· 联系所在镇（街）社工站，社工会当面帮您；",
+              "· 拨打 12345 政务服务热线咨询。"]
     related = [h.title for h in hits if h.coverage > 0.2][:3]
     if not related:
-        text = text.replace("· 点下面的相关主题看看；\n", "")
-    return Answer(text, False, hits, related)
+        lines.remove("· 点下面的相关主题看看；")
+    text = "\n".join(lines)
+    if emergency is not None:
+        text = safety_text(emergency) + "\n\n" + text
+    return Answer(text, False, hits, related, referral=referral.key if referral else "",
+                  urgent=emergency.kind if emergency else "")

@@ -6,7 +6,11 @@ import hashlib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from knowledge.html import extract_article
 
@@ -17,6 +21,9 @@ LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d+[.、)]|[（(]\d+[)）])\s*")
 SENTENCE_END = re.compile(r"(?<=[。！？；!?;])")
 EMPHASIS = re.compile(r"(\*\*|__)(.+?)\1")
 CLAUSE_END = re.compile(r"(?<=[，,、：:])")
+FRONT_MATTER_END = re.compile(r"^---\s*$", re.MULTILINE)
+CITED_SOURCES = 2  # source titles named in an answer's citation line
+SOURCE_DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
 
 
 class IngestError(ValueError):
@@ -29,10 +36,31 @@ class Passage:
     number: int
     headings: tuple[str, ...]
     text: str
+    # The `## ` heading the passage sits under ("" before the first one): the unit an answer shows, named by
+    # its facet (怎么申请, 要等多久...).
+    section: str = ""
 
     @property
     def path(self) -> str:
         return self.doc.path
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """One text a document relies on (front matter `sources:`, contract A)."""
+
+    title: str
+    issuer: str = ""
+    number: str = ""  # 文号, e.g. 民发〔2021〕57号
+    date: str = ""  # YYYY-MM-DD, YYYY-MM or YYYY
+    url: str = ""  # official page; http(s) only
+
+    @property
+    def year(self) -> str:
+        return self.date[:4] if SOURCE_DATE.match(self.date) else ""
+
+    def cited_title(self) -> str:
+        return self.title if self.title.startswith("《") else f"《{self.title}》"
 
 
 @dataclass(eq=False)
@@ -40,10 +68,13 @@ class Document:
     path: str  # relative to the knowledge-base root, "/" separated
     title: str
     body: str  # Markdown-like text without front matter
-    source: str = ""
+    source: str = ""  # free text: the old `source:` key, or the titles of `sources:`
     year: str = ""
     region: str = ""
     passages: list[Passage] = field(default_factory=list)
+    sources: tuple[Source, ...] = ()
+    reviewed: date | None = None  # when the text was last checked against its sources
+    aliases: tuple[str, ...] = ()  # earlier paths of this document, still served
 
     @property
     def content_hash(self) -> str:
@@ -89,18 +120,133 @@ def _looks_like_text(text: str) -> bool:
     return readable / len(sample) > 0.97 and common / len(sample) > 0.85
 
 
-def parse_front_matter(text: str) -> tuple[dict[str, str], str]:
-    if not text.startswith("---"):
-        return {}, text
-    end = re.search(r"^---\s*$", text[3:], re.M)
-    if not end:
-        return {}, text
-    meta: dict[str, str] = {}
-    for line in text[3 : 3 + end.start()].splitlines():
+class _Mapping(dict):  # type: ignore[type-arg]
+    """A YAML mapping that remembers its own line and the line of each key (1-based, in the file)."""
+
+    line: int = 0
+    key_lines: dict[str, int]
+
+
+class _FrontMatterLoader(yaml.SafeLoader):
+    """Safe YAML where every scalar stays the text written: `year: 2021`, `date: 2026-04-30` and
+    `number: 649` are strings, as the older line-based parser read them."""
+
+
+def _construct_mapping(loader: _FrontMatterLoader, node: yaml.MappingNode) -> _Mapping:
+    result = _Mapping()
+    result.line = node.start_mark.line + 1
+    result.key_lines = {}
+    for key_node, value_node in node.value:
+        key = str(loader.construct_object(key_node, deep=True)).strip().lower()
+        result[key] = loader.construct_object(value_node, deep=True)
+        result.key_lines[key] = key_node.start_mark.line + 1
+    return result
+
+
+def _construct_text(loader: _FrontMatterLoader, node: yaml.ScalarNode) -> str:
+    return str(loader.construct_scalar(node))
+
+
+_FrontMatterLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+for _tag in ("bool", "int", "float", "timestamp"):
+    _FrontMatterLoader.add_constructor(f"tag:yaml.org,2002:{_tag}", _construct_text)
+
+
+@dataclass
+class FrontMatter:
+    """The YAML block between the opening and closing `---` lines, and where things are in the file."""
+
+    fields: dict[str, Any]
+    body: str
+    body_line: int  # line number (1-based) in the file of the body's first line
+    present: bool = False  # the file starts with a closed `---` block
+    key_lines: dict[str, int] = field(default_factory=dict)
+    error: str = ""  # why the block is not a YAML mapping (then `fields` comes from the older line parser)
+
+    def line_of(self, key: str) -> int:
+        return self.key_lines.get(key, 1)
+
+
+def read_front_matter(text: str) -> FrontMatter:
+    if not text.startswith("---") or not (end := FRONT_MATTER_END.search(text, 3)):
+        return FrontMatter({}, text, 1)
+    block = text[3 : end.start()]
+    rest = text[end.end() :]
+    body = rest.lstrip("\n")
+    body_line = text.count("\n", 0, end.end()) + 1 + (len(rest) - len(body))
+    try:
+        # The block begins with the rest of the opening `---` line: YAML's line numbers are the file's, minus one.
+        data = yaml.load(block, Loader=_FrontMatterLoader)  # a SafeLoader subclass: no arbitrary objects
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"第{mark.line + 1}行：" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        return FrontMatter(_line_fields(block), body, body_line, True, _line_numbers(block),
+                           f"{where}开头信息不是有效的 YAML（{problem}）")
+    if data is None:
+        return FrontMatter({}, body, body_line, True)
+    if not isinstance(data, _Mapping):
+        return FrontMatter(_line_fields(block), body, body_line, True, _line_numbers(block),
+                           "开头信息应为“键: 值”的形式")
+    return FrontMatter(dict(data), body, body_line, True, data.key_lines)
+
+
+def _line_fields(block: str) -> dict[str, Any]:
+    """The older parser: one `key: value` a line; keeps documents readable when their YAML is broken."""
+    meta: dict[str, Any] = {}
+    for line in block.splitlines():
         if ":" in line:
             key, _, value = line.partition(":")
             meta[key.strip().lower()] = value.strip().strip("'\"")
-    return meta, text[3 + end.end() :].lstrip("\n")
+    return meta
+
+
+def _line_numbers(block: str) -> dict[str, int]:
+    return {ln.partition(":")[0].strip().lower(): n for n, ln in enumerate(block.splitlines(), start=1)
+            if ":" in ln and not ln.startswith((" ", "\t", "-"))}
+
+
+def parse_front_matter(text: str) -> tuple[dict[str, str], str]:
+    """The front matter's plain text values (lists and mappings left out) and the body."""
+    front = read_front_matter(text)
+    return {k: _text(v) for k, v in front.fields.items() if not isinstance(v, dict | list)}, front.body
+
+
+def _text(value: object) -> str:
+    return "" if value is None else str(value).strip()
+
+
+def parse_sources(value: object) -> tuple[Source, ...]:
+    """The usable entries of `sources:`: mappings with a title. `shegong kb check` reports the rest."""
+    if not isinstance(value, list):
+        return ()
+    sources = []
+    for item in value:
+        if isinstance(item, dict) and (title := _text(item.get("title"))):
+            url = _text(item.get("url"))
+            sources.append(Source(title, _text(item.get("issuer")), _text(item.get("number")),
+                                  _text(item.get("date")), url if re.match(r"https?://", url) else ""))
+    return tuple(sources)
+
+
+def parse_date(value: object) -> date | None:
+    try:
+        return date.fromisoformat(_text(value)) if re.fullmatch(r"\d{4}-\d{2}-\d{2}", _text(value)) else None
+    except ValueError:
+        return None
+
+
+def parse_aliases(value: object) -> tuple[str, ...]:
+    items = value if isinstance(value, list) else [value] if isinstance(value, str) else []
+    return tuple(alias for item in items if (alias := _text(item).strip("/")))
+
+
+def sources_summary(sources: tuple[Source, ...]) -> tuple[str, str]:
+    """The free-text source and year a citation line shows: the first titles (a phone line is short) and the
+    latest year among all of them."""
+    years = [s.year for s in sources if s.year]
+    titles = "；".join(s.cited_title() for s in sources[:CITED_SOURCES])
+    return titles + ("等" if len(sources) > CITED_SOURCES else ""), max(years, default="")
 
 
 def parse_document(path: str, raw: bytes) -> Document:
@@ -111,12 +257,20 @@ def parse_document(path: str, raw: bytes) -> Document:
     text = decode(raw, path).replace("\r\n", "\n")
     stem = Path(path).stem
     if kind == "markdown":
-        meta, body = parse_front_matter(text)
+        front = read_front_matter(text)
+        meta = front.fields
+        body = front.body
         first_heading = next((m.group(2) for ln in body.splitlines() if (m := HEADING.match(ln))), "")
         # Chat apps show Markdown emphasis as literal asterisks: keep the words, drop the marks.
         body = EMPHASIS.sub(r"\2", body)
-        doc = Document(path, meta.get("title") or first_heading or stem, body.strip(),
-                       meta.get("source", ""), str(meta.get("year", "")), meta.get("region", ""))
+        sources = parse_sources(meta.get("sources"))
+        source, year = _text(meta.get("source")), _text(meta.get("year"))
+        if sources:
+            listed, latest = sources_summary(sources)
+            source, year = source or listed, year or latest
+        doc = Document(path, _text(meta.get("title")) or first_heading or stem, body.strip(), source, year,
+                       _text(meta.get("region")), sources=sources, reviewed=parse_date(meta.get("reviewed")),
+                       aliases=parse_aliases(meta.get("aliases")))
     elif kind == "text":
         lines = [ln.strip() for ln in text.splitlines()]
         first = next((ln for ln in lines if ln), "")
@@ -134,32 +288,34 @@ def parse_document(path: str, raw: bytes) -> Document:
     return doc
 
 
-def _blocks(body: str) -> Iterator[tuple[tuple[str, ...], str]]:
-    """(heading path, paragraph) pairs; list items stay together with their paragraph."""
+def _blocks(body: str) -> Iterator[tuple[tuple[str, ...], str, str]]:
+    """(heading path, section, paragraph) triples; list items stay together with their paragraph. The section
+    is the paragraph's shallowest heading below the title (`## ` in a normal document), "" under the title."""
     headings: list[tuple[int, str]] = []
     para: list[str] = []
 
-    def path() -> tuple[str, ...]:
-        return tuple(h for _, h in headings)
+    def path() -> tuple[tuple[str, ...], str]:
+        below_title = [h for lv, h in headings if lv > 1]
+        return tuple(h for _, h in headings), below_title[0] if below_title else ""
 
     for line in body.splitlines():
         if m := HEADING.match(line):
             if para:
-                yield path(), "\n".join(para)
+                yield *path(), "\n".join(para)
                 para = []
             level = len(m.group(1))
             headings = [(lv, h) for lv, h in headings if lv < level] + [(level, m.group(2))]
         elif not line.strip():
             if para and not LIST_ITEM.match(para[-1]):
-                yield path(), "\n".join(para)
+                yield *path(), "\n".join(para)
                 para = []
         else:
             if para and LIST_ITEM.match(para[-1]) and not LIST_ITEM.match(line) and not line.startswith(" "):
-                yield path(), "\n".join(para)
+                yield *path(), "\n".join(para)
                 para = []
             para.append(line.strip())
     if para:
-        yield path(), "\n".join(para)
+        yield *path(), "\n".join(para)
 
 
 def _sentences(text: str) -> Iterator[str]:
@@ -198,18 +354,18 @@ def _chunks(text: str) -> Iterator[str]:
 def split_passages(doc: Document) -> Iterator[Passage]:
     """Paragraphs grouped under their heading into phone-sized passages."""
     number = 0
-    pending: tuple[tuple[str, ...], str] | None = None
-    for headings, paragraph in _blocks(doc.body):
+    pending: tuple[tuple[str, ...], str, str] | None = None
+    for headings, section, paragraph in _blocks(doc.body):
         for chunk in _chunks(paragraph):
-            if pending and pending[0] == headings and len(pending[1]) + len(chunk) <= PASSAGE_CHARS:
-                pending = (headings, pending[1] + "\n" + chunk)
+            if pending and pending[0] == headings and len(pending[2]) + len(chunk) <= PASSAGE_CHARS:
+                pending = (headings, section, pending[2] + "\n" + chunk)
                 continue
             if pending:
-                yield Passage(doc, number, *pending)
+                yield Passage(doc, number, pending[0], pending[2], pending[1])
                 number += 1
-            pending = (headings, chunk)
+            pending = (headings, section, chunk)
     if pending:
-        yield Passage(doc, number, *pending)
+        yield Passage(doc, number, pending[0], pending[2], pending[1])
 
 
 def iter_files(root: Path) -> Iterator[Path]:

@@ -16,7 +16,9 @@ from knowledge.engine.index import PostingsBuilder, score
 from knowledge.engine.normalize import fold
 from knowledge.engine.tables import TermTables
 from knowledge.engine.tokenize import Analyzer, Tokens
+from knowledge.facets import FacetTable
 from knowledge.ingest import Document, Passage, load_tree
+from knowledge.referral import Referrals
 
 if TYPE_CHECKING:
     from knowledge.answer import Answer
@@ -27,6 +29,7 @@ MAX_QUESTION_CHARS = 500
 # Ranking knobs, chosen by `shegong kb eval` on the development and project question sets.
 HEADING_WEIGHT = 2.0  # a word in the title or section heading counts this many times
 BIGRAM_WEIGHT = 0.5  # character bigrams back up the word match
+TITLE_BONUS = 0.5  # a document whose title names all the question's topic words scores this much more
 SECOND_PASSAGE = 0.5  # a document whose other passages also match ranks a little higher
 LEAD_PASSAGE_SHARE = 0.85  # show an earlier passage of the document if it scores this close to the best
 SAME_CITY, OTHER_CITY, CITY_UNKNOWN = 1.2, 0.75, 0.95
@@ -47,6 +50,7 @@ class Hit:
     passage: Passage
     coverage: float
     matched_term: bool = False  # the document contains a policy term the question used
+    passage_scores: tuple[float, ...] = ()  # the question's score for each passage of the document
 
     @property
     def document(self) -> Document:
@@ -80,6 +84,8 @@ class KnowledgeBase:
         self.words = words.build()
         self.bigrams = bigrams.build(BIGRAM_WEIGHT)
         doc_numbers = {id(d): n for n, d in enumerate(self.documents)}
+        self._title_words = [set(self.analyzer.document(d.title).words) for d in self.documents]
+        self._doc_number = {id(d): n for n, d in enumerate(self.documents)}
         self._doc_of = np.array([doc_numbers[id(p.doc)] for p in self.passages], dtype=np.int32)
         cities = set(self.tables.cities.values())
         self._region = [p.doc.region if p.doc.region in cities else "" for p in self.passages]
@@ -87,6 +93,17 @@ class KnowledgeBase:
         self._region_factor_cache: dict[str, np.ndarray] = {}
         city_aliases = sorted((a for a in self.tables.cities if len(a) >= 2), key=len, reverse=True)
         self._city_pattern = re.compile("|".join(map(re.escape, city_aliases))) if city_aliases else None
+        self.facets = FacetTable(self.tables)
+        self.referrals = Referrals(self.tables)
+        self._about: dict[int, str] = {}
+        self._by_path: dict[str, Document] = {}
+        for d in self.documents:  # a renamed document still answers to its old paths (front matter `aliases:`)
+            for alias in d.aliases:
+                self._by_path.setdefault(alias, d)
+        self._by_path.update({d.path: d for d in self.documents})  # a real path always wins
+        self._first_passage: dict[int, int] = {}
+        for n, p in enumerate(self.passages):
+            self._first_passage.setdefault(id(p.doc), n)
         self._answers: OrderedDict[tuple[str, str, bool | None], Answer] = OrderedDict()
         self.build_seconds = time.perf_counter() - started
 
@@ -144,16 +161,90 @@ class KnowledgeBase:
                 best[doc] = (s, idx)
             elif doc not in seconds:
                 seconds[doc] = s
-        ranked = sorted(((s + SECOND_PASSAGE * seconds.get(d, 0.0), p) for d, (s, p) in best.items()),
-                        reverse=True)[:k]
+        title_share = self._title_shares(tokens, best) if TITLE_BONUS else {}
+        ranked = sorted((((s + SECOND_PASSAGE * seconds.get(d, 0.0)) * (1 + TITLE_BONUS * title_share.get(d, 0.0)), p)
+                         for d, (s, p) in best.items()), reverse=True)[:k]
         firsts = [idx - self.passages[idx].number for _, idx in ranked]
         ends = [first + len(self.passages[idx].doc.passages) for first, (_, idx) in zip(firsts, ranked)]
         coverage = self._coverage(tokens, np.array(firsts + ends, dtype=np.int32))
         hits = []
-        for (total, idx), (share, term) in zip(ranked, coverage):
+        for (total, idx), (share, term), first, end in zip(ranked, coverage, firsts, ends):
             p = self.passages[self._lead_passage(scores, idx)]
-            hits.append(Hit(p.path, p.doc.title, round(total, 4), p.text, p, share, term))
+            hits.append(Hit(p.path, p.doc.title, round(total, 4), p.text, p, share, term,
+                            tuple(scores[first:end].tolist())))
         return hits
+
+    def policy_terms_in(self, text: str) -> list[str]:
+        """The policy terms (domain dictionary, canonical synonyms) a text uses: 低保户 → 低保家庭."""
+        return [w for w in self.analyzer.question(text[:MAX_QUESTION_CHARS]).words if w in self._policy_terms]
+
+    def document(self, path: str) -> Document | None:
+        """The document at this path, or the one renamed from it (its `.path` is then the new one)."""
+        return self._by_path.get(path)
+
+    def passage_scores(self, question: str, doc: Document) -> tuple[float, ...]:
+        """The question's score for each passage of one document (for follow-ups asked about a known topic)."""
+        tokens = self.analyzer.question(question[:MAX_QUESTION_CHARS])
+        if not doc.passages or (not tokens.words and not tokens.bigrams):
+            return tuple(0.0 for _ in doc.passages)
+        scores = score(len(self.passages), (self.words.slices(tokens.words), self.bigrams.slices(tokens.bigrams)))
+        first = self._first_passage.get(id(doc))
+        if first is None:
+            return tuple(0.0 for _ in doc.passages)
+        return tuple(scores[first : first + len(doc.passages)].tolist())
+
+    def question_forms(self, question: str) -> tuple[str, str]:
+        """The question folded (traditional → simplified, lower case) and with dialect words in Mandarin:
+        facet, referral and danger words are looked for in both."""
+        folded = fold(question[:MAX_QUESTION_CHARS])
+        return folded, self.analyzer.normalizer.spoken(folded)
+
+    def about(self, doc: Document) -> str:
+        """What a document is about: its title and headings, folded, as written and normalised."""
+        text = self._about.get(id(doc))
+        if text is None:
+            raw = fold(" ".join([doc.title, *dict.fromkeys(h for p in doc.passages for h in p.headings)]))
+            text = self._about[id(doc)] = raw + " " + self.analyzer.normalizer.document(raw)
+        return text
+
+    def off_topic_words(self, question: str, hit: Hit) -> list[str]:
+        return self.off_topic_words_for(question, hit.document)
+
+    def off_topic_words_for(self, question: str, doc: Document) -> list[str]:
+        """Words of the question naming a topic the document is not about: a topic other offices handle
+        (生育津贴, 医保报销: referrals.tsv) when neither the document's title and headings name it nor its title
+        names another topic of the question (低保 in 养老金算不算低保收入); or a policy term no document uses
+        (适老化改造 answered by the 残补 document because both say 申请)."""
+        about = self.about(doc)
+        words = self.analyzer.question(question[:MAX_QUESTION_CHARS]).words
+        title_words = self._title_words[self._doc_number[id(doc)]] if id(doc) in self._doc_number else set()
+        named_in_title = any(w in title_words and w in self._policy_terms and w not in self.tables.soft_words
+                             for w in words)
+        off = [] if named_in_title else [w for w in self.referrals.topic_words(*self.question_forms(question))
+                                          if w not in about]
+        for w in dict.fromkeys(words):
+            if w in self._policy_terms and w not in self.tables.soft_words and not self.used_anywhere(w):
+                off.append(w)
+        return off
+
+    def used_anywhere(self, word: str) -> bool:
+        """Whether any document has the word, as a word or as the run of its bigrams (核对授权书 has 授权书)."""
+        if word in self.words.vocab:
+            return True
+        return len(word) > 1 and all(word[i : i + 2] in self.bigrams.vocab for i in range(len(word) - 1))
+
+    def _title_shares(self, tokens: Tokens, docs: Iterable[int]) -> dict[int, float]:
+        """For each document: the share of the question's topic words (idf-weighted) that its title names.
+        A document about 低保 ranks above one that mentions 低保 in passing."""
+        weights = {w: self.words.idf_of(w) for w in set(tokens.words) - self.tables.soft_words}
+        total = sum(weights.values())
+        if not total:
+            return {}
+        shares = {}
+        for d in docs:
+            title_words = self._title_words[d]
+            shares[d] = sum(wt for w, wt in weights.items() if w in title_words) / total
+        return shares
 
     def _lead_passage(self, scores: np.ndarray, best: int) -> int:
         """Among a document's passages scoring close to its best, the earliest: it usually
@@ -203,10 +294,19 @@ class KnowledgeBase:
             self._answers.move_to_end(key)
             return cached
         answer = compose(self, question, city=city, detailed=detailed)
+        self._remember(key, answer)
+        return answer
+
+    def answer_for_facets(self, question: str, facets: tuple[str, ...], city: str = "") -> Answer:
+        """The answer as if the question asked these facets (a follow-up carrying over what was asked)."""
+        from knowledge.answer import compose
+
+        return compose(self, question, city=city, facets=facets)
+
+    def _remember(self, key: tuple[str, str, bool | None], answer: Answer) -> None:
         self._answers[key] = answer
         if len(self._answers) > ANSWER_CACHE_SIZE:
             self._answers.popitem(last=False)
-        return answer
 
 
 def _top_indices(scores: np.ndarray, n: int) -> np.ndarray:

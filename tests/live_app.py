@@ -2,30 +2,42 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 from aiohttp import web
 
-from bot.app import build_services
+from bot.app import Services, build_services
+from bot.channels.base import Channel
 from bot.clock import FrozenClock
 from bot.config import Settings
 from bot.server import app_runner, create_app
 
 
 @asynccontextmanager
-async def serve_app(settings: Settings, clock: FrozenClock) -> AsyncIterator[str]:
-    """The real HTTP app (no platform channels) on a free loopback port; yields its base URL."""
+async def serve_services(settings: Settings, clock: FrozenClock, host: str = "127.0.0.1",
+                         channels: Callable[[Services], dict[str, Channel]] | None = None,
+                         ) -> AsyncIterator[tuple[str, Services]]:
+    """The real HTTP app on a free port of `host`, with the platform channels `channels` builds (none by
+    default); yields its base URL (on 127.0.0.1 unless `host` names one address) and its services."""
     services = await build_services(settings, clock=clock)
-    runner = app_runner(create_app(services, channels={}))
+    runner = app_runner(create_app(services, channels=channels(services) if channels else {}))
     await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    await web.TCPSite(runner, host, 0).start()
+    url_host = "127.0.0.1" if host in ("0.0.0.0", "") else host
     try:
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+        yield f"http://{url_host}:{runner.addresses[0][1]}", services
     finally:
         await runner.cleanup()
         await services.close()
+
+
+@asynccontextmanager
+async def serve_app(settings: Settings, clock: FrozenClock) -> AsyncIterator[str]:
+    """The real HTTP app (no platform channels) on a free loopback port; yields its base URL."""
+    async with serve_services(settings, clock) as (url, _):
+        yield url
 
 
 def sqlite_settings(tmp_path: Path, **overrides: str) -> Settings:

@@ -2,11 +2,40 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+import json
+from typing import Any, Protocol
 
 from aiohttp import web
 
 from bot.messages import Reply
+
+# No update or chat request nests deeper than this; Telegram's deepest (a callback's message with its
+# keyboard) is about 7 levels.
+MAX_JSON_DEPTH = 32
+
+
+class NestedTooDeep(ValueError):
+    """A request body nested deeper than any real one: refused (400) before anything walks it."""
+
+
+def parse_json(body: bytes) -> Any:
+    """A JSON request body. ValueError when malformed or not UTF-8, NestedTooDeep when nested deeper than
+    MAX_JSON_DEPTH: Python's parser recurses, so 100 000 opening brackets would end as a RecursionError
+    (a 500), and a structure just under that limit could still exhaust the stack further along."""
+    try:
+        data = json.loads(body)
+    except RecursionError:
+        raise NestedTooDeep(f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
+    pending: list[tuple[Any, int]] = [(data, 1)]
+    while pending:  # iterative, so the check itself cannot overflow
+        value, depth = pending.pop()
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else None
+        if children is None:
+            continue
+        if depth > MAX_JSON_DEPTH:
+            raise NestedTooDeep(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+        pending.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return data
 
 
 class SendError(Exception):

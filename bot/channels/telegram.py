@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import json
 import logging
 import warnings
 from collections.abc import Coroutine
@@ -21,7 +20,7 @@ from telegram.error import BadRequest, ChatMigrated, Conflict, Forbidden, RetryA
 from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
-from bot.channels.base import SendError
+from bot.channels.base import NestedTooDeep, SendError, parse_json
 from bot.messages import Attachment, Button, Incoming, Reply
 
 if TYPE_CHECKING:
@@ -37,6 +36,7 @@ warnings.filterwarnings("ignore", message=r".*`retry_after` will be of type", ca
 WEBHOOK_PATH = "/telegram/webhook"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 ALLOWED_UPDATES = ["message", "callback_query"]
+GROUP_CHATS = frozenset({"group", "supergroup"})
 MAX_CALLBACK_BYTES = 64  # Bot API limit for callback_data
 MAX_TEXT_UNITS = 4096  # Bot API limit for a message, in UTF-16 code units
 BUTTONS_PER_ROW = 2
@@ -52,9 +52,10 @@ def to_incoming(update: Update, now: datetime) -> Incoming | None:
     if (query := update.callback_query) is not None:
         if query.data is None:  # game buttons carry no data
             return None
-        chat = query.message.chat.id if query.message is not None else query.from_user.id
-        return Incoming("telegram", str(query.from_user.id), str(chat), query.data, message_id, now,
-                        is_button=True)
+        chat = query.message.chat if query.message is not None else None
+        return Incoming("telegram", str(query.from_user.id), str(chat.id if chat else query.from_user.id),
+                        query.data, message_id, now, is_button=True,
+                        group_chat=chat is not None and chat.type in GROUP_CHATS)
     msg = update.message
     if msg is None or msg.from_user is None:
         return None
@@ -74,7 +75,8 @@ def to_incoming(update: Update, now: datetime) -> Incoming | None:
     elif not found and msg.effective_attachment is not None:
         # Video, audio, contact, poll…: not text, and not "an empty message" either.
         found.append(Attachment("file", url=str(getattr(msg.effective_attachment, "file_id", ""))))
-    return Incoming("telegram", str(msg.from_user.id), str(msg.chat.id), text, message_id, now, tuple(found))
+    return Incoming("telegram", str(msg.from_user.id), str(msg.chat.id), text, message_id, now, tuple(found),
+                    group_chat=msg.chat.type in GROUP_CHATS)
 
 
 def callback_data(button: Button) -> str:
@@ -167,10 +169,13 @@ class TelegramChannel:
             return web.json_response({"error": "密钥不正确"}, status=401)
         body = await request.read()  # over client_max_size: 413 from the server's middleware
         try:
-            data = json.loads(body)
+            data = parse_json(body)
             if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
                 raise ValueError("not an update")
             update = Update.de_json(data, self.bot)
+        except NestedTooDeep as exc:
+            log.warning("telegram webhook refused: %s", exc)
+            return web.json_response({"error": "请求体嵌套层数过多"}, status=400)
         except (ValueError, TypeError, KeyError, AttributeError):
             return web.json_response({"error": "请求体不是有效的 Telegram 更新"}, status=400)
         # Trade-off: we acknowledge before handling so that a slow answer never holds Telegram's request

@@ -9,16 +9,22 @@ from __future__ import annotations
 import hashlib
 import html
 import json
+import logging
+import posixpath
 import re
 import uuid
 from pathlib import Path
+from urllib.parse import quote
 
 from aiohttp import web
 
+from bot.channels.base import NestedTooDeep, parse_json
 from bot.services import Services
 from bot.messages import Incoming, Reply, payload_to_reply
 from knowledge import Document
+from knowledge.ingest import Source
 
+log = logging.getLogger(__name__)
 VISITOR_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 STATIC_DIR = Path(__file__).resolve().parent / "web_static"
 # Only our own files may run or load on these pages; document text is escaped, this is the second fence.
@@ -45,8 +51,11 @@ def routes(services: Services) -> list[web.RouteDef]:
 
     async def chat(request: web.Request) -> web.Response:
         try:
-            body = await request.json(loads=json.loads)
-        except (json.JSONDecodeError, UnicodeDecodeError):
+            body = parse_json(await request.read())
+        except NestedTooDeep as exc:
+            log.warning("web chat request refused: %s", exc)
+            return web.json_response({"error": "请求体嵌套层数过多"}, status=400)
+        except ValueError:  # malformed JSON or not UTF-8
             return web.json_response({"error": "请求体不是有效的 JSON"}, status=400)
         if not isinstance(body, dict) or not isinstance(body.get("text", ""), str):
             return web.json_response({"error": "需要 JSON 对象，text 为字符串"}, status=400)
@@ -79,7 +88,10 @@ def routes(services: Services) -> list[web.RouteDef]:
         # Looked up among the loaded documents only: the URL never becomes a file-system path.
         path = request.match_info["path"]
         kb = services.knowledge.current()
-        doc = next((d for d in kb.documents if d.path == path), None)
+        doc = kb.document(path)
+        if doc is not None and doc.path != path:
+            # A renamed document keeps its old address: answers already sent link to it.
+            raise web.HTTPMovedPermanently(f"/docs/{quote(doc.path)}", headers=PAGE_HEADERS)
         if doc is None:
             return web.Response(text=_page("找不到文档", "<h1>找不到这份文档</h1><p>文档可能已被删除或更新。"
                                           "请返回对话重新提问。</p>"),
@@ -109,19 +121,50 @@ def _page(title: str, content: str) -> str:
 
 
 def _document_html(doc: Document) -> str:
-    meta = " · ".join(html.escape(x) for x in (doc.source, f"{doc.year}年" if doc.year else "", doc.region) if x)
+    # A document with a `sources:` list shows it in full below the text; older ones keep their one-line source.
+    credit = () if doc.sources else (doc.source, f"{doc.year}年" if doc.year else "")
+    meta = " · ".join(html.escape(x) for x in (*credit, doc.region) if x)
     return _page(doc.title, f"<h1>{html.escape(doc.title)}</h1>"
                             + (f'<p class="doc-meta">{meta}</p>' if meta else "")
-                            + _markdown_html(doc.body)
+                            + _markdown_html(doc.body, doc.path)
+                            + _provenance_html(doc)
                             + '<p class="doc-note">具体标准和办理要求以当地民政部门最新公布为准。</p>')
 
 
+def _provenance_html(doc: Document) -> str:
+    """The texts the document relies on (linked where an official page exists) and when it was last checked."""
+    parts = []
+    if doc.sources:
+        parts.append("<h2>来源</h2><ul class=\"doc-sources\">" + "".join(map(_source_html, doc.sources)) + "</ul>")
+    if doc.reviewed is not None:
+        day = doc.reviewed
+        parts.append(f'<p class="doc-reviewed">最近核对：{day.year}年{day.month}月{day.day}日</p>')
+    return "".join(parts)
+
+
+def _source_html(source: Source) -> str:
+    title = html.escape(source.cited_title())
+    if source.url:  # only http(s) addresses reach here (ingest drops the rest)
+        title = f'<a href="{html.escape(source.url, quote=True)}" rel="noopener noreferrer">{title}</a>'
+    details = "，".join(html.escape(x) for x in (source.issuer, source.number, _date_zh(source.date)) if x)
+    return f"<li>{title}{f'（{details}）' if details else ''}</li>"
+
+
+def _date_zh(value: str) -> str:
+    """2026-04-30 → 2026年4月30日; 2026-03 → 2026年3月; anything else as written."""
+    if m := re.fullmatch(r"(\d{4})(?:-(\d{1,2})(?:-(\d{1,2}))?)?", value):
+        year, month, day = m.groups()
+        return f"{year}年" + (f"{int(month)}月" if month else "") + (f"{int(day)}日" if day else "")
+    return value
+
+
 BULLET = re.compile(r"^\s*[-*·•]\s+")
+LINK = re.compile(r"\[([^\]\n]+)\]\(\s*([^)\s]+)\s*\)")
 
 
-def _markdown_html(body: str) -> str:
-    """The Markdown subset document bodies keep after ingestion: headings, bullet lists, paragraphs; escaped.
-    Numbered lines stay paragraphs with their own numbers, which a list element would renumber."""
+def _markdown_html(body: str, path: str = "") -> str:
+    """The Markdown subset document bodies keep after ingestion: headings, bullet lists, paragraphs, links;
+    escaped. Numbered lines stay paragraphs with their own numbers, which a list element would renumber."""
     out: list[str] = []
     in_list = False
     for line in body.splitlines():
@@ -131,12 +174,36 @@ def _markdown_html(body: str) -> str:
             in_list = bool(bullet)
         stripped = line.strip()
         if bullet:
-            out.append(f"<li>{html.escape(line[bullet.end():])}</li>")
+            out.append(f"<li>{_inline_html(line[bullet.end():], path)}</li>")
         elif heading := re.match(r"^(#{1,6})\s*(.*)$", stripped):
             level = min(len(heading.group(1)) + 1, 4)  # the page title is the only <h1>
             out.append(f"<h{level}>{html.escape(heading.group(2))}</h{level}>")
         elif stripped:
-            out.append(f"<p>{html.escape(stripped)}</p>")
+            out.append(f"<p>{_inline_html(stripped, path)}</p>")
     if in_list:
         out.append("</ul>")
     return "\n".join(out)
+
+
+def _inline_html(text: str, path: str) -> str:
+    """Escaped text whose Markdown links become links when they lead to a web page or another document."""
+    out: list[str] = []
+    end = 0
+    for m in LINK.finditer(text):
+        href = _link_target(m.group(2), path)
+        if href is None:
+            continue  # left as the text it is
+        out.append(html.escape(text[end : m.start()]))
+        out.append(f'<a href="{html.escape(href, quote=True)}">{html.escape(m.group(1))}</a>')
+        end = m.end()
+    out.append(html.escape(text[end:]))
+    return "".join(out)
+
+
+def _link_target(target: str, path: str) -> str | None:
+    if re.match(r"https?://[^\s\"'<>]+$", target) or re.match(r"/docs/[^\s\"'<>]+$", target):
+        return target
+    if target.lower().split("#", 1)[0].endswith(".md") and ":" not in target and not target.startswith("/"):
+        resolved = posixpath.normpath(posixpath.join(posixpath.dirname(path), target))
+        return None if resolved.startswith("..") else f"/docs/{quote(resolved, safe='/#')}"
+    return None

@@ -18,6 +18,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
+from xml.parsers import expat
 from xml.parsers.expat import ExpatError
 
 import aiohttp
@@ -46,6 +47,8 @@ MAX_CALLBACK_AGE = timedelta(hours=24)
 TOKEN_MARGIN = timedelta(minutes=5)  # refresh this long before the platform's expiry
 HTTP_TIMEOUT = aiohttp.ClientTimeout(total=10)
 FORBIDDEN_XML = ("<!doctype", "<!entity")
+# The deepest real callback (a WeCom approval event) nests about 6 elements; nothing legitimate nears this.
+MAX_XML_DEPTH = 16
 UNSUPPORTED_TEXT = "抱歉，这类消息我暂时看不懂。请直接打字告诉我您想了解什么，例如：低保怎么申请？"
 # What broken XML, base64 or ciphertext raises inside xmltodict, wechatpy and cryptography.
 MALFORMED = (ExpatError, KeyError, TypeError, ValueError, AttributeError, IndexError, struct.error)
@@ -75,7 +78,28 @@ def safe_xml(data: bytes | str) -> str:
     lowered = text.lower()
     if any(marker in lowered for marker in FORBIDDEN_XML):
         raise Refused(400, "DTD or entity declarations are not accepted")
+    _check_depth(text)
     return text
+
+
+def _check_depth(text: str) -> None:
+    """Refused(400) when elements nest deeper than MAX_XML_DEPTH; ExpatError when the XML is malformed.
+    One pass of expat (C, no recursion) before the parsers that build nested dictionaries from it."""
+    depth = 0
+
+    def start(name: str, attributes: dict[str, str]) -> None:
+        nonlocal depth
+        depth += 1
+        if depth > MAX_XML_DEPTH:
+            raise Refused(400, f"XML nested deeper than {MAX_XML_DEPTH} levels")
+
+    def end(name: str) -> None:
+        nonlocal depth
+        depth -= 1
+
+    parser = expat.ParserCreate()
+    parser.StartElementHandler, parser.EndElementHandler = start, end
+    parser.Parse(text, True)
 
 
 def check_fresh(query: Mapping[str, str], now: float) -> None:
@@ -102,16 +126,20 @@ def _coordinate(value: str | None) -> float | None:
         return None
 
 
-def to_incoming(msg: BaseMessage, channel: str, clock: Clock) -> Incoming | None:
+def to_incoming(msg: BaseMessage, channel: str, clock: Clock, sender_verified: bool = True) -> Incoming | None:
     """The platform-neutral message, or None for events the bot stays silent on.
 
     Raises Unsupported for message types the bot cannot read. wechatpy maps unknown types and unknown
-    events alike to UnknownMessage, so the raw MsgType tells them apart."""
+    events alike to UnknownMessage, so the raw MsgType tells them apart. `sender_verified` is False when
+    the platform's signature does not cover the body (WeChat plaintext mode)."""
     raw_type = str(msg._data.get("MsgType", "")).lower()
     user = msg.source or ""
     if not user:
         raise KeyError("FromUserName")  # a callback without a sender is malformed
-    base: dict[str, Any] = {"channel": channel, "user_id": user, "chat_id": user, "at": clock.now()}
+    # Callbacks for a group conversation name it (ChatId / ChatType); direct app messages do not.
+    group = bool(msg._data.get("ChatId")) or str(msg._data.get("ChatType", "")).lower() == "group"
+    base: dict[str, Any] = {"channel": channel, "user_id": user, "chat_id": user, "at": clock.now(),
+                            "group_chat": group, "sender_verified": sender_verified}
     if raw_type == "event":
         event = getattr(msg, "event", "")
         if event in ("subscribe", "subscribe_scan"):
@@ -308,6 +336,8 @@ class WxChannel(ABC):
     name: str
     rate_per_second: float
     path: str
+    # Whether the platform's signature covers the message body (and so the sender in it).
+    body_signed: bool = True
 
     def __init__(self, services: Services, api: WxApi, token_key: str) -> None:
         self.services = services
@@ -362,7 +392,7 @@ class WxChannel(ABC):
             check_fresh(request.query, time.time())
             xml = safe_xml(self.unwrap(request.query, safe_xml(body)))
             msg = self.parse(xml)
-            incoming = to_incoming(msg, self.name, self.services.clock)
+            incoming = to_incoming(msg, self.name, self.services.clock, sender_verified=self.body_signed)
         except Unsupported:
             return self._reply(msg, UNSUPPORTED_TEXT, request.query)
         except Refused as exc:

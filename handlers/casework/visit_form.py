@@ -59,7 +59,7 @@ class Draft:
     def from_parsed(cls, parsed: ParsedVisit, source_key: str) -> Draft:
         return cls(source_key=source_key, visited_at=parsed.visited_at.isoformat(), clock_given=parsed.clock_given
                    or not parsed.time_given, mode=parsed.mode or "入户", mode_assumed=not parsed.mode,
-                   findings=parsed.findings, needs=parsed.needs, services=parsed.services, risk=parsed.risk,
+                   findings=parsed.findings, needs=parsed.needs, services=parsed.services, risk=parsed.risk or "",
                    follow_up=parsed.follow_up)
 
     @classmethod

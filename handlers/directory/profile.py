@@ -9,9 +9,16 @@ from bot.messages import Reply
 from handlers.directory.router import remember_town
 
 router = Router("profile")
+PLACE = re.compile(r"^(?:我在|我住在|我喺|我系|我是|设置城市|城市)\s*[:：]?\s*(\S{2,8})$")
 
 
-@router.message(Regex(r"^(?:我在|我住在|我喺|我系|我是|设置城市|城市)\s*[:：]?\s*(\S{2,8})$"))
+def _names_a_place(ctx: Context) -> bool:
+    """我系低保户 says who the asker is, not where: a policy term is left to the question answering."""
+    found = PLACE.search(ctx.text)
+    return found is not None and not ctx.services.knowledge.current().policy_terms_in(found.group(1))
+
+
+@router.message(Regex(PLACE), _names_a_place)
 async def set_city(ctx: Context, match: re.Match[str]) -> Reply | None:
     assert ctx.user is not None
     town = await remember_town(ctx, match.group(1))  # a known station's 镇/街道 sets the station

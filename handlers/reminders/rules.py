@@ -2,6 +2,8 @@
 
 `handlers/reminders/data/default.yaml` documents the format. A station may override items in
 `stations/<站名>.yaml` beside it. Every error names the file and line, so an administrator can fix it.
+Category names and their other spellings come from the one table the roster import uses too
+(knowledge/data/categories.tsv, bot.casework_tables): a rule file may name only categories listed there.
 """
 
 from __future__ import annotations
@@ -17,12 +19,14 @@ from typing import Any
 
 import yaml
 
+from bot.casework_tables import CATEGORIES_FILE, CategoryTable, TableError, load_categories, spelling_key
+
 BUILTIN_RULES = Path(__file__).resolve().parent / "data"
 VISIT_MODES = ("入户", "电话", "视频", "到站")
 KEY = re.compile(r"^[a-z][a-z0-9_]{0,23}$")
 ITEM_FIELDS = {"key", "name", "every", "first_within_days", "new_cases_only", "lead_days",
                "escalate_after_days", "reset_by", "disabled"}
-TOP_FIELDS = {"defaults", "aliases", "all", "categories"}
+TOP_FIELDS = {"defaults", "all", "categories"}
 _UNITS = {"day": (0, 1), "days": (0, 1), "天": (0, 1), "日": (0, 1), "week": (0, 7), "weeks": (0, 7),
           "周": (0, 7), "month": (1, 0), "months": (1, 0), "个月": (1, 0), "月": (1, 0), "year": (12, 0),
           "years": (12, 0), "年": (12, 0)}
@@ -100,7 +104,8 @@ class Item:
 
 @dataclass(frozen=True)
 class RuleSet:
-    """The rules one station uses: items per category, items for every case, category aliases."""
+    """The rules one station uses: items per category, items for every case, and the category table's other
+    spellings (keyed by spelling_key) so that a case stored with an old spelling still gets its items."""
 
     categories: dict[str, tuple[Item, ...]]
     common: tuple[Item, ...] = ()
@@ -112,7 +117,7 @@ class RuleSet:
         for item in self.common:
             chosen[item.key] = item
         for category in categories:
-            name = self.aliases.get(category.strip(), category.strip())
+            name = self.aliases.get(spelling_key(category), category.strip())
             for item in self.categories.get(name, ()):
                 old = chosen.get(item.key)
                 if old is None or _stricter(item, old):
@@ -310,14 +315,18 @@ def _read(path: Path) -> _Node:
         data = _Node()
         data.line, data.key_lines = 1, {}
     if not isinstance(data, _Node):
-        raise RulesError(f"提醒规则文件 {path}:1：顶层应为键值对（defaults、aliases、all、categories）")
+        raise RulesError(f"提醒规则文件 {path}:1：顶层应为键值对（defaults、all、categories）")
     return data
 
 
-def _apply(base: RuleSet, path: Path, partial: bool, base_defaults: dict[str, Any]) -> tuple[RuleSet, dict[str, Any]]:
+def _apply(base: RuleSet, path: Path, partial: bool, base_defaults: dict[str, Any], table: CategoryTable
+           ) -> tuple[RuleSet, dict[str, Any]]:
     """Read one file on top of `base` (empty for the default file): same-key items replace, others add."""
     where = _Where(path)
     data = _read(path)
+    if "aliases" in data:
+        raise where.fail(data, "aliases", f"类别的其他写法统一写在 {table.path}（导入名单和提醒规则共用），"
+                                          "请把这里的 aliases 移到那里")
     unknown = set(data) - TOP_FIELDS
     if unknown:
         raise where.fail(data, sorted(unknown)[0], f"未知字段，可用：{'、'.join(sorted(TOP_FIELDS))}")
@@ -329,12 +338,6 @@ def _apply(base: RuleSet, path: Path, partial: bool, base_defaults: dict[str, An
         defaults["lead_days"] = _int(where, node, "lead_days", 0, 90, defaults["lead_days"])
         defaults["escalate_after_days"] = _int(where, node, "escalate_after_days", 0, 366,
                                                defaults["escalate_after_days"], nullable=True)
-    aliases = dict(base.aliases)
-    if data.get("aliases") is not None:
-        node = data["aliases"]
-        if not isinstance(node, _Node) or not all(isinstance(k, str) and isinstance(v, str) for k, v in node.items()):
-            raise where.fail(data, "aliases", "aliases 应为“名单里的写法: 规则里的类别名”")
-        aliases.update({k.strip(): v.strip() for k, v in node.items()})
     common = _merge(base.common, _items(where, data, "all", defaults, partial)) if "all" in data else base.common
     categories = dict(base.categories)
     if data.get("categories") is not None:
@@ -344,12 +347,14 @@ def _apply(base: RuleSet, path: Path, partial: bool, base_defaults: dict[str, An
         for name in node:
             if not isinstance(name, str) or not name.strip():
                 raise where.fail(node, str(name), "类别名应为文字")
+            if name.strip() not in table.names:
+                found = table.canonical(name)
+                hint = f"“{name}”是“{found}”的其他写法，请写类别名“{found}”" if found else \
+                    f"类别“{name}”不在类别表 {table.path} 里（可用：{'、'.join(table.names)}）"
+                raise where.fail(node, name, hint)
             categories[name.strip()] = _merge(categories.get(name.strip(), ()), _items(where, node, name, defaults,
                                                                                      partial))
-    for alias, target in aliases.items():
-        if target not in categories:
-            raise where.fail(data, "aliases", f"别名“{alias}”指向的类别“{target}”没有规则")
-    return RuleSet(categories, common, aliases), defaults
+    return RuleSet(categories, common, table.aliases()), defaults
 
 
 def _merge(base: Sequence[Item], changes: Sequence[Item | str]) -> tuple[Item, ...]:
@@ -362,20 +367,26 @@ def _merge(base: Sequence[Item], changes: Sequence[Item | str]) -> tuple[Item, .
     return tuple(items.values())
 
 
-def load_rulebook(directory: Path | None = None) -> RuleBook:
-    """Read `default.yaml` and `stations/*.yaml` from the directory (the built-in one by default)."""
+def load_rulebook(directory: Path | None = None, categories: Path = CATEGORIES_FILE) -> RuleBook:
+    """Read `default.yaml` and `stations/*.yaml` from the directory (the built-in one by default), checking
+    the category names against the category table."""
     root = Path(directory) if directory else BUILTIN_RULES
     default_path = root / "default.yaml"
     if not default_path.is_file():
         raise RulesError(f"找不到提醒规则文件 {default_path}")
+    try:
+        table = load_categories(categories)
+    except TableError as exc:
+        raise RulesError(str(exc)) from None
     empty = RuleSet({})
     default, defaults = _apply(empty, default_path, partial=False,
-                               base_defaults={"lead_days": 3, "escalate_after_days": 7})
+                               base_defaults={"lead_days": 3, "escalate_after_days": 7}, table=table)
     stations: dict[str, RuleSet] = {}
     sources = [str(default_path)]
     for path in sorted((root / "stations").glob("*.yaml")) if (root / "stations").is_dir() else []:
-        stations[path.stem], _ = _apply(default, path, partial=True, base_defaults=defaults)
+        stations[path.stem], _ = _apply(default, path, partial=True, base_defaults=defaults, table=table)
         sources.append(str(path))
+    sources.append(str(categories))
     return RuleBook(default, stations, tuple(sources))
 
 
@@ -388,5 +399,5 @@ def current_rulebook(directory: str = "") -> RuleBook:
     """The rules, re-read when a file changed (handlers call this per message; it costs a few stats)."""
     root = Path(directory) if directory else BUILTIN_RULES
     files = [root / "default.yaml", *sorted((root / "stations").glob("*.yaml"))] if root.is_dir() else []
-    stamp = tuple((str(p), p.stat().st_mtime) for p in files if p.exists())
+    stamp = tuple((str(p), p.stat().st_mtime) for p in [*files, CATEGORIES_FILE] if p.exists())
     return _cached(directory, stamp)

@@ -2,33 +2,38 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from handlers.casework.visit_form import Draft, apply_edit, lead_notice, render_confirmation
 from handlers.casework.visit_parser import (
+    FUTURE,
+    INVALID,
     SHANGHAI,
     DangerWordsError,
+    ParsedVisit,
     default_danger_words,
     describe,
     load_danger_words,
     match_time,
+    open_questions,
     parse_mode,
     parse_risk,
     parse_visit,
 )
+from knowledge.engine.normalize import to_simplified
 
 # Saturday 28 November 2026, 17:00 in Guangdong.
-NOW = datetime(2026, 11, 28, 9, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 
 
-def local(*args: int) -> datetime:
-    return datetime(*args, tzinfo=SHANGHAI)
+def local(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=SHANGHAI)
 
 
-def parse(text: str, **kw):  # noqa: ANN003, ANN201
+def parse(text: str, **kw):
     return parse_visit(text, NOW, **kw)
 
 
@@ -68,9 +73,9 @@ def test_mode_synonyms(word: str, mode: str) -> None:
     assert parse_mode(word) == mode
 
 
-def test_mode_missing_is_empty_and_follow_up_mode_is_not_the_visit_mode() -> None:
+def test_mode_missing_is_none_and_follow_up_mode_is_not_the_visit_mode() -> None:
     p = parse("张桂英 情况稳定，下周电话回访")
-    assert p.mode == "" and p.follow_up == "下周电话回访"
+    assert p.mode is None and p.follow_up == "下周电话回访"
 
 
 def test_mode_inside_a_finding() -> None:
@@ -94,7 +99,6 @@ def test_mode_inside_a_finding() -> None:
     ("3点", local(2026, 11, 28, 15, 0), True),  # working hours: 3 o'clock is the afternoon
     ("9点", local(2026, 11, 28, 9, 0), True),
     ("3月5日", local(2026, 3, 5, 12, 0), False),
-    ("12月5日", local(2025, 12, 5, 12, 0), False),  # a date ahead this year means last year's
     ("十一月二十日", local(2026, 11, 20, 12, 0), False),
     ("11/20", local(2026, 11, 20, 12, 0), False),
     ("5号", local(2026, 11, 5, 12, 0), False),
@@ -116,7 +120,8 @@ def test_times(said: str, expected: datetime, clock: bool) -> None:
 
 @pytest.mark.parametrize("text", ["2月30日", "13月1日", "25点", "下午25点"])
 def test_impossible_times_are_not_times(text: str) -> None:
-    assert match_time(text, NOW) is None or match_time(text, NOW).length < len(text)
+    found = match_time(text, NOW)
+    assert found is None or found.length < len(text)
 
 
 def test_time_before_the_name_and_glued_to_the_mode() -> None:
@@ -164,6 +169,142 @@ def test_no_name() -> None:
     assert parse("入户 昨天").name == ""
 
 
+# -- names from the roster (issue 14) --------------------------------------------------------------------
+ROSTER = ["张桂英", "黎秀珍", "蔡文辉", "陈桂英", "罗嘉豪", "罗嘉欣", "周一平", "冯玉兰", "区锦华", "杜明"]
+
+
+def on_roster(text: str, now: datetime = NOW) -> ParsedVisit:
+    return parse_visit(text, now, known_names=ROSTER)
+
+
+@pytest.mark.parametrize("text, name, mode, notes", [
+    ("今天上午去咗黎秀珍屋企，佢话腰骨痛", "黎秀珍", "入户", "佢话腰骨痛"),
+    ("琴日下昼电话联系了蔡文辉，佢话食得落", "蔡文辉", "电话", "佢话食得落"),
+    ("电话联系了蔡文辉他说最近睡得好", "蔡文辉", "电话", "他说最近睡得好"),
+    ("探望了张桂英阿姨，身体还可以", "张桂英", None, "身体还可以"),
+    ("给杜明打了电话，佢话冇事", "杜明", "电话", "佢话冇事"),
+    ("打咗电话俾冯玉兰，佢话冇事", "冯玉兰", "电话", "佢话冇事"),
+    ("我今天去了陈桂英家里她说膝盖痛", "陈桂英", "入户", "她说膝盖痛"),
+    ("张桂英家里很乱", "张桂英", None, "家里很乱"),  # no going: 家里 is part of the finding
+])
+def test_roster_names_are_found_around_cantonese_and_mandarin_verbs(text: str, name: str, mode: str | None,
+                                                                     notes: str) -> None:
+    p = on_roster(text)
+    assert (p.name, p.people, p.name_guessed, p.mode, p.findings) == (name, (name,), False, mode, notes)
+
+
+def test_several_roster_people_are_all_returned() -> None:
+    assert on_roster("罗嘉豪 罗嘉欣 入户 兄妹都好").people == ("罗嘉豪", "罗嘉欣")
+    assert on_roster("琴日去咗冯玉兰屋企，又去埋区锦华屋企，两个都冇乜事").people == ("冯玉兰", "区锦华")
+    p = on_roster("张桂英 入户 老人说邻居黎秀珍常来串门")
+    assert (p.name, p.people, p.findings) == ("张桂英", ("张桂英", "黎秀珍"), "老人说邻居黎秀珍常来串门")
+    assert "2 位服务对象：张桂英、黎秀珍" in " ".join(open_questions(p))
+
+
+@pytest.mark.parametrize("typed, meant", [("陈贵英", "陈桂英"), ("黎秀贞", "黎秀珍"), ("蔡文灰", "蔡文辉"),
+                                          ("杜鸣", "杜明"), ("张贵英", "张桂英")])
+def test_a_near_miss_is_suggested_never_replaced(typed: str, meant: str) -> None:
+    for text in (f"{typed} 入户 情况稳定", f"{typed}入户情况稳定"):
+        p = on_roster(text)
+        assert (p.name, p.people, p.name_guessed, p.suggestions) == (typed, (), True, ((typed, meant),))
+        assert p.findings == "情况稳定"
+        assert f"是不是 {meant}？" in open_questions(p)[0]
+
+
+def test_two_character_names_need_the_same_sound() -> None:
+    p = on_roster("杜亮 入户 情况稳定")  # one character off a two-character name is someone else
+    assert (p.name, p.name_guessed, p.suggestions) == ("杜亮", True, ())
+
+
+def test_without_a_roster_match_the_name_is_a_flagged_guess() -> None:
+    p = on_roster("李建华 入户 新认识的老人")
+    assert (p.name, p.people, p.name_guessed) == ("李建华", (), True)
+    assert "名单上没有“李建华”" in open_questions(p)[0]
+    p = on_roster("今日去咗陈伯屋企，佢话冇乜事")
+    assert (p.name, p.name_guessed, p.mode, p.findings) == ("陈伯", True, "入户", "佢话冇乜事")
+
+
+# -- dates that must be asked, Cantonese times, date only --------------------------------------------------
+DEC2 = datetime(2026, 12, 2, 9, 30, tzinfo=UTC)  # Wednesday 2 December 2026, 17:30 in Guangdong
+
+
+@pytest.mark.parametrize("said, flag, day", [
+    ("11月31日", INVALID, None), ("2月30日", INVALID, None), ("13月1日", INVALID, None), ("十一月三十一号", INVALID, None),
+    ("12月5日", FUTURE, date(2026, 12, 5)),  # ahead: asked, not moved to last year
+    ("2027年1月5日", FUTURE, date(2027, 1, 5)),
+    ("今晚8点", FUTURE, date(2026, 12, 2)),
+    ("11月30日", "", date(2026, 11, 30)), ("3号", "", date(2026, 11, 3)),  # the latest 3rd that has passed
+    ("31号", "", date(2026, 10, 31)),  # November has no 31st
+    ("1号", "", date(2026, 12, 1)),
+])
+def test_dates_that_cannot_be_used_are_flagged_not_replaced(said: str, flag: str, day: date | None) -> None:
+    p = on_roster(f"张桂英 {said} 入户 情况稳定", DEC2)
+    assert p.date_flag == flag and p.time_given and p.date_said == to_simplified(said)
+    assert p.findings == "情况稳定" and p.mode == "入户"
+    if day is not None:
+        assert p.visited_at.date() == day
+    else:  # the message time is only a placeholder: the flag says it must be asked
+        assert not p.clock_given and "不是有效的日期" in " ".join(open_questions(p))
+
+
+def test_a_date_just_past_the_new_year_is_last_years() -> None:
+    p = parse_visit("张桂英 12月20日 入户 情况稳定", datetime(2027, 1, 5, 2, 0, tzinfo=UTC))
+    assert (p.visited_at.date(), p.date_flag) == (date(2026, 12, 20), "")
+
+
+@pytest.mark.parametrize("said, expected", [
+    ("下晝三點", local(2026, 12, 2, 15, 0)), ("晏晝兩點", local(2026, 12, 2, 14, 0)), ("下午3点半", local(2026, 12, 2, 15, 30)),
+    ("上晝十點", local(2026, 12, 2, 10, 0)), ("朝早", local(2026, 12, 2, 8, 0)), ("今朝十点", local(2026, 12, 2, 10, 0)),
+    ("琴日下昼", local(2026, 12, 1, 15, 0)), ("寻日傍晚", local(2026, 12, 1, 18, 0)), ("琴晚", local(2026, 12, 1, 19, 0)),
+    ("前日夜晚七点", local(2026, 11, 30, 19, 0)),
+])
+def test_cantonese_parts_of_the_day(said: str, expected: datetime) -> None:
+    p = on_roster(f"冯玉兰 {said} 电话 佢话冇事", DEC2)
+    assert (p.visited_at, p.clock_given, p.date_flag, p.findings) == (expected, True, "", "佢话冇事")
+
+
+def test_a_date_alone_stays_a_date() -> None:
+    p = on_roster("张桂英 11月30日 入户 情况稳定", DEC2)
+    assert p.date_only and not p.clock_given and p.visited_at.date() == date(2026, 11, 30)
+    p = on_roster("张桂英 入户 情况稳定", DEC2)
+    assert not p.time_given and not p.date_only and p.visited_at == DEC2
+
+
+def test_a_time_word_inside_a_finding_is_not_the_visit_time() -> None:
+    p = on_roster("张桂英 视频 今天孩子生日，家里气氛好", DEC2)
+    assert not p.time_given and p.findings == "今天孩子生日，家里气氛好"
+
+
+# -- dictated text without punctuation ---------------------------------------------------------------------
+@pytest.mark.parametrize("text, findings, needs, services, risk, follow_up", [
+    ("张桂英入户身体还可以腿脚不便需要助餐低风险下周电话回访", "身体还可以腿脚不便", "需要助餐", "", "低", "下周电话回访"),
+    ("今日去咗冯玉兰屋企佢话最近瞓得唔好想有人陪佢倾下偈风险低下个礼拜再嚟", "佢话最近瞓得唔好", "想有人陪佢倾下偈", "", "低",
+     "下个礼拜再嚟"),
+    ("蔡文辉入户老人刚出院精神一般需要护理服务帮她申请了家庭医生签约中风险持续跟进", "老人刚出院精神一般", "需要护理服务",
+     "帮她申请了家庭医生签约", "中", "持续跟进"),
+    ("黎秀珍 入户 情况 家里收入没有变化 需求 没有 风险 低 跟进 半年后复核", "家里收入没有变化", "没有", "", "低", "半年后复核"),
+    ("杜明电话佢话最近冇乜事没什么需要低风险", "佢话最近冇乜事", "没什么需要", "", "低", ""),
+    ("张桂英入户腿脚不便需要有人帮忙买菜低风险", "腿脚不便", "需要有人帮忙买菜", "", "低", ""),
+])
+def test_dictated_text_is_split_by_cue_words(text: str, findings: str, needs: str, services: str, risk: str,
+                                             follow_up: str) -> None:
+    p = on_roster(text)
+    assert (p.findings, p.needs, p.services, p.risk, p.follow_up) == (findings, needs, services, risk, follow_up)
+
+
+def test_labelled_fields_go_where_their_label_says() -> None:
+    p = on_roster("张桂英 入户 情况：行动不便。需求：助浴、理发。风险：中。跟进：下周联系医生上门。")
+    assert (p.findings, p.needs, p.risk, p.follow_up) == ("行动不便", "助浴、理发", "中", "下周联系医生上门")
+
+
+def test_open_questions_ask_for_what_was_not_said() -> None:
+    p = on_roster("张桂英 身体还好")
+    assert (p.mode, p.risk) == (None, None)
+    asks = open_questions(p)
+    assert any("走访方式" in a for a in asks) and any("风险等级" in a for a in asks)
+    assert open_questions(on_roster("张桂英 入户 身体还好，低风险")) == ()
+
+
 # -- clause kinds ------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("clause, field", [
     ("需要助餐", "needs"), ("希望有人陪聊", "needs"), ("想要申请轮椅", "needs"), ("有助浴需求", "needs"),
@@ -195,7 +336,7 @@ def test_risk_inside_a_clause_leaves_the_rest() -> None:
 
 
 def test_stroke_is_not_medium_risk_and_highest_risk_wins() -> None:
-    assert parse("张桂英 入户 去年中风，行动不便").risk == ""
+    assert parse("张桂英 入户 去年中风，行动不便").risk is None
     assert parse("张桂英 入户 原来低风险，现在风险高").risk == "高"
 
 
@@ -214,7 +355,7 @@ def test_describe_sorts_free_text() -> None:
     ("张桂英 电话 说不想活了", ("不想活",)),
     ("张桂英 入户 家中断粮，断水断电", ("断粮", "断水", "断电")),
     ("张桂英 入户 邻居反映儿子经常打人，疑似家暴", ("打人", "家暴")),
-    ("張桂英 入戶 老人跌倒，煤氣有異味", ("跌倒", "煤气")),
+    ("張桂英 入戶 老人跌倒，煤氣有異味", ("跌倒", "煤气有异味")),
     ("张桂英 入户 未发现家暴迹象，没有摔倒过", ()),
     ("张桂英 入户 提醒注意防止跌倒", ()),
     ("张桂英 入户 情况稳定", ()),
@@ -312,7 +453,8 @@ def test_edit_that_adds_a_danger_word_raises_the_alarm() -> None:
     changed = apply_edit(draft(), "修改 情况 老人在浴室跌倒", NOW)
     assert isinstance(changed, Draft) and changed.alarming() and changed.danger() == ("跌倒",)
     assert changed.to_visit_draft().danger == "跌倒"
-    assert apply_edit(draft(), "修改 风险 高", NOW).alarming()
+    risky = apply_edit(draft(), "修改 风险 高", NOW)
+    assert isinstance(risky, Draft) and risky.alarming()
 
 
 def test_lead_notice_has_case_worker_words_and_time() -> None:

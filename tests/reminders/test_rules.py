@@ -67,7 +67,11 @@ BAD = {
                  "      reset_by:\n        modes: [上门]\n", 7, "上门"),
     "bad key": ("categories:\n  低保:\n    - key: 核查\n      name: 核查\n      every: 1 year\n"
                 "      reset_by: {keywords: [核查]}\n", 3, "key"),
-    "alias to nothing": ("aliases:\n  低保户: 低保\ncategories: {}\n", 1, "没有规则"),
+    "aliases moved to the table": ("aliases:\n  低保户: 低保\ncategories: {}\n", 1, "categories.tsv"),
+    "an alias as a category": ("categories:\n  特困:\n    - key: home_visit\n      name: 入户\n      every: 1 month\n"
+                               "      reset_by: {modes: [入户]}\n", 2, "请写类别名“特困分散供养”"),
+    "unknown category": ("categories:\n  五保户:\n    - key: home_visit\n      name: 入户\n      every: 1 month\n"
+                         "      reset_by: {modes: [入户]}\n", 2, "不在类别表"),
     "negative lead": ("categories:\n  低保:\n    - key: econ_check\n      name: 核查\n      every: 1 year\n"
                       "      lead_days: -1\n      reset_by: {keywords: [核查]}\n", 6, "lead_days"),
     "yaml": ("categories:\n  低保: [\n", 3, "YAML"),
@@ -103,3 +107,17 @@ def test_only_station_files_may_disable(tmp_path: Path) -> None:
     write(tmp_path, "categories:\n  低保:\n    - key: econ_check\n      disabled: true\n")
     with pytest.raises(RulesError, match="只有站点规则"):
         load_rulebook(tmp_path)
+
+
+@pytest.mark.parametrize(("spelling", "key"), [
+    ("特困", "home_visit"), ("特困人员", "selfcare_assessment"), ("独居", "home_visit"), ("低保户", "econ_check"),
+    ("低保（收入不固定）", "econ_check"), ("低保(收入不固定)", "econ_check"), ("空巢老人", "home_visit")])
+def test_rules_accept_every_spelling_of_the_shared_category_table(spelling: str, key: str) -> None:
+    assert key in {i.key for i in load_rulebook().default.items_for([spelling])}
+
+
+def test_a_broken_category_table_is_a_rules_error_naming_its_line(tmp_path: Path) -> None:
+    table = tmp_path / "categories.tsv"
+    table.write_text("# 类别\n低保\t低保户\n特困分散供养\t低保户\n", encoding="utf-8")
+    with pytest.raises(RulesError, match=f"{table}:3.*低保户"):
+        load_rulebook(categories=table)

@@ -1,0 +1,151 @@
+"""Follow-ups: the conversation's current topic (a document and what was asked about it) answers short,
+elliptical questions (要几耐, 边度办, 咁深圳呢, 我系低保户呢) until a message names a new topic or half an hour
+passes. Pure: the caller stores the topic (the bot keeps it in the user's dialog state) and passes the time."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from knowledge.answer import Answer, document_answer
+from knowledge.engine.normalize import fold
+from knowledge.kb import Hit, KnowledgeBase
+
+TOPIC_LIFETIME = timedelta(minutes=30)
+OWN_WORDS_SCORE = 2.0  # a follow-up's own words matching a passage this well choose what to show
+FOLLOW_UP_CHARS = 24  # longer messages carry their own topic
+# 咁/那/如果… at the start or 呢 at the end: the message leans on what was said before.
+LEANS_BACK = re.compile(r"^(?:咁|噉|那|那么|那如果|如果|假如|要是|万一|还有|另外|仲有|再问|又|定系|还是)|[呢咧嘞][?？!！。.~…\s]*$")
+# "我系低保户" says who the asker is (a fact for the current topic), not what they ask about.
+ABOUT_ME = re.compile(r"^(?:我|我们|我哋|我家|我屋企|我老豆|我老窦|我阿爸|我阿妈|我爸|我妈|我老公|我老婆|佢|他|她|屋企)"
+                      r"(?:系|是|属于|算|都系|都是|也是|亦系)")
+
+
+@dataclass(frozen=True)
+class Topic:
+    question: str  # the question that opened the topic
+    path: str  # the document answering it
+    facets: tuple[str, ...]  # what the latest question asked about it
+    city: str  # the city the latest answer was for ("" = none named)
+    at: datetime  # when the topic was last answered
+
+    def fresh(self, now: datetime) -> bool:
+        return now - self.at <= TOPIC_LIFETIME
+
+    def as_data(self) -> dict[str, Any]:
+        return {"q": self.question, "path": self.path, "facets": list(self.facets), "city": self.city,
+                "at": self.at.isoformat()}
+
+    @classmethod
+    def from_data(cls, data: Any) -> Topic | None:
+        """The topic saved in a dialog state, or None for anything else (old or damaged state)."""
+        if not isinstance(data, dict):
+            return None
+        try:
+            return cls(str(data["q"]), str(data["path"]), tuple(str(f) for f in data.get("facets", [])),
+                       str(data.get("city", "")), datetime.fromisoformat(str(data["at"])))
+        except (KeyError, ValueError, TypeError):
+            return None
+
+
+def topic_of(answer: Answer, question: str, city: str, now: datetime) -> Topic | None:
+    if not answer.confident or not answer.sources:
+        return None
+    return Topic(question, answer.sources[0].path, answer.facets, city, now)
+
+
+def _own_topic_words(kb: KnowledgeBase, text: str) -> list[str]:
+    """The question's words that can name a topic: not stopwords, question words, facet words or cities."""
+    forms = kb.question_forms(text)
+    facet_words = kb.facets.ask_words_in(*forms)
+    words = []
+    for w in kb.analyzer.question(text).words:
+        if w in kb.tables.soft_words or kb.city_in(w) or len(w) < 2 or any(w in f for f in facet_words):
+            continue
+        words.append(w)
+    return words
+
+
+def names_new_topic(kb: KnowledgeBase, text: str, answer: Answer, topic: Topic) -> bool:
+    """A confident answer from another document, for a word the current topic's document is not about."""
+    if not answer.confident or not answer.sources or answer.sources[0].path == topic.path:
+        return False
+    current = kb.document(topic.path)
+    if current is None:
+        return True
+    new_about, old_about = kb.about(answer.sources[0].document), kb.about(current)
+    return any(w in new_about and w not in old_about for w in _own_topic_words(kb, text))
+
+
+def is_follow_up(kb: KnowledgeBase, text: str, answer: Answer, topic: Topic) -> bool:
+    folded = fold(text).strip()
+    if len(folded) > FOLLOW_UP_CHARS or names_new_topic(kb, text, answer, topic):
+        return False
+    if ABOUT_ME.search(folded):
+        return True
+    current = kb.document(topic.path)
+    if current is not None and kb.off_topic_words_for(text, current):
+        return False  # 生育津贴呢: a topic other offices handle, not a question about this document
+    if LEANS_BACK.search(folded) or kb.city_in(folded):
+        return True
+    if any(not kb.used_anywhere(w) for w in _own_topic_words(kb, text)):
+        return False  # 今日恒指几多点: words no document uses are about something else
+    if not answer.confident or answer.sources[0].path == topic.path:
+        return True
+    # A bare facet question (要几耐, 边度办) with no topic word of its own.
+    return bool(kb.facets.asked(*kb.question_forms(text))) and not _own_topic_words(kb, text)
+
+
+def answer_in_topic(kb: KnowledgeBase, text: str, topic: Topic, city: str, now: datetime) -> tuple[Answer, Topic]:
+    """Answer an elliptical question against the current topic: its document, the facet asked now (or the
+    last one), and the city named now (or before)."""
+    forms = kb.question_forms(text)
+    facets = kb.facets.asked(*forms) or topic.facets
+    named_city = kb.city_in(text)
+    doc = kb.document(topic.path)
+    assert doc is not None
+    if named_city and named_city != topic.city:
+        # 咁深圳呢: the same question for another city may have a document of its own.
+        again = kb.answer(f"{topic.question} {text}", city=named_city)
+        if again.confident:
+            return again, replace(topic, path=again.sources[0].path, facets=again.facets or facets,
+                                  city=named_city, at=now)
+    own_scores = kb.passage_scores(text, doc) if _own_topic_words(kb, text) else ()
+    if max(own_scores, default=0.0) >= OWN_WORDS_SCORE:
+        # 咁如果我有车呢: the message's own words pick the part of the document.
+        scores = own_scores
+        facets = kb.facets.asked(*forms)
+    else:
+        scores = kb.passage_scores(f"{text} {topic.question}", doc)
+    best = max(range(len(doc.passages)), key=lambda n: scores[n]) if doc.passages else 0
+    hit = Hit(doc.path, doc.title, 0.0, doc.passages[best].text, doc.passages[best], 1.0, True, scores)
+    emergency = kb.referrals.emergency(*forms)
+    answer = document_answer(kb, hit, facets, named_city or topic.city or city, False, emergency)
+    return answer, replace(topic, facets=facets, city=named_city or topic.city, at=now)
+
+
+def answer_turn(kb: KnowledgeBase, text: str, topic: Topic | None, city: str,
+                now: datetime) -> tuple[Answer, Topic | None]:
+    """One message of a conversation: the answer, and the topic to keep for the next message. A refusal keeps
+    the previous topic, so that 详细 and later follow-ups still work."""
+    answer = kb.answer(text, city=city)
+    live = topic if topic is not None and topic.fresh(now) and kb.document(topic.path) is not None else None
+    if live is not None and is_follow_up(kb, text, answer, live):
+        return answer_in_topic(kb, text, live, city, now)
+    if (live is not None and answer.confident and live.facets and not answer.facets
+            and LEANS_BACK.search(fold(text).strip())):
+        # 高龄津贴呢 after 长者饭堂边度办: the same question about another topic.
+        answer = kb.answer_for_facets(text, live.facets, city=city)
+    return answer, topic_of(answer, text, kb.city_in(text), now) or topic
+
+
+def detail_answer(kb: KnowledgeBase, topic: Topic, city: str) -> Answer | None:
+    """详细: the topic's document from its beginning, longer."""
+    doc = kb.document(topic.path)
+    if doc is None or not doc.passages:
+        return None
+    first = doc.passages[0]
+    hit = Hit(doc.path, doc.title, 0.0, first.text, first, 1.0, True, tuple(0.0 for _ in doc.passages))
+    return document_answer(kb, hit, topic.facets, topic.city or city, True)

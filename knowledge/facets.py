@@ -1,0 +1,107 @@
+"""What a question asks about its topic (申请流程, 材料, 条件, 金额, 时限, 地点, 是什么, 后果), and which section
+of a document answers it. The words are data (knowledge/data/facets.tsv)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from knowledge.engine.tables import FIRST_SECTION, TermTables
+from knowledge.ingest import Document, Passage
+
+HEADING_MATCH = 3.0  # a section whose heading names the facet
+TEXT_MATCH = 0.5  # per distinct hint word in the section's text (a figure such as #元 counts twice)...
+TEXT_MATCH_CAP = 4  # ...counting at most this many
+NUMBER = r"\d+(?:\.\d+)?"  # what "#" stands for in a hint word
+NEAR_MATCH = 1.0  # a section headed for a near facet (地点 → 申请流程), when none is headed for this one
+ANSWERS_FACET = 1.0  # below this, the document has no section for the facet
+MAX_FACETS = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    """A `## ` section of a document: its heading ("" for text under the title) and its passages."""
+
+    heading: str
+    passages: tuple[Passage, ...]
+
+    @property
+    def text(self) -> str:
+        return "\n".join(p.text for p in self.passages)
+
+
+def _alternation(words: list[str]) -> re.Pattern[str] | None:
+    words = sorted({w for w in words if w}, key=len, reverse=True)
+    return re.compile("|".join(map(re.escape, words))) if words else None
+
+
+class FacetTable:
+    def __init__(self, tables: TermTables) -> None:
+        self.labels = {facet: kinds["label"][0] for facet, kinds in tables.facets.items()}
+        self._ask_facet: dict[str, str] = {}
+        for facet, kinds in tables.facets.items():
+            for word in kinds.get("ask", []):
+                # A word listed for two facets belongs to the first: the file's order decides.
+                self._ask_facet.setdefault(word, facet)
+        self._ask = _alternation(list(self._ask_facet))
+        self._heading = {f: _alternation(k.get("heading", [])) for f, k in tables.facets.items()}
+        self._text = {f: [(re.compile(re.escape(w).replace("\\#", NUMBER)), 2 if "#" in w else 1)
+                          for w in dict.fromkeys(k.get("text", []))] for f, k in tables.facets.items()}
+        self._near = {f: tuple(k.get("near", [])) for f, k in tables.facets.items()}
+        self._sections: dict[int, list[Section]] = {}
+        self._scores: dict[tuple[int, str], list[float]] = {}
+
+    def asked(self, *texts: str) -> tuple[str, ...]:
+        """The facets a question asks, in the order it asks them (at most two). Each text is one form of
+        the question (folded, with dialect words in Mandarin): a word found in any form counts."""
+        if self._ask is None:
+            return ()
+        found: list[tuple[int, str]] = []
+        for text in texts:
+            found += [(m.start(), self._ask_facet[m.group(0)]) for m in self._ask.finditer(text)]
+        facets: list[str] = []
+        for _, facet in sorted(found):
+            if facet not in facets:
+                facets.append(facet)
+        return tuple(facets[:MAX_FACETS])
+
+    def ask_words_in(self, *texts: str) -> list[str]:
+        if self._ask is None:
+            return []
+        return [m.group(0) for text in texts for m in self._ask.finditer(text)]
+
+    def sections(self, doc: Document) -> list[Section]:
+        cached = self._sections.get(id(doc))
+        if cached is None:
+            groups: list[list[Passage]] = []
+            for p in doc.passages:
+                if groups and groups[-1][0].section == p.section:
+                    groups[-1].append(p)
+                else:
+                    groups.append([p])
+            cached = self._sections[id(doc)] = [Section(g[0].section, tuple(g)) for g in groups]
+        return cached
+
+    def scores(self, doc: Document, facet: str) -> list[float]:
+        """How well each section of the document answers the facet, by its heading and its text."""
+        key = (id(doc), facet)
+        cached = self._scores.get(key)
+        if cached is None:
+            heading, text = self._heading.get(facet), self._text.get(facet, [])
+            cached = []
+            for section in self.sections(doc):
+                score = HEADING_MATCH if heading is not None and heading.search(section.heading) else 0.0
+                hints = sum(weight for pattern, weight in text if pattern.search(section.text))
+                score += TEXT_MATCH * min(TEXT_MATCH_CAP, hints)
+                cached.append(score)
+            if max(cached, default=0.0) < HEADING_MATCH:
+                for near in self._near.get(facet, ()):
+                    if near == FIRST_SECTION and cached:
+                        cached[0] += NEAR_MATCH
+                        continue
+                    near_heading = self._heading.get(near)
+                    for n, section in enumerate(self.sections(doc)):
+                        if near_heading is not None and near_heading.search(section.heading):
+                            cached[n] += NEAR_MATCH
+            self._scores[key] = cached
+        return cached
