@@ -17,11 +17,10 @@ from knowledge.engine.normalize import fold
 from knowledge.engine.tables import TermTables
 from knowledge.engine.tokenize import Analyzer, Tokens
 from knowledge.facets import FacetTable
+from knowledge.answer import Answer, compose  # answer.py needs kb only for type hints
 from knowledge.ingest import Document, Passage, load_tree
 from knowledge.referral import Referrals
 
-if TYPE_CHECKING:
-    from knowledge.answer import Answer
 
 BUILTIN_DOCS = Path(__file__).resolve().parent / "docs"
 MAX_QUESTION_CHARS = 500
@@ -287,8 +286,6 @@ class KnowledgeBase:
     def answer(self, question: str, city: str = "", detailed: bool | None = None) -> Answer:
         """The composed answer. Residents ask the same few questions again and again, and an index never
         changes once built (a reload builds a new one), so answers are kept in a small LRU cache."""
-        from knowledge.answer import compose
-
         key = (question, city, detailed)
         if (cached := self._answers.get(key)) is not None:
             self._answers.move_to_end(key)
@@ -299,8 +296,6 @@ class KnowledgeBase:
 
     def answer_for_facets(self, question: str, facets: tuple[str, ...], city: str = "") -> Answer:
         """The answer as if the question asked these facets (a follow-up carrying over what was asked)."""
-        from knowledge.answer import compose
-
         return compose(self, question, city=city, facets=facets)
 
     def _remember(self, key: tuple[str, str, bool | None], answer: Answer) -> None:

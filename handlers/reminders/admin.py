@@ -12,11 +12,15 @@ from datetime import date, datetime, time, timezone
 from pathlib import Path
 from typing import Any
 
+from bot.channels.registry import configured_channels
 from bot.clock import Clock, FrozenClock
 from bot.config import Settings
+from bot.services import Services
+from bot.store.connect import open_store
 from handlers.common.calendar import WorkCalendar
 from handlers.reminders.dispatch import PUSHABLE, choose_route
 from handlers.reminders.due import DueItem, compute_due
+from handlers.reminders.loop import run_once as run_pass
 from handlers.reminders.rules import RulesError, load_rulebook
 from handlers.reminders.settings import ReminderSettings
 
@@ -51,8 +55,6 @@ def parse_now(text: str | None, tz_name: str) -> datetime | None:
 
 
 async def due(settings: Settings, day: str | None, station: str | None, as_json: bool) -> int:
-    from bot.store.connect import open_store
-
     rsettings = ReminderSettings()
     rules = _rulebook(rsettings)
     store = await open_store(settings)
@@ -114,11 +116,6 @@ def _as_json(d: DueItem, names: dict[int, str], recipient: str) -> dict[str, Any
 
 async def run_once(settings: Settings, now_text: str | None, as_json: bool) -> int:
     """One pass at --now (or now), then deliver the outbox through the configured channels."""
-    from bot.services import Services
-    from bot.store.connect import open_store
-    from bot.channels.registry import configured_channels
-    from handlers.reminders.loop import run_once as run_pass
-
     rsettings = ReminderSettings()
     _rulebook(rsettings)  # a broken rules file: say so before touching anything
     now = parse_now(now_text, settings.timezone)

@@ -15,18 +15,14 @@ import os
 import socket
 from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from aiohttp import web
 
+from bot.channels.base import Channel
+from bot.outbox import OutboxSender
+from bot.services import Services
 from handlers.reminders.dispatch import DispatchReport, ReminderDispatcher
 from handlers.reminders.rules import current_rulebook
 from handlers.reminders.settings import ReminderSettings
-
-if TYPE_CHECKING:
-    from aiohttp import web
-
-    from bot.services import Services
-    from bot.channels.base import Channel
-    from bot.outbox import OutboxSender
 
 log = logging.getLogger(__name__)
 
@@ -127,8 +123,6 @@ async def run_once(services: Services, channels: Mapping[str, Channel], now: dat
                    settings: ReminderSettings | None = None) -> tuple[DispatchReport, int]:
     """One pass at `now`, then deliver what is due in the outbox through `channels` (cron users and tests).
     Returns the pass's report and how many outbox messages this process handled."""
-    from bot.outbox import OutboxSender
-
     report = await make_dispatcher(services, channels, settings).run(now)
     if not report.skipped:  # the serve loops need not redo today's pass
         day = report.day.isoformat()

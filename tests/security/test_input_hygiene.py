@@ -23,7 +23,7 @@ from bot.channels.base import Channel
 from bot.channels.wx_common import to_incoming as wx_incoming
 from bot.clock import FrozenClock
 from bot.config import Settings
-from bot.routing import Context, Regex, Router
+from bot.routing import Context, Dispatcher, Regex, Router
 from bot.logging_setup import install_redaction
 from bot.messages import Incoming
 from bot.store import create_engine, upgrade
@@ -171,7 +171,8 @@ async def test_error_logs_hold_no_message_text(tmp_path: Path, clock: FrozenCloc
     services = await build_services(await settings_for(tmp_path, database_url), clock=clock)
     try:
         assert services.dispatcher is not None
-        services.dispatcher.routers.insert(0, failing_save_router())
+        assert isinstance(services.dispatcher, Dispatcher)
+        services.dispatcher.root.include_router(failing_save_router(), first=True)
         with caplog.at_level(logging.ERROR):
             replies = await services.dispatcher.handle(Incoming("web", "visitor-log-1", "visitor-log-1", message,
                                                                 "m1", datetime(2026, 11, 28, tzinfo=timezone.utc)))
