@@ -22,13 +22,15 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 from random import Random
+from handlers.casework.store import CaseworkStore
+from handlers.workers.store import WorkersStore
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bot.store.connect import open_store  # noqa: E402
-from bot.casework_files import parse_case_file  # noqa: E402
+from handlers.casework.files import parse_case_file  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.crypto import generate_key, new_invite_code  # noqa: E402
 from bot.store import CATEGORIES  # noqa: E402
@@ -78,17 +80,17 @@ async def run(rows: int, seed: int, database_url: str, keep: Path | None) -> Non
                             secret_key=generate_key() if database_url else "")
         store = await open_store(settings, migrate=True)
         try:
-            station = await store.add_station("基准测试社工站")
+            station = await WorkersStore.of(store).add_station("基准测试社工站")
             for name in WORKERS:
-                await store.add_worker_with_invite(station.id, name, "worker",
+                await WorkersStore.of(store).add_worker_with_invite(station.id, name, "worker",
                                                    store.secrets.invite_hash(new_invite_code()), store.clock.now())
-            names = [w.name for w, _ in await store.list_workers(station.id)]
+            names = [w.name for w, _ in await WorkersStore.of(store).list_workers(station.id)]
             for attempt in ("first import", "re-import"):
                 t0 = time.perf_counter()
                 parsed = parse_case_file(csv_path, names, date.today())
                 t1 = time.perf_counter()
                 assert not parsed.errors, parsed.errors[:5]
-                counts = await store.import_cases(station.id, parsed.rows)
+                counts = await CaseworkStore.of(store).import_cases(station.id, parsed.rows)
                 t2 = time.perf_counter()
                 total = t2 - t0
                 print(f"{attempt:>12}: validate {t1 - t0:6.2f} s + import {t2 - t1:6.2f} s = {total:6.2f} s "

@@ -189,7 +189,7 @@ async def _db_upgrade(args: argparse.Namespace) -> int:
 
 # -- shegong station | invite | workers | cases | visits --------------------------------------
 async def _station_add(args: argparse.Namespace) -> int:
-    from bot.casework_admin import add_station
+    from handlers.casework.admin import add_station
 
     return await add_station(_settings(), args.name, county=args.county, city=args.city, **_station_details(args))
 
@@ -200,37 +200,37 @@ def _station_details(args: argparse.Namespace) -> dict[str, str | float | None]:
 
 
 async def _station_set(args: argparse.Namespace) -> int:
-    from bot.casework_admin import set_station
+    from handlers.casework.admin import set_station
 
     return await set_station(_settings(), args.name, **_station_details(args))
 
 
 async def _station_list(args: argparse.Namespace) -> int:
-    from bot.casework_admin import list_stations
+    from handlers.casework.admin import list_stations
 
     return await list_stations(_settings())
 
 
 async def _invite(args: argparse.Namespace) -> int:
-    from bot.casework_admin import invite
+    from handlers.casework.admin import invite
 
     return await invite(_settings(), args.station, args.name, args.role)
 
 
 async def _workers_list(args: argparse.Namespace) -> int:
-    from bot.casework_admin import list_workers
+    from handlers.casework.admin import list_workers
 
     return await list_workers(_settings(), args.station)
 
 
 async def _cases_import(args: argparse.Namespace) -> int:
-    from bot.casework_admin import import_cases
+    from handlers.casework.admin import import_cases
 
     return await import_cases(_settings(), Path(args.file), args.station)
 
 
 async def _visits_export(args: argparse.Namespace) -> int:
-    from bot.casework_admin import export_visits
+    from handlers.casework.admin import export_visits
 
     output = Path(args.output) if args.output else None
     return await export_visits(_settings(), args.station, args.date_from, args.date_to, args.format, output)

@@ -1,4 +1,5 @@
-"""All storage goes through this package: `Store` is the one object features and channels receive."""
+"""The core store: `Store` (users, dialog state, intake, outbox, documents, audit) and the shared models and
+records. Features add their queries as `FeatureStore` subclasses in their own packages."""
 
 from bot.store.casework_records import (
     CATEGORIES,
@@ -14,13 +15,10 @@ from bot.store.casework_records import (
     WorkerRecord,
 )
 from bot.store.database import DatabaseError, create_engine, upgrade
-from bot.store.reminders import Contact, DigestPlan, DueRow, Identity, ListEntry, Notice, ResetSpec
 from bot.store.repos import Store, StoredDocument, UserRecord
 
 __all__ = [
     "CATEGORIES", "EXPORT_COLUMNS", "RISK_LEVELS", "ROLES", "VISIT_MODES", "CaseRecord", "CaseRow", "DatabaseError",
     "StationRecord", "Store", "StoredDocument", "UserRecord", "VisitDraft", "VisitRecord", "WorkerRecord",
     "create_engine", "upgrade",
-    # reminders
-    "Contact", "DigestPlan", "DueRow", "Identity", "ListEntry", "Notice", "ResetSpec",
 ]

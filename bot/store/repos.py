@@ -4,24 +4,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.sql import ColumnElement
 
 from bot.clock import Clock
 from bot.crypto import Secrets
 from bot.store.arrivals import ArrivalQueries, UserRecord
-from bot.store.casework import CaseworkQueries
-from bot.store.casework_records import aware
-from bot.store.handoff import HandoffQueries
-from bot.store.models import ConversationState, KbDocument, SeenMessage, User
+from bot.store.casework_records import WorkerRecord, aware
+from bot.store.casework_models import AuditEntry, Station, Worker, WorkerIdentity
+from bot.store.handoff_models import ResidentProfile
+from bot.store.models import ConversationState, KbDocument, KeyValue, OutboxMessage, SeenMessage, User
 
 __all__ = ["Store", "StoredDocument", "UserRecord"]
+V = TypeVar("V")
+KEY_FINGERPRINT = "secret_key_fingerprint"
+Payload = dict[str, Any]
 from bot.store.outbox import OutboxQueries
-from bot.store.reminders import ReminderQueries
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +42,10 @@ def _user(row: User) -> UserRecord:
     return UserRecord(row.id, row.channel, row.platform_user_id, row.display_name, row.city)
 
 
-class Store(ArrivalQueries, OutboxQueries, CaseworkQueries, ReminderQueries, HandoffQueries):
+class Store(ArrivalQueries, OutboxQueries):
+    """What every message and every feature needs: users, dialog state, documents, the outbox, audit. Features
+    keep their own queries in `handlers/<feature>/store.py` (`FeatureStore`), reached with `TheirStore.of(store)`."""
+
     def __init__(self, engine: AsyncEngine, clock: Clock | None = None, secrets: Secrets | None = None,
                  tz: str = "Asia/Shanghai") -> None:
         self.engine = engine
@@ -49,11 +55,23 @@ class Store(ArrivalQueries, OutboxQueries, CaseworkQueries, ReminderQueries, Han
         self.secrets = secrets or Secrets.ephemeral()
         self.tz = ZoneInfo(tz)  # local time for exported dates
         self.session: async_sessionmaker[AsyncSession] = async_sessionmaker(engine, expire_on_commit=False)
+        self._views: dict[type, object] = {}
         self._start_group_commit()
 
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
+
+    def view(self, cls: type[V]) -> V:
+        """The feature store `cls` over this store (made once, then reused)."""
+        found = self._views.get(cls)
+        if found is None:
+            found = self._views[cls] = cls(self)
+        return found  # type: ignore[return-value]
+
+    def insert(self, table: Any) -> Any:
+        """INSERT for this dialect, with its ON CONFLICT clauses."""
+        return (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
 
     def _insert(self, table):  # noqa: ANN001, ANN202
         return (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
@@ -159,4 +177,55 @@ class Store(ArrivalQueries, OutboxQueries, CaseworkQueries, ReminderQueries, Han
         async with self.session() as s:
             count, latest = (await s.execute(select(func.count(), func.max(KbDocument.ingested_at)))).one()
             return count, latest
+
+    # -- resident profile (read by intake with every message) ---------------------------------------
+    # -- profile and consent ------------------------------------------------------------------
+    async def upsert_profile(self, s: AsyncSession, user_id: int, **values: Any) -> None:
+        now = self.clock.now()
+        stmt = self._insert(ResidentProfile).values(**{"user_id": user_id, "town": "", "updated_at": now, **values})
+        await s.execute(stmt.on_conflict_do_update(index_elements=["user_id"], set_={**values, "updated_at": now}))
+
+    # -- pushes collected by polling (web chat) ----------------------------------------------
+    async def take_pushed(self, channel: str, chat_id: str, limit: int = 20) -> list[Payload]:
+        """Queued messages for a chat whose channel cannot push (the web chat polls for them): handed over
+        once, marked sent."""
+        due = (select(OutboxMessage.id).where(OutboxMessage.channel == channel, OutboxMessage.chat_id == chat_id,
+                                              OutboxMessage.status == "pending")
+               .order_by(OutboxMessage.id).limit(limit).scalar_subquery())
+        stmt = (update(OutboxMessage).where(OutboxMessage.id.in_(due), OutboxMessage.status == "pending")
+                .values(status="sent", sent_at=self.clock.now()).returning(OutboxMessage.id, OutboxMessage.payload))
+        async with self.session.begin() as s:
+            return [payload for _, payload in sorted((await s.execute(stmt)).all(), key=lambda row: row[0])]
+
+
+    # -- key check and audit -----------------------------------------------------------------
+    # -- key check --------------------------------------------------------------------------
+    async def key_matches(self, fingerprint: str) -> bool:
+        """Record the encryption key's fingerprint on first use; afterwards, say whether it is the same."""
+        async with self.session.begin() as s:
+            await s.execute(self._insert(KeyValue).values(key=KEY_FINGERPRINT, value=fingerprint, expires_at=None)
+                            .on_conflict_do_nothing())
+            stored = (await s.execute(select(KeyValue.value).where(KeyValue.key == KEY_FINGERPRINT))).scalar_one()
+            return stored == fingerprint
+
+    # -- audit ------------------------------------------------------------------------------
+    async def audit(self, actor: str, action: str, target: str = "", worker_id: int | None = None,
+                    detail: dict[str, Any] | None = None) -> None:
+        """Who read or exported which case data. Never put ID or phone numbers in target or detail."""
+        async with self.session.begin() as s:
+            s.add(AuditEntry(at=self.clock.now(), worker_id=worker_id, actor=actor[:64], action=action[:32],
+                             target=target[:200], detail=detail or {}, flagged=False))
+
+    # -- the sender as a worker (every feature asks) ----------------------------------------------
+    async def worker_for_user(self, user_id: int) -> WorkerRecord | None:
+        async with self.session() as s:
+            found = await self.workers_where(s, Worker.id == select(WorkerIdentity.worker_id)
+                                        .where(WorkerIdentity.user_id == user_id).scalar_subquery())
+            return found[0] if found else None
+
+    async def workers_where(self, s: AsyncSession, *where: ColumnElement[bool]) -> list[WorkerRecord]:
+        """Workers (with their station) matching `where`, in station and registration order."""
+        stmt = (select(Worker.id, Worker.name, Worker.role, Station.id, Station.name)
+                .join(Station, Station.id == Worker.station_id).where(*where).order_by(Station.name, Worker.id))
+        return [WorkerRecord(*row) for row in (await s.execute(stmt)).all()]
 

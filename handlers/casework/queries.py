@@ -12,6 +12,7 @@ from handlers.common.localtime import local_tz, month_bounds, month_start, names
 from handlers.common.roles import IsWorker, actor
 from handlers.casework.visit_form import format_day
 from knowledge.engine.normalize import to_simplified
+from handlers.casework.store import CaseworkStore
 
 router = Router("casework_queries", IsWorker())
 
@@ -43,7 +44,7 @@ WORKER_ONLY = (MY_CASES, MY_VISITS, STATS)  # non-workers are told these are for
 @router.message(MY_CASES)
 async def my_cases(ctx: Context, worker: WorkerRecord) -> Reply:
     store, tz = ctx.services.store, local_tz(ctx)
-    cases = await store.cases_of_worker(worker.id)
+    cases = await CaseworkStore.of(store).cases_of_worker(worker.id)
     await store.audit(actor(worker), "case.read", target="cases:mine", worker_id=worker.id,
                       detail={"count": len(cases)})
     if not cases:
@@ -57,7 +58,7 @@ async def my_cases(ctx: Context, worker: WorkerRecord) -> Reply:
 async def my_visits(ctx: Context, worker: WorkerRecord) -> Reply:
     store, tz, now = ctx.services.store, local_tz(ctx), ctx.services.clock.now()
     start, end = month_bounds(now, tz)
-    visits = await store.visits_of_worker(worker.id, start, end)
+    visits = await CaseworkStore.of(store).visits_of_worker(worker.id, start, end)
     await store.audit(actor(worker), "case.read", target="visits:mine:month", worker_id=worker.id,
                       detail={"count": len(visits)})
     month = now.astimezone(tz).month
@@ -73,9 +74,9 @@ async def look_up(ctx: Context, worker: WorkerRecord, match: re.Match[str]) -> R
     store, tz = ctx.services.store, local_tz(ctx)
     query = to_simplified(match.group(1))
     if query.startswith("#"):
-        found = [c] if (c := await store.case_by_id(int(query[1:]), worker.station_id)) is not None else []
+        found = [c] if (c := await CaseworkStore.of(store).case_by_id(int(query[1:]), worker.station_id)) is not None else []
     else:
-        found = await store.find_cases(worker.station_id, query)
+        found = await CaseworkStore.of(store).find_cases(worker.station_id, query)
         found = [c for c in found if c.name == query] or found
     if not found:
         return Reply(f"本站没有找到“{query}”。发送“我的对象”查看名单。\n如果是想问政策，请直接提问，例如：低保怎么申请？")
@@ -86,7 +87,7 @@ async def look_up(ctx: Context, worker: WorkerRecord, match: re.Match[str]) -> R
         return Reply(f"找到 {len(found)} 位，请选择：\n" + "\n".join(f"{i}. {b.label}" for i, b in enumerate(buttons, 1)),
                      buttons=buttons)
     case = found[0]
-    visits = await store.visits_of_case(case.id, limit=5)
+    visits = await CaseworkStore.of(store).visits_of_case(case.id, limit=5)
     await store.audit(actor(worker), "case.read", target=f"case:{case.id}", worker_id=worker.id)
     head = [f"{case.name}｜{case.village or '未填村居'}｜{'、'.join(case.categories) or '未分类'}",
             f"风险：{case.risk_level}｜负责社工：{case.worker_name or '未分配'}",
@@ -102,7 +103,7 @@ async def station_stats(ctx: Context, worker: WorkerRecord) -> Reply:
     if not worker.is_lead:
         return Reply("“本站统计”只对站长开放。您可以发送“本月走访”查看自己的记录。")
     store, tz, now = ctx.services.store, local_tz(ctx), ctx.services.clock.now()
-    stats = await store.station_stats(worker.station_id, month_start(now, tz), now)
+    stats = await CaseworkStore.of(store).station_stats(worker.station_id, month_start(now, tz), now)
     await store.audit(actor(worker), "case.read", target=f"station:{worker.station_id}:stats", worker_id=worker.id)
     per_worker = stats["per_worker"]
     never, stale = stats["never_visited"], stats["stale"]

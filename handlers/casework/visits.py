@@ -25,6 +25,8 @@ from handlers.casework.visit_form import (
 )
 from handlers.casework.visit_parser import MODES, default_danger_words, describe, parse_mode, parse_risk, parse_visit
 from knowledge.engine.normalize import to_simplified
+from handlers.casework.store import CaseworkStore
+from handlers.workers.store import WorkersStore
 
 log = logging.getLogger(__name__)
 router = Router("visits", IsWorker())
@@ -102,7 +104,7 @@ async def start_report(ctx: Context, worker: WorkerRecord) -> Reply:
     if not body:
         draft = Draft(source_key=source_key, visited_at=now.astimezone(tz).isoformat())
         return await _ask_step(ctx, worker, draft, "case", note=restarted)
-    own = await ctx.services.store.cases_of_worker(worker.id)
+    own = await CaseworkStore.of(ctx.services.store).cases_of_worker(worker.id)
     parsed = parse_visit(body, now, tz, known_names=[c.name for c in own])
     if not parsed.name:
         return Reply(USAGE)
@@ -115,10 +117,10 @@ async def _lookup(ctx: Context, worker: WorkerRecord, query: str) -> list[CaseRe
     """Own cases first, then the station's; an exact name beats a near one. Never outside the station."""
     store = ctx.services.store
     query = to_simplified(query)
-    own = await store.find_cases(worker.station_id, query, worker.id)
+    own = await CaseworkStore.of(store).find_cases(worker.station_id, query, worker.id)
     if exact := [c for c in own if c.name == query]:
         return exact
-    station = await store.find_cases(worker.station_id, query)
+    station = await CaseworkStore.of(store).find_cases(worker.station_id, query)
     if exact := [c for c in station if c.name == query]:
         return exact
     return own or station
@@ -180,7 +182,7 @@ async def pick_case(ctx: Context, worker: WorkerRecord) -> Reply:
     elif ctx.text.isdigit() and 1 <= int(ctx.text) <= len(candidates):
         chosen = candidates[int(ctx.text) - 1]
     if chosen is not None:
-        case = await ctx.services.store.case_by_id(chosen, worker.station_id)
+        case = await CaseworkStore.of(ctx.services.store).case_by_id(chosen, worker.station_id)
         if case is None or chosen not in candidates:
             return Reply("请从列出的对象中选择，或回复正确的姓名。")
         return await _with_case(ctx, worker, draft, case, after)
@@ -192,7 +194,7 @@ async def pick_case(ctx: Context, worker: WorkerRecord) -> Reply:
 async def confirm(ctx: Context, worker: WorkerRecord) -> Reply:
     store, tz, now = ctx.services.store, local_tz(ctx), ctx.services.clock.now()
     draft = Draft.from_state(ctx.state_data["draft"])
-    case = await store.case_by_id(draft.case_id, worker.station_id)
+    case = await CaseworkStore.of(store).case_by_id(draft.case_id, worker.station_id)
     if case is None:
         await ctx.clear_state()
         return Reply("这位服务对象不在您所在的社工站，记录没有保存。")
@@ -203,7 +205,7 @@ async def confirm(ctx: Context, worker: WorkerRecord) -> Reply:
         notice = reply_to_payload(lead_notice(case.id, case.name, case.village, worker.name, danger, draft.risk,
                                               draft.when, tz, now))
         notices = [(channel, chat_id, notice) for channel, chat_id in await _lead_identities(ctx, worker)]
-    visit, created = await store.save_visit(worker.id, draft.to_visit_draft(words), draft.source_key, notices)
+    visit, created = await CaseworkStore.of(store).save_visit(worker.id, draft.to_visit_draft(words), draft.source_key, notices)
     await ctx.clear_state()
     if not created:
         return Reply(f"这条记录之前已经保存过了（{visit.case_name} {format_day(visit.visited_at, tz)}），没有重复保存。")
@@ -224,7 +226,7 @@ def _no_lead(worker: WorkerRecord) -> str:
 
 async def _lead_identities(ctx: Context, worker: WorkerRecord) -> list[tuple[str, str]]:
     """Where the station's leads are reached, except the reporting worker's own chats."""
-    leads = await ctx.services.store.station_leads(worker.station_id)
+    leads = await WorkersStore.of(ctx.services.store).station_leads(worker.station_id)
     return [identity for lead, identities in leads if lead.id != worker.id for identity in identities]
 
 
@@ -263,7 +265,7 @@ async def _ask_step(ctx: Context, worker: WorkerRecord, draft: Draft, step: str,
     await ctx.set_state(STEP + step, {"draft": draft.to_state()})
     buttons: list[Button] = []
     if step == "case":
-        own = await ctx.services.store.cases_of_worker(worker.id)
+        own = await CaseworkStore.of(ctx.services.store).cases_of_worker(worker.id)
         buttons = [Button(c.name, f"#{c.id}") for c in own[:6]]
     elif step == "mode":
         buttons = [Button(m) for m in MODES]
@@ -289,7 +291,7 @@ async def guided_step(ctx: Context, worker: WorkerRecord) -> Reply:
                      f"“{ctx.text if not ctx.text.startswith('rmd:') else '待办'}”。")
     if step == "case":
         if (ref := _CASE_REF.match(ctx.text)) is not None:
-            case = await ctx.services.store.case_by_id(int(ref.group(1)), worker.station_id)
+            case = await CaseworkStore.of(ctx.services.store).case_by_id(int(ref.group(1)), worker.station_id)
             if case is None:
                 return Reply("本站没有这位服务对象，请输入姓名。")
             return await _with_case(ctx, worker, draft, case, STEP + "mode")
@@ -328,13 +330,13 @@ async def nothing_to_confirm(ctx: Context, worker: WorkerRecord) -> Reply:
 @router.message(UNDO)
 async def undo(ctx: Context, worker: WorkerRecord) -> Reply:
     store, tz = ctx.services.store, local_tz(ctx)
-    last = await store.last_visit_of_worker(worker.id)
+    last = await CaseworkStore.of(store).last_visit_of_worker(worker.id)
     if last is None:
         return Reply("没有可以撤销的走访记录。")
     what = f"{last.case_name} {format_day(last.visited_at, tz)} 的走访记录"
     if ctx.services.clock.now() - last.created_at > UNDO_WINDOW:
         return Reply(f"{what}保存已超过 30 分钟，不能撤销了。如需更正，请联系站长。")
-    if not await store.delete_visit(last.id, worker.id):
+    if not await CaseworkStore.of(store).delete_visit(last.id, worker.id):
         return Reply("没有可以撤销的走访记录。")
     log.info("visit undone", extra={"visit_id": last.id, "worker_id": worker.id})
     told = "（已发给站长的安全提示不会撤回）" if last.danger or last.risk_after == "高" else ""
@@ -353,7 +355,7 @@ async def attach(ctx: Context, worker: WorkerRecord) -> Reply:
     visit = None
     for a in ctx.incoming.attachments:
         if a.kind in ("image", "location"):
-            visit = await store.attach_to_recent_visit(worker.id, a.kind, url=a.url, latitude=a.latitude,
+            visit = await CaseworkStore.of(store).attach_to_recent_visit(worker.id, a.kind, url=a.url, latitude=a.latitude,
                                                        longitude=a.longitude, label=a.label, since=now - ATTACH_WINDOW)
             if visit is None:
                 return Reply("没有附到记录上：照片或位置要在保存走访记录后 10 分钟内发送，才会附到那条记录。"
@@ -374,7 +376,7 @@ async def danger_message(ctx: Context, worker: WorkerRecord) -> Reply | None:
     """`张桂英 今天摔倒了` from a worker: their own case named with a danger word, so the leads are told."""
     store, tz, now = ctx.services.store, local_tz(ctx), ctx.services.clock.now()
     simple = to_simplified(ctx.text)
-    named = sorted((c for c in await store.cases_of_worker(worker.id) if c.name and c.name in simple),
+    named = sorted((c for c in await CaseworkStore.of(store).cases_of_worker(worker.id) if c.name and c.name in simple),
                    key=lambda c: len(c.name), reverse=True)
     if not named:
         raise SkipHandler  # not about one of their cases: perhaps a policy question

@@ -12,6 +12,7 @@ from bot.routing import Context, HasAttachment, Regex, Router
 from bot.messages import Button, Reply
 from bot.store.handoff_records import StationInfo
 from knowledge.engine.normalize import to_simplified
+from handlers.directory.store import DirectoryStore
 
 router = Router("directory")
 
@@ -87,7 +88,7 @@ async def remember_town(ctx: Context, text: str) -> Reply | None:
     and does not look like a town, so that the caller can try a city."""
     if not looks_like_town(text) and ctx.services.knowledge.current().city_in(text):
         return None  # 我在佛山: a city, even if station names start with it
-    found = match_stations(await ctx.services.store.station_directory(), text)
+    found = match_stations(await DirectoryStore.of(ctx.services.store).station_directory(), text)
     if len(found) > 1:
         return Reply("找到几个社工站，您在哪一个？", buttons=choices(found))
     if not found:
@@ -103,7 +104,7 @@ async def remember_town(ctx: Context, text: str) -> Reply | None:
 
 @consent.continuation("town")
 async def town_after_consent(ctx: Context, data: dict) -> Reply:
-    station = await ctx.services.store.station_info(int(data["station"]))
+    station = await DirectoryStore.of(ctx.services.store).station_info(int(data["station"]))
     if station is None:
         return Reply("这个社工站的资料已被删除，请重新告诉我您在哪个镇（街）。")
     return await save_town(ctx, station)
@@ -112,7 +113,7 @@ async def town_after_consent(ctx: Context, data: dict) -> Reply:
 async def save_town(ctx: Context, station: StationInfo) -> Reply:
     assert ctx.user is not None
     store, town = ctx.services.store, town_of(station.name)
-    await store.set_resident_station(ctx.user.id, station.id, town)
+    await DirectoryStore.of(store).set_resident_station(ctx.user.id, station.id, town)
     consent.update_current(station_id=station.id, town=town)
     city = ctx.services.knowledge.current().city_in(station.city) if station.city else ""
     if city and not ctx.user.city:
@@ -126,10 +127,10 @@ async def save_town(ctx: Context, station: StationInfo) -> Reply:
 async def where(ctx: Context) -> Reply:
     store = ctx.services.store
     status = consent.current()
-    station = await store.station_info(status.station_id) if status and status.station_id else None
+    station = await DirectoryStore.of(store).station_info(status.station_id) if status and status.station_id else None
     if station is not None:
         return Reply(describe(station) + "\n\n发送您的位置，可以查看离您最近的几个社工站。")
-    stations = await store.station_directory()
+    stations = await DirectoryStore.of(store).station_directory()
     city = ctx.user.city if ctx.user else ""
     local = [s for s in stations if city and s.city and (s.city in city or city in s.city)]
     ask = "告诉我您在哪个镇（街），例如“我在石湾镇”，或发送您的位置，我帮您找最近的社工站。"
@@ -144,7 +145,7 @@ async def nearest(ctx: Context) -> Reply:
     place = next(a for a in ctx.incoming.attachments if a.kind == "location")
     if place.latitude is None or place.longitude is None:
         return Reply("没有读到位置的经纬度，请重新发送位置，或告诉我您在哪个镇（街）。")
-    located = [s for s in await ctx.services.store.station_directory()
+    located = [s for s in await DirectoryStore.of(ctx.services.store).station_directory()
                if s.latitude is not None and s.longitude is not None]
     if not located:
         return Reply("暂时还没有社工站登记位置，没法按距离查找。请用文字告诉我您在哪个镇（街），例如“我在石湾镇”，"

@@ -16,6 +16,8 @@ from handlers.handoff.working_hours import URGENT, response_note
 from handlers.common.localtime import local_tz
 from handlers.directory.router import choices, describe, match_stations, save_town, town_of
 from handlers.help import CONTACT_TEXT
+from handlers.directory.store import DirectoryStore
+from handlers.handoff.store import HandoffStore
 
 log = logging.getLogger(__name__)
 router = Router("handoff")
@@ -60,7 +62,7 @@ async def start(ctx: Context, question: str = "", origin: str = "asked") -> Repl
     data = {"q": question, "origin": origin}
     if not status.consented:
         return await consent.ask_consent(ctx, "handoff", data)
-    station = await ctx.services.store.station_info(status.station_id) if status.station_id else None
+    station = await DirectoryStore.of(ctx.services.store).station_info(status.station_id) if status.station_id else None
     if station is None:
         return await _ask_town(ctx, data)
     return await _ask_description(ctx, station, data)
@@ -81,7 +83,7 @@ async def after_unsure(ctx: Context, unsure: Reply, questions: str) -> Reply | N
 
 async def _ask_town(ctx: Context, data: dict) -> Reply:
     await ctx.set_state(TOWN, data)
-    stations = await ctx.services.store.station_directory()
+    stations = await DirectoryStore.of(ctx.services.store).station_directory()
     if not stations:
         await ctx.clear_state()
         return Reply("暂时还没有社工站开通线上转人工。\n\n" + CONTACT_TEXT)
@@ -110,7 +112,7 @@ async def town_answer(ctx: Context) -> HandlerResult:
     if _word(ctx) in TRIGGERS:  # asked again: start over
         return await start(ctx, str(data.get("q", "")), str(data.get("origin", "asked")))
     text = ctx.text.removeprefix("我在").strip()
-    found = match_stations(await ctx.services.store.station_directory(), text)
+    found = match_stations(await DirectoryStore.of(ctx.services.store).station_directory(), text)
     if len(found) == 1:
         await save_town(ctx, found[0])
         return await _ask_description(ctx, found[0], data)
@@ -165,11 +167,11 @@ async def open_ticket(ctx: Context, station_id: int, question: str) -> Reply:
     assert ctx.user is not None
     await ctx.clear_state()
     services, inc = ctx.services, ctx.incoming
-    station = await services.store.station_info(station_id)
+    station = await DirectoryStore.of(services.store).station_info(station_id)
     if station is None:
         return await _ask_town(ctx, {"q": question, "origin": "asked"})
     town = town_of(station.name)
-    ticket_id, notified = await services.store.open_ticket(
+    ticket_id, notified = await HandoffStore.of(services.store).open_ticket(
         ctx.user.id, station.id, inc.channel, inc.chat_id, question,
         notice=lambda tid: worker_notice(tid, station, inc.channel, town, question))
     if not ticket_id:

@@ -18,6 +18,7 @@ from bot.store import WorkerRecord
 from bot.store.handoff_records import TicketRecord, TicketStats
 from handlers.common.localtime import local_tz
 from handlers.common.roles import IsWorker, actor
+from handlers.handoff.store import HandoffStore
 
 log = logging.getLogger(__name__)
 router = Router("tickets", IsWorker())
@@ -57,7 +58,7 @@ async def reply(ctx: Context, worker: WorkerRecord, match: re.Match[str]) -> Rep
     # The filter matched the width-folded text; relay what the worker typed (full-width punctuation kept).
     typed = re.match(_REPLY, ctx.incoming.text.strip())
     number, text = int(match.group(1)), (typed or match).group(2).strip()
-    outcome = await ctx.services.store.worker_reply(
+    outcome = await HandoffStore.of(ctx.services.store).worker_reply(
         number, worker.id, worker.station_id, text, ctx.incoming.dedup_key,
         payload=lambda first, reactivated: resident_message(worker, text, first or reactivated))
     if outcome.status == "missing":
@@ -77,7 +78,7 @@ async def end(ctx: Context, worker: WorkerRecord, match: re.Match[str]) -> Reply
     number = int(match.group(1))
     goodbye = reply_to_payload(Reply(f"社工已结束本次对话（工单 #{number}）。之后的消息由社工助手（机器人）回答；"
                                      "还需要人工帮助时，发送“找社工”。"))
-    outcome = await ctx.services.store.close_ticket(number, "worker", worker.station_id, goodbye,
+    outcome = await HandoffStore.of(ctx.services.store).close_ticket(number, "worker", worker.station_id, goodbye,
                                                     key=ctx.incoming.dedup_key)
     if outcome.status == "missing":
         return Reply(NOT_FOUND.format(n=number))
@@ -93,7 +94,7 @@ async def end(ctx: Context, worker: WorkerRecord, match: re.Match[str]) -> Reply
 async def view(ctx: Context, worker: WorkerRecord, match: re.Match[str]) -> Reply:
     number = int(match.group(1))
     store, tz = ctx.services.store, local_tz(ctx)
-    found = await store.ticket_view(number, worker.station_id)
+    found = await HandoffStore.of(store).ticket_view(number, worker.station_id)
     if found is None:
         return Reply(NOT_FOUND.format(n=number))
     ticket, lines = found
@@ -127,14 +128,14 @@ def _ticket_line(t: TicketRecord, now: datetime) -> str:
 @router.message(Command("tickets", keywords={"工单", "工单列表", "本站工单", "我的工单", "工单统计"}), not_in_form)
 async def overview(ctx: Context, worker: WorkerRecord) -> Reply:
     store, now = ctx.services.store, ctx.services.clock.now()
-    tickets = await store.open_tickets(worker.station_id)
+    tickets = await HandoffStore.of(store).open_tickets(worker.station_id)
     lines = [_ticket_line(t, now) for t in tickets[:MAX_LINES]]
     body = (f"本站未结束的工单（{len(tickets)} 个）：\n" + "\n".join(lines)) if tickets else "本站没有未结束的工单。"
     if worker.is_lead:
-        stats = await store.ticket_stats(now - timedelta(days=STATS_DAYS),
+        stats = await HandoffStore.of(store).ticket_stats(now - timedelta(days=STATS_DAYS),
                                          None if worker.role == "admin" else worker.station_id)
         body += "\n\n工单统计：\n" + "\n".join(_stats_line(s) for s in stats)
-    on_duty = await store.on_duty_names(worker.station_id)
+    on_duty = await HandoffStore.of(store).on_duty_names(worker.station_id)
     body += f"\n\n值班：{'、'.join(on_duty)}" if on_duty else "\n\n现在没有人标记值班，新的求助会发给本站所有社工。"
     return Reply(body + "\n查看某个工单请发：工单 编号")
 
@@ -142,14 +143,14 @@ async def overview(ctx: Context, worker: WorkerRecord) -> Reply:
 # -- duty ---------------------------------------------------------------------------------------------------
 @router.message(Command("onduty", keywords={"值班", "开始值班", "我值班"}), not_in_form)
 async def on_duty(ctx: Context, worker: WorkerRecord) -> Reply:
-    await ctx.services.store.set_duty(worker.id, True)
-    names = await ctx.services.store.on_duty_names(worker.station_id)
+    await HandoffStore.of(ctx.services.store).set_duty(worker.id, True)
+    names = await HandoffStore.of(ctx.services.store).on_duty_names(worker.station_id)
     return Reply(f"已开始值班：居民的新求助会发给您（本站值班：{'、'.join(names)}）。下班请发“下班”。")
 
 
 @router.message(Command("offduty", keywords={"下班", "结束值班", "取消值班"}), not_in_form)
 async def off_duty(ctx: Context, worker: WorkerRecord) -> Reply:
-    await ctx.services.store.set_duty(worker.id, False)
-    names = await ctx.services.store.on_duty_names(worker.station_id)
+    await HandoffStore.of(ctx.services.store).set_duty(worker.id, False)
+    names = await HandoffStore.of(ctx.services.store).on_duty_names(worker.station_id)
     who = f"本站值班：{'、'.join(names)}" if names else "本站现在没有人值班，新的求助会发给本站所有社工"
     return Reply(f"已下班，新的求助不再专门发给您（{who}）。您正在回复的工单，居民的消息仍会发给您。")

@@ -13,6 +13,9 @@ from bot.store import StoredDocument, WorkerRecord
 from bot.store.handoff_records import DraftRecord
 from handlers.common.localtime import local_tz
 from handlers.common.roles import IsWorker, actor
+from handlers.directory.store import DirectoryStore
+from handlers.kb_drafts.store import KbDraftStore
+from handlers.workers.store import WorkersStore
 
 log = logging.getLogger(__name__)
 router = Router("kb_drafts", IsWorker())
@@ -40,14 +43,14 @@ def draft_document(draft: DraftRecord, station_name: str, city: str, year: str) 
 @router.message(Regex(r"^(?:/kbsave(?:@\w+)?|收录)\s*(?:工单)?\s*#?(\d{1,9})$"))
 async def save(ctx: Context, worker: WorkerRecord, match: re.Match[str]) -> Reply:
     number, store = int(match.group(1)), ctx.services.store
-    leads = sorted({ident for lead, idents in await store.station_leads(worker.station_id) if lead.id != worker.id
+    leads = sorted({ident for lead, idents in await WorkersStore.of(store).station_leads(worker.station_id) if lead.id != worker.id
                     for ident in idents})
 
     def notice(draft_id: int) -> dict:
         return reply_to_payload(Reply(f"📝 社工{worker.name}把工单 #{number} 的解答整理成了知识库草稿 #{draft_id}，"
                                       f"请审核。发送“发布 {draft_id}”后，居民再问类似问题，机器人会直接回答。"))
 
-    outcome = await store.create_draft(number, worker.id, worker.station_id, notice, leads)
+    outcome = await KbDraftStore.of(store).create_draft(number, worker.id, worker.station_id, notice, leads)
     if isinstance(outcome, str):
         return Reply(WHY_NOT[outcome].format(n=number))
     ctx.services.wake_outbox()
@@ -63,18 +66,18 @@ async def publish(ctx: Context, worker: WorkerRecord, match: re.Match[str]) -> R
     number, store = int(match.group(1)), ctx.services.store
     if not worker.is_lead:
         return Reply("只有站长可以发布知识库草稿。")
-    draft = await store.draft_for_station(number, worker.station_id)
+    draft = await KbDraftStore.of(store).draft_for_station(number, worker.station_id)
     if draft is None:
         return Reply(f"本站没有知识库草稿 #{number}。")
     if draft.status != "draft":
         return Reply(f"草稿 #{number} 已经发布过了。")
-    station = await store.station_info(worker.station_id)
+    station = await DirectoryStore.of(store).station_info(worker.station_id)
     kb = ctx.services.knowledge
     city = kb.current().city_in(station.city) if station and station.city else ""
     year = str(ctx.services.clock.now().astimezone(local_tz(ctx)).year)
     doc = draft_document(draft, worker.station_name, city, year)
     await store.save_document(doc)
-    if not await store.mark_draft_published(draft.id, worker.id, doc.path):
+    if not await KbDraftStore.of(store).mark_draft_published(draft.id, worker.id, doc.path):
         return Reply(f"草稿 #{number} 已经发布过了。")
     await kb.load()  # this process now; the others within a refresh interval (they compare revisions)
     await store.audit(actor(worker), "kb.publish", target=f"draft:{number}", worker_id=worker.id,

@@ -20,6 +20,7 @@ from bot.routing import Context, HandlerResult, Next
 from bot.messages import Button, Reply
 from bot.store.handoff_records import ResidentStatus
 from handlers.common.texts import URGENT
+from handlers.privacy.store import PrivacyStore
 
 # A WeCom self-built app reaches only members of the organisation (staff), not residents: no notice there.
 STAFF_CHANNELS = frozenset({"wecom"})
@@ -117,5 +118,5 @@ async def consent(ctx: Context, nxt: Next) -> list[Reply]:
     if ctx.write_behind:
         ctx.notice_shown = True  # written by intake with the message's state
     else:
-        await store.mark_notice_shown(ctx.user.id)
+        await PrivacyStore.of(store).mark_notice_shown(ctx.user.id)
     return with_notice(replies, notice_text(ctx.services.settings.retention_days))

@@ -24,6 +24,8 @@ from bot.config import Settings
 from bot.services import Services
 from bot.store import Store
 from bot.store.connect import open_store
+from handlers.handoff.store import HandoffStore
+from handlers.privacy.store import PrivacyStore
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +39,8 @@ LEASE_TTL = timedelta(minutes=10)
 async def purge(store: Store, retention_days: int, now: datetime | None = None) -> dict[str, int]:
     """Delete conversation logs older than the retention period; counts per kind."""
     now = now or store.clock.now()
-    counts = await store.purge_before(now - timedelta(days=retention_days))
-    counts["stale_tickets"] = await store.close_stale_tickets(now - timedelta(days=STALE_DAYS))
+    counts = await PrivacyStore.of(store).purge_before(now - timedelta(days=retention_days))
+    counts["stale_tickets"] = await HandoffStore.of(store).close_stale_tickets(now - timedelta(days=STALE_DAYS))
     # Platforms redeliver within minutes; keeping message ids longer only risks dropping new messages
     # when a platform's ids start over (e.g. a new Telegram bot token).
     counts["seen_messages"] += await store.forget_seen_before(now - timedelta(days=SEEN_MESSAGE_DAYS))
@@ -46,7 +48,7 @@ async def purge(store: Store, retention_days: int, now: datetime | None = None) 
 
 
 async def refresh_gauges(store: Store) -> None:
-    counts = await store.open_ticket_counts()
+    counts = await HandoffStore.of(store).open_ticket_counts()
     metrics.TICKETS_OPEN.replace({(name,): float(n) for name, n in counts.items()})
 
 

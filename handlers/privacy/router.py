@@ -7,6 +7,7 @@ import logging
 from handlers.privacy import consent
 from bot.routing import Command, Context, HandlerResult, Router, not_in_form
 from bot.messages import Reply
+from handlers.privacy.store import PrivacyStore
 
 log = logging.getLogger(__name__)
 router = Router("privacy")
@@ -22,7 +23,7 @@ DELETED = ("已删除您在社工助手保存的信息：个人资料（所在�
 @router.message(Command("agree", keywords=AGREE), not_in_form)
 async def agree(ctx: Context) -> HandlerResult:
     assert ctx.user is not None
-    await ctx.services.store.record_consent(ctx.user.id)
+    await PrivacyStore.of(ctx.services.store).record_consent(ctx.user.id)
     consent.update_current(consented_at=ctx.services.clock.now())
     if ctx.state == consent.WAITING:
         data = dict(ctx.state_data)
@@ -51,7 +52,7 @@ async def delete_my_data(ctx: Context) -> Reply:
     assert ctx.user is not None
     if (await consent.status_of(ctx)).is_worker:
         return Reply("这是社工账号，绑定信息由站长管理；如需解绑，请联系站长。")
-    counts = await ctx.services.store.delete_resident(ctx.user.id)
+    counts = await PrivacyStore.of(ctx.services.store).delete_resident(ctx.user.id)
     consent.mark_deleted(ctx)
     ctx.state, ctx.state_data = None, {}
     log.info("resident data deleted", extra={k: v for k, v in counts.items()})

@@ -23,6 +23,8 @@ from handlers.reminders.due import DueItem, compute_due
 from handlers.reminders.loop import run_once as run_pass
 from handlers.reminders.rules import RulesError, load_rulebook
 from handlers.reminders.settings import ReminderSettings
+from handlers.reminders.store import ReminderStore
+from handlers.workers.store import WorkersStore
 
 STATUS = {"overdue": "逾期", "today": "今天到期", "upcoming": "即将到期"}
 
@@ -62,14 +64,14 @@ async def due(settings: Settings, day: str | None, station: str | None, as_json:
         today = date.fromisoformat(day) if day else Clock().now().astimezone(store.tz).date()
         station_id = None
         if station:
-            found = await store.station_by_name(station)
+            found = await WorkersStore.of(store).station_by_name(station)
             if found is None:
                 raise SystemExit(f"没有这个社工站：{station}（用 shegong station list 查看）")
             station_id = found.id
         items = sorted(await compute_due(store, rules, today, station_id=station_id),
                        key=lambda d: (d.station_id, d.worker_id or 0, *d.sort_key()))
-        contacts = await store.reminder_contacts(station_id)
-        names = await store.station_names()
+        contacts = await ReminderStore.of(store).reminder_contacts(station_id)
+        names = await ReminderStore.of(store).station_names()
         await store.audit(f"cli:{getpass.getuser()}", "reminders.due", target=station or "all",
                           detail={"date": today.isoformat(), "items": len(items)})
     except ValueError as exc:

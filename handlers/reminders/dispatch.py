@@ -18,7 +18,8 @@ from handlers.reminders import render
 from handlers.common.calendar import SendWindow, WorkCalendar
 from handlers.reminders.due import DueItem, by_worker, compute_due
 from handlers.reminders.rules import RuleBook
-from bot.store.reminders import Contact, DigestPlan, Identity, Notice
+from handlers.reminders.store import Contact, DigestPlan, Identity, Notice
+from handlers.reminders.store import ReminderStore
 
 if TYPE_CHECKING:
     from bot.store import Store
@@ -95,7 +96,7 @@ class ReminderDispatcher:
         if report.skipped:
             return report
         items = await compute_due(self.store, self.rules, today)
-        contacts = await self.store.reminder_contacts()
+        contacts = await ReminderStore.of(self.store).reminder_contacts()
         report.items = len(items)
         await self._digests(today, now, items, contacts, report)
         await self._escalations(today, now, items, contacts, report)
@@ -120,14 +121,14 @@ class ReminderDispatcher:
                 report.unreachable.append(contact.name if contact else f"社工#{worker_id}")
         report.digests = len(plans)
         for start in range(0, len(plans), BATCH):
-            report.queued += len(await self.store.queue_digests(today, plans[start:start + BATCH]))
+            report.queued += len(await ReminderStore.of(self.store).queue_digests(today, plans[start:start + BATCH]))
 
     async def _escalations(self, today: date, now: datetime, items: list[DueItem], contacts: dict[int, Contact],
                            report: DispatchReport) -> None:
         overdue = [d for d in items if d.escalates]
         if not overdue:
             return
-        names = await self.store.station_names()
+        names = await ReminderStore.of(self.store).station_names()
         workers = {w: c.name for w, c in contacts.items()}
         found = {(d.case_id, d.item.key, d.due_date): d for d in overdue}
         leads_of: dict[int, list[Contact]] = {}
@@ -149,4 +150,4 @@ class ReminderDispatcher:
             station = names.get(mine[0].station_id, "")
             return route.channel, route.chat_id, reply_to_payload(render.escalation(station, listed, workers))
 
-        report.escalated = await self.store.queue_escalations(today, notices, show)
+        report.escalated = await ReminderStore.of(self.store).queue_escalations(today, notices, show)

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from handlers.reminders.rules import Item, RuleBook, RuleSet
-from bot.store.reminders import ROW_TRACKS, DueRow, Gate, ResetSpec, Track
+from handlers.reminders.store import ROW_TRACKS, DueRow, Gate, ResetSpec, Track
+from handlers.reminders.store import ReminderStore
 
 if TYPE_CHECKING:
     from bot.store import Store
@@ -166,14 +167,14 @@ async def compute_due(store: Store, rules: RuleBook, today: date, station_id: in
                       worker_id: int | None = None) -> list[DueItem]:
     """Everything due, overdue or within its lead time on `today`, in no particular order (callers sort what
     they show; by_worker does). A dry run: nothing is written but the harvested marks (see harvest_marks)."""
-    station_names = await store.station_names()
+    station_names = await ReminderStore.of(store).station_names()
     calc_own = {sid for sid, name in station_names.items() if name in rules.stations}
-    profile = await store.case_profile(sorted(calc_own))
+    profile = await ReminderStore.of(store).case_profile(sorted(calc_own))
     calc = DueCalculator(rules, store.tz, today, station_names, profile.first_registered,
-                         await store.active_snoozes(today))
-    slots = await store.harvest_marks([t.spec for t in calc.tracks])
+                         await ReminderStore.of(store).active_snoozes(today))
+    slots = await ReminderStore.of(store).harvest_marks([t.spec for t in calc.tracks])
     gates = calc.gates(profile.categories)
-    rows = await store.due_rows(calc.tracks, gates, slots, station_id=station_id, worker_id=worker_id)
+    rows = await ReminderStore.of(store).due_rows(calc.tracks, gates, slots, station_id=station_id, worker_id=worker_id)
     return [d for row in rows for d in calc.items(row)]
 
 

@@ -8,7 +8,7 @@ from datetime import date
 from handlers.common.localtime import WEEKDAYS
 from bot.messages import Button, Reply
 from handlers.reminders.due import DueItem
-from bot.store.reminders import ListEntry
+from handlers.reminders.store import ListEntry
 
 DIGEST_LIMIT = 30  # lines in one digest; the rest are counted and shown by 待办
 LIST_LIMIT = 60

@@ -14,8 +14,11 @@ from handlers.reminders import render
 from handlers.reminders.due import DueItem
 from handlers.reminders.rules import RuleBook
 from handlers.reminders.settings import ReminderSettings
-from bot.store import ListEntry, WorkerRecord
+from bot.store import WorkerRecord
+from handlers.reminders.store import ListEntry
 from handlers.common.roles import IsWorker, actor
+from handlers.casework.store import CaseworkStore
+from handlers.reminders.store import ReminderStore
 
 router = Router("reminders", IsWorker())
 
@@ -48,7 +51,7 @@ async def todo(ctx: Context, worker: WorkerRecord) -> Reply:
     store, today = ctx.services.store, _today(ctx)
     items = _sorted(await compute_due(store, _rules(), today, worker_id=worker.id))
     shown = items[:render.LIST_LIMIT]
-    await store.save_reminder_list(worker.id, render.entries(shown))
+    await ReminderStore.of(store).save_reminder_list(worker.id, render.entries(shown))
     await store.audit(actor(worker), "case.read", target=f"reminders:todo:{len(items)}", worker_id=worker.id)
     return render.todo(today, items)
 
@@ -59,8 +62,8 @@ async def overdue(ctx: Context, worker: WorkerRecord) -> Reply:
         return Reply("“逾期”是站长查看全站逾期事项的功能。您自己的到期和逾期事项，请发送“待办”。")
     store, today = ctx.services.store, _today(ctx)
     items = _sorted(await compute_due(store, _rules(), today, station_id=worker.station_id))
-    contacts = await store.reminder_contacts(worker.station_id)
-    problems = await store.delivery_problems(sorted(contacts))
+    contacts = await ReminderStore.of(store).reminder_contacts(worker.station_id)
+    problems = await ReminderStore.of(store).delivery_problems(sorted(contacts))
     await store.audit(actor(worker), "case.read", target=f"reminders:overdue:{worker.station_id}",
                       worker_id=worker.id)
     return render.overdue_view(worker.station_name, today, items, {w: c.name for w, c in contacts.items()},
@@ -69,7 +72,7 @@ async def overdue(ctx: Context, worker: WorkerRecord) -> Reply:
 
 async def _picked(ctx: Context, worker: WorkerRecord, numbers: list[int]) -> list[ListEntry] | Reply:
     """The entries of the worker's last list by number, or a reply saying what is wrong."""
-    entries = await ctx.services.store.reminder_list(worker.id)
+    entries = await ReminderStore.of(ctx.services.store).reminder_list(worker.id)
     if not entries:
         return Reply("还没有给您发过待办清单。请先发送“待办”查看，再回复“完成 编号”。")
     wrong = [n for n in numbers if not 1 <= n <= len(entries)]
@@ -81,7 +84,7 @@ async def _picked(ctx: Context, worker: WorkerRecord, numbers: list[int]) -> lis
 async def _from_button(ctx: Context, worker: WorkerRecord, match: re.Match[str]) -> ListEntry | Reply:
     """A button names its item itself (case, item key, due date): still right after the list was renumbered."""
     case_id, key, due = int(match.group(2)), match.group(3), match.group(4)
-    case = await ctx.services.store.case_by_id(case_id, worker.station_id)
+    case = await CaseworkStore.of(ctx.services.store).case_by_id(case_id, worker.station_id)
     names = {i.key: i.name for rules in _rules().rule_sets() for i in rules.all_items()}
     if case is None or key not in names:
         return Reply("这条提醒已失效。发送“待办”查看最新清单。")
@@ -89,7 +92,7 @@ async def _from_button(ctx: Context, worker: WorkerRecord, match: re.Match[str])
 
 
 async def _complete(ctx: Context, worker: WorkerRecord, entries: list[ListEntry]) -> Reply:
-    await ctx.services.store.complete_items(worker.id, entries)
+    await ReminderStore.of(ctx.services.store).complete_items(worker.id, entries)
     done = "\n".join(f"· {e.case_name} {e.item_name}" for e in entries)
     first = entries[0].case_name
     return Reply(f"✅ 已标记完成：\n{done}\n\n下次提醒会从今天重新计算。请补一条走访记录，方便站里统计，例如：\n"
@@ -98,7 +101,7 @@ async def _complete(ctx: Context, worker: WorkerRecord, entries: list[ListEntry]
 
 async def _snooze(ctx: Context, worker: WorkerRecord, entries: list[ListEntry], days: int) -> Reply:
     until = _today(ctx) + timedelta(days=days)
-    await ctx.services.store.snooze_items(worker.id, entries, until)
+    await ReminderStore.of(ctx.services.store).snooze_items(worker.id, entries, until)
     names = "、".join(f"{e.case_name} {e.item_name}" for e in entries)
     return Reply(f"⏰ 好的，{names} {days} 天后（{render.day_label(until)}）再提醒您。")
 

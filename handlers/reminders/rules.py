@@ -3,7 +3,7 @@
 `handlers/reminders/data/default.yaml` documents the format. A station may override items in
 `stations/<站名>.yaml` beside it. Every error names the file and line, so an administrator can fix it.
 Category names and their other spellings come from the one table the roster import uses too
-(knowledge/data/categories.tsv, bot.casework_tables): a rule file may name only categories listed there.
+(handlers/casework/data/categories.tsv, handlers.casework.tables): a rule file may name only categories listed there.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from bot.casework_tables import CATEGORIES_FILE, CategoryTable, TableError, load_categories, spelling_key
+from handlers.casework.tables import CATEGORIES_FILE, CategoryTable, TableError, load_categories, spelling_key
 
 BUILTIN_RULES = Path(__file__).resolve().parent / "data"
 VISIT_MODES = ("入户", "电话", "视频", "到站")

@@ -11,6 +11,7 @@ from bot.crypto import SecretKeyError
 from bot.routing import Context, Regex, Router, in_form
 from bot.messages import Reply
 from handlers.common.roles import ROLE_NAMES
+from handlers.workers.store import WorkersStore
 
 log = logging.getLogger(__name__)
 router = Router("binding")
@@ -31,7 +32,7 @@ async def bind(ctx: Context, match: re.Match[str]) -> Reply:
         return Reply(USAGE)
     store = ctx.services.store
     try:
-        outcome = await store.redeem_invite(store.secrets.invite_hash(code), ctx.user.id)
+        outcome = await WorkersStore.of(store).redeem_invite(store.secrets.invite_hash(code), ctx.user.id)
     except SecretKeyError:
         log.error("invite cannot be checked: no secret key configured")
         return Reply("系统还没有配置加密密钥，暂时不能绑定，请联系管理员。")

@@ -10,6 +10,7 @@ import pytest
 from bot.store import Store, create_engine
 from bot.store.arrivals import Arrival, Departure
 from bot.store.group_commit import GroupCommit
+from handlers.privacy.store import PrivacyStore
 
 
 # -- GroupCommit ---------------------------------------------------------------------------------
@@ -115,7 +116,7 @@ async def test_arrival_brings_state_and_status_and_departure_writes_them(store: 
     second = await store.arrive(Arrival("web:2", "web", "v1"))
     assert second.state == ("qa:answered", {"q": "低保怎么申请"})
     assert second.status.notice_at is not None and not second.status.consented
-    await store.record_consent(uid)
+    await PrivacyStore.of(store).record_consent(uid)
     await store.depart(Departure(uid, None, state_changed=True))  # cleared
     third = await store.arrive(Arrival("web:3", "web", "v1"))
     assert third.state is None and third.status.consented

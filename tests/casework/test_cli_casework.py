@@ -25,6 +25,8 @@ from bot.store.connect import open_store
 from bot.config import Settings
 from bot.crypto import generate_key, new_invite_code
 from bot.store import EXPORT_COLUMNS, Store, VisitDraft, WorkerRecord
+from handlers.casework.store import CaseworkStore
+from handlers.workers.store import WorkersStore
 
 POSTGRES_URL = os.environ.get("SHEGONG_TEST_POSTGRES_URL", "")
 STATION = "石牌街社工站"
@@ -67,8 +69,8 @@ def station(tmp_path: Path) -> Path:
     async def setup() -> None:
         store = await open_store(settings(tmp_path))
         try:
-            st = await store.add_station(STATION, "天河区", "广州市")
-            await store.add_worker_with_invite(st.id, "王芳", "worker", store.secrets.invite_hash(new_invite_code()),
+            st = await WorkersStore.of(store).add_station(STATION, "天河区", "广州市")
+            await WorkersStore.of(store).add_worker_with_invite(st.id, "王芳", "worker", store.secrets.invite_hash(new_invite_code()),
                                                store.clock.now())
         finally:
             await store.close()
@@ -94,7 +96,7 @@ async def test_station_invite_bind_and_workers_list(tmp_path: Path) -> None:
     store = await open_store(settings(tmp_path))  # the bot process, sharing the data directory and its key
     try:
         user = await store.user_for("wecom", "limin")
-        bound = await store.redeem_invite(store.secrets.invite_hash(code), user.id)
+        bound = await WorkersStore.of(store).redeem_invite(store.secrets.invite_hash(code), user.id)
         assert isinstance(bound, WorkerRecord) and bound.name == "李敏"
     finally:
         await store.close()
@@ -229,13 +231,13 @@ async def _report_visits(tmp_path: Path) -> None:
     """What the chat side does: bind 王芳 and save two visits (11-05 and 11-20 local time)."""
     store: Store = await open_store(settings(tmp_path))
     try:
-        station = await store.station_by_name(STATION)
-        workers = {w.name: w for w, _ in await store.list_workers(station.id)}
-        cases = {c.name: c for c in await store.cases_of_worker(workers["王芳"].id)}
-        await store.save_visit(workers["王芳"].id, VisitDraft(
+        station = await WorkersStore.of(store).station_by_name(STATION)
+        workers = {w.name: w for w, _ in await WorkersStore.of(store).list_workers(station.id)}
+        cases = {c.name: c for c in await CaseworkStore.of(store).cases_of_worker(workers["王芳"].id)}
+        await CaseworkStore.of(store).save_visit(workers["王芳"].id, VisitDraft(
             cases["张桂英"].id, datetime(2026, 11, 5, 2, 30, tzinfo=timezone.utc), "入户", findings="身体还可以，腿脚不便",
             needs="助餐", risk_after="低", follow_up="下周电话回访"), "console:wf:1")
-        await store.save_visit(workers["王芳"].id, VisitDraft(
+        await CaseworkStore.of(store).save_visit(workers["王芳"].id, VisitDraft(
             cases["陈婆"].id, datetime(2026, 11, 20, 16, 30, tzinfo=timezone.utc), "电话",
             findings="=HYPERLINK(\"http://x\")"), "console:wf:2")
     finally:

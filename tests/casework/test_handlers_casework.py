@@ -26,6 +26,8 @@ from bot.store import CaseRow, StationRecord
 from bot.store.casework_models import AuditEntry, Visit, VisitAttachment
 from bot.store.models import OutboxMessage
 from handlers.common.roles import NOT_A_WORKER
+from handlers.casework.store import CaseworkStore
+from handlers.workers.store import WorkersStore
 
 KEY = generate_key()
 PHONE = "13812345678"
@@ -71,7 +73,7 @@ class World:
     async def invite(self, station: StationRecord, name: str, role: str = "worker", days: int = 7) -> str:
         store = self.services.store
         code = new_invite_code()
-        await store.add_worker_with_invite(station.id, name, role, store.secrets.invite_hash(code),
+        await WorkersStore.of(store).add_worker_with_invite(station.id, name, role, store.secrets.invite_hash(code),
                                            self.clock.now() + timedelta(days=days))
         return code
 
@@ -100,14 +102,14 @@ def case(name: str, worker: str, village: str, serial: int, **kw: Any) -> CaseRo
 async def make_world(services: Services, clock: FrozenClock) -> World:
     w = World(services, clock)
     store = services.store
-    w.a = await store.add_station("石湾镇社工站", county="禅城区", city="佛山市")
-    w.b = await store.add_station("龙江镇社工站", county="顺德区", city="佛山市")
+    w.a = await WorkersStore.of(store).add_station("石湾镇社工站", county="禅城区", city="佛山市")
+    w.b = await WorkersStore.of(store).add_station("龙江镇社工站", county="顺德区", city="佛山市")
     assert "绑定成功" in (await w.bind(w.a, "李敏", "limin")).text
     await w.bind(w.a, "王芳", "wangfang")
     await w.bind(w.a, "陈站长", "tg-lead", role="lead", channel="telegram")
     await w.bind(w.a, "陈站长", "wc-lead", role="lead", channel="wecom")  # a second chat for the same lead
     await w.bind(w.b, "赵强", "zhao")
-    await store.import_cases(w.a.id, [
+    await CaseworkStore.of(store).import_cases(w.a.id, [
         case("张桂英", "李敏", "东村", 1, id_number=ID_ZHANG),
         case("张桂英", "李敏", "南村", 2, categories=("高龄老人",)),
         case("李四", "李敏", "东村", 3),
@@ -115,7 +117,7 @@ async def make_world(services: Services, clock: FrozenClock) -> World:
         case("陈大文", "王芳", "西村", 5),
         case("黄美玲", "", "西村", 6),
     ])
-    await store.import_cases(w.b.id, [case("何秀珍", "赵强", "龙江村", 7)])
+    await CaseworkStore.of(store).import_cases(w.b.id, [case("何秀珍", "赵强", "龙江村", 7)])
     async with store.session() as s:
         from bot.store.casework_models import Case
 

@@ -20,6 +20,8 @@ from bot.crypto import (
     mask_phone,
     new_invite_code,
 )
+from handlers.casework.store import CaseworkStore
+from handlers.workers.store import WorkersStore
 
 PG_URL = "postgresql+asyncpg://nobody@127.0.0.1:1/none"
 
@@ -75,9 +77,9 @@ async def test_open_store_on_postgresql_without_key_fails_on_first_use(tmp_path:
     try:
         assert isinstance(store.secrets, UnavailableSecrets)
         assert await store.ping()
-        station = await store.add_station("石牌街社工站")
+        station = await WorkersStore.of(store).add_station("石牌街社工站")
         with pytest.raises(SecretKeyError, match="SHEGONG_SECRET_KEY"):
-            await store.import_cases(station.id, [CaseRow("张桂英", ("低保",), "", "", "", "440106199001011235",
+            await CaseworkStore.of(store).import_cases(station.id, [CaseRow("张桂英", ("低保",), "", "", "", "440106199001011235",
                                                           "低", "")])
         with pytest.raises(SecretKeyError, match="所有进程"):
             store.secrets.invite_hash("ABCD2345")

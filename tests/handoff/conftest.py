@@ -23,6 +23,8 @@ from bot.crypto import generate_key, new_invite_code
 from bot.messages import Incoming, Reply
 from bot.store import StationRecord
 from bot.store.models import OutboxMessage
+from handlers.directory.store import DirectoryStore
+from handlers.workers.store import WorkersStore
 
 KEY = generate_key()
 RESIDENT = "o_resident_1"
@@ -65,10 +67,10 @@ class Desk:
 
     async def bind(self, station: StationRecord, name: str, chat: str, role: str = "worker") -> None:
         store, code = self.store, new_invite_code()
-        await store.add_worker_with_invite(station.id, name, role, store.secrets.invite_hash(code),
+        await WorkersStore.of(store).add_worker_with_invite(station.id, name, role, store.secrets.invite_hash(code),
                                            self.clock.now() + timedelta(days=7))
         user = await store.user_for("telegram", chat)
-        assert not isinstance(await store.redeem_invite(store.secrets.invite_hash(code), user.id), str)
+        assert not isinstance(await WorkersStore.of(store).redeem_invite(store.secrets.invite_hash(code), user.id), str)
         self.chats[name] = chat
 
     async def outbox(self) -> list[OutboxMessage]:
@@ -102,10 +104,10 @@ def settings_for(database_url: str, tmp_path: Path) -> Settings:
 async def make_desk(services: Services, clock: FrozenClock) -> Desk:
     desk = Desk(services, clock)
     store = services.store
-    desk.a = await store.add_station("石湾镇社工站", county="禅城区", city="佛山市")
-    desk.b = await store.add_station("龙江镇社工站", county="顺德区", city="佛山市")
-    await store.set_station_details(desk.a.id, **SHIWAN)
-    await store.set_station_details(desk.b.id, **LONGJIANG)
+    desk.a = await WorkersStore.of(store).add_station("石湾镇社工站", county="禅城区", city="佛山市")
+    desk.b = await WorkersStore.of(store).add_station("龙江镇社工站", county="顺德区", city="佛山市")
+    await DirectoryStore.of(store).set_station_details(desk.a.id, **SHIWAN)
+    await DirectoryStore.of(store).set_station_details(desk.b.id, **LONGJIANG)
     await desk.bind(desk.a, "李敏", "101")
     await desk.bind(desk.a, "王芳", "102")
     await desk.bind(desk.a, "陈站长", "103", role="lead")

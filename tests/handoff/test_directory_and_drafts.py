@@ -8,6 +8,8 @@ from sqlalchemy import select
 from bot.messages import Attachment
 from bot.store.handoff_models import KbDraft
 from handlers.directory.router import core, distance_km, match_stations
+from handlers.directory.store import DirectoryStore
+from handlers.workers.store import WorkersStore
 
 
 def test_place_names_and_distances() -> None:
@@ -39,7 +41,7 @@ async def test_shared_location_lists_the_nearest_stations(desk) -> None:  # noqa
 
 
 async def test_town_names_match_stations_and_cities_still_set_the_city(desk) -> None:  # noqa: ANN001
-    stations = await desk.store.station_directory()
+    stations = await DirectoryStore.of(desk.store).station_directory()
     assert [s.name for s in match_stations(stations, "龙江")] == ["龙江镇社工站"]
     assert match_stations(stations, "广州") == []
     await desk.say("同意")
@@ -75,7 +77,7 @@ async def test_saved_answer_is_published_by_the_lead_and_answered_by_the_bot(des
 
 
 async def test_a_city_named_in_station_names_still_sets_the_city(desk) -> None:  # noqa: ANN001
-    await desk.store.add_station("佛山市禅城区张槎街道社工站", city="佛山市")
+    await WorkersStore.of(desk.store).add_station("佛山市禅城区张槎街道社工站", city="佛山市")
     await desk.say("同意")
     assert "佛山市" in (await desk.one("我在佛山")).text and "社工站" not in (await desk.one("我在佛山")).text
     choose = await desk.one("我在张槎街道")

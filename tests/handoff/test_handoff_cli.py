@@ -14,6 +14,7 @@ from bot.clock import FrozenClock
 from bot.crypto import generate_key
 from bot.store import Store, create_engine
 from bot.store.arrivals import Arrival
+from handlers.directory.store import DirectoryStore
 
 
 @pytest.fixture
@@ -58,7 +59,7 @@ def test_station_add_and_set_directory_details(shegong, database_url: str) -> No
         shegong("station", "set", "大沥镇社工站", "--phone", "1")
     with pytest.raises(SystemExit, match="纬度超出范围"):
         shegong("station", "set", "石湾镇社工站", "--lat", "123", "--lon", "113")
-    [info] = in_store(database_url, lambda store: store.station_directory())
+    [info] = in_store(database_url, lambda store: DirectoryStore.of(store).station_directory())
     assert (info.name, info.address, info.phone, info.hours, info.latitude, info.longitude) == (
         "石湾镇社工站", "太平街 8 号", "0757-82711111", "周一至周五 8:30-17:30", 23.003, 113.086)
     assert "龙江" not in shegong("station", "list")  # the refused add created nothing

@@ -10,6 +10,8 @@ from sqlalchemy import select
 
 from bot.store.casework_models import AuditEntry
 from bot.store.handoff_models import ResidentProfile, Ticket, TicketMessage
+from handlers.directory.store import DirectoryStore
+from handlers.workers.store import WorkersStore
 
 
 async def test_first_message_gets_the_notice_once_and_workers_none(desk) -> None:  # noqa: ANN001
@@ -175,8 +177,8 @@ async def test_lead_sees_ticket_statistics(desk) -> None:  # noqa: ANN001
 
 
 async def test_station_without_bound_workers_refers_to_its_phone(desk) -> None:  # noqa: ANN001
-    other = await desk.store.add_station("张槎街道社工站", city="佛山市")
-    await desk.store.set_station_details(other.id, phone="0757-88888888")
+    other = await WorkersStore.of(desk.store).add_station("张槎街道社工站", city="佛山市")
+    await DirectoryStore.of(desk.store).set_station_details(other.id, phone="0757-88888888")
     await desk.say("你好")
     await desk.say("同意")
     await desk.say("我在张槎街道")

@@ -24,6 +24,7 @@ from bot.config import Settings
 from bot.crypto import generate_key, new_invite_code
 from bot.server import app_runner, create_app
 from bot.store import Store
+from handlers.workers.store import WorkersStore
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*`retry_after` will be of type:DeprecationWarning")
 
@@ -87,9 +88,9 @@ async def test_resident_on_wechat_worker_on_telegram(tmp_path: Path, database_ur
                         wechat_aes_key=AES_KEY, wechat_api_base=wx.url, _env_file=None)
     services = await build_services(settings, clock=clock, migrate=True)
     store = services.store
-    station = await store.add_station("石湾镇社工站", county="禅城区", city="佛山市")
+    station = await WorkersStore.of(store).add_station("石湾镇社工站", county="禅城区", city="佛山市")
     code = new_invite_code()
-    await store.add_worker_with_invite(station.id, "李敏", "worker", store.secrets.invite_hash(code),
+    await WorkersStore.of(store).add_worker_with_invite(station.id, "李敏", "worker", store.secrets.invite_hash(code),
                                        clock.now() + timedelta(days=7))
     channels = {"telegram": telegram.create(services), "wechat": wechat.create(services)}
     runner = app_runner(create_app(services, channels))

@@ -14,6 +14,7 @@ from handlers.privacy.maintenance import purge
 from bot.messages import Reply
 from bot.store.handoff_models import ResidentProfile, Ticket, TicketMessage
 from bot.store.models import ConversationState, OutboxMessage, SeenMessage, User
+from handlers.workers.store import WorkersStore
 
 MARKER = "暗号QX7Z"
 

@@ -13,7 +13,9 @@ import pytest
 from bot.clock import FrozenClock
 from handlers.reminders.rules import RuleBook, load_rulebook
 from bot.store import CaseRow, Store, VisitDraft
-from bot.store.reminders import HARVEST_LAG
+from handlers.reminders.store import HARVEST_LAG
+from handlers.casework.store import CaseworkStore
+from handlers.workers.store import WorkersStore
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 _serial = itertools.count(100)
@@ -34,7 +36,7 @@ class Town:
     cases: dict[str, int] = field(default_factory=dict)
 
     async def setup(self, station: str = "石岗镇社工站") -> Town:
-        self.station_id = (await self.store.add_station(station)).id
+        self.station_id = (await WorkersStore.of(self.store).add_station(station)).id
         await self.worker("王芳", "telegram", "1001")
         await self.worker("李敏", "telegram", "1003")
         await self.worker("陈站长", "telegram", "1002", role="lead")
@@ -42,11 +44,11 @@ class Town:
 
     async def worker(self, name: str, channel: str, chat: str, role: str = "worker") -> int:
         code = f"code-{name}-{channel}"
-        record = await self.store.add_worker_with_invite(self.station_id, name, role, code,
+        record = await WorkersStore.of(self.store).add_worker_with_invite(self.station_id, name, role, code,
                                                          self.clock.now() + timedelta(days=7))
         if channel:
             user = await self.store.user_for(channel, chat)
-            assert not isinstance(await self.store.redeem_invite(code, user.id), str)
+            assert not isinstance(await WorkersStore.of(self.store).redeem_invite(code, user.id), str)
         self.workers[name] = record.id
         return record.id
 
@@ -57,16 +59,16 @@ class Town:
         if at is not None:
             self.clock._at = at  # noqa: SLF001 - the import stamps created_at from the clock
         row = CaseRow(name, categories, "石岗村", "", "", f"44010119500101{next(_serial):04d}", "低", worker or "")
-        await self.store.import_cases(self.station_id, [row])
+        await CaseworkStore.of(self.store).import_cases(self.station_id, [row])
         self.clock._at = keep  # noqa: SLF001
-        found = [c for c in await self.store.find_cases(self.station_id, name) if c.name == name]
+        found = [c for c in await CaseworkStore.of(self.store).find_cases(self.station_id, name) if c.name == name]
         self.cases[name] = found[0].id
         return found[0].id
 
     async def visit(self, name: str, at: datetime, mode: str = "入户", findings: str = "身体尚可",
                     worker: str = "王芳") -> None:
         draft = VisitDraft(self.cases[name], at, mode, findings=findings)
-        await self.store.save_visit(self.workers[worker], draft, f"visit:{name}:{at.isoformat()}:{mode}")
+        await CaseworkStore.of(self.store).save_visit(self.workers[worker], draft, f"visit:{name}:{at.isoformat()}:{mode}")
 
     def at(self, day: date, hour: int = 9, minute: int = 0) -> None:
         self.clock._at = local(day, hour, minute)  # noqa: SLF001

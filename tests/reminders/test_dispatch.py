@@ -23,9 +23,11 @@ from handlers.reminders.rules import RuleBook, RuleSet
 from bot.store import Store, create_engine
 from bot.store.models import OutboxMessage, User
 from bot.store.reminder_models import ReminderDigest, ReminderNotice
-from bot.store.reminders import ListEntry
+from handlers.reminders.store import ListEntry
 
 from .conftest import Town, local
+from handlers.reminders.store import ReminderStore
+from handlers.workers.store import WorkersStore
 
 
 class Phone:
@@ -90,7 +92,7 @@ async def test_one_digest_per_worker_numbered_with_buttons(town: Town) -> None:
     assert digest.dedup_key == f"digest:{town.workers['王芳']}:2026-02-02:telegram"
     assert all(len(payload.encode()) <= 64 for _, payload in digest.payload["buttons"])
     assert [label for label, _ in digest.payload["buttons"]][:2] == ["完成 1", "推迟 1 3天"]
-    listed = await town.store.reminder_list(town.workers["王芳"])
+    listed = await ReminderStore.of(town.store).reminder_list(town.workers["王芳"])
     assert [e.case_name for e in listed] == ["张桂英", "陈伯", "李婆"]
     # the same morning again, and the next pass of another process: nothing new
     again = await dispatcher(town.store, town).run(town.clock.now() + timedelta(hours=2))
@@ -171,11 +173,11 @@ async def test_snoozed_items_stay_out_of_the_digest_until_the_day(town: Town) ->
     await town.register("陈伯", ("独居老人",), at=local(date(2026, 1, 2)))
     town.at(date(2026, 2, 2))
     listed = [ListEntry(town.cases["张桂英"], "home_visit", date(2026, 1, 20), "张桂英", "入户探访")]
-    await town.store.snooze_items(town.workers["王芳"], listed, date(2026, 2, 5))
+    await ReminderStore.of(town.store).snooze_items(town.workers["王芳"], listed, date(2026, 2, 5))
     await dispatcher(town.store, town).run(town.clock.now())
     [digest] = [r for r in await outbox(town.store) if r.chat_id == "1001"]
     assert "陈伯" in digest.payload["text"] and "张桂英" not in digest.payload["text"]
-    await town.store.snooze_items(town.workers["王芳"], [ListEntry(town.cases["陈伯"], "home_visit",
+    await ReminderStore.of(town.store).snooze_items(town.workers["王芳"], [ListEntry(town.cases["陈伯"], "home_visit",
                                                                   date(2026, 2, 2), "陈伯", "入户探访")],
                                   date(2026, 2, 5))
     town.at(date(2026, 2, 3))
@@ -198,7 +200,7 @@ async def test_wechat_only_within_48_hours_then_wecom_then_nobody(town: Town) ->
         digest = (await s.execute(select(ReminderDigest).where(ReminderDigest.worker_id == town.workers["周姐"]))
                   ).scalar_one()
     assert (digest.status, digest.channel) == ("unreachable", "")  # bound on 1月5日: long outside 48 hours
-    problems = await town.store.delivery_problems([town.workers["周姐"]])
+    problems = await ReminderStore.of(town.store).delivery_problems([town.workers["周姐"]])
     assert "需另行联系" in problems[town.workers["周姐"]]
     # she writes to the bot: WeChat is allowed again the next morning
     town.at(date(2026, 2, 2), 18)
@@ -208,9 +210,9 @@ async def test_wechat_only_within_48_hours_then_wecom_then_nobody(town: Town) ->
     assert [r.channel for r in await outbox(town.store) if r.chat_id == "o-zhou"] == ["wechat"]
     # three days later, WeChat is closed again, but she also bound WeCom
     code = "code-周姐-wecom"
-    await town.store.add_worker_with_invite(town.station_id, "周姐", "", code, town.clock.now() + timedelta(days=1))
+    await WorkersStore.of(town.store).add_worker_with_invite(town.station_id, "周姐", "", code, town.clock.now() + timedelta(days=1))
     user = await town.store.user_for("wecom", "zhoujie")
-    await town.store.redeem_invite(code, user.id)
+    await WorkersStore.of(town.store).redeem_invite(code, user.id)
     async with town.store.session.begin() as s:  # her WeCom identity was last used a while ago
         await s.execute(update(User).where(User.id == user.id).values(last_seen_at=local(date(2026, 1, 20))))
     town.at(date(2026, 2, 6))
@@ -244,7 +246,8 @@ async def test_a_restart_in_the_middle_of_a_pass_sends_each_digest_once(
     town.at(date(2026, 2, 2))
     monkeypatch.setattr(dispatch_module, "BATCH", 2)  # three transactions for five digests
     first = Store(create_engine(database_url), town.clock)
-    original = first.queue_digests
+    reminders = ReminderStore.of(first)
+    original = reminders.queue_digests
     calls = 0
 
     async def dies_on_the_second_batch(day: date, plans: list) -> list[int]:  # type: ignore[type-arg]
@@ -254,7 +257,7 @@ async def test_a_restart_in_the_middle_of_a_pass_sends_each_digest_once(
             raise ConnectionError("process killed")  # the transaction never commits
         return await original(day, plans)
 
-    first.queue_digests = dies_on_the_second_batch  # type: ignore[method-assign]
+    reminders.queue_digests = dies_on_the_second_batch  # type: ignore[method-assign]
     with pytest.raises(ConnectionError):
         await dispatcher(first, town).run(town.clock.now())
     # the outbox sender of the old process had claimed one digest and died before sending it
@@ -281,12 +284,12 @@ async def test_a_permanent_failure_is_recorded_and_shown_to_the_lead(town: Town)
     await dispatcher(town.store, town).run(town.clock.now())
     blocked = Phone(fail=SendError("Forbidden: bot was blocked by the user", permanent=True))
     await OutboxSender(town.store, {"telegram": blocked}).run_once()
-    problems = await town.store.delivery_problems([town.workers["王芳"], town.workers["李敏"]])
+    problems = await ReminderStore.of(town.store).delivery_problems([town.workers["王芳"], town.workers["李敏"]])
     assert problems[town.workers["王芳"]].startswith("无法送达（Forbidden")
 
 
 def test_routes_prefer_the_identity_used_last() -> None:
-    from bot.store.reminders import Contact, Identity
+    from handlers.reminders.store import Contact, Identity
 
     now = datetime(2026, 2, 2, 1, tzinfo=timezone.utc)
     contact = Contact(1, "王芳", "worker", 1, (

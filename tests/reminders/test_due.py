@@ -10,9 +10,11 @@ from sqlalchemy import update
 from handlers.reminders import compute_due
 from handlers.reminders.due import DueItem
 from bot.store.casework_models import Case
-from bot.store.reminders import ListEntry
+from handlers.reminders.store import ListEntry
 
 from .conftest import HARVEST_LAG, Town, local
+from handlers.casework.store import CaseworkStore
+from handlers.reminders.store import ReminderStore
 
 
 async def due(town: Town, day: date | None = None) -> dict[tuple[str, str], DueItem]:
@@ -70,8 +72,8 @@ async def test_an_undone_visit_never_resets(town: Town) -> None:
     await town.register("张桂英", ("独居老人",))
     town.at(date(2026, 2, 10))
     await town.visit("张桂英", local(date(2026, 2, 10), 8))
-    last = await town.store.last_visit_of_worker(town.workers["王芳"])
-    assert last is not None and await town.store.delete_visit(last.id, town.workers["王芳"])  # 撤销
+    last = await CaseworkStore.of(town.store).last_visit_of_worker(town.workers["王芳"])
+    assert last is not None and await CaseworkStore.of(town.store).delete_visit(last.id, town.workers["王芳"])  # 撤销
     town.later(seconds=HARVEST_LAG.total_seconds() + 60)
     assert (await due(town))[("张桂英", "home_visit")].due_date == date(2026, 2, 5)
 
@@ -80,7 +82,7 @@ async def test_completion_by_reply_resets_the_clock(town: Town) -> None:
     await town.register("张桂英", ("独居老人",))
     town.at(date(2026, 2, 6))
     item = (await due(town))[("张桂英", "home_visit")]
-    await town.store.complete_items(town.workers["王芳"], [ListEntry(item.case_id, "home_visit", item.due_date,
+    await ReminderStore.of(town.store).complete_items(town.workers["王芳"], [ListEntry(item.case_id, "home_visit", item.due_date,
                                                                     "张桂英", "入户探访")])
     assert ("张桂英", "home_visit") not in await due(town)
     assert (await due(town, date(2026, 3, 5)))[("张桂英", "home_visit")].due_date == date(2026, 3, 6)
@@ -142,7 +144,7 @@ async def test_snoozed_items_carry_the_snooze(town: Town) -> None:
     town.at(date(2026, 2, 6))
     item = (await due(town))[("张桂英", "home_visit")]
     until = date(2026, 2, 9)
-    await town.store.snooze_items(town.workers["王芳"], [ListEntry(item.case_id, "home_visit", item.due_date,
+    await ReminderStore.of(town.store).snooze_items(town.workers["王芳"], [ListEntry(item.case_id, "home_visit", item.due_date,
                                                                   "张桂英", "入户探访")], until)
     assert (await due(town))[("张桂英", "home_visit")].snoozed_until == until
     assert (await due(town, until))[("张桂英", "home_visit")].snoozed_until is None

@@ -24,6 +24,7 @@ from bot.store.reminder_models import ReminderCompletion
 from handlers.common.roles import NOT_A_WORKER
 
 from .conftest import Town, local
+from handlers.reminders.store import ReminderStore
 
 _ids = itertools.count(1)
 
@@ -95,7 +96,7 @@ async def test_snooze_keeps_it_out_of_the_digest(services: Services, chat_town: 
     assert "张桂英 入户探访 3 天后（2月5日）再提醒" in reply.text
     assert "已推迟到2月5日" in (await say(services, "待办")).text  # still listed on request, marked
     await ReminderDispatcher(services.store, chat_town.rules, ["telegram"]).run(services.clock.now())
-    digest = await services.store.reminder_list(chat_town.workers["王芳"])
+    digest = await ReminderStore.of(services.store).reminder_list(chat_town.workers["王芳"])
     assert [e.case_name for e in digest] == ["陈伯", "李婆"]
 
 

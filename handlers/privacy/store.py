@@ -1,4 +1,4 @@
-"""`删除我的信息` and the retention purge, mixed into Store via HandoffQueries.
+"""Consent, `删除我的信息` and the retention purge.
 
 What a resident wrote can sit in: conversation state (dialog data), tickets (question), ticket messages,
 the outbox (late answers to them, worker notices and relayed copies: keyed `handoff:<ticket>:…`) and
@@ -14,6 +14,7 @@ from sqlalchemy import delete, or_, select, tuple_, update
 
 from bot.store.casework_models import AuditEntry, WorkerIdentity
 from bot.store.handoff_models import KbDraft, ResidentProfile, Ticket, TicketMessage
+from bot.store.feature import FeatureStore
 from bot.store.models import ConversationState, OutboxMessage, SeenMessage, User
 
 if TYPE_CHECKING:
@@ -32,9 +33,15 @@ def draft_key_prefix(draft_id: int) -> str:
     return f"kbdraft:{draft_id}:"
 
 
-class PrivacyQueries:
-    session: async_sessionmaker[AsyncSession]
-    clock: Clock
+class PrivacyStore(FeatureStore):
+    async def mark_notice_shown(self, user_id: int) -> None:
+        async with self.session.begin() as s:
+            await self.store.upsert_profile(s, user_id, notice_at=self.clock.now())
+
+    async def record_consent(self, user_id: int) -> None:
+        async with self.session.begin() as s:
+            await self.store.upsert_profile(s, user_id, consented_at=self.clock.now())
+
 
     async def delete_resident(self, user_id: int) -> dict[str, int]:
         """Remove the chat identity with its profile and dialog state, blank its tickets' texts, delete their

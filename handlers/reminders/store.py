@@ -21,6 +21,7 @@ from sqlalchemy.sql import ColumnElement
 
 from bot.store.casework_models import Case, Station, Visit, Worker, WorkerIdentity
 from bot.store.casework_records import LEAD_ROLES
+from bot.store.feature import FeatureStore
 from bot.store.models import OutboxMessage, User
 from bot.store.reminder_models import (
     ReminderCompletion,
@@ -147,9 +148,7 @@ def _utc(value: datetime | None) -> datetime | None:
     return value if value is None or value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
-class ReminderQueries:
-    session: async_sessionmaker[AsyncSession]
-    clock: Clock
+class ReminderStore(FeatureStore):
 
     if TYPE_CHECKING:
         def _insert(self, table: Any) -> Any: ...

@@ -18,10 +18,13 @@ from zoneinfo import ZoneInfo
 from tqdm import tqdm
 
 from bot.store.connect import open_store
-from bot.casework_files import SUPPORTED, ImportFileError, count_lines, parse_case_file, write_csv, write_xlsx
+from handlers.casework.files import SUPPORTED, ImportFileError, count_lines, parse_case_file, write_csv, write_xlsx
 from bot.config import Settings
 from bot.crypto import SecretKeyError, UnavailableSecrets, new_invite_code
 from bot.store import StationRecord, Store
+from handlers.casework.store import CaseworkStore
+from handlers.directory.store import DirectoryStore
+from handlers.workers.store import WorkersStore
 
 INVITE_DAYS = 7
 ROLE_NAMES = {"worker": "社工", "lead": "站长", "admin": "管理员"}
@@ -41,7 +44,7 @@ async def _store(settings: Settings, needs_key: bool = False) -> AsyncIterator[S
 
 
 async def _station(store: Store, name: str) -> StationRecord:
-    station = await store.station_by_name(name)
+    station = await WorkersStore.of(store).station_by_name(name)
     if station is None:
         raise SystemExit(f"找不到社工站：{name}（用 shegong station add 添加，shegong station list 查看）")
     return station
@@ -61,9 +64,9 @@ async def add_station(settings: Settings, name: str, county: str = "", city: str
     _check_location(details)
     async with _store(settings) as store:
         try:
-            station = await store.add_station(name, county, city)
+            station = await WorkersStore.of(store).add_station(name, county, city)
             if any(v is not None for v in details.values()):
-                await store.set_station_details(station.id, **details)
+                await DirectoryStore.of(store).set_station_details(station.id, **details)
         except ValueError as exc:
             raise SystemExit(str(exc)) from exc
     where = "".join(p for p in (station.city, station.county) if p)
@@ -84,7 +87,7 @@ async def set_station(settings: Settings, name: str, **details: str | float | No
     async with _store(settings) as store:
         station = await _station(store, name)
         try:
-            info = await store.set_station_details(station.id, **details)
+            info = await DirectoryStore.of(store).set_station_details(station.id, **details)
         except ValueError as exc:
             raise SystemExit(str(exc)) from exc
     assert info is not None
@@ -96,7 +99,7 @@ async def set_station(settings: Settings, name: str, **details: str | float | No
 
 async def list_stations(settings: Settings) -> int:
     async with _store(settings) as store:
-        stations = await store.list_stations()
+        stations = await WorkersStore.of(store).list_stations()
     for s in stations:
         print(f"{s.name}  {s.city or '-'} {s.county or '-'}")
     print(f"共 {len(stations)} 个社工站")
@@ -111,7 +114,7 @@ async def invite(settings: Settings, station_name: str, name: str, role: str | N
         code = new_invite_code()
         expires = store.clock.now() + timedelta(days=INVITE_DAYS)
         try:
-            worker = await store.add_worker_with_invite(station.id, name, role or "", store.secrets.invite_hash(code),
+            worker = await WorkersStore.of(store).add_worker_with_invite(station.id, name, role or "", store.secrets.invite_hash(code),
                                                         expires)
         except ValueError as exc:
             raise SystemExit(str(exc)) from exc
@@ -126,7 +129,7 @@ async def invite(settings: Settings, station_name: str, name: str, role: str | N
 async def list_workers(settings: Settings, station_name: str | None = None) -> int:
     async with _store(settings) as store:
         station = await _station(store, station_name) if station_name else None
-        workers = await store.list_workers(station.id if station else None)
+        workers = await WorkersStore.of(store).list_workers(station.id if station else None)
     for worker, channels in workers:
         print(f"{worker.name}  {ROLE_NAMES.get(worker.role, worker.role)}  {worker.station_name}  "
               f"{'、'.join(channels) if channels else '未绑定'}")
@@ -144,7 +147,7 @@ async def import_cases(settings: Settings, path: Path, station_name: str) -> int
         raise SystemExit(f"不支持的文件类型：{path.suffix or path.name}（请用 .csv 或 .xlsx；.xls 请在 Excel 中另存为 .xlsx）")
     async with _store(settings, needs_key=True) as store:
         station = await _station(store, station_name)
-        names = [w.name for w, _ in await store.list_workers(station.id)]
+        names = [w.name for w, _ in await WorkersStore.of(store).list_workers(station.id)]
         today = datetime.now(ZoneInfo(settings.timezone)).date()
         with tqdm(total=count_lines(path), desc="校验", unit="行", file=sys.stderr) as bar:
             try:
@@ -157,7 +160,7 @@ async def import_cases(settings: Settings, path: Path, station_name: str) -> int
             print(f"共 {len(parsed.errors)} 行有错误，未导入任何数据。请改正后重新导入。", file=sys.stderr)
             return 1
         with tqdm(total=len(parsed.rows), desc="导入", unit="行", file=sys.stderr) as bar:
-            counts = await store.import_cases(station.id, parsed.rows, progress=bar.update)
+            counts = await CaseworkStore.of(store).import_cases(station.id, parsed.rows, progress=bar.update)
         await store.audit(_operator(), "cases.import", target=f"station:{station.id}",
                           detail={"file": path.name, **counts})
     print(f"导入完成（{station.name}）：新增 {counts['added']} 人，更新 {counts['updated']} 人，"
@@ -190,7 +193,7 @@ async def export_visits(settings: Settings, station_name: str | None, date_from:
     end = datetime.combine(last + timedelta(days=1), time.min, tz) if last else None
     async with _store(settings, needs_key=True) as store:
         station = await _station(store, station_name) if station_name else None
-        rows = await store.export_visits(station.id if station else None, start, end)
+        rows = await CaseworkStore.of(store).export_visits(station.id if station else None, start, end)
         await store.audit(_operator(), "visits.export", target=f"station:{station.id}" if station else "all",
                           detail={"rows": len(rows), "from": date_from or "", "to": date_to or "", "format": fmt,
                                   "file": output.name if output else "-"})

@@ -7,6 +7,8 @@ not touched at all (so re-importing a file changes no row and no updated_at).
 
 from __future__ import annotations
 
+from bot.store.feature import FeatureStore
+
 import json
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
@@ -25,11 +27,7 @@ if TYPE_CHECKING:
 CHUNK = 2000
 
 
-class CaseImportQueries:
-    session: async_sessionmaker[AsyncSession]
-    clock: Clock
-    secrets: Secrets
-    dialect: str
+class CaseImportQueries(FeatureStore):
 
     async def import_cases(self, station_id: int, rows: Sequence[CaseRow],
                            progress: Callable[[int], object] | None = None) -> dict[str, int]:

@@ -1,4 +1,4 @@
-"""Station directory details (address, phone, opening hours, location), mixed into Store via HandoffQueries."""
+"""Station directory details (address, phone, opening hours, location) and the resident's chosen station."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 
 from bot.store.casework_models import Station
+from bot.store.feature import FeatureStore
 from bot.store.handoff_records import StationInfo
 
 if TYPE_CHECKING:
@@ -20,8 +21,11 @@ def station_info(row: Station) -> StationInfo:
                        row.longitude)
 
 
-class DirectoryQueries:
-    session: async_sessionmaker[AsyncSession]
+class DirectoryStore(FeatureStore):
+    async def set_resident_station(self, user_id: int, station_id: int, town: str) -> None:
+        async with self.session.begin() as s:
+            await self.store.upsert_profile(s, user_id, station_id=station_id, town=town[:32])
+
 
     async def set_station_details(self, station_id: int, **details: str | float | None) -> StationInfo | None:
         """Change the given details (None leaves a field as it is; "" clears a text field)."""

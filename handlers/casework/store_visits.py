@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from bot.store.feature import FeatureStore
+
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -22,11 +24,7 @@ if TYPE_CHECKING:
 ATTACH_WINDOW = timedelta(minutes=10)
 
 
-class VisitQueries:
-    session: async_sessionmaker[AsyncSession]
-    clock: Clock
-    secrets: Secrets
-    tz: ZoneInfo
+class VisitQueries(FeatureStore):
 
     if TYPE_CHECKING:  # provided by Store and OutboxQueries
         def _insert(self, table: Any) -> Any: ...
@@ -63,7 +61,7 @@ class VisitQueries:
             if draft.risk_after and draft.risk_after != case.risk_level:
                 case.risk_level, case.updated_at = draft.risk_after, now
             for i, (channel, chat_id, payload) in enumerate(notices):
-                await self.enqueue(channel, chat_id, payload, dedup_key=f"visit:{visit_id}:notice:{i}", session=s)
+                await self.store.enqueue(channel, chat_id, payload, dedup_key=f"visit:{visit_id}:notice:{i}", session=s)
             return (await self._visits(s, Visit.id == visit_id))[0], True
 
     async def last_visit_of_worker(self, worker_id: int) -> VisitRecord | None:

@@ -1,8 +1,8 @@
 """Casework vocabulary that administrators edit as data files, validated on load (errors name file and line).
 
-knowledge/data/categories.tsv       case categories and their other spellings: ONE table, used by the roster
+handlers/casework/data/categories.tsv  case categories and their other spellings: ONE table, used by the roster
                                     import and by the reminder rules, so a spelling one accepts the other does too
-knowledge/data/roster_headers.tsv   column names seen in stations' roster sheets, and footer words
+handlers/casework/data/roster_headers.tsv column names seen in stations' roster sheets, and footer words
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "knowledge" / "data"
+DATA_DIR = Path(__file__).resolve().parent / "data"
 CATEGORIES_FILE = DATA_DIR / "categories.tsv"
 HEADERS_FILE = DATA_DIR / "roster_headers.tsv"
 # The fields the import understands, in the order the store keeps them; then optional history columns.

@@ -1,8 +1,5 @@
-"""Resident profiles and consent, duty, handoff tickets and knowledge-base drafts, mixed into Store.
-
-Every method is one transaction. Pushes caused by a change (a new ticket's notices, relayed messages) are
-queued in the same transaction, with dedup keys starting `handoff:<ticket>:` so that deletion finds them.
-"""
+"""Duty, handoff tickets and their messages. Pushes caused by a change (a new ticket's notices, relayed
+messages) are queued in the same transaction, with dedup keys starting `handoff:<ticket>:` so deletion finds them."""
 
 from __future__ import annotations
 
@@ -10,12 +7,9 @@ import statistics
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
-
 from sqlalchemy import func, select, update
-
 from bot.store.casework_models import Station, Worker, WorkerIdentity
 from bot.store.casework_records import aware
-from bot.store.directory import DirectoryQueries
 from bot.store.handoff_models import KbDraft, ResidentProfile, Ticket, TicketMessage, WorkerDuty
 from bot.store.handoff_records import (
     ACTIVE_HOURS,
@@ -26,15 +20,14 @@ from bot.store.handoff_records import (
     TicketStats,
 )
 from bot.store.models import OutboxMessage, User
-from bot.store.privacy import PrivacyQueries, draft_key_prefix, ticket_key_prefix
-
+from handlers.privacy.store import draft_key_prefix, ticket_key_prefix
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
+from bot.store.feature import FeatureStore
+
 
 Payload = dict[str, Any]
 MAX_TEXT = 2000
-
-
 def _ticket(row: Ticket, station_name: str) -> TicketRecord:
     return TicketRecord(row.id, row.station_id, station_name, row.user_id, row.channel, row.chat_id, row.question,
                         row.status, row.worker_id, aware(row.created_at), aware(row.last_activity_at),
@@ -42,27 +35,15 @@ def _ticket(row: Ticket, station_name: str) -> TicketRecord:
                         aware(row.closed_at) if row.closed_at else None)
 
 
-class HandoffQueries(DirectoryQueries, PrivacyQueries):
+def _draft(row: KbDraft) -> DraftRecord:
+    return DraftRecord(row.id, row.station_id, row.ticket_id, row.worker_id, row.question, row.answer, row.status,
+                       row.document_path)
+
+
+
+class HandoffStore(FeatureStore):
     def _active_since(self) -> datetime:
         return self.clock.now() - timedelta(hours=ACTIVE_HOURS)
-
-    # -- profile and consent ------------------------------------------------------------------
-    async def _profile(self, s: AsyncSession, user_id: int, **values: Any) -> None:
-        now = self.clock.now()
-        stmt = self._insert(ResidentProfile).values(**{"user_id": user_id, "town": "", "updated_at": now, **values})
-        await s.execute(stmt.on_conflict_do_update(index_elements=["user_id"], set_={**values, "updated_at": now}))
-
-    async def mark_notice_shown(self, user_id: int) -> None:
-        async with self.session.begin() as s:
-            await self._profile(s, user_id, notice_at=self.clock.now())
-
-    async def record_consent(self, user_id: int) -> None:
-        async with self.session.begin() as s:
-            await self._profile(s, user_id, consented_at=self.clock.now())
-
-    async def set_resident_station(self, user_id: int, station_id: int, town: str) -> None:
-        async with self.session.begin() as s:
-            await self._profile(s, user_id, station_id=station_id, town=town[:32])
 
     # -- duty -------------------------------------------------------------------------------
     async def set_duty(self, worker_id: int, on_duty: bool) -> None:
@@ -92,7 +73,7 @@ class HandoffQueries(DirectoryQueries, PrivacyQueries):
 
     async def _queue(self, s: AsyncSession, targets: list[tuple[str, str]], payload: Payload, key: str) -> int:
         for channel, chat_id in targets:
-            await self.enqueue(channel, chat_id, payload, f"{key}:{channel}:{chat_id}"[:200], session=s)
+            await self.store.enqueue(channel, chat_id, payload, f"{key}:{channel}:{chat_id}"[:200], session=s)
         return len(targets)
 
     # -- tickets ----------------------------------------------------------------------------
@@ -239,56 +220,3 @@ class HandoffQueries(DirectoryQueries, PrivacyQueries):
                     .outerjoin(Ticket, (Ticket.station_id == Station.id) & (Ticket.status == "open"))
                     .group_by(Station.id, Station.name))
             return {name: n for name, n in (await s.execute(stmt)).all()}
-
-    # -- pushes collected by polling (web chat) ----------------------------------------------
-    async def take_pushed(self, channel: str, chat_id: str, limit: int = 20) -> list[Payload]:
-        """Queued messages for a chat whose channel cannot push (the web chat polls for them): handed over
-        once, marked sent."""
-        due = (select(OutboxMessage.id).where(OutboxMessage.channel == channel, OutboxMessage.chat_id == chat_id,
-                                              OutboxMessage.status == "pending")
-               .order_by(OutboxMessage.id).limit(limit).scalar_subquery())
-        stmt = (update(OutboxMessage).where(OutboxMessage.id.in_(due), OutboxMessage.status == "pending")
-                .values(status="sent", sent_at=self.clock.now()).returning(OutboxMessage.id, OutboxMessage.payload))
-        async with self.session.begin() as s:
-            return [payload for _, payload in sorted((await s.execute(stmt)).all(), key=lambda row: row[0])]
-
-    # -- knowledge-base drafts ----------------------------------------------------------------
-    async def create_draft(self, ticket_id: int, worker_id: int, station_id: int, notice: Callable[[int], Payload],
-                           leads: list[tuple[str, str]]) -> DraftRecord | str:
-        """`收录 N`: the question and the workers' replies become a draft; the leads are told. Or why not:
-        "missing" (not this station's ticket), "no_answer" (no worker replied), "no_question" (deleted)."""
-        async with self.session.begin() as s:
-            found = await self._station_ticket(s, ticket_id, station_id)
-            if found is None:
-                return "missing"
-            row, _ = found
-            replies = list((await s.execute(select(TicketMessage.text).where(
-                TicketMessage.ticket_id == ticket_id, TicketMessage.sender == "worker").order_by(TicketMessage.id)
-            )).scalars())
-            if not row.question:
-                return "no_question"
-            if not replies:
-                return "no_answer"
-            draft = KbDraft(station_id=station_id, ticket_id=ticket_id, worker_id=worker_id, question=row.question,
-                            answer="\n".join(replies), status="draft", created_at=self.clock.now(), document_path="")
-            s.add(draft)
-            await s.flush()
-            await self._queue(s, leads, notice(draft.id), draft_key_prefix(draft.id) + "new")
-            return _draft(draft)
-
-    async def draft_for_station(self, draft_id: int, station_id: int) -> DraftRecord | None:
-        async with self.session() as s:
-            row = await s.get(KbDraft, draft_id)
-            return _draft(row) if row is not None and row.station_id == station_id else None
-
-    async def mark_draft_published(self, draft_id: int, lead_id: int, path: str) -> bool:
-        async with self.session.begin() as s:
-            stmt = (update(KbDraft).where(KbDraft.id == draft_id, KbDraft.status == "draft")
-                    .values(status="published", published_at=self.clock.now(), published_by=lead_id,
-                            document_path=path))
-            return (await s.execute(stmt)).rowcount == 1
-
-
-def _draft(row: KbDraft) -> DraftRecord:
-    return DraftRecord(row.id, row.station_id, row.ticket_id, row.worker_id, row.question, row.answer, row.status,
-                       row.document_path)
