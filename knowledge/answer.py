@@ -104,11 +104,12 @@ def compose(kb: KnowledgeBase, question: str, city: str = "", detailed: bool | N
     emergency = kb.referrals.emergency(*forms)
     asked_city = kb.city_in(question) or city
     hits = kb.search(question, k=3, city=asked_city)
-    if not hits or not kb.is_confident(hits[0]) or kb.off_topic_words(question, hits[0]):
+    runner_up = hits[1].score if len(hits) > 1 else 0.0
+    if not hits or not kb.is_confident(hits[0], runner_up) or kb.off_topic_words(question, hits[0]):
         return not_sure(hits, kb.referrals.refer(*forms), emergency)
     wants_more = bool(WANTS_MORE.search(question)) if detailed is None else detailed
     facets = kb.facets.asked(*forms) if facets is None else facets
-    confident_hits = [h for h in hits if kb.is_confident(h) and not kb.off_topic_words(question, h)] or hits[:1]
+    confident_hits = [hits[0], *(h for h in hits[1:] if kb.is_confident(h) and not kb.off_topic_words(question, h))]
     best = _facet_choice(kb, confident_hits, facets)
     return document_answer(kb, best, facets, asked_city, wants_more, emergency,
                            sources=[best, *(h for h in confident_hits if h is not best)],

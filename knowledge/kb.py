@@ -36,6 +36,8 @@ SAME_CITY, OTHER_CITY, CITY_UNKNOWN = 1.2, 0.75, 0.95
 MIN_COVERAGE = 0.5  # share of the question's information the best document must contain...
 MIN_COVERAGE_WITH_TERM = 0.1  # ...or less, when it matched a policy term from the domain dictionary
 MIN_SCORE = 1.0
+# (coverage, score, lead over the second document): a document this far ahead answers with less coverage.
+CLEAR_LEADS = ((0.2, 20.0, 1.3), (0.25, 5.0, 2.0))
 ANSWER_CACHE_SIZE = 4096  # composed answers kept per index (a few MB at most)
 
 
@@ -63,6 +65,8 @@ class KnowledgeBase:
         self.tables = tables or TermTables.load()
         self.analyzer = Analyzer(self.tables)
         self._policy_terms = {*self.tables.domain_terms, *self.tables.synonyms.values()}
+        # The terms that name a policy (低保, 高龄津贴), not everyday words the synonym table folds (老人, 儿童).
+        self._topic_terms = self._policy_terms - self.tables.soft_words - self.tables.generic_words
         self.documents = list(documents)
         self.passages: list[Passage] = [p for d in self.documents for p in d.passages]
         words, bigrams = PostingsBuilder(), PostingsBuilder()
@@ -218,12 +222,13 @@ class KnowledgeBase:
         about = self.about(doc)
         words = self.analyzer.question(question[:MAX_QUESTION_CHARS]).words
         title_words = self._title_words[self._doc_number[id(doc)]] if id(doc) in self._doc_number else set()
-        named_in_title = any(w in title_words and w in self._policy_terms and w not in self.tables.soft_words
-                             for w in words)
-        off = [] if named_in_title else [w for w in self.referrals.topic_words(*self.question_forms(question))
-                                          if w not in about]
+        off = [w for w in self.referrals.topic_words(*self.question_forms(question)) if w not in about]
+        # Another topic of the question named in the title, and not a part of the referral word (失业 of
+        # 失业保险金), makes the referral word context: 养老金算不算低保收入 is about 低保.
+        if any(w in title_words and w in self._topic_terms and not any(w in o for o in off) for w in words):
+            off = []
         for w in dict.fromkeys(words):
-            if w in self._policy_terms and w not in self.tables.soft_words and not self.used_anywhere(w):
+            if w in self._topic_terms and not self.used_anywhere(w):
                 off.append(w)
         return off
 
@@ -274,15 +279,21 @@ class KnowledgeBase:
                     split &= self.bigrams.contains_each(w[i : i + 2], bounds)
                 present |= split
             found += weight * present
-            if w in self._policy_terms:
+            if w in self._topic_terms:
                 term |= present
         shares = found / total if total else found
         return list(zip(shares.tolist(), term.tolist()))
 
-    def is_confident(self, hit: Hit) -> bool:
+    def is_confident(self, hit: Hit, runner_up: float = 0.0) -> bool:
+        """Enough of the question is in the document; or, for long spoken questions whose narrative words no
+        document has, the document clearly leads the next one (runner_up = the second document's score)."""
         if hit.score < MIN_SCORE:
             return False
-        return hit.coverage >= MIN_COVERAGE or (hit.matched_term and hit.coverage >= MIN_COVERAGE_WITH_TERM)
+        if hit.coverage >= MIN_COVERAGE or (hit.matched_term and hit.coverage >= MIN_COVERAGE_WITH_TERM):
+            return True
+        lead = hit.score / runner_up if runner_up > 0 else float("inf")
+        return any(hit.coverage >= coverage and hit.score >= score and lead >= ratio
+                   for coverage, score, ratio in CLEAR_LEADS)
 
     def answer(self, question: str, city: str = "", detailed: bool | None = None) -> Answer:
         """The composed answer. Residents ask the same few questions again and again, and an index never

@@ -133,6 +133,8 @@ class TermTables:
     cities: dict[str, str] = field(default_factory=dict)
     # Question words that help pick the passage (哪里, 多久) but say nothing about the topic.
     soft_words: set[str] = field(default_factory=set)
+    # Words that say what kind of help (申请, 补贴), never which policy: see generic_words.txt.
+    generic_words: set[str] = field(default_factory=set)
     # facet → kind (label, ask, heading, text) → words; see facets.tsv
     facets: dict[str, dict[str, list[str]]] = field(default_factory=dict)
     referrals: dict[str, Referral] = field(default_factory=dict)
@@ -156,6 +158,8 @@ class TermTables:
                 tables.stopwords.update(_read_words(p))
             if (p := folder / "soft_words.txt").exists():
                 tables.soft_words.update(_read_words(p))
+            if (p := folder / "generic_words.txt").exists():
+                tables.generic_words.update(_read_words(p))
             if (p := folder / "cities.tsv").exists():
                 tables.cities.update(_read_cities(p))
             if (p := folder / "facets.tsv").exists():
