@@ -8,6 +8,7 @@ from bot import consent
 from bot.crypto import SecretKeyError
 from bot.dispatch import Context, Regex, Router
 from bot.messages import Reply
+from bot.trust import casework_refusal
 from handlers.casework_common import ROLE_NAMES
 
 log = logging.getLogger(__name__)
@@ -24,6 +25,8 @@ FAILURES = {
 @router.message(Regex(r"^(?:/bind(?:@\w+)?|绑定|綁定)(?:\s*[:：]?\s*(?P<code>[A-Za-z0-9][A-Za-z0-9 \-]{3,30}))?\s*$"))
 async def bind(ctx: Context) -> Reply:
     assert ctx.match is not None and ctx.user is not None
+    if refusal := casework_refusal(ctx.incoming):  # a group chat would see the code; a forged sender use it
+        return Reply(refusal)
     code = ctx.match.group("code")
     if not code:
         return Reply(USAGE)

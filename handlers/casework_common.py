@@ -9,6 +9,7 @@ from datetime import datetime, timedelta, timezone, tzinfo
 from bot.dispatch import Context, HandlerFn, HandlerResult
 from bot.messages import Button, Reply
 from bot.store import WorkerRecord
+from bot.trust import casework_refusal
 from handlers.visit_parser import SHANGHAI
 
 ROLE_NAMES = {"worker": "社工", "lead": "站长", "admin": "管理员"}
@@ -25,14 +26,18 @@ def for_workers(fallback: HandlerFn | None = None) -> Callable[[WorkerFn], Handl
     def wrap(fn: WorkerFn) -> HandlerFn:
         @functools.wraps(fn)
         async def run(ctx: Context) -> HandlerResult:
-            worker = await ctx.services.store.worker_for_user(ctx.user.id) if ctx.user is not None else None
-            if worker is None:
-                if ctx.state and ctx.state.startswith("visit:"):
-                    await ctx.clear_state()  # unbound in the middle of a report
-                if fallback is not None:
-                    return await fallback(ctx)
-                return Reply(NOT_A_WORKER, buttons=[Button("找社工")])
-            return await fn(ctx, worker)
+            # Group chats and unauthenticated senders never reach worker features (bot/trust.py); a sender
+            # the platform did not authenticate is nobody's worker, whatever id it claims.
+            refusal = casework_refusal(ctx.incoming)
+            verified = ctx.incoming.sender_verified
+            worker = await ctx.services.store.worker_for_user(ctx.user.id) if ctx.user and verified else None
+            if worker is not None:
+                return Reply(refusal) if refusal else await fn(ctx, worker)
+            if verified and ctx.state and ctx.state.startswith("visit:"):
+                await ctx.clear_state()  # unbound in the middle of a report
+            if fallback is not None:
+                return await fallback(ctx)
+            return Reply(refusal) if refusal else Reply(NOT_A_WORKER, buttons=[Button("找社工")])
 
         return run
 

@@ -11,6 +11,7 @@ from bot.dispatch import Command, Context, HandlerResult, Router, has_text
 from bot.handoff_mode import END_WORDS
 from bot.messages import Button, Reply, reply_to_payload
 from bot.store.handoff_records import StationInfo
+from bot.trust import SAFE_MODE_ONLY
 from bot.working_hours import URGENT, response_note
 from handlers.casework_common import local_tz
 from handlers.directory import choices, describe, match_stations, save_town, town_of
@@ -42,6 +43,8 @@ async def start(ctx: Context, question: str = "", origin: str = "asked") -> Repl
     """Begin (or, after 同意, resume) the handoff: ask consent, then the 镇街 unless known, then a description."""
     if ctx.user is None:
         return Reply(CONTACT_TEXT)
+    if not ctx.incoming.sender_verified:  # a forged sender could read or feed someone else's handoff
+        return Reply(SAFE_MODE_ONLY)
     status = await consent.status_of(ctx)
     if status.is_worker:
         return Reply("您是已绑定的社工。居民的求助会以“工单”的形式发给值班社工；发送“工单”查看本站的工单。\n\n"
@@ -62,7 +65,7 @@ async def after_consent(ctx: Context, data: dict) -> Reply:
 
 async def after_unsure(ctx: Context, unsure: Reply, questions: str) -> Reply | None:
     """Called by policy_qa on the second unsure answer in a row: offer a person right away."""
-    if ctx.user is None or (await consent.status_of(ctx)).is_worker:
+    if ctx.user is None or not ctx.incoming.sender_verified or (await consent.status_of(ctx)).is_worker:
         return None
     offer = await start(ctx, questions, origin="unsure")
     return Reply(f"{unsure.text}\n\n我连续两次没能答好您的问题，可以帮您转给社工。\n{offer.text}", buttons=offer.buttons)
