@@ -486,8 +486,8 @@ class _Head:
                 orig, simple = _cut(orig, simple, m.end())
             elif own and (v := _VISIT_VERB.match(simple)) is not None:  # 电话联系了, 入户走访
                 orig, simple = _cut(orig, simple, v.end())
-            elif (n := self._words_before_person(simple)) and (not (self.people or self.name) or
-                                                                self.roster.at(simple, n)):
+            elif (n := self._words_before_person(simple)) and (self.roster.at(simple, n) or not (
+                    self.people or self.name) and (not self.roster.mentions(simple) or self._leads_on(simple[n:]))):
                 self.went = self.went or bool(_GOING.search(simple[:n]))
                 orig, simple = _cut(orig, simple, n)
             else:
@@ -500,6 +500,10 @@ class _Head:
         return (not rest or _MODE.match(rest) is not None or _HEAD_WORD.match(rest) is not None
                 or any(self.roster.at(rest, n) for n in range(min(len(rest), NAME_REACH)))
                 or _FILLER.fullmatch(rest) is not None)
+
+    def _leads_on(self, rest: str) -> bool:
+        """`我今天去了…`: a time or a mode follows, so the words before it belong to the head."""
+        return read_time(rest, self.now, self.tz) is not None or _MODE.match(rest) is not None
 
     def _words_before_person(self, simple: str) -> int:
         n = 0
@@ -572,6 +576,11 @@ def parse_visit(body: str, now: datetime, tz: tzinfo = SHANGHAI, danger: DangerW
             person_segment = i
         if not simple or _FILLER.fullmatch(simple):
             i += 1
+        elif not head.name and (inside := roster.mentions(simple)):
+            head.people.append(inside[0])  # `同事反映张桂英今日跌倒`: the whole clause is what was said
+            head.name = inside[0]
+            segs[i] = (orig, simple)
+            break
         elif not head.name:
             orig, simple = head.guess(orig, simple)
             person_segment = i
