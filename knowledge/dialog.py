@@ -138,7 +138,8 @@ def answer_in_topic(kb: KnowledgeBase, text: str, topic: Topic, city: str, now: 
     best = max(range(len(doc.passages)), key=lambda n: scores[n]) if doc.passages else 0
     hit = Hit(doc.path, doc.title, 0.0, doc.passages[best].text, doc.passages[best], 1.0, True, scores)
     emergency = kb.referrals.emergency(*forms)
-    answer = document_answer(kb, hit, facets, named_city or topic.city or city, False, emergency)
+    answer = document_answer(kb, hit, facets, named_city or topic.city or city, False, emergency,
+                             question=text if scores is own_scores else f"{text} {topic.question}")
     return answer, replace(topic, facets=facets, city=named_city or topic.city, at=now)
 
 

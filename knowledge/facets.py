@@ -70,6 +70,10 @@ class FacetTable:
             return []
         return [m.group(0) for text in texts for m in self._ask.finditer(text)]
 
+    def title_names(self, doc: Document, facet: str) -> bool:
+        heading = self._heading.get(facet)
+        return heading is not None and heading.search(doc.title) is not None
+
     def sections(self, doc: Document) -> list[Section]:
         cached = self._sections.get(id(doc))
         if cached is None:

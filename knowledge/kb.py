@@ -37,7 +37,11 @@ MIN_COVERAGE = 0.5  # share of the question's information the best document must
 MIN_COVERAGE_WITH_TERM = 0.1  # ...or less, when it matched a policy term from the domain dictionary
 MIN_SCORE = 1.0
 # (coverage, score, lead over the second document): a document this far ahead answers with less coverage.
-CLEAR_LEADS = ((0.2, 20.0, 1.3), (0.25, 5.0, 2.0))
+CLEAR_LEADS = ((0.2, 20.0, 1.3), (0.25, 5.0, 2.0), (0.08, 20.0, 1.9))
+# Spoken questions: where the asking starts, and how long a question must be to be treated as one.
+NEED_MARKER = re.compile(r"想问一下|想问下|想问问|想问|问一下|问下|请问|想知道|想了解|就是想|我想|想请教|唔知")
+LONG_QUESTION = 24
+MIN_NEED_CHARS = 4
 ANSWER_CACHE_SIZE = 4096  # composed answers kept per index (a few MB at most)
 
 
@@ -100,6 +104,7 @@ class KnowledgeBase:
         self.facets = FacetTable(self.tables)
         self.referrals = Referrals(self.tables)
         self._about: dict[int, str] = {}
+        self._heading_terms: dict[str, tuple[set[str], set[str]]] = {}
         self._by_path: dict[str, Document] = {}
         for d in self.documents:  # a renamed document still answers to its old paths (front matter `aliases:`)
             for alias in d.aliases:
@@ -144,7 +149,7 @@ class KnowledgeBase:
         """The k best documents for a question, each with its best passage, best first."""
         if not self.passages:
             return []
-        tokens = self.analyzer.question(question[:MAX_QUESTION_CHARS])
+        tokens = self.analyzer.question(with_need_repeated(question[:MAX_QUESTION_CHARS]))
         if not tokens.words and not tokens.bigrams:
             return []
         scores = score(len(self.passages), (self.words.slices(tokens.words), self.bigrams.slices(tokens.bigrams)))
@@ -181,6 +186,21 @@ class KnowledgeBase:
     def policy_terms_in(self, text: str) -> list[str]:
         """The policy terms (domain dictionary, canonical synonyms) a text uses: 低保户 → 低保家庭."""
         return [w for w in self.analyzer.question(text[:MAX_QUESTION_CHARS]).words if w in self._policy_terms]
+
+    def heading_overlap(self, tokens: Tokens, heading: str) -> float:
+        """The share of the question's information (idf-weighted words) that a section heading names."""
+        head = self._heading_terms.get(heading)
+        if head is None:
+            analysed = self.analyzer.document(heading)
+            head = self._heading_terms[heading] = ({*analysed.words, *analysed.bigrams}, set(analysed.words))
+        words = set(tokens.words) - self.tables.soft_words
+        total = found = 0.0
+        for w in words:
+            weight = self.words.idf_of(w)
+            total += weight
+            if w in head[1] or (len(w) > 1 and all(w[i : i + 2] in head[0] for i in range(len(w) - 1))):
+                found += weight
+        return found / total if total else 0.0
 
     def document(self, path: str) -> Document | None:
         """The document at this path, or the one renamed from it (its `.path` is then the new one)."""
@@ -291,7 +311,9 @@ class KnowledgeBase:
             return False
         if hit.coverage >= MIN_COVERAGE or (hit.matched_term and hit.coverage >= MIN_COVERAGE_WITH_TERM):
             return True
-        lead = hit.score / runner_up if runner_up > 0 else float("inf")
+        if runner_up <= 0:
+            return False  # one document matched a word or two: no lead to speak of
+        lead = hit.score / runner_up
         return any(hit.coverage >= coverage and hit.score >= score and lead >= ratio
                    for coverage, score, ratio in CLEAR_LEADS)
 
@@ -318,6 +340,16 @@ class KnowledgeBase:
         self._answers[key] = answer
         if len(self._answers) > ANSWER_CACHE_SIZE:
             self._answers.popitem(last=False)
+
+
+def with_need_repeated(question: str) -> str:
+    """A long spoken question tells a story first (我阿妈今年八十几岁……) and asks at the end (……想问下有冇钱拎):
+    the words after the last 想问/请问/想知道 count twice."""
+    if len(question) < LONG_QUESTION:
+        return question
+    parts = NEED_MARKER.split(question)
+    need = parts[-1].strip() if len(parts) > 1 else ""
+    return f"{question} {need}" if len(need) >= MIN_NEED_CHARS else question
 
 
 def _top_indices(scores: np.ndarray, n: int) -> np.ndarray:
