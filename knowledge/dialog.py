@@ -10,7 +10,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from knowledge.answer import Answer, document_answer
-from knowledge.facets import ANSWERS_FACET
 from knowledge.engine.normalize import fold
 from knowledge.kb import Hit, KnowledgeBase
 
@@ -121,13 +120,17 @@ def answer_in_topic(kb: KnowledgeBase, text: str, topic: Topic, city: str, now: 
             return again, replace(topic, path=again.sources[0].path, facets=again.facets or facets,
                                   city=named_city, at=now)
     asked_now = kb.facets.asked(*forms)
-    if asked_now and not all(max(kb.facets.scores(doc, f), default=0.0) >= ANSWERS_FACET for f in asked_now):
-        # 几多钱 after 低保怎么申请: another document on the same topic may have the asked section.
-        again = kb.answer_for_facets(f"{topic.question} {text}", asked_now, city=named_city or topic.city or city)
-        if again.confident and again.sources[0].path != doc.path:
-            other = again.sources[0].document
-            if all(max(kb.facets.scores(other, f), default=0.0) >= ANSWERS_FACET for f in asked_now):
-                return again, replace(topic, path=other.path, facets=asked_now, at=now)
+    if asked_now and not all(kb.facets.headed(doc, f) for f in asked_now):
+        # 要带咩 after 低保要多久: another document on the same topic may have a section for it. The topic's
+        # question without its own facet words (多久) says what the topic is.
+        about = kb.facets.without_ask_words(topic.question)
+        where = named_city or topic.city or city
+        again = kb.answer_for_facets(f"{about} {text}", asked_now, city=where)
+        for hit in again.sources if again.confident else []:
+            if hit.path != doc.path and all(kb.facets.headed(hit.document, f) for f in asked_now):
+                moved = document_answer(kb, hit, asked_now, where, False, kb.referrals.emergency(*forms),
+                                        question=f"{about} {text}")
+                return moved, replace(topic, path=hit.path, facets=asked_now, at=now)
     own_scores = kb.passage_scores(text, doc) if _own_topic_words(kb, text) else ()
     if max(own_scores, default=0.0) >= OWN_WORDS_SCORE:
         # 咁如果我有车呢: the message's own words pick the part of the document.

@@ -70,9 +70,17 @@ class FacetTable:
             return []
         return [m.group(0) for text in texts for m in self._ask.finditer(text)]
 
+    def headed(self, doc: Document, facet: str) -> bool:
+        """Whether a section heading of the document names the facet."""
+        heading = self._heading.get(facet)
+        return heading is not None and any(heading.search(s.heading) for s in self.sections(doc))
+
     def title_names(self, doc: Document, facet: str) -> bool:
         heading = self._heading.get(facet)
         return heading is not None and heading.search(doc.title) is not None
+
+    def without_ask_words(self, text: str) -> str:
+        return self._ask.sub(" ", text) if self._ask is not None else text
 
     def sections(self, doc: Document) -> list[Section]:
         cached = self._sections.get(id(doc))
