@@ -107,4 +107,4 @@ def test_chat_json_prints_one_object_per_line(tmp_path: Path) -> None:
     assert follow_up["confident"] is True and "材料】" in follow_up["text"]
     assert refusal["confident"] is False and refusal["sources"] == [] and "12393" in refusal["text"]
     assert help_reply["confident"] is None
-    assert detail["confident"] is True and detail["sources"] == answer["sources"]
+    assert detail["confident"] is True and detail["sources"] == follow_up["sources"]  # the last answer, in full
