@@ -18,8 +18,10 @@ from fakes.telegram_api import FakeTelegram, text_update
 from fakes.wechat_platform import Callbacks
 from live_app import serve_services
 
+from bot.app import Services
 from bot.casework_admin import add_station, import_cases, invite
 from bot.channels import telegram
+from bot.channels.base import Channel
 from bot.channels.wx_common import to_incoming as wx_incoming
 from bot.clock import FrozenClock
 from bot.config import Settings
@@ -41,6 +43,12 @@ def group_update(update_id: int, user_id: int, text: str, kind: str = "supergrou
         "message_id": update_id + 5000, "date": 1795000000,
         "from": {"id": user_id, "is_bot": False, "first_name": "李敏"},
         "chat": {"id": GROUP, "type": kind, "title": "东村志愿者群"}, "text": text}}
+
+
+def telegram_only(services: Services) -> dict[str, Channel]:
+    channel = telegram.create(services)
+    assert channel is not None
+    return {"telegram": channel}
 
 
 @dataclass
@@ -80,7 +88,7 @@ async def station(tmp_path: Path, clock: FrozenClock, capsys: pytest.CaptureFixt
             ["张桂英", "低保;独居老人", "东村", "东村12号", "13812345678", id_number("44060519450312002"), "中", "李敏"]])
     assert await import_cases(settings, cases, "石湾镇社工站") == 0
     try:
-        async with serve_services(settings, clock, channels=lambda s: {"telegram": telegram.create(s)}) as (url, _):
+        async with serve_services(settings, clock, channels=telegram_only) as (url, _):
             started = Station(url, fake, settings)
             [bound] = await started.say(text_update(1, WORKER, f"/bind {code.group(1)}"))
             assert "绑定成功" in bound

@@ -80,9 +80,9 @@ async def ask(url: str, callbacks: Callbacks, text: str, user: str = WORKER_OPEN
     params, body = callbacks.post(callbacks.text(text, user=user, msg_id=next(MESSAGE_IDS)))
     async with aiohttp.ClientSession() as http, http.post(f"{url}/wechat", params=params, data=body) as r:
         assert r.status == 200
-        body = await r.text()
-        assert body != "success", f"no passive answer to {text!r}"
-        return callbacks.open_reply(body)["Content"]
+        answer = await r.text()
+        assert answer != "success", f"no passive answer to {text!r}"
+        return callbacks.open_reply(answer)["Content"]
 
 
 async def test_worker_commands_need_safe_mode(tmp_path: Path, clock: FrozenClock, platform: FakeWxPlatform,
