@@ -29,7 +29,7 @@ from bot.casework_files import (
     write_xlsx,
 )
 from bot.casework_tables import HISTORY_FIELDS, TableError, current_categories
-from bot.config import Settings
+from bot.config import Settings, make_private_file
 from bot.crypto import SecretKeyError, UnavailableSecrets, new_invite_code
 from bot.store import StationRecord, Store
 
@@ -231,6 +231,7 @@ def _report_errors(parsed: ParsedFile, errors_out: Path | None) -> None:
         table = current_categories()
         print(f"可用类别：{'、'.join(table.names)}（其他写法见 {table.path}）", file=sys.stderr)
     if errors_out is not None:
+        make_private_file(errors_out)  # the rejected rows hold names, phones and ID numbers
         write_errors_xlsx(parsed, errors_out)
         print(f"有错误的 {len(parsed.errors)} 行已写到 {errors_out}（最后两列是错误原因和原行号），"
               "在 Excel 里改好后可以直接导入这个文件", file=sys.stderr)
@@ -266,6 +267,8 @@ async def export_visits(settings: Settings, station_name: str | None, date_from:
         await store.audit(_operator(), "visits.export", target=f"station:{station.id}" if station else "all",
                           detail={"rows": len(rows), "from": date_from or "", "to": date_to or "", "format": fmt,
                                   "file": output.name if output else "-"})
+    if output is not None:
+        make_private_file(output)  # case data: readable by its owner only, before a byte is written
     if output is None:
         write_csv(rows, sys.stdout, lineterminator="\n")
     elif fmt == "csv":
