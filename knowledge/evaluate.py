@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ from knowledge.kb import KnowledgeBase
 
 ALL = "all"
 # Conversations are replayed at one instant: the topic's lifetime is tested elsewhere.
-REPLAY_AT = datetime(2026, 1, 1, tzinfo=timezone.utc)
+REPLAY_AT = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)

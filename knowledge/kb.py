@@ -77,8 +77,8 @@ class KnowledgeBase:
         heading_cache: dict[str, Tokens] = {}
         for p in self.passages:
             body = self.analyzer.document(p.text)
-            w: dict[str, float] = Counter(body.words)
-            b: dict[str, float] = Counter(body.bigrams)
+            w: dict[str, float] = dict(Counter(body.words))
+            b: dict[str, float] = dict(Counter(body.bigrams))
             for heading in (p.doc.title, *p.headings):
                 head = heading_cache.get(heading)
                 if head is None:

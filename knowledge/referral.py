@@ -16,8 +16,8 @@ def _keyed_pattern(rows: dict[str, tuple[str, ...]]) -> tuple[re.Pattern[str] | 
     for key, words in rows.items():
         for word in words:
             owner.setdefault(word, key)
-    words = sorted(owner, key=len, reverse=True)
-    return (re.compile("|".join(map(re.escape, words))) if words else None), owner
+    longest_first = sorted(owner, key=len, reverse=True)
+    return (re.compile("|".join(map(re.escape, longest_first))) if longest_first else None), owner
 
 
 class Referrals:

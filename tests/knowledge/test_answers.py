@@ -5,7 +5,7 @@ measures all of it (contract D)."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -18,7 +18,7 @@ from knowledge.engine.tables import TableError, TermTables
 from knowledge.evaluate import evaluate, load_items
 
 HINT = "\n（回复“详细”看更多内容）"
-NOW = datetime(2026, 12, 2, 9, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
 
 # Two documents with facet headings, written for these tests (the built-in ones change as they are reviewed).
 FACET_DOCS = {
@@ -186,7 +186,7 @@ def test_a_refusal_keeps_the_topic_and_an_unrelated_question_is_not_a_follow_up(
 
 
 def test_the_topic_expires(facet_kb):
-    [first], topic = converse(facet_kb, "低保点样申请")
+    _, topic = converse(facet_kb, "低保点样申请")
     assert topic is not None
     later = NOW + TOPIC_LIFETIME + timedelta(minutes=1)
     answer, kept = answer_turn(facet_kb, "要几耐", topic, "", later)

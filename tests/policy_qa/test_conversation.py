@@ -97,7 +97,7 @@ def test_chat_json_prints_one_object_per_line(tmp_path: Path) -> None:
     env = {**os.environ, "SHEGONG_DATA_DIR": str(tmp_path / "data"), "SHEGONG_DATABASE_URL": ""}
     lines = ["低保要多长时间", "要带咩", "生育津贴点领", "帮助", "详细"]
     result = subprocess.run([sys.executable, "-m", "bot.cli", "chat", "--json"], input="\n".join(lines) + "\n",
-                            capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path)
+                            check=False, capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     objects = [json.loads(line) for line in result.stdout.splitlines()]
     assert [o["in"] for o in objects] == lines
