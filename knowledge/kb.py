@@ -29,7 +29,6 @@ MAX_QUESTION_CHARS = 500
 # Ranking knobs, chosen by `shegong kb eval` on the development and project question sets.
 HEADING_WEIGHT = 2.0  # a word in the title or section heading counts this many times
 BIGRAM_WEIGHT = 0.5  # character bigrams back up the word match
-TITLE_BONUS = 0.5  # a document whose title names all the question's topic words scores this much more
 SECOND_PASSAGE = 0.5  # a document whose other passages also match ranks a little higher
 LEAD_PASSAGE_SHARE = 0.85  # show an earlier passage of the document if it scores this close to the best
 SAME_CITY, OTHER_CITY, CITY_UNKNOWN = 1.2, 0.75, 0.95
@@ -170,9 +169,8 @@ class KnowledgeBase:
                 best[doc] = (s, idx)
             elif doc not in seconds:
                 seconds[doc] = s
-        title_share = self._title_shares(tokens, best) if TITLE_BONUS else {}
-        ranked = sorted((((s + SECOND_PASSAGE * seconds.get(d, 0.0)) * (1 + TITLE_BONUS * title_share.get(d, 0.0)), p)
-                         for d, (s, p) in best.items()), reverse=True)[:k]
+        ranked = sorted(((s + SECOND_PASSAGE * seconds.get(d, 0.0), p) for d, (s, p) in best.items()),
+                        reverse=True)[:k]
         firsts = [idx - self.passages[idx].number for _, idx in ranked]
         ends = [first + len(self.passages[idx].doc.passages) for first, (_, idx) in zip(firsts, ranked)]
         coverage = self._coverage(tokens, np.array(firsts + ends, dtype=np.int32))
@@ -257,19 +255,6 @@ class KnowledgeBase:
         if word in self.words.vocab:
             return True
         return len(word) > 1 and all(word[i : i + 2] in self.bigrams.vocab for i in range(len(word) - 1))
-
-    def _title_shares(self, tokens: Tokens, docs: Iterable[int]) -> dict[int, float]:
-        """For each document: the share of the question's topic words (idf-weighted) that its title names.
-        A document about 低保 ranks above one that mentions 低保 in passing."""
-        weights = {w: self.words.idf_of(w) for w in set(tokens.words) - self.tables.soft_words}
-        total = sum(weights.values())
-        if not total:
-            return {}
-        shares = {}
-        for d in docs:
-            title_words = self._title_words[d]
-            shares[d] = sum(wt for w, wt in weights.items() if w in title_words) / total
-        return shares
 
     def _lead_passage(self, scores: np.ndarray, best: int) -> int:
         """Among a document's passages scoring close to its best, the earliest: it usually
