@@ -8,6 +8,7 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+from messy_roster import HE_ID, IGNORED, OLD_ID, OLD_ID_AS_18, SHEET, build_messy_roster, lower_x_id, with_check
 
 from bot.casework_files import (
     ImportFileError,
@@ -20,8 +21,6 @@ from bot.casework_files import (
     write_errors_xlsx,
 )
 from bot.store import CaseRow
-
-from messy_roster import HE_ID, IGNORED, OLD_ID, OLD_ID_AS_18, SHEET, build_messy_roster, lower_x_id, with_check
 
 TODAY = date(2026, 12, 2)
 WORKERS = ["王芳", "李敏"]
