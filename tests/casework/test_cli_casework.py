@@ -18,6 +18,7 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+from messy_roster import IGNORED, SHEET, build_messy_roster
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -26,7 +27,6 @@ from bot.app import open_store
 from bot.config import Settings
 from bot.crypto import generate_key, new_invite_code
 from bot.store import EXPORT_COLUMNS, Store, VisitDraft, WorkerRecord
-from messy_roster import IGNORED, SHEET, build_messy_roster
 
 POSTGRES_URL = os.environ.get("SHEGONG_TEST_POSTGRES_URL", "")
 STATION = "石牌街社工站"
