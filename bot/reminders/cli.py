@@ -89,8 +89,8 @@ async def due(settings: Settings, day: str | None, station: str | None, as_json:
 
     missing = calendar.missing_years(today)
     if missing:
-        last = today + timedelta(days=LOOKAHEAD_DAYS)
-        print(f"注意：未来 {LOOKAHEAD_DAYS} 天（到 {last}）里，{'、'.join(map(str, missing))} 年还没有节假日和调休数据，"
+        until = today + timedelta(days=LOOKAHEAD_DAYS)
+        print(f"注意：未来 {LOOKAHEAD_DAYS} 天（到 {until}）里，{'、'.join(map(str, missing))} 年还没有节假日和调休数据，"
               f"这些日子暂按周一至周五上班计算。国务院办公厅公布当年的节假日安排后，请升级 chinese-calendar，"
               f"或照通知写进 {calendar.holidays.path}。", file=sys.stderr)
     if as_json:
