@@ -127,7 +127,8 @@ def answer_in_topic(kb: KnowledgeBase, text: str, topic: Topic, city: str, now: 
         where = named_city or topic.city or city
         again = kb.answer_for_facets(f"{about} {text}", asked_now, city=where)
         for hit in again.sources if again.confident else []:
-            if hit.path != doc.path and all(kb.facets.headed(hit.document, f) for f in asked_now):
+            if (hit.path != doc.path and kb.same_topic(doc, hit.document)
+                    and all(kb.facets.headed(hit.document, f) for f in asked_now)):
                 moved = document_answer(kb, hit, asked_now, where, False, kb.referrals.emergency(*forms),
                                         question=f"{about} {text}")
                 return moved, replace(topic, path=hit.path, facets=asked_now, at=now)

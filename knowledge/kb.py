@@ -200,6 +200,14 @@ class KnowledgeBase:
                 found += weight
         return found / total if total else 0.0
 
+    def same_topic(self, one: Document, other: Document) -> bool:
+        """Whether two documents' titles name a policy term in common (低保 in 低保怎么申请 and 低保申请材料)."""
+        numbers = self._doc_number.get(id(one)), self._doc_number.get(id(other))
+        if numbers[0] is None or numbers[1] is None:
+            return False
+        shared = self._title_words[numbers[0]] & self._title_words[numbers[1]]
+        return any(w in self._topic_terms for w in shared)
+
     def document(self, path: str) -> Document | None:
         """The document at this path, or the one renamed from it (its `.path` is then the new one)."""
         return self._by_path.get(path)
