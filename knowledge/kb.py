@@ -29,6 +29,7 @@ MAX_QUESTION_CHARS = 500
 # Ranking knobs, chosen by `shegong kb eval` on the development and project question sets.
 HEADING_WEIGHT = 2.0  # a word in the title or section heading counts this many times
 BIGRAM_WEIGHT = 0.5  # character bigrams back up the word match
+TOPIC_IN_TITLE = 0.3  # a document whose title names all the question's policy terms scores this much more
 SECOND_PASSAGE = 0.5  # a document whose other passages also match ranks a little higher
 LEAD_PASSAGE_SHARE = 0.85  # show an earlier passage of the document if it scores this close to the best
 SAME_CITY, OTHER_CITY, CITY_UNKNOWN = 1.2, 0.75, 0.95
@@ -93,6 +94,7 @@ class KnowledgeBase:
         doc_numbers = {id(d): n for n, d in enumerate(self.documents)}
         self._title_words = [set(self.analyzer.document(d.title).words) for d in self.documents]
         self._doc_number = {id(d): n for n, d in enumerate(self.documents)}
+        self._normalized_titles = [self.analyzer.normalizer.document(d.title) for d in self.documents]
         self._doc_of = np.array([doc_numbers[id(p.doc)] for p in self.passages], dtype=np.int32)
         cities = set(self.tables.cities.values())
         self._region = [p.doc.region if p.doc.region in cities else "" for p in self.passages]
@@ -169,8 +171,9 @@ class KnowledgeBase:
                 best[doc] = (s, idx)
             elif doc not in seconds:
                 seconds[doc] = s
-        ranked = sorted(((s + SECOND_PASSAGE * seconds.get(d, 0.0), p) for d, (s, p) in best.items()),
-                        reverse=True)[:k]
+        topics = [w for w in dict.fromkeys(tokens.words) if w in self._topic_terms]
+        ranked = sorted((((s + SECOND_PASSAGE * seconds.get(d, 0.0)) * self._title_factor(topics, d), p)
+                         for d, (s, p) in best.items()), reverse=True)[:k]
         firsts = [idx - self.passages[idx].number for _, idx in ranked]
         ends = [first + len(self.passages[idx].doc.passages) for first, (_, idx) in zip(firsts, ranked)]
         coverage = self._coverage(tokens, np.array(firsts + ends, dtype=np.int32))
@@ -263,6 +266,15 @@ class KnowledgeBase:
         if word in self.words.vocab:
             return True
         return len(word) > 1 and all(word[i : i + 2] in self.bigrams.vocab for i in range(len(word) - 1))
+
+    def _title_factor(self, topics: list[str], doc: int) -> float:
+        """A document whose title names the question's policy terms (低保 in 低保怎么申请) is about them; an
+        overview that mentions every policy in passing is not. The terms are frequent, so BM25 alone gives
+        them little weight."""
+        if not topics:
+            return 1.0
+        title = self._normalized_titles[doc]
+        return 1.0 + TOPIC_IN_TITLE * sum(t in title for t in topics) / len(topics)
 
     def _lead_passage(self, scores: np.ndarray, best: int) -> int:
         """Among a document's passages scoring close to its best, the earliest: it usually
