@@ -105,6 +105,7 @@ class KnowledgeBase:
         self.facets = FacetTable(self.tables)
         self.referrals = Referrals(self.tables)
         self._about: dict[int, str] = {}
+        self._forms: dict[str, tuple[str, str, str]] = {}
         self._heading_terms: dict[str, tuple[set[str], set[str]]] = {}
         self._by_path: dict[str, Document] = {}
         for d in self.documents:  # a renamed document still answers to its old paths (front matter `aliases:`)
@@ -226,11 +227,18 @@ class KnowledgeBase:
             return tuple(0.0 for _ in doc.passages)
         return tuple(scores[first : first + len(doc.passages)].tolist())
 
-    def question_forms(self, question: str) -> tuple[str, str]:
-        """The question folded (traditional → simplified, lower case) and with dialect words in Mandarin:
-        facet, referral and danger words are looked for in both."""
-        folded = fold(question[:MAX_QUESTION_CHARS])
-        return folded, self.analyzer.normalizer.spoken(folded)
+    def question_forms(self, question: str) -> tuple[str, str, str]:
+        """The question folded (traditional → simplified, lower case), with dialect words in Mandarin, and with
+        typos corrected too (家爆 → 家暴): facet, referral and danger words are looked for in all three."""
+        forms = self._forms.get(question)
+        if forms is None:
+            folded = fold(question[:MAX_QUESTION_CHARS])
+            spoken = self.analyzer.normalizer.spoken(folded)
+            forms = (folded, spoken, self.analyzer.normalize_question(spoken))
+            if len(self._forms) >= ANSWER_CACHE_SIZE:
+                self._forms.clear()
+            self._forms[question] = forms
+        return forms
 
     def about(self, doc: Document) -> str:
         """What a document is about: its title and headings, folded, as written and normalised."""

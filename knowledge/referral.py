@@ -35,7 +35,11 @@ class Referrals:
         return list(dict.fromkeys(m.group(0) for text in texts for m in self._topic.finditer(text)))
 
     def refer(self, *texts: str) -> Referral:
-        """The office for the question: the row of its longest topic word, else the fallback (12345)."""
+        """The office for the question: the one for the danger it mentions (家暴 → 妇联), else the row of its
+        longest topic word, else the fallback (12345)."""
+        danger = self.emergency(*texts)
+        if danger is not None and danger.office in self.table:
+            return self.table[danger.office]
         words = self.topic_words(*texts)
         if not words:
             return self.fallback

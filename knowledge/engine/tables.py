@@ -73,11 +73,13 @@ class Referral:
 
 @dataclass(frozen=True)
 class Emergency:
-    """A kind of immediate danger and what to call; `advice` is the sentence shown."""
+    """A kind of immediate danger and what to call; `advice` is the sentence shown, `office` the referral key a
+    refusal points to ("" for none)."""
 
     kind: str
     advice: str
     words: tuple[str, ...]
+    office: str = ""
 
 
 def _split_words(path: Path, number: int, field_text: str) -> tuple[str, ...]:
@@ -170,6 +172,13 @@ class TermTables:
                 if FALLBACK_REFERRAL not in tables.referrals:
                     raise TableError(f"{p}: 缺少“{FALLBACK_REFERRAL}”一行（其他问题的去处）")
             if (p := folder / "emergencies.tsv").exists():
-                for kind, advice, words in _read_keyed_rows(p, "情况", set()):
-                    tables.emergencies[kind] = Emergency(kind, advice, words)
+                for number, line in _lines(p):
+                    parts = [x.strip() for x in line.split("\t")]
+                    if len(parts) != 4 or not all(parts):
+                        raise TableError(f"{p}:{number}: 每行应为“情况<TAB>去处<TAB>提示<TAB>词语”，实际为 {line!r}")
+                    kind, office, advice, words = parts
+                    if office != "-" and office not in tables.referrals:
+                        raise TableError(f"{p}:{number}: 去处 {office!r} 不在 referrals.tsv 里（不转介写 -）")
+                    tables.emergencies[kind] = Emergency(kind, advice, _split_words(p, number, words),
+                                                         "" if office == "-" else office)
         return tables

@@ -126,6 +126,18 @@ def test_uncovered_policy_questions_are_refused_and_referred(builtin_kb, questio
     assert phone in answer.text and NOT_SURE in answer.text
 
 
+def test_a_refusal_about_danger_points_to_the_office_for_that_danger(builtin_kb):
+    answer = builtin_kb.answer("老公成日打我，可以揾边个")
+    assert not answer.confident and answer.referral == "妇联" and "12338" in answer.text
+    scam = builtin_kb.answer("有人打电话话我社保卡出咗问题要我转钱，系咪呃人")
+    assert scam.urgent == "诈骗" and scam.referral == "反诈" and "96110" in scam.text
+
+
+def test_typos_of_other_offices_topics_are_still_referred(builtin_kb):
+    assert builtin_kb.answer("失叶金领取条件").referral == "人社"
+    assert builtin_kb.answer("被家爆了怎么办").urgent == "暴力"
+
+
 def test_shared_generic_words_do_not_make_a_confident_answer(facet_kb):
     # 补贴 and 申请 are in the knowledge base, 育儿 is not: the 高龄津贴 document is not about this.
     answer = facet_kb.answer("育儿补贴怎么申请")
@@ -209,6 +221,7 @@ def test_a_topic_survives_a_round_trip_through_the_dialog_state(facet_kb):
     ("facets.tsv", "补办\tlabel\t怎么补办\n补办\task\t补办\n补办\theading\t补办\n补办\tnear\t没有这个\n", "没有这个"),
     ("referrals.tsv", "医保\t医保部门 12393\n", "referrals.tsv:1"),
     ("emergencies.tsv", "# note\n暴力\t打 110\n", "emergencies.tsv:2"),
+    ("emergencies.tsv", "暴力\t居委会\t打 110\t被打\n", "居委会"),
 ])
 def test_bad_data_lines_name_the_file_and_line(tmp_path, name, text, expected):
     (tmp_path / name).write_text(text, encoding="utf-8")
