@@ -14,6 +14,8 @@ from knowledge.engine.normalize import fold
 from knowledge.kb import Hit, KnowledgeBase
 
 TOPIC_LIFETIME = timedelta(minutes=30)
+# A message that is only one of these asks for the last answer in full (详细).
+MORE_WORDS = frozenset({"详细", "更多", "详细点", "详细啲", "讲详细啲", "全文", "继续"})
 OWN_WORDS_SCORE = 2.0  # a follow-up's own words matching a passage this well choose what to show
 FOLLOW_UP_CHARS = 24  # longer messages carry their own topic
 # 咁/那/如果… at the start or 呢 at the end: the message leans on what was said before.
@@ -92,7 +94,7 @@ def is_follow_up(kb: KnowledgeBase, text: str, answer: Answer, topic: Topic) -> 
     if LEANS_BACK.search(folded) or kb.city_in(folded):
         return True
     own = _own_topic_words(kb, text)
-    if any(_foreign(kb, w) for w in own):
+    if own and all(_foreign(kb, w) for w in own):
         return False  # 今日恒指几多点: words no document uses are about something else
     # Nothing of its own (有补贴吗, 怎么申请), or nothing another document answers better.
     return not own or not answer.confident or answer.sources[0].path == topic.path
@@ -132,7 +134,15 @@ def answer_in_topic(kb: KnowledgeBase, text: str, topic: Topic, city: str, now: 
                 moved = document_answer(kb, hit, asked_now, where, False, kb.referrals.emergency(*forms),
                                         question=f"{about} {text}")
                 return moved, replace(topic, path=hit.path, facets=asked_now, at=now)
-    own_scores = kb.passage_scores(text, doc) if _own_topic_words(kb, text) else ()
+    own = _own_topic_words(kb, text)
+    own_scores = kb.passage_scores(text, doc) if own else ()
+    if own and max(own_scores, default=0.0) < OWN_WORDS_SCORE:
+        # 批咗之后可唔可以留喺屋企住 after 特困人员要咩条件: words this document hardly has may be what a
+        # document on the same topic is about.
+        about = kb.facets.without_ask_words(topic.question)
+        again = kb.answer(f"{about} {text}", city=named_city or topic.city or city)
+        if again.confident and again.sources[0].path != doc.path and kb.same_topic(doc, again.sources[0].document):
+            return again, replace(topic, path=again.sources[0].path, facets=again.facets, at=now)
     if max(own_scores, default=0.0) >= OWN_WORDS_SCORE:
         # 咁如果我有车呢: the message's own words pick the part of the document.
         scores = own_scores
