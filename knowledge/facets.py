@@ -113,7 +113,8 @@ class FacetTable:
                         continue
                     near_heading = self._heading.get(near)
                     for n, section in enumerate(self.sections(doc)):
-                        if near_heading is not None and near_heading.search(section.heading):
+                        # ...and only if its text hints at this facet too (a time limit, a place).
+                        if near_heading is not None and near_heading.search(section.heading) and (cached[n] > 0 or not self._text.get(facet)):
                             cached[n] += NEAR_MATCH
             self._scores[key] = cached
         return cached
