@@ -108,3 +108,23 @@ def test_chat_json_prints_one_object_per_line(tmp_path: Path) -> None:
     assert refusal["confident"] is False and refusal["sources"] == [] and "12393" in refusal["text"]
     assert help_reply["confident"] is None
     assert detail["confident"] is True and detail["sources"] == follow_up["sources"]  # the last answer, in full
+
+
+async def test_the_readme_examples_get_the_right_answers(services: Services):
+    """The example questions in README.md's quick start, in the order it gives them."""
+    materials = await say(services, "抵保要准备啲咩文件")
+    assert cited(materials) == "dibao/shenqing-cailiao.md" and "身份证" in materials.text
+    apply = await say(services, "長者飯堂點樣申請")
+    fantang = cited(apply)
+    assert "fantang" in fantang or "zhucan" in fantang
+    assert "【怎么申请】" in apply.text or "【怎么登记】" in apply.text
+    price = await say(services, "几多钱一餐")
+    assert cited(price) == fantang and ("收费" in price.text or "优惠" in price.text)
+    where = await say(services, "边度办")
+    assert cited(where) == fantang
+    more = await say(services, "详细")
+    assert cited(more) == fantang and len(more.text) > len(where.text)
+    uncovered = await say(services, "生育津贴点领")
+    assert not uncovered.citations and "12393" in uncovered.text
+    dibao = [await say(services, q, user="pipe") for q in ("低保怎么申请", "要几耐", "详细")]
+    assert "工作日" in dibao[1].text and cited(dibao[2]) == cited(dibao[0])
