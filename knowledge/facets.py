@@ -44,6 +44,9 @@ class FacetTable:
                 # A word listed for two facets belongs to the first: the file's order decides.
                 self._ask_facet.setdefault(word, facet)
         self._ask = _alternation(list(self._ask_facet))
+        # A question that is only a topic and a verb (孤儿补助申请, 办残疾证) asks how to get it.
+        self._edges = [(facet, tuple(kinds.get("ask_start", [])), tuple(kinds.get("ask_end", [])))
+                       for facet, kinds in tables.facets.items()]
         self._heading = {f: _alternation(k.get("heading", [])) for f, k in tables.facets.items()}
         self._text = {f: [(re.compile(re.escape(w).replace("\\#", NUMBER)), 2 if "#" in w else 1)
                           for w in dict.fromkeys(k.get("text", []))] for f, k in tables.facets.items()}
@@ -63,6 +66,12 @@ class FacetTable:
         for _, facet in sorted(found):
             if facet not in facets:
                 facets.append(facet)
+        if not facets:
+            for facet, starts, ends in self._edges:
+                for text in texts:
+                    bare = text.strip().rstrip("?？!！。.~ 吗呢啊呀")
+                    if (starts and bare.startswith(starts)) or (ends and bare.endswith(ends)):
+                        return (facet,)
         return tuple(facets[:MAX_FACETS])
 
     def ask_words_in(self, *texts: str) -> list[str]:
