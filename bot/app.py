@@ -30,7 +30,7 @@ async def build_services(settings: Settings, clock: Clock | None = None, migrate
     clock = clock or Clock()
     store = await open_store(settings, clock, migrate)
     extra = tuple(Path(p.strip()) for p in settings.kb_extra_dirs.split(",") if p.strip())
-    knowledge = KnowledgeService(store, builtin=settings.kb_builtin, extra_dirs=extra)
+    knowledge = KnowledgeService(store, builtin=settings.kb_builtin, extra_dirs=extra, exclude=(settings.data_dir,))
     await knowledge.load()
     services = Services(settings, store, knowledge, clock)
     services.dispatcher = Dispatcher(services, [f.router for f in features], middlewares_of(features))

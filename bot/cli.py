@@ -226,7 +226,8 @@ async def _workers_list(args: argparse.Namespace) -> int:
 async def _cases_import(args: argparse.Namespace) -> int:
     from handlers.casework.admin import import_cases
 
-    return await import_cases(_settings(), Path(args.file), args.station)
+    return await import_cases(_settings(), Path(args.file), args.station, sheet=args.sheet, dry_run=args.dry_run,
+                              errors_out=Path(args.errors_out) if args.errors_out else None)
 
 
 async def _visits_export(args: argparse.Namespace) -> int:
@@ -291,8 +292,12 @@ def _add_casework_commands(sub: argparse._SubParsersAction) -> None:
     cases = sub.add_parser("cases", help="服务对象").add_subparsers(dest="cases_command", required=True,
                                                                 metavar="ACTION")
     p = cases.add_parser("import", help="从 .csv 或 .xlsx 导入服务对象（有任何错误行则全部不导入）")
-    p.add_argument("file", metavar="FILE", help="列：姓名、类别、村居、住址、电话、身份证号、风险等级、负责社工")
+    p.add_argument("file", metavar="FILE", help="列：姓名、类别、村居、住址、电话、身份证号、风险等级、负责社工"
+                                                "（其他列名见 handlers/casework/data/roster_headers.tsv）")
     p.add_argument("--station", required=True, metavar="NAME", help="社工站名称")
+    p.add_argument("--sheet", metavar="NAME", help="要读取的工作表（默认：第一个认得出表头的工作表）")
+    p.add_argument("--dry-run", action="store_true", help="只校验并显示将新增、更新多少人，不写入数据库")
+    p.add_argument("--errors-out", metavar="FILE.xlsx", help="把有错误的行连同错误原因写到这个 Excel 文件")
     p.set_defaults(run=_cases_import)
 
     visits = sub.add_parser("visits", help="走访记录").add_subparsers(dest="visits_command", required=True,

@@ -29,9 +29,11 @@ async def ingest_paths(settings: Settings, roots: list[Path], region: str = "") 
             if not root.exists():
                 skipped.append((str(root), "路径不存在"))
                 continue
-            total = sum(1 for _ in iter_files(root))
+            # The data directory holds the database and the encryption key: nothing in it is ever published.
+            private = (settings.data_dir,)
+            total = sum(1 for _ in iter_files(root, exclude=private))
             with tqdm(total=total, desc=f"解析 {root.name or root}", unit="个文件", file=sys.stderr) as bar:
-                report = load_tree(root, progress=lambda _: bar.update())
+                report = load_tree(root, progress=lambda _: bar.update(), exclude=private)
             skipped += [(_stored_path(root, p), why) for p, why in report.skipped]
             for doc in report.documents:
                 path = _stored_path(root, doc.path)

@@ -27,10 +27,12 @@ def stored_to_document(stored: StoredDocument) -> Document:
 
 
 class KnowledgeService:
-    def __init__(self, store: Store, builtin: bool = True, extra_dirs: tuple[Path, ...] = ()) -> None:
+    def __init__(self, store: Store, builtin: bool = True, extra_dirs: tuple[Path, ...] = (),
+                 exclude: tuple[Path, ...] = ()) -> None:
         self.store = store
         self.builtin = builtin
         self.extra_dirs = extra_dirs
+        self.exclude = exclude  # folders never read from, whatever the extra folders contain (the data directory)
         self._kb: KnowledgeBase | None = None
         self._revision: object = None
         self._checked = 0.0
@@ -40,7 +42,7 @@ class KnowledgeService:
         docs: list[Document] = []
         roots = ([BUILTIN_DOCS] if self.builtin else []) + list(self.extra_dirs)
         for root in roots:
-            docs.extend(load_tree(root).documents)
+            docs.extend(load_tree(root, exclude=self.exclude).documents)
         return docs
 
     async def load(self) -> KnowledgeBase:

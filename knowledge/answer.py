@@ -20,10 +20,17 @@ WANTS_MORE = re.compile(r"详细|詳細|完整|全文|讲多啲|講多啲|讲详
 SENTENCE_END = "。！？；!?;\n"
 NOT_SURE = "这个问题我不太确定"  # opens every refusal (channels that report `confident` look for it)
 NOT_WRITTEN = "这份资料没有写到"  # starts the line saying the document has no section for the asked facet
-SECTION_RELEVANCE = 1.5  # how much the question's own words weigh, next to the facet, in choosing a section
+# Choosing the section to show: the facet's score (facets.py) times FACET_WEIGHT, plus the question's best passage
+# score in the section relative to the document's best, plus the share of the question's words in its heading.
+FACET_WEIGHT = 0.5
+SECTION_RELEVANCE = 3.0
+HEADING_OVERLAP = 1.0
+FIRST_SECTION = 0.3  # the opening section, when nothing else decides, says what the topic is
 # A lower-ranked confident document that has a section for the asked facet replaces one that has none when it
 # scores at least this share of the first.
 FACET_SWITCH = 0.7
+TITLE_FACET = 0.0  # ...and a document whose title names the facet counts this much more
+SECTION_FACET = 0.1  # ...and one with a section for it this much
 
 
 @dataclass(frozen=True)
@@ -104,15 +111,16 @@ def compose(kb: KnowledgeBase, question: str, city: str = "", detailed: bool | N
     emergency = kb.referrals.emergency(*forms)
     asked_city = kb.city_in(question) or city
     hits = kb.search(question, k=3, city=asked_city)
-    if not hits or not kb.is_confident(hits[0]) or kb.off_topic_words(question, hits[0]):
+    runner_up = hits[1].score if len(hits) > 1 else 0.0
+    if not hits or not kb.is_confident(hits[0], runner_up) or kb.off_topic_words(question, hits[0]):
         return not_sure(hits, kb.referrals.refer(*forms), emergency)
     wants_more = bool(WANTS_MORE.search(question)) if detailed is None else detailed
     facets = kb.facets.asked(*forms) if facets is None else facets
-    confident_hits = [h for h in hits if kb.is_confident(h) and not kb.off_topic_words(question, h)] or hits[:1]
+    confident_hits = [hits[0], *(h for h in hits[1:] if kb.is_confident(h) and not kb.off_topic_words(question, h))]
     best = _facet_choice(kb, confident_hits, facets)
     return document_answer(kb, best, facets, asked_city, wants_more, emergency,
                            sources=[best, *(h for h in confident_hits if h is not best)],
-                           suggestions=[h.title for h in hits if h is not best])
+                           suggestions=[h.title for h in hits if h is not best], question=question)
 
 
 def _answers_facets(kb: KnowledgeBase, hit: Hit, facets: tuple[str, ...]) -> bool:
@@ -120,34 +128,45 @@ def _answers_facets(kb: KnowledgeBase, hit: Hit, facets: tuple[str, ...]) -> boo
 
 
 def _facet_choice(kb: KnowledgeBase, hits: list[Hit], facets: tuple[str, ...]) -> Hit:
-    """The first document, unless it has no section for the asked facet and a close second one has."""
+    """Among close documents, the one whose title names the asked facet (申请低保需要准备哪些材料 for 要带什么),
+    or failing that one with a section for it."""
     best = hits[0]
-    if not facets or _answers_facets(kb, best, facets):
+    if not facets:
         return best
-    for other in hits[1:]:
-        if other.score >= FACET_SWITCH * best.score and _answers_facets(kb, other, facets):
-            return other
-    return best
+
+    def weight(hit: Hit) -> float:
+        titled = any(kb.facets.title_names(hit.document, f) for f in facets)
+        return hit.score * (1 + TITLE_FACET * titled + SECTION_FACET * _answers_facets(kb, hit, facets))
+
+    close = [h for h in hits if h.score >= FACET_SWITCH * best.score]
+    return max(close, key=weight)
 
 
-def _chosen_sections(kb: KnowledgeBase, hit: Hit, facets: tuple[str, ...]) -> tuple[list[int], list[str]]:
-    """Indexes of the sections answering each facet (in the order asked), and the facets no section answers."""
+def _chosen_sections(kb: KnowledgeBase, hit: Hit, facets: tuple[str, ...],
+                     question: str) -> tuple[list[int], list[str]]:
+    """Indexes of the sections to show (one per asked facet, in the order asked; the most relevant one when no
+    facet is asked), and the facets no section answers. A section is chosen by its heading naming the facet
+    (facets.tsv), its heading sharing the question's words, and its text matching the question."""
     sections = kb.facets.sections(hit.document)
-    relevance: list[float] = []
     scores = hit.passage_scores
     top = max(scores, default=0.0) or 1.0
-    for section in sections:
-        relevance.append(max((scores[p.number] for p in section.passages if p.number < len(scores)), default=0.0) / top)
+    tokens = kb.analyzer.question(question) if question else None
+    base = []
+    for n, section in enumerate(sections):
+        relevance = max((scores[p.number] for p in section.passages if p.number < len(scores)), default=0.0) / top
+        overlap = kb.heading_overlap(tokens, section.heading) if tokens is not None else 0.0
+        base.append(SECTION_RELEVANCE * relevance + HEADING_OVERLAP * overlap + (FIRST_SECTION if n == 0 else 0.0))
+    if not facets:
+        return [max(range(len(sections)), key=lambda i: base[i])], []
     chosen: list[int] = []
     missing: list[str] = []
     for facet in facets:
         facet_scores = kb.facets.scores(hit.document, facet)
-        n = max(range(len(sections)), key=lambda i: facet_scores[i] + SECTION_RELEVANCE * relevance[i])
-        if facet_scores[n] < ANSWERS_FACET:
-            n = max(range(len(sections)), key=lambda i: facet_scores[i])
-            if facet_scores[n] < ANSWERS_FACET:
-                missing.append(facet)
-                continue
+        if max(facet_scores, default=0.0) < ANSWERS_FACET:
+            missing.append(facet)
+            n = max(range(len(sections)), key=lambda i: base[i])
+        else:
+            n = max(range(len(sections)), key=lambda i: FACET_WEIGHT * facet_scores[i] + base[i])
         if n not in chosen:
             chosen.append(n)
     return chosen, missing
@@ -169,7 +188,7 @@ def _sections_block(kb: KnowledgeBase, hit: Hit, chosen: list[int], limit: int) 
 
 def document_answer(kb: KnowledgeBase, best: Hit, facets: tuple[str, ...], city: str, wants_more: bool,
                     emergency: Emergency | None = None, sources: list[Hit] | None = None,
-                    suggestions: list[str] | None = None) -> Answer:
+                    suggestions: list[str] | None = None, question: str = "") -> Answer:
     """The answer from one document: the sections for the asked facets, or its most relevant passage."""
     missing: list[str] = []
     note = ""
@@ -177,7 +196,7 @@ def document_answer(kb: KnowledgeBase, best: Hit, facets: tuple[str, ...], city:
         body, has_more = _passage_block(best, LONG_CHARS)
         shown: tuple[str, ...] = tuple(dict.fromkeys(p.section for p in best.document.passages))
     else:
-        chosen, missing = _chosen_sections(kb, best, facets) if facets else ([], [])
+        chosen, missing = _chosen_sections(kb, best, facets, question)
         if missing:
             asked = "、".join(kb.facets.labels[f] for f in missing)
             note = f"{NOT_WRITTEN}“{asked}”，下面是它写的内容，具体可以问社工站：\n"

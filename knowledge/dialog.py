@@ -14,10 +14,12 @@ from knowledge.engine.normalize import fold
 from knowledge.kb import Hit, KnowledgeBase
 
 TOPIC_LIFETIME = timedelta(minutes=30)
+# A message that is only one of these asks for the last answer in full (详细).
+MORE_WORDS = frozenset({"详细", "更多", "详细点", "详细啲", "讲详细啲", "全文", "继续"})
 OWN_WORDS_SCORE = 2.0  # a follow-up's own words matching a passage this well choose what to show
 FOLLOW_UP_CHARS = 24  # longer messages carry their own topic
 # 咁/那/如果… at the start or 呢 at the end: the message leans on what was said before.
-LEANS_BACK = re.compile(r"^(?:咁|噉|那|那么|那如果|如果|假如|要是|万一|还有|另外|仲有|再问|又|定系|还是)|[呢咧嘞][?？!！。.~…\s]*$")
+LEANS_BACK = re.compile(r"^(?:咁|噉|那|那么|那如果|如果|假如|要是|万一|还有|另外|仲有|再问|又|定系|还是|然后|跟住|之后)|[呢咧嘞][?？!！。.~…\s]*$")
 # "我系低保户" says who the asker is (a fact for the current topic), not what they ask about.
 ABOUT_ME = re.compile(r"^(?:我|我们|我哋|我家|我屋企|我老豆|我老窦|我阿爸|我阿妈|我爸|我妈|我老公|我老婆|佢|他|她|屋企)"
                       r"(?:系|是|属于|算|都系|都是|也是|亦系)")
@@ -62,7 +64,8 @@ def _own_topic_words(kb: KnowledgeBase, text: str) -> list[str]:
     facet_words = kb.facets.ask_words_in(*forms)
     words = []
     for w in kb.analyzer.question(text).words:
-        if w in kb.tables.soft_words or kb.city_in(w) or len(w) < 2 or any(w in f for f in facet_words):
+        if (w in kb.tables.soft_words or w in kb.tables.generic_words or kb.city_in(w) or len(w) < 2
+                or any(w in f for f in facet_words)):
             continue
         words.append(w)
     return words
@@ -90,12 +93,18 @@ def is_follow_up(kb: KnowledgeBase, text: str, answer: Answer, topic: Topic) -> 
         return False  # 生育津贴呢: a topic other offices handle, not a question about this document
     if LEANS_BACK.search(folded) or kb.city_in(folded):
         return True
-    if any(not kb.used_anywhere(w) for w in _own_topic_words(kb, text)):
+    own = _own_topic_words(kb, text)
+    if own and all(_foreign(kb, w) for w in own):
         return False  # 今日恒指几多点: words no document uses are about something else
-    if not answer.confident or answer.sources[0].path == topic.path:
-        return True
-    # A bare facet question (要几耐, 边度办) with no topic word of its own.
-    return bool(kb.facets.asked(*kb.question_forms(text))) and not _own_topic_words(kb, text)
+    # Nothing of its own (有补贴吗, 怎么申请), or nothing another document answers better.
+    return not own or not answer.confident or answer.sources[0].path == topic.path
+
+
+def _foreign(kb: KnowledgeBase, word: str) -> bool:
+    """No document uses the word or any two characters of it in a row."""
+    if len(word) < 2:
+        return False
+    return not any(kb.used_anywhere(word[i : i + 2]) for i in range(len(word) - 1))
 
 
 def answer_in_topic(kb: KnowledgeBase, text: str, topic: Topic, city: str, now: datetime) -> tuple[Answer, Topic]:
@@ -112,7 +121,28 @@ def answer_in_topic(kb: KnowledgeBase, text: str, topic: Topic, city: str, now: 
         if again.confident:
             return again, replace(topic, path=again.sources[0].path, facets=again.facets or facets,
                                   city=named_city, at=now)
-    own_scores = kb.passage_scores(text, doc) if _own_topic_words(kb, text) else ()
+    asked_now = kb.facets.asked(*forms)
+    if asked_now and not all(kb.facets.headed(doc, f) for f in asked_now):
+        # 要带咩 after 低保要多久: another document on the same topic may have a section for it. The topic's
+        # question without its own facet words (多久) says what the topic is.
+        about = kb.facets.without_ask_words(topic.question)
+        where = named_city or topic.city or city
+        again = kb.answer_for_facets(f"{about} {text}", asked_now, city=where)
+        for hit in again.sources if again.confident else []:
+            if (hit.path != doc.path and kb.same_topic(doc, hit.document)
+                    and all(kb.facets.headed(hit.document, f) for f in asked_now)):
+                moved = document_answer(kb, hit, asked_now, where, False, kb.referrals.emergency(*forms),
+                                        question=f"{about} {text}")
+                return moved, replace(topic, path=hit.path, facets=asked_now, at=now)
+    own = _own_topic_words(kb, text)
+    own_scores = kb.passage_scores(text, doc) if own else ()
+    if own and max(own_scores, default=0.0) < OWN_WORDS_SCORE:
+        # 批咗之后可唔可以留喺屋企住 after 特困人员要咩条件: words this document hardly has may be what a
+        # document on the same topic is about.
+        about = kb.facets.without_ask_words(topic.question)
+        again = kb.answer(f"{about} {text}", city=named_city or topic.city or city)
+        if again.confident and again.sources[0].path != doc.path and kb.same_topic(doc, again.sources[0].document):
+            return again, replace(topic, path=again.sources[0].path, facets=again.facets, at=now)
     if max(own_scores, default=0.0) >= OWN_WORDS_SCORE:
         # 咁如果我有车呢: the message's own words pick the part of the document.
         scores = own_scores
@@ -122,7 +152,8 @@ def answer_in_topic(kb: KnowledgeBase, text: str, topic: Topic, city: str, now: 
     best = max(range(len(doc.passages)), key=lambda n: scores[n]) if doc.passages else 0
     hit = Hit(doc.path, doc.title, 0.0, doc.passages[best].text, doc.passages[best], 1.0, True, scores)
     emergency = kb.referrals.emergency(*forms)
-    answer = document_answer(kb, hit, facets, named_city or topic.city or city, False, emergency)
+    answer = document_answer(kb, hit, facets, named_city or topic.city or city, False, emergency,
+                             question=text if scores is own_scores else f"{text} {topic.question}")
     return answer, replace(topic, facets=facets, city=named_city or topic.city, at=now)
 
 

@@ -7,18 +7,18 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from knowledge.answer import Answer
-from knowledge.dialog import Topic, answer_turn
+from knowledge.dialog import MORE_WORDS, Topic, answer_turn, detail_answer
 from knowledge.engine.tables import FALLBACK_REFERRAL
 from knowledge.kb import KnowledgeBase
 
 ALL = "all"
 # Conversations are replayed at one instant: the topic's lifetime is tested elsewhere.
-REPLAY_AT = datetime(2026, 1, 1, tzinfo=timezone.utc)
+REPLAY_AT = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -205,7 +205,11 @@ def _score_question(report: EvalReport, item: Question, answer: Answer) -> None:
 def _score_conversation(kb: KnowledgeBase, report: EvalReport, conversation: Conversation) -> None:
     topic: Topic | None = None
     for n, turn in enumerate(conversation.turns):
-        answer, topic = answer_turn(kb, turn.q, topic, "", REPLAY_AT)
+        detail = detail_answer(kb, topic, "") if topic is not None and turn.q.strip() in MORE_WORDS else None
+        if detail is not None:  # the bot answers 详细 with the last answer in full
+            answer = detail
+        else:
+            answer, topic = answer_turn(kb, turn.q, topic, "", REPLAY_AT)
         if n == 0:
             continue
         right = (answer.confident if turn.expect else not answer.confident)

@@ -44,6 +44,9 @@ class FacetTable:
                 # A word listed for two facets belongs to the first: the file's order decides.
                 self._ask_facet.setdefault(word, facet)
         self._ask = _alternation(list(self._ask_facet))
+        # A question that is only a topic and a verb (孤儿补助申请, 办残疾证) asks how to get it.
+        self._edges = [(facet, tuple(kinds.get("ask_start", [])), tuple(kinds.get("ask_end", [])))
+                       for facet, kinds in tables.facets.items()]
         self._heading = {f: _alternation(k.get("heading", [])) for f, k in tables.facets.items()}
         self._text = {f: [(re.compile(re.escape(w).replace("\\#", NUMBER)), 2 if "#" in w else 1)
                           for w in dict.fromkeys(k.get("text", []))] for f, k in tables.facets.items()}
@@ -63,12 +66,30 @@ class FacetTable:
         for _, facet in sorted(found):
             if facet not in facets:
                 facets.append(facet)
+        if not facets:
+            for facet, starts, ends in self._edges:
+                for text in texts:
+                    bare = text.strip().rstrip("?？!！。.~ 吗呢啊呀")
+                    if (starts and bare.startswith(starts)) or (ends and bare.endswith(ends)):
+                        return (facet,)
         return tuple(facets[:MAX_FACETS])
 
     def ask_words_in(self, *texts: str) -> list[str]:
         if self._ask is None:
             return []
         return [m.group(0) for text in texts for m in self._ask.finditer(text)]
+
+    def headed(self, doc: Document, facet: str) -> bool:
+        """Whether a section heading of the document names the facet."""
+        heading = self._heading.get(facet)
+        return heading is not None and any(heading.search(s.heading) for s in self.sections(doc))
+
+    def title_names(self, doc: Document, facet: str) -> bool:
+        heading = self._heading.get(facet)
+        return heading is not None and heading.search(doc.title) is not None
+
+    def without_ask_words(self, text: str) -> str:
+        return self._ask.sub(" ", text) if self._ask is not None else text
 
     def sections(self, doc: Document) -> list[Section]:
         cached = self._sections.get(id(doc))
@@ -101,7 +122,8 @@ class FacetTable:
                         continue
                     near_heading = self._heading.get(near)
                     for n, section in enumerate(self.sections(doc)):
-                        if near_heading is not None and near_heading.search(section.heading):
+                        # ...and only if its text hints at this facet too (a time limit, a place).
+                        if near_heading is not None and near_heading.search(section.heading) and (cached[n] > 0 or not self._text.get(facet)):
                             cached[n] += NEAR_MATCH
             self._scores[key] = cached
         return cached

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -368,14 +370,79 @@ def split_passages(doc: Document) -> Iterator[Passage]:
         yield Passage(doc, number, pending[0], pending[2], pending[1])
 
 
-def iter_files(root: Path) -> Iterator[Path]:
-    """Every file under root (or root itself), hidden files and folders skipped, in a stable order."""
-    if root.is_file():
-        yield root
+# Why a path under an ingested folder is not read. Only regular files that really are in the folder are:
+# a link could point anywhere (the data directory's secret.key, /etc/passwd), and ingested text is published.
+SYMLINK = "是符号链接，未导入（请放入文件本身）"
+HIDDEN = "是隐藏文件或文件夹，未导入"
+OUTSIDE = "指向导入目录之外，未导入"
+IN_DATA_DIR = "在数据目录中（存放数据库和密钥），未导入"
+NOT_REGULAR = "不是普通文件，未导入"
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def _refusal(path: Path, root: Path, excluded: tuple[Path, ...], excluded_files: set[tuple[int, int]]) -> str:
+    """Why `path` (not a directory) may not be read, or "" when it may."""
+    if path.is_symlink():
+        return SYMLINK
+    if path.name.startswith("."):
+        return HIDDEN
+    if not path.is_file():
+        return NOT_REGULAR  # a FIFO or device would block or never end
+    resolved = path.resolve()
+    if not _inside(resolved, root):
+        return OUTSIDE
+    info = path.stat()
+    if any(_inside(resolved, folder) for folder in excluded) or (info.st_dev, info.st_ino) in excluded_files:
+        return IN_DATA_DIR  # the second test catches a hard link to the key
+    return ""
+
+
+def _files_in(folders: tuple[Path, ...]) -> set[tuple[int, int]]:
+    found: set[tuple[int, int]] = set()
+    for folder in folders:
+        for directory, _, names in os.walk(folder):
+            for name in names:
+                with contextlib.suppress(OSError):
+                    info = os.lstat(os.path.join(directory, name))
+                    found.add((info.st_dev, info.st_ino))
+    return found
+
+
+def walk_files(root: Path, exclude: Sequence[Path] = ()) -> Iterator[tuple[Path, str]]:
+    """Every file under root (or root itself) in a stable order, each with "" when it may be read or the
+    reason it may not: a symbolic link (never followed), anything resolving outside root, or anything inside
+    an `exclude` folder (the data directory). Hidden files and folders under root are left out silently
+    (version-control folders, editor files); a hidden file named as root itself is refused."""
+    root = Path(root)
+    excluded = tuple(Path(folder).resolve() for folder in exclude)
+    excluded_files = _files_in(excluded)
+    if not root.is_dir():
+        yield root, _refusal(root, root.resolve().parent, excluded, excluded_files)
         return
-    for p in sorted(root.rglob("*")):
-        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts):
-            yield p
+    top = root.resolve()
+    found: list[tuple[Path, str]] = []
+    for directory, folders, names in os.walk(root):  # does not descend into linked folders
+        here = Path(directory)
+        for name in list(folders):
+            if name.startswith("."):
+                folders.remove(name)
+            elif (here / name).is_symlink():
+                folders.remove(name)
+                found.append((here / name, SYMLINK))
+            elif any(_inside((here / name).resolve(), folder) for folder in excluded):
+                folders.remove(name)
+                found.append((here / name, IN_DATA_DIR))
+        found += [(here / name, _refusal(here / name, top, excluded, excluded_files))
+                  for name in names if not name.startswith(".")]
+    yield from sorted(found)
+
+
+def iter_files(root: Path, exclude: Sequence[Path] = ()) -> Iterator[Path]:
+    """The files under root (or root itself) that may be read (see walk_files), in a stable order."""
+    return (path for path, refused in walk_files(root, exclude) if not refused)
 
 
 @dataclass
@@ -384,12 +451,19 @@ class LoadReport:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
 
 
-def load_tree(root: Path, progress=None) -> LoadReport:  # noqa: ANN001
-    """Parse every supported file under root; paths are relative to root."""
+def load_tree(root: Path, progress=None, exclude: Sequence[Path] = ()) -> LoadReport:  # noqa: ANN001
+    """Parse every supported file under root; paths are relative to root. Files walk_files refuses (links,
+    hidden files, anything outside root or inside an `exclude` folder) are reported as skipped, unread."""
     root = Path(root)
     report = LoadReport()
     seen: dict[str, str] = {}
-    files = list(iter_files(root))
+    files = []
+    for file, refused in walk_files(root, exclude):
+        rel = file.name if root.is_file() or file == root else file.relative_to(root).as_posix()
+        if refused:
+            report.skipped.append((rel, refused))
+        else:
+            files.append(file)
     for file in files:
         rel = file.name if root.is_file() else file.relative_to(root).as_posix()
         try:

@@ -28,13 +28,19 @@ MAX_QUESTION_CHARS = 500
 # Ranking knobs, chosen by `shegong kb eval` on the development and project question sets.
 HEADING_WEIGHT = 2.0  # a word in the title or section heading counts this many times
 BIGRAM_WEIGHT = 0.5  # character bigrams back up the word match
-TITLE_BONUS = 0.5  # a document whose title names all the question's topic words scores this much more
+TOPIC_IN_TITLE = 0.3  # a document whose title names all the question's policy terms scores this much more
 SECOND_PASSAGE = 0.5  # a document whose other passages also match ranks a little higher
 LEAD_PASSAGE_SHARE = 0.85  # show an earlier passage of the document if it scores this close to the best
 SAME_CITY, OTHER_CITY, CITY_UNKNOWN = 1.2, 0.75, 0.95
 MIN_COVERAGE = 0.5  # share of the question's information the best document must contain...
 MIN_COVERAGE_WITH_TERM = 0.1  # ...or less, when it matched a policy term from the domain dictionary
 MIN_SCORE = 1.0
+# (coverage, score, lead over the second document): a document this far ahead answers with less coverage.
+CLEAR_LEADS = ((0.2, 20.0, 1.3), (0.25, 5.0, 2.0), (0.08, 20.0, 1.9))
+# Spoken questions: where the asking starts, and how long a question must be to be treated as one.
+NEED_MARKER = re.compile(r"想问一下|想问下|想问问|想问|问一下|问下|请问|想知道|想了解|就是想|我想|想请教|唔知")
+LONG_QUESTION = 24
+MIN_NEED_CHARS = 4
 ANSWER_CACHE_SIZE = 4096  # composed answers kept per index (a few MB at most)
 
 
@@ -62,14 +68,16 @@ class KnowledgeBase:
         self.tables = tables or TermTables.load()
         self.analyzer = Analyzer(self.tables)
         self._policy_terms = {*self.tables.domain_terms, *self.tables.synonyms.values()}
+        # The terms that name a policy (低保, 高龄津贴), not everyday words the synonym table folds (老人, 儿童).
+        self._topic_terms = self._policy_terms - self.tables.soft_words - self.tables.generic_words
         self.documents = list(documents)
         self.passages: list[Passage] = [p for d in self.documents for p in d.passages]
         words, bigrams = PostingsBuilder(), PostingsBuilder()
         heading_cache: dict[str, Tokens] = {}
         for p in self.passages:
             body = self.analyzer.document(p.text)
-            w: dict[str, float] = Counter(body.words)
-            b: dict[str, float] = Counter(body.bigrams)
+            w: dict[str, float] = dict(Counter(body.words))
+            b: dict[str, float] = dict(Counter(body.bigrams))
             for heading in (p.doc.title, *p.headings):
                 head = heading_cache.get(heading)
                 if head is None:
@@ -85,6 +93,7 @@ class KnowledgeBase:
         doc_numbers = {id(d): n for n, d in enumerate(self.documents)}
         self._title_words = [set(self.analyzer.document(d.title).words) for d in self.documents]
         self._doc_number = {id(d): n for n, d in enumerate(self.documents)}
+        self._normalized_titles = [self.analyzer.normalizer.document(d.title) for d in self.documents]
         self._doc_of = np.array([doc_numbers[id(p.doc)] for p in self.passages], dtype=np.int32)
         cities = set(self.tables.cities.values())
         self._region = [p.doc.region if p.doc.region in cities else "" for p in self.passages]
@@ -95,6 +104,8 @@ class KnowledgeBase:
         self.facets = FacetTable(self.tables)
         self.referrals = Referrals(self.tables)
         self._about: dict[int, str] = {}
+        self._forms: dict[str, tuple[str, str, str]] = {}
+        self._heading_terms: dict[str, tuple[set[str], set[str]]] = {}
         self._by_path: dict[str, Document] = {}
         for d in self.documents:  # a renamed document still answers to its old paths (front matter `aliases:`)
             for alias in d.aliases:
@@ -139,7 +150,7 @@ class KnowledgeBase:
         """The k best documents for a question, each with its best passage, best first."""
         if not self.passages:
             return []
-        tokens = self.analyzer.question(question[:MAX_QUESTION_CHARS])
+        tokens = self.analyzer.question(with_need_repeated(question[:MAX_QUESTION_CHARS]))
         if not tokens.words and not tokens.bigrams:
             return []
         scores = score(len(self.passages), (self.words.slices(tokens.words), self.bigrams.slices(tokens.bigrams)))
@@ -160,8 +171,8 @@ class KnowledgeBase:
                 best[doc] = (s, idx)
             elif doc not in seconds:
                 seconds[doc] = s
-        title_share = self._title_shares(tokens, best) if TITLE_BONUS else {}
-        ranked = sorted((((s + SECOND_PASSAGE * seconds.get(d, 0.0)) * (1 + TITLE_BONUS * title_share.get(d, 0.0)), p)
+        topics = [w for w in dict.fromkeys(tokens.words) if w in self._topic_terms]
+        ranked = sorted((((s + SECOND_PASSAGE * seconds.get(d, 0.0)) * self._title_factor(topics, d), p)
                          for d, (s, p) in best.items()), reverse=True)[:k]
         firsts = [idx - self.passages[idx].number for _, idx in ranked]
         ends = [first + len(self.passages[idx].doc.passages) for first, (_, idx) in zip(firsts, ranked)]
@@ -176,6 +187,29 @@ class KnowledgeBase:
     def policy_terms_in(self, text: str) -> list[str]:
         """The policy terms (domain dictionary, canonical synonyms) a text uses: 低保户 → 低保家庭."""
         return [w for w in self.analyzer.question(text[:MAX_QUESTION_CHARS]).words if w in self._policy_terms]
+
+    def heading_overlap(self, tokens: Tokens, heading: str) -> float:
+        """The share of the question's information (idf-weighted words) that a section heading names."""
+        head = self._heading_terms.get(heading)
+        if head is None:
+            analysed = self.analyzer.document(heading)
+            head = self._heading_terms[heading] = ({*analysed.words, *analysed.bigrams}, set(analysed.words))
+        words = set(tokens.words) - self.tables.soft_words
+        total = found = 0.0
+        for w in words:
+            weight = self.words.idf_of(w)
+            total += weight
+            if w in head[1] or (len(w) > 1 and all(w[i : i + 2] in head[0] for i in range(len(w) - 1))):
+                found += weight
+        return found / total if total else 0.0
+
+    def same_topic(self, one: Document, other: Document) -> bool:
+        """Whether two documents' titles name a policy term in common (低保 in 低保怎么申请 and 低保申请材料)."""
+        numbers = self._doc_number.get(id(one)), self._doc_number.get(id(other))
+        if numbers[0] is None or numbers[1] is None:
+            return False
+        shared = self._title_words[numbers[0]] & self._title_words[numbers[1]]
+        return any(w in self._topic_terms for w in shared)
 
     def document(self, path: str) -> Document | None:
         """The document at this path, or the one renamed from it (its `.path` is then the new one)."""
@@ -192,11 +226,18 @@ class KnowledgeBase:
             return tuple(0.0 for _ in doc.passages)
         return tuple(scores[first : first + len(doc.passages)].tolist())
 
-    def question_forms(self, question: str) -> tuple[str, str]:
-        """The question folded (traditional → simplified, lower case) and with dialect words in Mandarin:
-        facet, referral and danger words are looked for in both."""
-        folded = fold(question[:MAX_QUESTION_CHARS])
-        return folded, self.analyzer.normalizer.spoken(folded)
+    def question_forms(self, question: str) -> tuple[str, str, str]:
+        """The question folded (traditional → simplified, lower case), with dialect words in Mandarin, and with
+        typos corrected too (家爆 → 家暴): facet, referral and danger words are looked for in all three."""
+        forms = self._forms.get(question)
+        if forms is None:
+            folded = fold(question[:MAX_QUESTION_CHARS])
+            spoken = self.analyzer.normalizer.spoken(folded)
+            forms = (folded, spoken, self.analyzer.normalize_question(spoken))
+            if len(self._forms) >= ANSWER_CACHE_SIZE:
+                self._forms.clear()
+            self._forms[question] = forms
+        return forms
 
     def about(self, doc: Document) -> str:
         """What a document is about: its title and headings, folded, as written and normalised."""
@@ -217,12 +258,13 @@ class KnowledgeBase:
         about = self.about(doc)
         words = self.analyzer.question(question[:MAX_QUESTION_CHARS]).words
         title_words = self._title_words[self._doc_number[id(doc)]] if id(doc) in self._doc_number else set()
-        named_in_title = any(w in title_words and w in self._policy_terms and w not in self.tables.soft_words
-                             for w in words)
-        off = [] if named_in_title else [w for w in self.referrals.topic_words(*self.question_forms(question))
-                                          if w not in about]
+        off = [w for w in self.referrals.topic_words(*self.question_forms(question)) if w not in about]
+        # Another topic of the question named in the title, and not a part of the referral word (失业 of
+        # 失业保险金), makes the referral word context: 养老金算不算低保收入 is about 低保.
+        if any(w in title_words and w in self._topic_terms and not any(w in o for o in off) for w in words):
+            off = []
         for w in dict.fromkeys(words):
-            if w in self._policy_terms and w not in self.tables.soft_words and not self.used_anywhere(w):
+            if w in self._topic_terms and not self.used_anywhere(w):
                 off.append(w)
         return off
 
@@ -232,18 +274,14 @@ class KnowledgeBase:
             return True
         return len(word) > 1 and all(word[i : i + 2] in self.bigrams.vocab for i in range(len(word) - 1))
 
-    def _title_shares(self, tokens: Tokens, docs: Iterable[int]) -> dict[int, float]:
-        """For each document: the share of the question's topic words (idf-weighted) that its title names.
-        A document about 低保 ranks above one that mentions 低保 in passing."""
-        weights = {w: self.words.idf_of(w) for w in set(tokens.words) - self.tables.soft_words}
-        total = sum(weights.values())
-        if not total:
-            return {}
-        shares = {}
-        for d in docs:
-            title_words = self._title_words[d]
-            shares[d] = sum(wt for w, wt in weights.items() if w in title_words) / total
-        return shares
+    def _title_factor(self, topics: list[str], doc: int) -> float:
+        """A document whose title names the question's policy terms (低保 in 低保怎么申请) is about them; an
+        overview that mentions every policy in passing is not. The terms are frequent, so BM25 alone gives
+        them little weight."""
+        if not topics:
+            return 1.0
+        title = self._normalized_titles[doc]
+        return 1.0 + TOPIC_IN_TITLE * sum(t in title for t in topics) / len(topics)
 
     def _lead_passage(self, scores: np.ndarray, best: int) -> int:
         """Among a document's passages scoring close to its best, the earliest: it usually
@@ -273,15 +311,23 @@ class KnowledgeBase:
                     split &= self.bigrams.contains_each(w[i : i + 2], bounds)
                 present |= split
             found += weight * present
-            if w in self._policy_terms:
+            if w in self._topic_terms:
                 term |= present
         shares = found / total if total else found
         return list(zip(shares.tolist(), term.tolist()))
 
-    def is_confident(self, hit: Hit) -> bool:
+    def is_confident(self, hit: Hit, runner_up: float = 0.0) -> bool:
+        """Enough of the question is in the document; or, for long spoken questions whose narrative words no
+        document has, the document clearly leads the next one (runner_up = the second document's score)."""
         if hit.score < MIN_SCORE:
             return False
-        return hit.coverage >= MIN_COVERAGE or (hit.matched_term and hit.coverage >= MIN_COVERAGE_WITH_TERM)
+        if hit.coverage >= MIN_COVERAGE or (hit.matched_term and hit.coverage >= MIN_COVERAGE_WITH_TERM):
+            return True
+        if runner_up <= 0:
+            return False  # one document matched a word or two: no lead to speak of
+        lead = hit.score / runner_up
+        return any(hit.coverage >= coverage and hit.score >= score and lead >= ratio
+                   for coverage, score, ratio in CLEAR_LEADS)
 
     def answer(self, question: str, city: str = "", detailed: bool | None = None) -> Answer:
         """The composed answer. Residents ask the same few questions again and again, and an index never
@@ -302,6 +348,16 @@ class KnowledgeBase:
         self._answers[key] = answer
         if len(self._answers) > ANSWER_CACHE_SIZE:
             self._answers.popitem(last=False)
+
+
+def with_need_repeated(question: str) -> str:
+    """A long spoken question tells a story first (我阿妈今年八十几岁……) and asks at the end (……想问下有冇钱拎):
+    the words after the last 想问/请问/想知道 count twice."""
+    if len(question) < LONG_QUESTION:
+        return question
+    parts = NEED_MARKER.split(question)
+    need = parts[-1].strip() if len(parts) > 1 else ""
+    return f"{question} {need}" if len(need) >= MIN_NEED_CHARS else question
 
 
 def _top_indices(scores: np.ndarray, n: int) -> np.ndarray:

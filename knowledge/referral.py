@@ -16,8 +16,8 @@ def _keyed_pattern(rows: dict[str, tuple[str, ...]]) -> tuple[re.Pattern[str] | 
     for key, words in rows.items():
         for word in words:
             owner.setdefault(word, key)
-    words = sorted(owner, key=len, reverse=True)
-    return (re.compile("|".join(map(re.escape, words))) if words else None), owner
+    longest_first = sorted(owner, key=len, reverse=True)
+    return (re.compile("|".join(map(re.escape, longest_first))) if longest_first else None), owner
 
 
 class Referrals:
@@ -35,7 +35,11 @@ class Referrals:
         return list(dict.fromkeys(m.group(0) for text in texts for m in self._topic.finditer(text)))
 
     def refer(self, *texts: str) -> Referral:
-        """The office for the question: the row of its longest topic word, else the fallback (12345)."""
+        """The office for the question: the one for the danger it mentions (家暴 → 妇联), else the row of its
+        longest topic word, else the fallback (12345)."""
+        danger = self.emergency(*texts)
+        if danger is not None and danger.office in self.table:
+            return self.table[danger.office]
         words = self.topic_words(*texts)
         if not words:
             return self.fallback

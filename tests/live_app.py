@@ -41,5 +41,7 @@ async def serve_app(settings: Settings, clock: FrozenClock) -> AsyncIterator[str
 
 
 def sqlite_settings(tmp_path: Path, **overrides: str) -> Settings:
-    return Settings(data_dir=tmp_path, database_url=f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}", _env_file=None,
-                    **overrides)
+    """SQLite in tmp_path. The data directory is a folder of its own, as in a deployment: documents a test
+    writes into tmp_path are outside it (nothing inside the data directory is ever read as a document)."""
+    return Settings(data_dir=tmp_path / "data", database_url=f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
+                    _env_file=None, **overrides)

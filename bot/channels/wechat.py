@@ -6,6 +6,7 @@ message and encrypts the passive reply. Crypto stays in `echo`/`unwrap`/`wrap`; 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -23,6 +24,8 @@ from bot.messages import Reply
 if TYPE_CHECKING:
     from bot.services import Services
 
+log = logging.getLogger(__name__)
+
 # 40001/40014 invalid token, 42001 expired token: fetch a new one and retry once.
 TOKEN_ERRORS = frozenset({40001, 40014, 42001})
 # 45015 outside the 48-hour reply window, 45047 too many pushes since the user last wrote,
@@ -39,6 +42,8 @@ class WeChatChannel(WxChannel):
         s = services.settings
         self.callback_token, self.appid, self.secret = s.wechat_token, s.wechat_appid, s.wechat_appsecret
         self.crypto = WeChatCrypto(s.wechat_token, s.wechat_aes_key, s.wechat_appid) if s.wechat_aes_key else None
+        # Plaintext mode signs only the URL: a captured callback URL carries any body, as any sender.
+        self.body_signed = self.crypto is not None
         super().__init__(services, WxApi(s.wechat_api_base, TOKEN_ERRORS, PERMANENT_ERRORS), "wechat:access_token")
 
     def _check_plain(self, query: Mapping[str, str]) -> None:
@@ -101,4 +106,9 @@ def create(services: Services) -> WeChatChannel | None:
         return None
     if settings.wechat_aes_key and len(settings.wechat_aes_key) != 43:
         raise ValueError("SHEGONG_WECHAT_AES_KEY（EncodingAESKey）应为 43 个字符")
+    if not settings.wechat_aes_key:
+        log.warning("WeChat official account in plaintext mode (SHEGONG_WECHAT_AES_KEY is empty): the platform "
+                    "signs only the callback URL, not the message, so /wechat answers public policy questions "
+                    "only; casework, handoff (转人工) and every worker or lead command need safe mode. "
+                    "Set SHEGONG_WECHAT_AES_KEY and choose 安全模式 in the account's server settings.")
     return WeChatChannel(services)

@@ -13,6 +13,8 @@ from bot.routing.filters import Filter
 from bot.routing.states import State, StatesGroup
 
 HandlerFn = Callable[..., Awaitable[HandlerResult]]
+# Runs when one of a router's handlers took a message, before it is called: a reply here answers instead.
+Guard = Callable[[Context], Awaitable[HandlerResult]]
 ANY_STATE = object()
 StateSpec = object  # ANY_STATE, None (no dialog open), a State, a StatesGroup subclass, or a sequence of States
 
@@ -72,11 +74,13 @@ def _keyword_parameters(fn: HandlerFn) -> tuple[str, ...]:
 
 class Router:
     """A feature's handlers. Router-level `filters` run first: when they reject the message, none of this
-    router's handlers or included routers see it and routing goes on with the next router."""
+    router's handlers or included routers see it and routing goes on with the next router. A `guard` runs
+    once a handler of this router (not of an included one) has taken the message, and may answer instead."""
 
-    def __init__(self, name: str, *filters: Filter) -> None:
+    def __init__(self, name: str, *filters: Filter, guard: Guard | None = None) -> None:
         self.name = name
         self.filters = filters
+        self.guard = guard
         self.handlers: list[Handler] = []
         self.children: list[Router] = []
 
@@ -108,6 +112,8 @@ class Router:
             found = await handler.match(ctx)
             if found is None:
                 continue
+            if self.guard is not None and (refused := await self.guard(ctx)) is not None:
+                return as_replies(refused)
             try:
                 return as_replies(await handler.call(ctx, {**data, **found}))
             except SkipHandler:

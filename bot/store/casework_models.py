@@ -10,6 +10,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.store.models import Base
 
+# The risk level of a case nobody has assessed yet (a blank 风险等级 in the roster): not 低.
+UNASSESSED = "未评估"
+
 
 class Station(Base):
     """A township (镇/街) social-work station."""
@@ -91,7 +94,7 @@ class Case(Base):
     # Keyed hash of the row as last imported: re-importing the same file finds nothing to change without
     # decrypting anything, and does not undo risk levels that visits changed since.
     import_hash: Mapped[str] = mapped_column(String(64), default="")
-    risk_level: Mapped[str] = mapped_column(String(2), default="低")  # 高 | 中 | 低
+    risk_level: Mapped[str] = mapped_column(String(8), default=UNASSESSED)  # 高 | 中 | 低 | 未评估 (migration 0006)
     worker_id: Mapped[int | None] = mapped_column(ForeignKey("workers.id"), nullable=True, index=True)
     status: Mapped[str] = mapped_column(String(8), default="open")  # open | closed
     created_at: Mapped[datetime]
@@ -110,7 +113,7 @@ class Visit(Base):
     needs: Mapped[str] = mapped_column(Text, default="")
     services: Mapped[str] = mapped_column(Text, default="")
     risk_after: Mapped[str] = mapped_column(String(2), default="")
-    risk_before: Mapped[str] = mapped_column(String(2), default="")  # the case's level, restored on 撤销
+    risk_before: Mapped[str] = mapped_column(String(8), default="")  # the case's level, restored on 撤销
     follow_up: Mapped[str] = mapped_column(Text, default="")
     danger: Mapped[str] = mapped_column(String(200), default="")  # danger words found, "" when none
     # The platform message that created it: the same message never creates two visits.

@@ -18,8 +18,18 @@ from zoneinfo import ZoneInfo
 from tqdm import tqdm
 
 from bot.store.connect import open_store
-from handlers.casework.files import SUPPORTED, ImportFileError, count_lines, parse_case_file, write_csv, write_xlsx
-from bot.config import Settings
+from handlers.casework.files import (
+    SUPPORTED,
+    ImportFileError,
+    ParsedFile,
+    count_lines,
+    parse_case_file,
+    write_csv,
+    write_errors_xlsx,
+    write_xlsx,
+)
+from handlers.casework.tables import HISTORY_FIELDS, TableError, current_categories
+from bot.config import Settings, make_private_file
 from bot.crypto import SecretKeyError, UnavailableSecrets, new_invite_code
 from bot.store import StationRecord, Store
 from handlers.casework.store import CaseworkStore
@@ -139,33 +149,96 @@ async def list_workers(settings: Settings, station_name: str | None = None) -> i
 
 
 # -- cases ------------------------------------------------------------------------------------
-async def import_cases(settings: Settings, path: Path, station_name: str) -> int:
-    """Validate the whole file; import only if every row is good (all or nothing)."""
+async def import_cases(settings: Settings, path: Path, station_name: str, sheet: str | None = None,
+                       dry_run: bool = False, errors_out: Path | None = None) -> int:
+    """Validate the whole file; import only if every row is good (all or nothing). Says which sheet, header
+    row and columns were read and which were left out. `dry_run`: report what would change, write nothing.
+    `errors_out`: an .xlsx of the rejected rows with a reason column."""
     if not path.is_file():
         raise SystemExit(f"找不到文件：{path}")
     if path.suffix.lower() not in SUPPORTED:
         raise SystemExit(f"不支持的文件类型：{path.suffix or path.name}（请用 .csv 或 .xlsx；.xls 请在 Excel 中另存为 .xlsx）")
+    if errors_out is not None:
+        if errors_out.suffix.lower() != ".xlsx":
+            raise SystemExit(f"--errors-out 应为 .xlsx 文件，例如 --errors-out 有错误的行.xlsx（收到：{errors_out}）")
+        if not errors_out.parent.is_dir():
+            raise SystemExit(f"输出目录不存在：{errors_out.parent}")
+        if errors_out.resolve() == path.resolve():
+            raise SystemExit("--errors-out 不能是要导入的文件本身")
     async with _store(settings, needs_key=True) as store:
         station = await _station(store, station_name)
         names = [w.name for w, _ in await WorkersStore.of(store).list_workers(station.id)]
         today = datetime.now(ZoneInfo(settings.timezone)).date()
         with tqdm(total=count_lines(path), desc="校验", unit="行", file=sys.stderr) as bar:
             try:
-                parsed = parse_case_file(path, names, today, progress=bar.update)
-            except ImportFileError as exc:
+                parsed = parse_case_file(path, names, today, progress=bar.update, sheet=sheet)
+            except (ImportFileError, TableError) as exc:
                 raise SystemExit(str(exc)) from exc
+        for line in describe_parsed(path, parsed):
+            print(line)
+        if dry_run:
+            counts = await CaseworkStore.of(store).import_cases(station.id, parsed.rows, dry_run=True)
+            print(f"试运行（没有写入数据库）：{len(parsed.rows)} 行可以导入，将新增 {counts['added']} 人，"
+                  f"更新 {counts['updated']} 人，未变 {counts['unchanged']} 人。")
         if parsed.errors:
-            for line, reason in parsed.errors:
-                print(f"第 {line} 行：{reason}", file=sys.stderr)
-            print(f"共 {len(parsed.errors)} 行有错误，未导入任何数据。请改正后重新导入。", file=sys.stderr)
+            _report_errors(parsed, errors_out)
+            if not dry_run:
+                await store.audit(_operator(), "cases.import.rejected", target=f"station:{station.id}",
+                                  detail={"file": path.name, "rows": len(parsed.rows), "errors": len(parsed.errors)})
             return 1
+        if errors_out is not None:
+            print(f"没有错误行，未生成 {errors_out}")
+        if dry_run:
+            return 0
         with tqdm(total=len(parsed.rows), desc="导入", unit="行", file=sys.stderr) as bar:
             counts = await CaseworkStore.of(store).import_cases(station.id, parsed.rows, progress=bar.update)
         await store.audit(_operator(), "cases.import", target=f"station:{station.id}",
-                          detail={"file": path.name, **counts})
+                          detail={"file": path.name, "sheet": parsed.sheet, **counts})
     print(f"导入完成（{station.name}）：新增 {counts['added']} 人，更新 {counts['updated']} 人，"
           f"未变 {counts['unchanged']} 人。")
     return 0
+
+
+def describe_parsed(path: Path, parsed: ParsedFile) -> list[str]:
+    """How the file was read: sheet, header row, columns used and left out, rows skipped, values changed."""
+    where = f"{path.name} 的工作表“{parsed.sheet}”" if parsed.sheet else path.name
+    if parsed.other_sheets:
+        where += f"（未读取的工作表：{'、'.join(parsed.other_sheets)}）"
+    lines = [f"读取：{where}，表头在第 {parsed.header_line} 行"]
+    used = []
+    for name, sources in parsed.columns.items():
+        if name in HISTORY_FIELDS:
+            continue
+        text = "、".join(sources) + ("（前一列为空时用后一列）" if len(sources) > 1 else "")
+        used.append(name if sources == [name] else f"{name}←{text}")
+    lines.append("导入的列：" + "；".join(used))
+    if parsed.ignored:
+        lines.append("忽略的列：" + "、".join(parsed.ignored))
+    if parsed.footers:
+        lines.append(f"跳过表尾 {len(parsed.footers)} 行：" + "、".join(f"第 {n} 行（{w}）" for n, w in parsed.footers))
+    if parsed.merged:
+        lines.append(f"合并单元格已拆开并填上原值：{parsed.merged} 处")
+    if parsed.changes:
+        lines.append("已整理：" + "；".join(f"{what} {n} 行" for what, n in parsed.changes.items()))
+    history = [f for f in HISTORY_FIELDS if f in parsed.columns]
+    if history:
+        lines.append(f"{'、'.join(history)}：{parsed.history_rows} 行有日期，日期已校验但没有写入"
+                     "（提醒排期暂不使用导入前的历史）")
+    return lines
+
+
+def _report_errors(parsed: ParsedFile, errors_out: Path | None) -> None:
+    for line, reason in parsed.errors:
+        print(f"第 {line} 行：{reason}", file=sys.stderr)
+    if parsed.unknown_categories:
+        table = current_categories()
+        print(f"可用类别：{'、'.join(table.names)}（其他写法见 {table.path}）", file=sys.stderr)
+    if errors_out is not None:
+        make_private_file(errors_out)  # the rejected rows hold names, phones and ID numbers
+        write_errors_xlsx(parsed, errors_out)
+        print(f"有错误的 {len(parsed.errors)} 行已写到 {errors_out}（最后两列是错误原因和原行号），"
+              "在 Excel 里改好后可以直接导入这个文件", file=sys.stderr)
+    print(f"共 {len(parsed.errors)} 行有错误，未导入任何数据。请改正后重新导入。", file=sys.stderr)
 
 
 # -- visits -----------------------------------------------------------------------------------
@@ -197,6 +270,8 @@ async def export_visits(settings: Settings, station_name: str | None, date_from:
         await store.audit(_operator(), "visits.export", target=f"station:{station.id}" if station else "all",
                           detail={"rows": len(rows), "from": date_from or "", "to": date_to or "", "format": fmt,
                                   "file": output.name if output else "-"})
+    if output is not None:
+        make_private_file(output)  # case data: readable by its owner only, before a byte is written
     if output is None:
         write_csv(rows, sys.stdout, lineterminator="\n")
     elif fmt == "csv":

@@ -9,12 +9,12 @@ from bot.routing import Command, Context, Regex, Router
 from bot.messages import Button, Reply
 from bot.store import CaseRecord, VisitRecord, WorkerRecord
 from handlers.common.localtime import local_tz, month_bounds, month_start, names_list
-from handlers.common.roles import IsWorker, actor
+from handlers.common.roles import IsWorker, actor, private_only
 from handlers.casework.visit_form import format_day
 from knowledge.engine.normalize import to_simplified
 from handlers.casework.store import CaseworkStore
 
-router = Router("casework_queries", IsWorker())
+router = Router("casework_queries", IsWorker(), guard=private_only)
 
 MAX_LINES = 30
 _QUERY = re.compile(r"^(?:查询|查看|查找|查)\s*[:：]?\s*(?:一下)?\s*(#\d{1,10}|[\u4e00-\u9fff·]{2,6})$")

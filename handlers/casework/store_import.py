@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import insert, select, update
 
-from bot.store.casework_models import Case, Station, Worker
+from bot.store.casework_models import UNASSESSED, Case, Station, Worker
 from bot.store.casework_records import RISK_LEVELS, CaseRow
 
 if TYPE_CHECKING:
@@ -30,10 +30,10 @@ CHUNK = 2000
 class CaseImportQueries(FeatureStore):
 
     async def import_cases(self, station_id: int, rows: Sequence[CaseRow],
-                           progress: Callable[[int], object] | None = None) -> dict[str, int]:
+                           progress: Callable[[int], object] | None = None, dry_run: bool = False) -> dict[str, int]:
         """Add or update the station's cases, matched by (station, keyed hash of the ID number). All or
         nothing: unknown worker names or duplicate ID numbers raise ValueError before anything is written.
-        `progress` is called with the number of rows just finished."""
+        `progress` is called with the number of rows just finished. `dry_run`: the same counts, nothing written."""
         tick = progress or (lambda _n: None)
         async with self.session() as s:
             if await s.get(Station, station_id) is None:
@@ -42,7 +42,7 @@ class CaseImportQueries(FeatureStore):
         unknown = sorted({r.worker_name for r in rows if r.worker_name and r.worker_name not in workers})
         if unknown:
             raise ValueError("负责社工不是本站的社工：" + "、".join(unknown))
-        if bad := sorted({r.risk_level for r in rows} - set(RISK_LEVELS)):
+        if bad := sorted({r.risk_level for r in rows} - {*RISK_LEVELS, UNASSESSED}):
             raise ValueError("未知风险等级：" + "、".join(bad))
 
         prepared: dict[str, tuple[str, CaseRow, int | None]] = {}  # id_hash → (import_hash, row, worker_id)
@@ -55,6 +55,11 @@ class CaseImportQueries(FeatureStore):
 
         # Encrypt outside the transaction (it is most of the CPU time), only for rows that will be written.
         before = await self._import_hashes(station_id)
+        if dry_run:
+            changed = [h for h, (ih, _row, _w) in prepared.items() if before.get(h, ("", ""))[1] != ih]
+            added = sum(1 for h in changed if h not in before)
+            tick(len(prepared))
+            return {"added": added, "updated": len(changed) - added, "unchanged": len(prepared) - len(changed)}
         encrypted = {h: self._encrypt_row(row) for h, (ih, row, _w) in prepared.items() if before.get(h, ("", ""))[1] != ih}
 
         counts = {"added": 0, "updated": 0, "unchanged": 0}

@@ -196,9 +196,11 @@ _RISK_LEFTOVER = re.compile(r"(?:评估|评定|判断|初步|目前|现|仍|属�
 # Plans. Frequencies (每周, 定期) are not: `儿子每周来一次` is a finding, `希望定期上门` a need.
 _FOLLOW_UP = re.compile(r"回访|跟进|复访|随访|再访|再去|再来|再嚟|再上门|再打|再联系|再约|下周|下星期|下礼拜|下个礼拜|下个星期|"
                         r"下次|下回|下个?月|明天|听日|后天|后日|过几天|过两天|过几日|过两日|持续关注|继续关注|跟踪|转介|"
-                        r"(?<!预)约好|(?<!预)约咗|半年后|出院后")
+                        r"(?<!预)约好|(?<!预)约咗|半年后|出院后|(?:这|本)周内|这个?星期内|(?:今个|呢个)礼拜内|"
+                        r"(?:周|星期|礼拜)[一二三四五六日天](?:再|上门|去|来|嚟|陪|回访|电话)")
 # Someone's words are a finding even when they mention next week: `儿子说下周接老人去广州`.
-_SPEAKER = re.compile(r"说|(?<!电)话|讲")
+_SPEAKER = re.compile(r"说|(?<!电)话|讲(?!解)")
+_PLAN = re.compile(r"再|回访|跟进|上门|复访|随访|陪")  # ...unless it is the worker's plan: `说没事，下次再聊`
 _NEEDS = re.compile(r"需要|需求|希望|想要|想让|想申请|想办|要求|急需|缺少|缺乏|盼望|期望|期待|诉求|求助|要申请|"
                     r"想(?:给|帮|有|揾|换|装|去|找|学|了解|报名|社工|请|叫|同|买|住|转)")
 _SERVICES = re.compile(r"提供|送(?:了|咗|去|来|上|给|俾|米|油|面|饭|物资|慰问)|协助|帮(?:忙|手|佢|她|他|其|老人|助)|"
@@ -206,7 +208,7 @@ _SERVICES = re.compile(r"提供|送(?:了|咗|去|来|上|给|俾|米|油|面|�
                        r"陪同|链接|对接|发放|转交|办理|已联系|联系了|联系咗|已通知|通知了|已告知|告知|指导|讲解|宣传|慰问|"
                        r"[量测].{0,2}血压|申请了|申请咗|报咗|报了名|预约了|预约咗|已预约|上报|劝咗|已劝|叫咗|报警|报了警")
 # A clause that starts with 已(经) and names an action is what the worker did, even if it mentions a need.
-_DONE = re.compile(r"^(?:已经|已)(?:同|跟|和|向|通知|联系|报|帮|协助|讲解|告知|安排|转介|申请|预约|拍照|上报|叫)")
+_DONE = re.compile(r"^(?:已经|已)(?:同|跟|和|向|通知|联系|报|帮|协助|讲解|告知|安排|转介|申请|预约|拍照|上报|叫|登记|建议)")
 _LABELS = {"情况": "findings", "现况": "findings", "发现": "findings", "基本情况": "findings",
            "需求": "needs", "服务": "services", "提供服务": "services", "风险": "risk", "风险等级": "risk",
            "跟进": "follow_up", "跟进计划": "follow_up", "计划": "follow_up"}
@@ -219,9 +221,12 @@ _NAME_SUFFIX = re.compile(rf"(?:{_TITLES})$")
 _TITLE = re.compile(_TITLES)
 _NAME_PREFIX = re.compile(r"^(?:了|给|对|去)")
 # Words between the head's parts: who went, how, to whom (`今天上午去咗黎秀珍屋企`, `电话联系了蔡文辉`).
-_HEAD_WORD = re.compile(r"我们|我哋|我|头先|啱啱|刚才|刚刚|然后|跟住|又去埋|又去咗|又去了|又去|去咗|去了|去到|去|到咗|到了|到|"
+_HEAD_WORD = re.compile(r"我们|我哋|我|头先|啱啱|刚才|刚刚|然后|跟住|又去埋|又去咗|又去了|又去|过咗去|过了去|过去|行咗去|去咗|去了|去到|去|"
+                        r"到咗|到了|到|"
                         r"探望了|探望咗|探望|探咗|探了|探|睇咗|睇|看望了|看望|看了|拜访了|拜访|走访了|走访|访视|"
                         r"联系了|联系咗|联系上|联系|致电|打给|打俾|俾|给|跟|同|和|与|及|、|埋|又|再|上门")
+# Form-style labels and tags in the head: `对象：张桂英；方式：入户`, `【走访】`, `蔡文辉（东村）`.
+_HEAD_LABEL = re.compile(r"(?:走访|服务)?(?:对象|姓名|方式|时间|日期)\s*[:：]|[【\[(（][^】\])）]{0,10}[】\])）]")
 _GOING = re.compile(r"去|到|上门")  # ... to someone's home: a home visit
 _VISIT_VERB = re.compile(r"(?:入户)?(?:走访|探望|看望|拜访|回访|访视)(?:了|咗|过)?|(?:联系|联络)(?:了|咗|上)|了一下|一下|了(?!解)|咗")
 _HOME = re.compile(r"(?:嘅|的)?(?:屋企度|屋企|家里|家中|住处|家|度)")
@@ -238,9 +243,11 @@ _CUE = re.compile(r"(?P<n>(?:妈妈|爸爸|家属|家人|老人|佢|她|他|孩�
                   rf"|需求[:：是为]|希望|{_WANTS}|要申请|急需))"
                   r"|(?P<s>已经|已联系|已帮|已协助|已通知|已讲解|已告知|已报|我哋帮|帮佢|帮她|帮他|帮忙|协助|提供|送了|送咗)"
                   r"|(?P<f>持续跟进|继续跟进|持续关注|继续关注|下个?礼拜|下个?星期|下周|下个?月|下次|下回|听日|明天|后日|后天"
-                  r"|过两[天日]|过几[天日]|出院后)"
+                  r"|过两[天日]|过几[天日]|出院后|(?:今晚|晚上|下午|上午|听朝|明早|稍后|迟啲)再(?:打|去|来|嚟|上门|联系|约))"
                   r"|(?P<r>[高中低]风险|风险)")
 LONG_CLAUSE = 16
+SHORT_CLAUSE = 8
+NAME_REACH = 6  # a roster name this close after a time word means the time starts the report
 _DONE_SOON = re.compile(r".{0,6}?[了咗]")  # `…帮她申请了…`: help given, not needed
 MIN_PIECE = 3
 
@@ -404,7 +411,7 @@ def _segments(body: str) -> list[tuple[str, str]]:
 def _spoken_pieces(orig: str, simple: str) -> list[tuple[str, str]]:
     """A long clause without punctuation (dictated) cut before the words that start another field:
     `…腿脚不便需要助餐低风险下周电话回访` → …腿脚不便 / 需要助餐 / 低风险 / 下周电话回访."""
-    if len(simple) < LONG_CLAUSE:
+    if len(simple) < SHORT_CLAUSE:
         return [(orig, simple)]
     cuts: list[int] = []
     last, kind = 0, ""
@@ -412,9 +419,11 @@ def _spoken_pieces(orig: str, simple: str) -> list[tuple[str, str]]:
         cue = m.lastgroup or ""
         if m.start() - last < MIN_PIECE or len(simple) - m.start() < 2:
             continue
+        if cue != "f" and len(simple) < LONG_CLAUSE:  # a short clause is cut only before a plan
+            continue
         if cue == "s" and kind == "n" and not m.group(0).startswith("已") and not _DONE_SOON.match(simple, m.end()):
             continue  # `需要有人帮忙`: the help is what is needed
-        if cue == "f" and _SPEAKER.match(simple, m.start() - 1):  # `老人说明天…`: someone's words
+        if cue == "f" and _reported(simple, last, m.start()):  # `老人说明天…`: someone's words
             continue
         cuts.append(m.start())
         last, kind = m.start(), cue
@@ -423,6 +432,11 @@ def _spoken_pieces(orig: str, simple: str) -> list[tuple[str, str]]:
     same = len(orig) == len(simple)
     bounds = [0, *cuts, len(simple)]
     return [((orig if same else simple)[a:b], simple[a:b]) for a, b in pairwise(bounds)]
+
+
+def _reported(simple: str, start: int, cue: int) -> bool:
+    """The time word at `cue` is in someone's words (`儿子说下周接老人`), not a plan of the worker's."""
+    return _SPEAKER.search(simple, start, cue) is not None and _PLAN.search(simple, cue, cue + 8) is None
 
 
 def _collapse_time_spaces(text: str) -> str:
@@ -455,6 +469,8 @@ class _Head:
             if name := self.roster.at(simple):
                 orig, simple = self._person(orig, simple, name)
                 named = True
+            elif (label := _HEAD_LABEL.match(simple)) is not None:
+                orig, simple = _cut(orig, simple, label.end())
             elif self.when is None and (t := read_time(simple, self.now, self.tz)) is not None \
                     and not self._surname_not_weekday(simple, t) and (own or self._head_goes_on(simple[t.length:])):
                 self.when, self.when_said = t, simple[:t.length]
@@ -466,8 +482,8 @@ class _Head:
                 orig, simple = _cut(orig, simple, m.end())
             elif own and (v := _VISIT_VERB.match(simple)) is not None:  # 电话联系了, 入户走访
                 orig, simple = _cut(orig, simple, v.end())
-            elif (n := self._words_before_person(simple)) and (not (self.people or self.name) or
-                                                                self.roster.at(simple, n)):
+            elif (n := self._words_before_person(simple)) and (self.roster.at(simple, n) or not (
+                    self.people or self.name) and (not self.roster.mentions(simple) or self._leads_on(simple[n:]))):
                 self.went = self.went or bool(_GOING.search(simple[:n]))
                 orig, simple = _cut(orig, simple, n)
             else:
@@ -478,7 +494,12 @@ class _Head:
         """A time starts the head only if the head goes on after it: `今天孩子生日` is a finding."""
         rest = rest.strip()
         return (not rest or _MODE.match(rest) is not None or _HEAD_WORD.match(rest) is not None
-                or bool(self.roster.at(rest)) or _FILLER.fullmatch(rest) is not None)
+                or any(self.roster.at(rest, n) for n in range(min(len(rest), NAME_REACH)))
+                or _FILLER.fullmatch(rest) is not None)
+
+    def _leads_on(self, rest: str) -> bool:
+        """`我今天去了…`: a time or a mode follows, so the words before it belong to the head."""
+        return read_time(rest, self.now, self.tz) is not None or _MODE.match(rest) is not None
 
     def _words_before_person(self, simple: str) -> int:
         n = 0
@@ -530,7 +551,7 @@ class _Head:
 
 def _guessed_length(simple: str) -> int:
     if (key := _HEAD_KEY.search(simple, 2)) is not None:
-        return key.start()
+        return min(key.start(), 4)
     return len(simple) if len(simple) <= 4 else 3
 
 
@@ -551,6 +572,11 @@ def parse_visit(body: str, now: datetime, tz: tzinfo = SHANGHAI, danger: DangerW
             person_segment = i
         if not simple or _FILLER.fullmatch(simple):
             i += 1
+        elif not head.name and (inside := roster.mentions(simple)):
+            head.people.append(inside[0])  # `同事反映张桂英今日跌倒`: the whole clause is what was said
+            head.name = inside[0]
+            segs[i] = (orig, simple)
+            break
         elif not head.name:
             orig, simple = head.guess(orig, simple)
             person_segment = i
@@ -595,11 +621,11 @@ def describe(text: str) -> Description:
 def _kind(simple: str) -> str:
     if simple.startswith(("已", "已经")) and (_SERVICES.search(simple) or _DONE.match(simple)):
         return "services"
-    if (f := _FOLLOW_UP.search(simple)) is not None and not _SPEAKER.search(simple, 0, f.start()):
+    if (f := _FOLLOW_UP.search(simple)) is not None and not _reported(simple, 0, f.start()):
         return "follow_up"
     if _NEEDS.search(simple):
         return "needs"
-    if _SERVICES.search(simple):
+    if (s := _SERVICES.search(simple)) is not None and not _SPEAKER.search(simple, 0, s.start()):
         return "services"
     return "findings"
 

@@ -13,7 +13,7 @@ from bot.routing import Command, Context, Regex, Router, SkipHandler, State, Sta
 from bot.messages import Button, Reply, reply_to_payload
 from bot.store import CaseRecord, WorkerRecord
 from handlers.common.localtime import local_tz
-from handlers.common.roles import IsWorker, actor
+from handlers.common.roles import IsWorker, actor, private_only
 from handlers.casework.visit_form import (
     CONFIRM_WORDS,
     Draft,
@@ -29,7 +29,7 @@ from handlers.casework.store import CaseworkStore
 from handlers.workers.store import WorkersStore
 
 log = logging.getLogger(__name__)
-router = Router("visits", IsWorker())
+router = Router("visits", IsWorker(), guard=private_only)
 
 # Loaded (and validated) at start-up: a bad line in the file stops the bot with the file name and line number
 # instead of failing the first report that mentions danger.

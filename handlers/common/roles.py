@@ -7,6 +7,7 @@ from typing import Any
 from bot.messages import Button, Reply
 from bot.routing import Context, Filter, Router, StatesGroup
 from bot.store import WorkerRecord
+from bot.trust import casework_refusal
 
 ROLE_NAMES = {"worker": "社工", "lead": "站长", "admin": "管理员"}
 NOT_A_WORKER = ("这是社工专用功能，只对已绑定的社工开放。\n"
@@ -22,13 +23,23 @@ class IsWorker:
     """Router filter: the sender is a bound worker; the handler receives the record as `worker`.
 
     Intake has already read whether the sender is a worker (`ctx.status`), so for residents this costs
-    nothing; the worker's record is loaded only for workers. Anyone else falls through to the next router."""
+    nothing; the worker's record is loaded only for workers. Anyone else falls through to the next router, and
+    so does a sender the channel could not authenticate (bot/trust.py). Routers using it also take
+    `guard=private_only`, so a worker in a group chat is told to write privately instead of seeing case data."""
 
     async def __call__(self, ctx: Context) -> dict[str, Any] | None:
         if ctx.user is None or (ctx.status is not None and not ctx.status.is_worker):
             return None
+        if not ctx.incoming.sender_verified:
+            return None
         worker = await ctx.services.store.worker_for_user(ctx.user.id)
         return {"worker": worker} if worker is not None else None
+
+
+async def private_only(ctx: Context) -> Reply | None:
+    """Guard for worker routers: casework never answers in a group chat (bot/trust.py)."""
+    refusal = casework_refusal(ctx.incoming)
+    return Reply(refusal) if refusal else None
 
 
 def actor(worker: WorkerRecord) -> str:
@@ -40,7 +51,8 @@ async def _is_not_worker(ctx: Context) -> bool:
 
 
 async def _refuse(ctx: Context) -> Reply:
-    return not_a_worker()
+    refusal = casework_refusal(ctx.incoming)  # a worker in a group chat, or a sender nobody authenticated
+    return Reply(refusal) if refusal else not_a_worker()
 
 
 def for_non_workers(name: str, commands: tuple[Filter, ...], forms: tuple[type[StatesGroup], ...] = ()) -> Router:
@@ -51,8 +63,9 @@ def for_non_workers(name: str, commands: tuple[Filter, ...], forms: tuple[type[S
 
     @guests.message(state=forms)
     async def left_form(ctx: Context) -> Reply:
-        await ctx.clear_state()  # unbound in the middle of a form
-        return not_a_worker()
+        if ctx.incoming.sender_verified:
+            await ctx.clear_state()  # unbound in the middle of a form
+        return await _refuse(ctx)
 
     for command in commands:
         guests.message(command)(_refuse)

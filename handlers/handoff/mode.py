@@ -51,6 +51,8 @@ async def handoff_mode(ctx: Context, nxt: Next) -> list[Reply]:
     status = consent.current()
     if status is None or status.is_worker or status.ticket_id is None or ctx.incoming.event:
         return await nxt(ctx)
+    if not ctx.incoming.sender_verified:  # WeChat plaintext mode: the sender may be forged (bot/trust.py)
+        return await nxt(ctx)
     if ctx.text in consent.DELETE_WORDS:
         return await nxt(ctx)
     services, ticket_id = ctx.services, status.ticket_id

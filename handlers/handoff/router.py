@@ -15,6 +15,7 @@ from bot.store.handoff_records import StationInfo
 from handlers.handoff.working_hours import URGENT, response_note
 from handlers.common.localtime import local_tz
 from handlers.directory.router import choices, describe, match_stations, save_town, town_of
+from bot.trust import SAFE_MODE_ONLY
 from handlers.help import CONTACT_TEXT
 from handlers.directory.store import DirectoryStore
 from handlers.handoff.store import HandoffStore
@@ -55,6 +56,8 @@ async def start(ctx: Context, question: str = "", origin: str = "asked") -> Repl
     """Begin (or, after 同意, resume) the handoff: ask consent, then the 镇街 unless known, then a description."""
     if ctx.user is None:
         return Reply(CONTACT_TEXT)
+    if not ctx.incoming.sender_verified:  # a forged sender could read or feed someone else's handoff
+        return Reply(SAFE_MODE_ONLY)
     status = await consent.status_of(ctx)
     if status.is_worker:
         return Reply("您是已绑定的社工。居民的求助会以“工单”的形式发给值班社工；发送“工单”查看本站的工单。\n\n"
@@ -75,7 +78,7 @@ async def after_consent(ctx: Context, data: dict) -> Reply:
 
 async def after_unsure(ctx: Context, unsure: Reply, questions: str) -> Reply | None:
     """Called by policy_qa on the second unsure answer in a row: offer a person right away."""
-    if ctx.user is None or (await consent.status_of(ctx)).is_worker:
+    if ctx.user is None or not ctx.incoming.sender_verified or (await consent.status_of(ctx)).is_worker:
         return None
     offer = await start(ctx, questions, origin="unsure")
     return Reply(f"{unsure.text}\n\n我连续两次没能答好您的问题，可以帮您转给社工。\n{offer.text}", buttons=offer.buttons)

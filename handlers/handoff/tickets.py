@@ -17,11 +17,11 @@ from bot.messages import Reply, reply_to_payload
 from bot.store import WorkerRecord
 from bot.store.handoff_records import TicketRecord, TicketStats
 from handlers.common.localtime import local_tz
-from handlers.common.roles import IsWorker, actor
+from handlers.common.roles import IsWorker, actor, private_only
 from handlers.handoff.store import HandoffStore
 
 log = logging.getLogger(__name__)
-router = Router("tickets", IsWorker())
+router = Router("tickets", IsWorker(), guard=private_only)
 
 STATS_DAYS = 30
 MAX_LINES = 20

@@ -12,13 +12,13 @@ from bot.messages import Reply, reply_to_payload
 from bot.store import StoredDocument, WorkerRecord
 from bot.store.handoff_records import DraftRecord
 from handlers.common.localtime import local_tz
-from handlers.common.roles import IsWorker, actor
+from handlers.common.roles import IsWorker, actor, private_only
 from handlers.directory.store import DirectoryStore
 from handlers.kb_drafts.store import KbDraftStore
 from handlers.workers.store import WorkersStore
 
 log = logging.getLogger(__name__)
-router = Router("kb_drafts", IsWorker())
+router = Router("kb_drafts", IsWorker(), guard=private_only)
 
 TITLE_CHARS = 60
 WHY_NOT = {

@@ -9,7 +9,7 @@ from bot.routing import Command, Context, Router, has_text
 from bot.messages import Button, Citation, Reply
 from handlers.handoff.router import after_unsure
 from knowledge import Answer
-from knowledge.dialog import Topic, answer_turn, detail_answer
+from knowledge.dialog import MORE_WORDS, Topic, answer_turn, detail_answer
 
 router = Router("policy_qa")
 
@@ -32,7 +32,7 @@ def _topic(ctx: Context) -> Topic | None:
     return Topic.from_data(ctx.state_data.get("topic"))
 
 
-@router.message(Command("more", keywords={"详细", "更多", "详细点", "详细啲", "讲详细啲", "全文", "继续"}))
+@router.message(Command("more", keywords=MORE_WORDS))
 async def more(ctx: Context) -> Reply:
     topic = _topic(ctx)
     answer = detail_answer(ctx.services.knowledge.current(), topic, ctx.user.city if ctx.user else "") if topic else None

@@ -8,7 +8,7 @@ from __future__ import annotations
 import getpass
 import json
 import sys
-from datetime import date, datetime, time, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ from bot.clock import Clock, FrozenClock
 from bot.config import Settings
 from bot.services import Services
 from bot.store.connect import open_store
-from handlers.common.calendar import WorkCalendar
+from handlers.common.calendar import LOOKAHEAD_DAYS, HolidaysError, WorkCalendar, current_holidays
 from handlers.reminders.dispatch import PUSHABLE, choose_route
 from handlers.reminders.due import DueItem, compute_due
 from handlers.reminders.loop import run_once as run_pass
@@ -59,6 +59,7 @@ def parse_now(text: str | None, tz_name: str) -> datetime | None:
 async def due(settings: Settings, day: str | None, station: str | None, as_json: bool) -> int:
     rsettings = ReminderSettings()
     rules = _rulebook(rsettings)
+    calendar = _calendar()
     store = await open_store(settings)
     try:
         today = date.fromisoformat(day) if day else Clock().now().astimezone(store.tz).date()
@@ -90,9 +91,15 @@ async def due(settings: Settings, day: str | None, station: str | None, as_json:
         who = contact.name if contact else f"社工#{d.worker_id}"
         return f"{who}（{route.channel}）" if route else f"{who}（需另行联系）"
 
-    calendar = WorkCalendar()
+    missing = calendar.missing_years(today)
+    if missing:
+        until = today + timedelta(days=LOOKAHEAD_DAYS)
+        print(f"注意：未来 {LOOKAHEAD_DAYS} 天（到 {until}）里，{'、'.join(map(str, missing))} 年还没有节假日和调休数据，"
+              f"这些日子暂按周一至周五上班计算。国务院办公厅公布当年的节假日安排后，请升级 chinese-calendar，"
+              f"或照通知写进 {calendar.holidays.path}。", file=sys.stderr)
     if as_json:
         print(json.dumps({"date": today.isoformat(), "workday": calendar.is_workday(today),
+                          "holiday_data_missing": missing,
                           "items": [_as_json(d, names, recipient(d)) for d in items]}, ensure_ascii=False))
         return 0
     print(f"{today.isoformat()}（{calendar.describe(today)}{'' if calendar.is_workday(today) else '，不发送提醒'}）"
@@ -139,10 +146,20 @@ async def run_once(settings: Settings, now_text: str | None, as_json: bool) -> i
     return 0
 
 
+def _calendar() -> WorkCalendar:
+    try:
+        return WorkCalendar(current_holidays())
+    except HolidaysError as exc:
+        raise SystemExit(str(exc)) from exc
+
+
 def check_rules(directory: str | None) -> int:
     rules = _rulebook(ReminderSettings(), directory or "")
+    calendar = _calendar()
     for source in rules.sources:
         print(f"已读取：{source}")
+    years = "、".join(f"{y}（{source}）" for y, source in sorted(calendar.holidays.sources.items()))
+    print(f"已读取：{calendar.holidays.path}（{'补充的年份：' + years if years else '没有补充的年份'}）")
     for name, rule_set in [("默认", rules.default), *rules.stations.items()]:
         print(f"\n【{name}】")
         for item in rule_set.common:

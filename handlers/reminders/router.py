@@ -16,11 +16,11 @@ from handlers.reminders.rules import RuleBook
 from handlers.reminders.settings import ReminderSettings
 from bot.store import WorkerRecord
 from handlers.reminders.store import ListEntry
-from handlers.common.roles import IsWorker, actor
+from handlers.common.roles import IsWorker, actor, private_only
 from handlers.casework.store import CaseworkStore
 from handlers.reminders.store import ReminderStore
 
-router = Router("reminders", IsWorker())
+router = Router("reminders", IsWorker(), guard=private_only)
 
 MAX_SNOOZE_DAYS = 30
 _NUMBERS = re.compile(r"\d+")

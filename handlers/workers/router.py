@@ -12,6 +12,7 @@ from bot.routing import Context, Regex, Router, in_form
 from bot.messages import Reply
 from handlers.common.roles import ROLE_NAMES
 from handlers.workers.store import WorkersStore
+from bot.trust import casework_refusal
 
 log = logging.getLogger(__name__)
 router = Router("binding")
@@ -27,6 +28,8 @@ FAILURES = {
 @router.message(Regex(r"^(?:/bind(?:@\w+)?|绑定|綁定)(?:\s*[:：]?\s*(?P<code>[A-Za-z0-9][A-Za-z0-9 \-]{3,30}))?\s*$"))
 async def bind(ctx: Context, match: re.Match[str]) -> Reply:
     assert ctx.user is not None
+    if refusal := casework_refusal(ctx.incoming):  # a group chat would see the code; a forged sender use it
+        return Reply(refusal)
     code = match.group("code")
     if not code:
         return Reply(USAGE)

@@ -67,7 +67,9 @@ class Normalizer:
                                  **tables.dialect})
         self._aliases = Replacer({**protected, **tables.synonyms})
         self._known_word = known_word or (lambda w: False)
-        self._terms = {*tables.domain_terms, *tables.synonyms.values()}
+        # Words of other offices' topics and of danger are corrected too (失叶金 → 失业金, 家爆 → 家暴).
+        outside = [w for table in (tables.referrals, tables.emergencies) for row in table.values() for w in row.words]
+        self._terms = {*tables.domain_terms, *tables.synonyms.values(), *outside}
         self._sound_index: dict[tuple[int, str], list[str]] = {}
         for term in self._terms:
             if 2 <= len(term) <= 6 and all("\u4e00" <= c <= "\u9fff" for c in term):

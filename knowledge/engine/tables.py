@@ -57,7 +57,7 @@ def _read_cities(path: Path) -> dict[str, str]:
     return aliases
 
 
-FACET_KINDS = ("label", "ask", "heading", "text", "near")
+FACET_KINDS = ("label", "ask", "ask_start", "ask_end", "heading", "text", "near")
 FALLBACK_REFERRAL = "12345"
 FIRST_SECTION = "开头"  # in facets.tsv "near": the document's first section
 
@@ -73,11 +73,13 @@ class Referral:
 
 @dataclass(frozen=True)
 class Emergency:
-    """A kind of immediate danger and what to call; `advice` is the sentence shown."""
+    """A kind of immediate danger and what to call; `advice` is the sentence shown, `office` the referral key a
+    refusal points to ("" for none)."""
 
     kind: str
     advice: str
     words: tuple[str, ...]
+    office: str = ""
 
 
 def _split_words(path: Path, number: int, field_text: str) -> tuple[str, ...]:
@@ -133,6 +135,8 @@ class TermTables:
     cities: dict[str, str] = field(default_factory=dict)
     # Question words that help pick the passage (哪里, 多久) but say nothing about the topic.
     soft_words: set[str] = field(default_factory=set)
+    # Words that say what kind of help (申请, 补贴), never which policy: see generic_words.txt.
+    generic_words: set[str] = field(default_factory=set)
     # facet → kind (label, ask, heading, text) → words; see facets.tsv
     facets: dict[str, dict[str, list[str]]] = field(default_factory=dict)
     referrals: dict[str, Referral] = field(default_factory=dict)
@@ -156,6 +160,8 @@ class TermTables:
                 tables.stopwords.update(_read_words(p))
             if (p := folder / "soft_words.txt").exists():
                 tables.soft_words.update(_read_words(p))
+            if (p := folder / "generic_words.txt").exists():
+                tables.generic_words.update(_read_words(p))
             if (p := folder / "cities.tsv").exists():
                 tables.cities.update(_read_cities(p))
             if (p := folder / "facets.tsv").exists():
@@ -166,6 +172,13 @@ class TermTables:
                 if FALLBACK_REFERRAL not in tables.referrals:
                     raise TableError(f"{p}: 缺少“{FALLBACK_REFERRAL}”一行（其他问题的去处）")
             if (p := folder / "emergencies.tsv").exists():
-                for kind, advice, words in _read_keyed_rows(p, "情况", set()):
-                    tables.emergencies[kind] = Emergency(kind, advice, words)
+                for number, line in _lines(p):
+                    parts = [x.strip() for x in line.split("\t")]
+                    if len(parts) != 4 or not all(parts):
+                        raise TableError(f"{p}:{number}: 每行应为“情况<TAB>去处<TAB>提示<TAB>词语”，实际为 {line!r}")
+                    kind, office, advice, words = parts
+                    if office != "-" and office not in tables.referrals:
+                        raise TableError(f"{p}:{number}: 去处 {office!r} 不在 referrals.tsv 里（不转介写 -）")
+                    tables.emergencies[kind] = Emergency(kind, advice, _split_words(p, number, words),
+                                                         "" if office == "-" else office)
         return tables

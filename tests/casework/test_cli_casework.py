@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import re
 import sqlite3
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+from messy_roster import IGNORED, SHEET, build_messy_roster
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -226,6 +228,59 @@ def test_import_to_unknown_station(station: Path) -> None:
     assert result.returncode == 1 and "找不到社工站：无此站" in result.stderr
 
 
+def clean_roster(path: Path) -> Path:
+    """The messy roster with its two bad rows (lines 7 and 8) fixed the way an admin would: removed."""
+    book = openpyxl.load_workbook(build_messy_roster(path))
+    book[SHEET].delete_rows(7, 2)
+    book.save(path)
+    return path
+
+
+def test_messy_roster_dry_run_error_file_then_import(station: Path) -> None:
+    messy = build_messy_roster(station / "名单.xlsx")
+    errors = station / "有错误的行.xlsx"
+    result = run(["cases", "import", str(messy), "--station", STATION, "--dry-run", "--errors-out", str(errors)], station)
+    assert result.returncode == 1
+    out = result.stdout
+    assert f"读取：名单.xlsx 的工作表“{SHEET}”（未读取的工作表：填表说明），表头在第 3 行" in out
+    assert "忽略的列：" + "、".join(IGNORED) in out
+    assert "村居←所属村居" in out and "电话←联系方式、本人电话" in out and "负责社工←责任社工" in out
+    assert "跳过表尾 2 行：第 9 行（合计）、第 10 行（填表人）" in out
+    assert "15 位身份证号已转为 18 位 1 行" in out and "风险等级为空，记为未评估 1 行" in out
+    assert "试运行（没有写入数据库）：3 行可以导入，将新增 3 人，更新 0 人，未变 0 人" in out
+    assert "第 7 行：身份证号被 Excel 存成了数字" in result.stderr and "第 8 行：未知类别：五保户" in result.stderr
+    assert result.stderr.count("可用类别：") == 1 and result.stderr.count("特困分散供养") == 1
+    assert "共 2 行有错误，未导入任何数据" in result.stderr
+    rejected = [[c.value for c in r] for r in openpyxl.load_workbook(errors).active.iter_rows()]
+    assert [r[1] for r in rejected[1:]] == ["张三", "赵六"] and rejected[0][-2] == "错误原因"
+    for plain in ("440106199001011235", "13812345678"):
+        assert plain not in result.stdout + result.stderr
+    db = station / "data" / "shegong.db"
+    assert sqlite3.connect(db).execute("SELECT count(*) FROM cases").fetchone() == (0,)
+
+    clean = clean_roster(station / "名单-改好.xlsx")
+    dry = run(["cases", "import", str(clean), "--station", STATION, "--dry-run"], station)
+    assert dry.returncode == 0 and "将新增 3 人" in dry.stdout
+    assert sqlite3.connect(db).execute("SELECT count(*) FROM cases").fetchone() == (0,)
+    assert "新增 3 人，更新 0 人，未变 0 人" in ok(["cases", "import", str(clean), "--station", STATION], station)
+    stored = [(name, json.loads(categories), village, risk) for name, categories, village, risk in sqlite3.connect(db)
+              .execute("SELECT name, categories, village, risk_level FROM cases ORDER BY id")]
+    assert stored == [("何亚妹", ["特困分散供养", "独居老人"], "石牌村", "高"), ("李伯", ["低保", "残疾人"], "石牌村", "未评估"),
+                      ("陈婆", ["特困分散供养"], "石牌村", "中")]
+    assert "未变 3 人" in ok(["cases", "import", str(clean), "--station", STATION, "--sheet", SHEET], station)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--errors-out", "errors.csv"], "--errors-out 应为 .xlsx 文件"),
+    (["--errors-out", "no/such/dir/errors.xlsx"], "输出目录不存在"),
+    (["--sheet", "名单"], "--sheet 只用于 .xlsx 文件"),
+])
+def test_import_option_errors(station: Path, args: list[str], message: str) -> None:
+    path = write_csv(station / "cases.csv", [HEADER, *GOOD])
+    result = run(["cases", "import", str(path), "--station", STATION, *args], station)
+    assert result.returncode == 1 and message in result.stderr
+
+
 # -- export -----------------------------------------------------------------------------------
 async def _report_visits(tmp_path: Path) -> None:
     """What the chat side does: bind 王芳 and save two visits (11-05 and 11-20 local time)."""
@@ -329,6 +384,10 @@ def test_cli_on_postgresql(tmp_path: Path, fresh_postgres: str) -> None:
     path = write_csv(tmp_path / "c.csv", [HEADER, *GOOD])
     assert "新增 3 人" in ok(["cases", "import", str(path), "--station", STATION], tmp_path, **key)
     assert "未变 3 人" in ok(["cases", "import", str(path), "--station", STATION], tmp_path, **key)
+    clean = clean_roster(tmp_path / "名单.xlsx")  # the real-sheet path, and 未评估 in PostgreSQL's column
+    # 张桂英 and 李伯 (his 15-digit number, now 18) are the same people as in c.csv: matched, not added twice.
+    assert "新增 1 人，更新 2 人" in ok(["cases", "import", str(clean), "--station", STATION, "--sheet", SHEET], tmp_path,
+                                     **key)
     assert ok(["visits", "export", "--format", "csv"], tmp_path, **key).strip() == ",".join(EXPORT_COLUMNS)
     assert "王芳  社工  石牌街社工站  未绑定" in ok(["workers", "list"], tmp_path, **db)
     assert not (tmp_path / "data" / "secret.key").exists()

@@ -180,6 +180,31 @@ async def test_import_adds_updates_and_leaves_unchanged(store: Store, station, c
     assert (case.address, case.phone_masked, case.risk_level, case.worker_id) == ("新地址", "", "高", None)
 
 
+async def test_import_dry_run_counts_the_same_and_writes_nothing(store: Store, station) -> None:  # noqa: ANN001
+    rows = [row("张桂英", ID_A), row("李伯", ID_B)]
+    assert await CaseworkStore.of(store).import_cases(station.id, rows, dry_run=True) == {"added": 2, "updated": 0, "unchanged": 0}
+    assert await _count(store, "cases") == 0
+    assert await CaseworkStore.of(store).import_cases(station.id, rows) == {"added": 2, "updated": 0, "unchanged": 0}
+    changed = [rows[0], replace(rows[1], village="龙口村"), row("陈婆", ID_C)]
+    assert await CaseworkStore.of(store).import_cases(station.id, changed, dry_run=True) == {"added": 1, "updated": 1, "unchanged": 1}
+    assert await _count(store, "cases") == 2
+    assert (await CaseworkStore.of(store).find_cases(station.id, "李伯"))[0].village == "石牌村"
+
+
+async def test_a_blank_roster_risk_is_kept_as_unassessed_through_a_visit_and_its_undo(  # noqa: ANN001
+        store: Store, station, clock: FrozenClock) -> None:
+    worker = await bound_worker(store, station.id, "王芳", "console", "wf")
+    await CaseworkStore.of(store).import_cases(station.id, [row("张桂英", ID_A, "王芳", risk_level="未评估")])
+    case = (await CaseworkStore.of(store).find_cases(station.id, "张桂英"))[0]
+    assert case.risk_level == "未评估"
+    visit, _ = await CaseworkStore.of(store).save_visit(worker.id, VisitDraft(case.id, clock.now(), "入户", risk_after="高"), "k1")
+    assert (await CaseworkStore.of(store).case_by_id(case.id, station.id)).risk_level == "高"
+    assert await CaseworkStore.of(store).delete_visit(visit.id, worker.id) is True
+    assert (await CaseworkStore.of(store).case_by_id(case.id, station.id)).risk_level == "未评估"
+    with pytest.raises(ValueError, match="未知风险等级：很高"):
+        await CaseworkStore.of(store).import_cases(station.id, [row("李伯", ID_B, risk_level="很高")])
+
+
 async def test_import_all_or_nothing_on_unknown_worker_or_duplicate(store: Store, station) -> None:  # noqa: ANN001
     with pytest.raises(ValueError, match="负责社工不是本站的社工：路人"):
         await CaseworkStore.of(store).import_cases(station.id, [row("张桂英", ID_A), row("李伯", ID_B, "路人")])

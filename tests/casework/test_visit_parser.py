@@ -6,6 +6,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from handlers.casework.visit_form import Draft, apply_edit, lead_notice, render_confirmation
 from handlers.casework.visit_parser import (
@@ -193,6 +195,12 @@ def test_roster_names_are_found_around_cantonese_and_mandarin_verbs(text: str, n
     assert (p.name, p.people, p.name_guessed, p.mode, p.findings) == (name, (name,), False, mode, notes)
 
 
+def test_a_roster_name_inside_the_first_clause_is_the_person() -> None:
+    p = on_roster("同事反映张桂英今日跌倒，起唔到身")
+    assert (p.name, p.people, p.name_guessed) == ("张桂英", ("张桂英",), False)
+    assert p.findings == "同事反映张桂英今日跌倒，起唔到身" and p.danger == ("跌倒", "起唔到身")
+
+
 def test_several_roster_people_are_all_returned() -> None:
     assert on_roster("罗嘉豪 罗嘉欣 入户 兄妹都好").people == ("罗嘉豪", "罗嘉欣")
     assert on_roster("琴日去咗冯玉兰屋企，又去埋区锦华屋企，两个都冇乜事").people == ("冯玉兰", "区锦华")
@@ -303,6 +311,20 @@ def test_open_questions_ask_for_what_was_not_said() -> None:
     asks = open_questions(p)
     assert any("走访方式" in a for a in asks) and any("风险等级" in a for a in asks)
     assert open_questions(on_roster("张桂英 入户 身体还好，低风险")) == ()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["张桂英", "黎秀珍", "陈贵英", "周一平", "入户", "电话", "今天", "琴日", "下昼", "三点", "11月31日",
+                                 "12月5日", "3号", "佢话", "需要", "风险", "低", "下周", "已经", "帮佢", "去咗", "屋企", "和",
+                                 "被", "打", "针", "，", "。", " ", "：", "【", "）", "周", "一", "了", "再", "号", "半", "🙂", "9"]),
+                max_size=16))
+def test_any_text_parses_and_names_come_from_the_roster(pieces: list[str]) -> None:
+    p = on_roster("".join(pieces))
+    assert set(p.people) <= set(ROSTER) and p.date_flag in ("", INVALID, FUTURE)
+    assert p.name_guessed or not p.name or p.name in ROSTER
+    assert len(p.name) <= 4 or p.name in ROSTER
+    assert all(meant in ROSTER for _, meant in p.suggestions)
+    open_questions(p)
 
 
 # -- clause kinds ------------------------------------------------------------------------------------------

@@ -24,7 +24,9 @@ from live_app import serve_services, sqlite_settings
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from bot.app import Services
 from bot.channels import telegram
+from bot.channels.base import Channel
 from bot.clock import FrozenClock
 from bot.config import Settings
 from bot.crypto import generate_key
@@ -50,6 +52,12 @@ def outside_address() -> str | None:
             return None
         address = probe.getsockname()[0]
     return None if address.startswith("127.") or address == "0.0.0.0" else address
+
+
+def telegram_only(services: Services) -> dict[str, Channel]:
+    channel = telegram.create(services)
+    assert channel is not None
+    return {"telegram": channel}
 
 
 # -- /metrics ------------------------------------------------------------------------------------------------
@@ -128,7 +136,7 @@ async def test_debug_logs_hold_no_bot_token_and_no_message_text(tmp_path: Path, 
     try:
         caplog.set_level(logging.DEBUG)
         setup_logging(settings.log_level)
-        async with serve_services(settings, clock, channels=lambda s: {"telegram": telegram.create(s)}) as (url, _), \
+        async with serve_services(settings, clock, channels=telegram_only) as (url, _), \
                 aiohttp.ClientSession() as http:
             update = text_update(1, 4242, "我叫张桂英，想问低保怎么申请")
             async with http.post(f"{url}{telegram.WEBHOOK_PATH}", json=update,
@@ -175,7 +183,7 @@ async def test_unreachable_database_at_start_up_is_one_line_and_exit_2(tmp_path:
         env |= {"SHEGONG_DATA_DIR": str(tmp_path / "occupied" / "data")}
     proc = await asyncio.create_subprocess_exec(str(SHEGONG), "serve", "--port", "0", cwd=tmp_path, env=env,
                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    out, err = await asyncio.wait_for(proc.communicate(), 120)
+    _, err = await asyncio.wait_for(proc.communicate(), 120)
     text = err.decode()
     # `serve` logs JSON lines (libraries' INFO records); the failure itself is one plain line.
     plain = [line for line in text.strip().splitlines() if not line.startswith("{")]

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -34,7 +34,7 @@ WX_TOKEN = "wx-callback-token"
 RESIDENT_WORDS = "张桂英住东村十二号独居腿脚不便"
 
 
-async def settings_for(tmp_path: Path, database_url: str, **overrides: str) -> Settings:
+async def settings_for(tmp_path: Path, database_url: str, **overrides: Any) -> Settings:
     if not database_url.startswith("sqlite"):
         engine = create_engine(database_url)
         await upgrade(engine)
@@ -47,7 +47,7 @@ def all_channels(services: Services) -> dict[str, Channel]:
     return {name: channel for name, channel in made.items() if channel is not None}
 
 
-CHANNEL_SETTINGS = {
+CHANNEL_SETTINGS: dict[str, Any] = {
     "telegram_token": TG_TOKEN, "telegram_webhook_secret": TG_SECRET, "telegram_api_base": "http://127.0.0.1:9/bot",
     "wechat_token": WX_TOKEN, "wechat_appid": "wx123", "wechat_appsecret": "sec", "wechat_aes_key": AES_KEY,
     "wechat_api_base": "http://127.0.0.1:9",
@@ -62,8 +62,9 @@ async def test_control_characters_and_lone_surrogates_never_reach_the_database(t
     """On PostgreSQL a NUL made the message's dialog-state write fail (an apology instead of an answer);
     on both databases the text the handlers keep must be what a person could have meant."""
     settings = await settings_for(tmp_path, database_url)
+    # A question the knowledge base cannot answer: its text is kept in the dialog state for the next turn.
     body = json.dumps({"visitor_id": "visitor-hygiene-1", "message_id": "m\u00001",
-                       "text": "低保\u0000怎么\u0007申请\ud800\u0085\r"})
+                       "text": "火星\u0000移民\u0007补贴\ud800怎么领\u0085\r"})
     async with serve_services(settings, clock) as (url, services), aiohttp.ClientSession() as http:
         async with http.post(f"{url}/api/chat", data=body, headers={"Content-Type": "application/json"}) as r:
             assert r.status == 200
@@ -71,10 +72,9 @@ async def test_control_characters_and_lone_surrogates_never_reach_the_database(t
         assert replies and APOLOGY not in replies[0]["text"]
         user = await services.store.user_for("web", "visitor-hygiene-1")
         state = await services.store.get_state(user.id)
-        assert state is not None and state[1]["q"] == "低保怎么申请"
-        async with http.post(f"{url}/api/chat", json={"visitor_id": "visitor-hygiene-1", "text": "详细"}) as r:
-            detailed = (await r.json())["replies"][0]["text"]
-        assert APOLOGY not in detailed and "低保" in detailed
+        assert state is not None and state[1]["q"] == "火星移民补贴怎么领"
+        async with http.post(f"{url}/api/chat", json={"visitor_id": "visitor-hygiene-1", "text": "低保怎么申请"}) as r:
+            assert APOLOGY not in (await r.json())["replies"][0]["text"]
 
 
 def test_every_channel_builds_clean_incoming_messages(clock: FrozenClock) -> None:
@@ -175,7 +175,7 @@ async def test_error_logs_hold_no_message_text(tmp_path: Path, clock: FrozenCloc
         services.dispatcher.root.include_router(failing_save_router(), first=True)
         with caplog.at_level(logging.ERROR):
             replies = await services.dispatcher.handle(Incoming("web", "visitor-log-1", "visitor-log-1", message,
-                                                                "m1", datetime(2026, 11, 28, tzinfo=timezone.utc)))
+                                                                "m1", clock.now()))
     finally:
         await services.close()
     assert APOLOGY in replies[0].text

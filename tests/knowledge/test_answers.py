@@ -1,0 +1,263 @@
+"""Answers that answer the question: the asked facet's section, honest referrals outside the knowledge base,
+the safety line for immediate danger, follow-ups against the conversation's topic, and the evaluation that
+measures all of it (contract D)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from knowledge_test_helpers import markdown, write
+
+from knowledge import KnowledgeBase
+from knowledge.answer import NOT_SURE, NOT_WRITTEN, SHORT_CHARS
+from knowledge.dialog import TOPIC_LIFETIME, Topic, answer_turn, detail_answer
+from knowledge.engine.tables import TableError, TermTables
+from knowledge.evaluate import evaluate, load_items
+
+HINT = "\n（回复“详细”看更多内容）"
+NOW = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
+
+# Two documents with facet headings, written for these tests (the built-in ones change as they are reviewed).
+FACET_DOCS = {
+    "dibao/shenqing.md": markdown("低保怎么申请", """
+# 低保申请
+
+## 低保是什么
+低保是政府按月发给收入低于当地标准的家庭的生活补助，用来保障基本生活。
+
+## 谁可以申请
+本地户籍、家庭人均收入低于当地低保标准、家庭财产符合规定的家庭，可以申请。
+
+## 要带什么材料
+申请书、全体家庭成员的身份证和户口簿、收入情况声明、经济状况核对授权书。
+
+## 怎么申请
+向户籍所在地的镇政府或街道办事处提出书面申请，镇街受理后入户调查，再公示。
+
+## 要等多久
+一般在受理后30个工作日内办完，特殊情况可以延长到45个工作日（以当地民政部门公布为准）。
+
+## 什么情况会被停发
+家庭收入超过低保标准、隐瞒收入或者不配合核查的，会被停发。
+""", source="测试依据", year="2026", region="广东省"),
+    "yanglao/gaoling.md": markdown("高龄津贴是什么、怎么领", """
+# 高龄津贴
+
+## 是什么
+高龄津贴是政府发给高龄老人的一笔钱，多数地方从80周岁起发放。
+
+## 能领多少
+各地按年龄分档，每月几十元到几百元不等，各地标准不同。
+
+## 怎么申请
+老人带身份证、户口簿和银行卡，到户籍所在地的村（居）委会或镇街便民服务中心申请。
+""", source="测试依据", year="2026", region="广东省"),
+}
+
+
+@pytest.fixture(scope="module")
+def facet_kb(tmp_path_factory) -> KnowledgeBase:
+    root = tmp_path_factory.mktemp("facet-kb")
+    for rel, text in FACET_DOCS.items():
+        write(root, rel, text)
+    return KnowledgeBase.from_path(root)
+
+
+def before_hint(text: str) -> str:
+    return text.split(HINT)[0].split("\n\n📄")[0]
+
+
+# -- facets: the asked section, not the first one ------------------------------------------------------------
+@pytest.mark.parametrize("question, section", [
+    ("低保要多长时间", "要等多久"),
+    ("低保要等几耐", "要等多久"),  # Cantonese
+    ("申請低保要帶甚麼材料", "要带什么材料"),  # traditional
+    ("低保点样申请", "怎么申请"),
+    ("咩人可以申请低保", "谁可以申请"),
+    ("低保会不会被停发", "什么情况会被停发"),
+    ("低保系咩嚟㗎", "低保是什么"),
+    ("高龄津贴一个月有几多钱", "能领多少"),
+    ("高龄津贴去边度申请", "怎么申请"),  # where to apply is told in the section on how to apply
+])
+def test_the_section_answering_the_asked_facet_is_shown(facet_kb, question, section):
+    answer = facet_kb.answer(question)
+    assert answer.confident, answer.text
+    assert answer.sections == (section,), answer.text
+    assert f"【{section}】" in answer.text
+
+
+def test_a_question_asking_two_things_gets_both_sections_within_a_phone_screen(facet_kb):
+    answer = facet_kb.answer("低保要带什么材料，要等多久")
+    assert answer.sections == ("要带什么材料", "要等多久")
+    assert "身份证" in answer.text and "30个工作日" in answer.text
+    assert len(before_hint(answer.text)) <= SHORT_CHARS
+
+
+def test_a_document_without_the_asked_facet_says_so_and_shows_what_it_has(facet_kb):
+    answer = facet_kb.answer("高龄津贴会不会被停发")
+    assert answer.confident
+    assert answer.text.startswith(NOT_WRITTEN), answer.text
+    assert "停发" in answer.text.splitlines()[0]
+    assert "高龄津贴" in answer.text.split("\n", 1)[1]
+
+
+def test_without_a_facet_the_answer_is_the_most_relevant_section(facet_kb):
+    answer = facet_kb.answer("高龄津贴")
+    assert answer.confident and answer.facets == ()
+    assert answer.sections == ("是什么",)
+
+
+# -- outside the knowledge base: honest, and pointed to the right office ------------------------------------
+@pytest.mark.parametrize("question, office, phone", [
+    ("生育津贴怎么领", "医保", "12393"),
+    ("医保报销比例是多少", "医保", "12393"),
+    ("工伤怎么认定", "人社", "12333"),
+    ("老板拖欠工资点算", "人社", "12333"),
+    ("適老化改造點申請", "12345", "12345"),
+    ("户口怎么迁到广州", "公安", "110"),
+])
+def test_uncovered_policy_questions_are_refused_and_referred(builtin_kb, question, office, phone):
+    answer = builtin_kb.answer(question)
+    assert not answer.confident, answer.text
+    assert answer.referral == office
+    assert phone in answer.text and NOT_SURE in answer.text
+
+
+def test_a_refusal_about_danger_points_to_the_office_for_that_danger(builtin_kb):
+    answer = builtin_kb.answer("老公成日打我，可以揾边个")
+    assert not answer.confident and answer.referral == "妇联" and "12338" in answer.text
+    scam = builtin_kb.answer("有人打电话话我社保卡出咗问题要我转钱，系咪呃人")
+    assert scam.urgent == "诈骗" and scam.referral == "反诈" and "96110" in scam.text
+
+
+def test_typos_of_other_offices_topics_are_still_referred(builtin_kb):
+    assert builtin_kb.answer("失叶金领取条件").referral == "人社"
+    assert builtin_kb.answer("被家爆了怎么办").urgent == "暴力"
+
+
+def test_shared_generic_words_do_not_make_a_confident_answer(facet_kb):
+    # 补贴 and 申请 are in the knowledge base, 育儿 is not: the 高龄津贴 document is not about this.
+    answer = facet_kb.answer("育儿补贴怎么申请")
+    assert not answer.confident
+
+
+# -- safety first ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("question, kind, phone", [
+    ("我老公打我，我好惊", "暴力", "12338"),
+    ("我唔想活了", "轻生", "120"),
+    ("我阿妈跌倒起唔到身", "跌倒", "120"),
+    ("有人打电话叫我转账去安全账户", "诈骗", "96110"),
+])
+def test_immediate_danger_always_gets_110_120_and_a_social_worker(builtin_kb, question, kind, phone):
+    answer = builtin_kb.answer(question)
+    assert answer.urgent == kind
+    assert answer.text.startswith("⚠️")
+    assert "110" in answer.text and "120" in answer.text and phone in answer.text
+    assert "找社工" in answer.text
+
+
+def test_danger_is_flagged_even_when_the_question_is_answered(facet_kb):
+    answer = facet_kb.answer("老公打我，低保点样申请")
+    assert answer.confident and answer.urgent == "暴力"
+    assert answer.text.startswith("⚠️") and "【怎么申请】" in answer.text
+
+
+# -- follow-ups ------------------------------------------------------------------------------------------------
+def converse(kb: KnowledgeBase, *messages: str, at: datetime = NOW):
+    topic = None
+    answers = []
+    for message in messages:
+        answer, topic = answer_turn(kb, message, topic, "", at)
+        answers.append(answer)
+    return answers, topic
+
+
+def test_elliptical_follow_ups_are_answered_against_the_topic(facet_kb):
+    answers, topic = converse(facet_kb, "低保点样申请", "要几耐", "要带咩", "边个可以申请")
+    assert [a.sections for a in answers] == [("怎么申请",), ("要等多久",), ("要带什么材料",), ("谁可以申请",)]
+    assert all(a.sources[0].path == "dibao/shenqing.md" for a in answers)
+    assert topic is not None and topic.path == "dibao/shenqing.md" and topic.facets == ("条件",)
+
+
+def test_a_new_topic_switches(facet_kb):
+    answers, topic = converse(facet_kb, "低保点样申请", "高龄津贴几多钱")
+    assert answers[1].sources[0].path == "yanglao/gaoling.md" and answers[1].sections == ("能领多少",)
+    assert topic is not None and topic.path == "yanglao/gaoling.md"
+
+
+def test_a_refusal_keeps_the_topic_and_an_unrelated_question_is_not_a_follow_up(facet_kb):
+    answers, topic = converse(facet_kb, "低保点样申请", "今日恒指几多点")
+    assert not answers[1].confident
+    assert topic is not None and topic.path == "dibao/shenqing.md"
+    detail = detail_answer(facet_kb, topic, "")
+    assert detail is not None and detail.sources[0].path == "dibao/shenqing.md"
+    assert len(detail.text) > len(answers[0].text)
+
+
+def test_the_topic_expires(facet_kb):
+    _, topic = converse(facet_kb, "低保点样申请")
+    assert topic is not None
+    later = NOW + TOPIC_LIFETIME + timedelta(minutes=1)
+    answer, kept = answer_turn(facet_kb, "要几耐", topic, "", later)
+    assert not answer.confident
+    assert kept == topic  # still there for 详细, just no longer used for follow-ups
+
+
+def test_a_topic_survives_a_round_trip_through_the_dialog_state(facet_kb):
+    _, topic = converse(facet_kb, "低保要带什么材料")
+    assert topic is not None
+    data = json.loads(json.dumps(topic.as_data()))
+    assert Topic.from_data(data) == topic
+    assert Topic.from_data({"q": "x"}) is None and Topic.from_data("junk") is None
+
+
+# -- data files are validated on load, with the file and the line ------------------------------------------
+@pytest.mark.parametrize("name, text, expected", [
+    ("facets.tsv", "申请流程\tlabel\t怎么申请\n申请流程\tasking\t怎么申请\n", "facets.tsv:2"),
+    ("facets.tsv", "补办\tlabel\t怎么补办\n补办\task\t补办\n", "heading"),
+    ("facets.tsv", "补办\tlabel\t怎么补办\n补办\task\t补办\n补办\theading\t补办\n补办\tnear\t没有这个\n", "没有这个"),
+    ("referrals.tsv", "医保\t医保部门 12393\n", "referrals.tsv:1"),
+    ("emergencies.tsv", "# note\n暴力\t打 110\n", "emergencies.tsv:2"),
+    ("emergencies.tsv", "暴力\t居委会\t打 110\t被打\n", "居委会"),
+])
+def test_bad_data_lines_name_the_file_and_line(tmp_path, name, text, expected):
+    (tmp_path / name).write_text(text, encoding="utf-8")
+    with pytest.raises(TableError, match=expected):
+        TermTables.load(tmp_path)
+
+
+def test_the_built_in_tables_load_with_every_facet_and_a_fallback_office():
+    tables = TermTables.load()
+    assert set(tables.facets) == {"申请流程", "材料", "条件", "金额", "时限", "地点", "是什么", "后果"}
+    assert "12345" in tables.referrals and {"医保", "人社", "法律援助", "妇联", "反诈"} <= set(tables.referrals)
+    assert {"暴力", "轻生", "跌倒", "诈骗"} <= set(tables.emergencies)
+
+
+# -- evaluation (contract D) ------------------------------------------------------------------------------------
+def test_evaluation_reads_contract_d_files_and_directories(facet_kb, tmp_path: Path):
+    lines = [
+        {"q": "低保要多长时间", "expect": ["dibao/shenqing.md"], "section": "要等多久", "style": "standard"},
+        {"q": "低保要几耐", "expect": ["dibao/shenqing.md"], "section": "谁可以申请", "style": "cantonese"},
+        {"q": "生育津贴怎么领", "expect": [], "section": None, "style": "standard", "refer": "医保"},
+    ]
+    write(tmp_path, "eval/questions.jsonl", "\n".join(json.dumps(x, ensure_ascii=False) for x in lines))
+    conversation = {"id": "c1", "style": "cantonese", "turns": [
+        {"q": "低保点样申请", "expect": ["dibao/shenqing.md"], "section": "怎么申请"},
+        {"q": "要几耐", "expect": ["dibao/shenqing.md"], "section": "要等多久"},
+        {"q": "要带咩", "expect": ["dibao/shenqing.md"], "section": "谁可以申请"}]}
+    write(tmp_path, "eval/conversations.jsonl", json.dumps(conversation, ensure_ascii=False))
+    assert len(load_items(tmp_path / "eval")) == 4
+    report = evaluate(facet_kb, tmp_path / "eval").as_json()
+    assert report["answerable"] == 2 and report["hit@1"] == 1.0 and report["section@1"] == 0.5
+    assert report["confident_uncovered"] == 0.0 and report["referral_right"] == 1.0
+    assert report["follow_ups"] == 2 and report["follow_up_accuracy"] == 0.5
+    assert report["styles"]["cantonese"]["section@1"] == 0.0 and report["styles"]["standard"]["section@1"] == 1.0
+
+
+def test_evaluation_names_the_bad_line(facet_kb, tmp_path: Path):
+    write(tmp_path, "bad.jsonl", '{"q": "低保", "expect": []}\n{"question": "x"}\n')
+    with pytest.raises(ValueError, match="bad.jsonl:2"):
+        evaluate(facet_kb, tmp_path / "bad.jsonl")
