@@ -1,4 +1,4 @@
-"""What a feature package hands the engine: its router, middlewares and background work.
+"""What a feature package hands the engine: its router, middlewares, background work and CLI commands.
 
 `handlers.FEATURES` lists one `Feature` per package, in routing order; the wiring (`bot.app`) and the server
 read that list, so the engine itself names no feature.
@@ -6,6 +6,7 @@ read that list, so the engine itself names no feature.
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 
@@ -26,3 +27,5 @@ class Feature:
     # Run for every message after intake and before the input checks, in FEATURES order.
     middlewares: tuple[Middleware, ...] = ()
     background: tuple[BackgroundHook, ...] = ()
+    # Adds the feature's `shegong` sub-commands to the command line's sub-parsers.
+    commands: Callable[[argparse._SubParsersAction], None] | None = None

@@ -7,10 +7,19 @@ this order, and the first handler that takes a message answers it:
   text as its answer; the directory's location handler (residents only) sees a shared location before
   casework takes it as a visit attachment;
 - policy_qa last: it answers any text nobody else took.
-Feature middlewares run in this order too, between intake and the input checks.
+Feature middlewares run in this order too, between intake and the input checks. Each package's `feature.py`
+builds its `FEATURE`; package `__init__` modules stay empty so importing one module of a feature never
+loads the others.
 """
 
-from handlers import casework, directory, handoff, help, kb_drafts, policy_qa, privacy, reminders, workers
+from handlers import help
+from handlers.casework.feature import FEATURE as CASEWORK
+from handlers.directory.feature import FEATURE as DIRECTORY
+from handlers.handoff.feature import FEATURE as HANDOFF
+from handlers.kb_drafts.feature import FEATURE as KB_DRAFTS
+from handlers.policy_qa.feature import FEATURE as POLICY_QA
+from handlers.privacy.feature import FEATURE as PRIVACY
+from handlers.reminders.feature import FEATURE as REMINDERS
+from handlers.workers.feature import FEATURE as WORKERS
 
-FEATURES = (workers.FEATURE, privacy.FEATURE, handoff.FEATURE, kb_drafts.FEATURE, directory.FEATURE,
-            casework.FEATURE, help.FEATURE, reminders.FEATURE, policy_qa.FEATURE)
+FEATURES = (WORKERS, PRIVACY, HANDOFF, KB_DRAFTS, DIRECTORY, CASEWORK, help.FEATURE, REMINDERS, POLICY_QA)

@@ -6,6 +6,8 @@ message (on standard error). Nothing here prints or logs an ID or phone number, 
 
 from __future__ import annotations
 
+import argparse
+
 import getpass
 import os
 import sys
@@ -281,3 +283,99 @@ async def export_visits(settings: Settings, station_name: str | None, date_from:
         write_xlsx(rows, output)
     print(f"已导出 {len(rows)} 条走访记录" + (f"到 {output}" if output else ""), file=sys.stderr)
     return 0
+
+
+# -- shegong station | invite | workers | cases | visits --------------------------------------
+async def _station_add(args: argparse.Namespace) -> int:
+    return await add_station(Settings(), args.name, county=args.county, city=args.city, **_station_details(args))
+
+
+def _station_details(args: argparse.Namespace) -> dict[str, str | float | None]:
+    return {"address": args.address, "phone": args.phone, "hours": args.hours, "latitude": args.lat,
+            "longitude": args.lon}
+
+
+async def _station_set(args: argparse.Namespace) -> int:
+    return await set_station(Settings(), args.name, **_station_details(args))
+
+
+async def _station_list(args: argparse.Namespace) -> int:
+    return await list_stations(Settings())
+
+
+async def _invite(args: argparse.Namespace) -> int:
+    return await invite(Settings(), args.station, args.name, args.role)
+
+
+async def _workers_list(args: argparse.Namespace) -> int:
+    return await list_workers(Settings(), args.station)
+
+
+async def _cases_import(args: argparse.Namespace) -> int:
+    return await import_cases(Settings(), Path(args.file), args.station, sheet=args.sheet, dry_run=args.dry_run,
+                              errors_out=Path(args.errors_out) if args.errors_out else None)
+
+
+async def _visits_export(args: argparse.Namespace) -> int:
+    output = Path(args.output) if args.output else None
+    return await export_visits(Settings(), args.station, args.date_from, args.date_to, args.format, output)
+
+
+def _station_detail_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--address", help="地址，居民问“社工站在哪”时显示")
+    p.add_argument("--phone", help="联系电话")
+    p.add_argument("--hours", help="开放时间，如 “周一至周五 8:30-12:00 14:00-17:30”")
+    p.add_argument("--lat", type=float, metavar="纬度", help="纬度（如 23.0215），与 --lon 一起用于“最近的社工站”")
+    p.add_argument("--lon", type=float, metavar="经度", help="经度（如 113.1214）")
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    """`shegong station | invite | workers | cases | visits`."""
+    station = sub.add_parser("station", help="社工站管理").add_subparsers(dest="station_command", required=True,
+                                                                      metavar="ACTION")
+    p = station.add_parser("add", help="添加镇（街）社工站")
+    p.add_argument("name", metavar="NAME", help="社工站名称，如 石牌街社工站")
+    p.add_argument("--county", default="", help="所属县（区），如 天河区")
+    p.add_argument("--city", default="", help="所属市，如 广州市")
+    _station_detail_options(p)
+    p.set_defaults(run=_station_add)
+    p = station.add_parser("set", help="修改社工站的地址、电话、开放时间、位置（只改指定的项）")
+    p.add_argument("name", metavar="NAME", help="社工站名称")
+    _station_detail_options(p)
+    p.set_defaults(run=_station_set)
+    p = station.add_parser("list", help="列出社工站")
+    p.set_defaults(run=_station_list)
+
+    p = sub.add_parser("invite", help="登记社工并生成一次性绑定码（7 天有效）")
+    p.add_argument("--station", required=True, metavar="NAME", help="社工站名称")
+    p.add_argument("--name", required=True, metavar="姓名", help="社工姓名")
+    p.add_argument("--role", choices=("worker", "lead"), default=None,
+                   help="worker=社工，lead=站长/副站长；不填时新登记为 worker，已登记的保持原角色")
+    p.set_defaults(run=_invite)
+
+    workers = sub.add_parser("workers", help="社工").add_subparsers(dest="workers_command", required=True,
+                                                                  metavar="ACTION")
+    p = workers.add_parser("list", help="列出社工及其已绑定的渠道")
+    p.add_argument("--station", metavar="NAME", help="只看这个社工站")
+    p.set_defaults(run=_workers_list)
+
+    cases = sub.add_parser("cases", help="服务对象").add_subparsers(dest="cases_command", required=True,
+                                                                metavar="ACTION")
+    p = cases.add_parser("import", help="从 .csv 或 .xlsx 导入服务对象（有任何错误行则全部不导入）")
+    p.add_argument("file", metavar="FILE", help="列：姓名、类别、村居、住址、电话、身份证号、风险等级、负责社工"
+                                                "（其他列名见 handlers/casework/data/roster_headers.tsv）")
+    p.add_argument("--station", required=True, metavar="NAME", help="社工站名称")
+    p.add_argument("--sheet", metavar="NAME", help="要读取的工作表（默认：第一个认得出表头的工作表）")
+    p.add_argument("--dry-run", action="store_true", help="只校验并显示将新增、更新多少人，不写入数据库")
+    p.add_argument("--errors-out", metavar="FILE.xlsx", help="把有错误的行连同错误原因写到这个 Excel 文件")
+    p.set_defaults(run=_cases_import)
+
+    visits = sub.add_parser("visits", help="走访记录").add_subparsers(dest="visits_command", required=True,
+                                                                  metavar="ACTION")
+    p = visits.add_parser("export", help="导出走访记录（每次走访一行，中文列名）")
+    p.add_argument("--station", metavar="NAME", help="只导出这个社工站")
+    p.add_argument("--from", dest="date_from", metavar="YYYY-MM-DD", help="起始日期（含）")
+    p.add_argument("--to", dest="date_to", metavar="YYYY-MM-DD", help="结束日期（含）")
+    p.add_argument("--format", required=True, choices=("csv", "xlsx"))
+    p.add_argument("-o", "--output", metavar="FILE", help="输出文件；不填时 csv 输出到标准输出")
+    p.set_defaults(run=_visits_export)

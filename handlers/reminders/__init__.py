@@ -13,14 +13,3 @@ from handlers.reminders.due import DueItem, compute_due
 from handlers.reminders.rules import RuleBook, RulesError, current_rulebook, load_rulebook
 
 __all__ = ["DueItem", "RuleBook", "RulesError", "compute_due", "current_rulebook", "load_rulebook"]
-
-# The feature (after the re-exports above, which the router and loop import).
-from bot.features import Feature  # noqa: E402
-from bot.routing import Router  # noqa: E402
-from handlers.common.roles import for_non_workers  # noqa: E402
-from handlers.reminders import router as lists  # noqa: E402
-from handlers.reminders.loop import reminder_hook  # noqa: E402
-
-router = Router("reminders")
-router.include_routers(lists.router, for_non_workers("reminders.guests", lists.WORKER_ONLY))
-FEATURE = Feature("reminders", router, background=(reminder_hook,))

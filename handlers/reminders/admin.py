@@ -5,6 +5,8 @@ Each function returns the exit code; problems the operator must fix end with Sys
 
 from __future__ import annotations
 
+import argparse
+
 import getpass
 import json
 import sys
@@ -176,3 +178,34 @@ def _describe(item: Any) -> str:
         when = f"登记后 {item.first_within_days} 天内，之后{when}"
     escalate = f"逾期 {item.escalate_after_days} 天上报" if item.escalate_after_days is not None else "不上报"
     return f"{item.name}（{when}，提前 {item.lead_days} 天提醒，{escalate}）"
+
+
+# -- shegong reminders ... ---------------------------------------------------------------------
+async def _reminders_due(args: argparse.Namespace) -> int:
+    return await due(Settings(), args.date, args.station, args.json)
+
+
+async def _reminders_run_once(args: argparse.Namespace) -> int:
+    return await run_once(Settings(), args.now, args.json)
+
+
+async def _reminders_rules(args: argparse.Namespace) -> int:
+    return check_rules(args.dir)
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    """`shegong reminders due | run-once | rules`."""
+    rem = sub.add_parser("reminders", help="探访、评估提醒").add_subparsers(dest="reminders_command", required=True,
+                                                                       metavar="ACTION")
+    p = rem.add_parser("due", help="列出到期和逾期事项（只看不发：发给谁、哪个对象、什么事项、哪天到期、逾期几天）")
+    p.add_argument("--date", metavar="YYYY-MM-DD", help="按这一天计算（默认今天）")
+    p.add_argument("--station", metavar="NAME", help="只看这个社工站")
+    p.add_argument("--json", action="store_true", help="输出 JSON")
+    p.set_defaults(run=_reminders_due)
+    p = rem.add_parser("run-once", help="发送一轮提醒并投递待发消息（供 cron 使用；serve 已自带定时发送）")
+    p.add_argument("--now", metavar="ISO-8601", help="把这个时间当作现在，如 2026-03-02T09:00:00+08:00")
+    p.add_argument("--json", action="store_true", help="输出 JSON")
+    p.set_defaults(run=_reminders_run_once)
+    p = rem.add_parser("rules", help="检查提醒规则文件并列出各类别的事项")
+    p.add_argument("dir", nargs="?", metavar="DIR", help="规则目录（默认内置规则或 SHEGONG_REMINDER_RULES_DIR）")
+    p.set_defaults(run=_reminders_rules)

@@ -1,0 +1,12 @@
+"""The casework feature as the engine sees it: its router, middlewares, background work and commands."""
+
+from bot.features import Feature
+from bot.routing import Router
+from handlers.casework import admin, queries, visits
+from handlers.common.roles import for_non_workers
+
+router = Router("casework")
+router.include_routers(visits.router, queries.router,
+                       for_non_workers("casework.guests", visits.WORKER_ONLY + queries.WORKER_ONLY,
+                                       forms=(visits.VisitForm,)))
+FEATURE = Feature("casework", router, commands=admin.add_commands)

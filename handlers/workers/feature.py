@@ -1,0 +1,6 @@
+"""The workers feature as the engine sees it: its router, middlewares, background work and commands."""
+
+from bot.features import Feature
+from handlers.workers.router import router
+
+FEATURE = Feature("workers", router)
