@@ -11,6 +11,7 @@ import logging
 import time
 from pathlib import Path
 
+from bot.background import BackgroundLoop
 from bot.store import Store, StoredDocument
 from knowledge import Document, KnowledgeBase
 from knowledge.ingest import load_tree, split_passages
@@ -75,3 +76,16 @@ class KnowledgeService:
             await self.load()
             return True
         return False
+
+
+class KnowledgeRefresh(BackgroundLoop):
+    """Documents ingested by another process show up in this one within `interval` seconds."""
+
+    name = "knowledge refresh"
+
+    def __init__(self, knowledge: KnowledgeService, interval: float = 5.0) -> None:
+        super().__init__(interval)
+        self.knowledge = knowledge
+
+    async def tick(self) -> None:
+        await self.knowledge.refresh_if_changed()

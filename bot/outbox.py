@@ -13,6 +13,7 @@ import time
 from collections.abc import Mapping
 from datetime import timedelta
 
+from bot.background import BackgroundLoop
 from bot.channels.base import Channel, SendError
 from bot.metrics import OUTBOUND_ERRORS, OUTBOUND_SENT
 from bot.messages import payload_to_reply
@@ -49,20 +50,20 @@ class RateLimiter:
             await asyncio.sleep((1 - self.tokens) / self.rate)
 
 
-class OutboxSender:
+class OutboxSender(BackgroundLoop):
+    name = "outbox"
+
     def __init__(self, store: Store, channels: Mapping[str, Channel], poll_seconds: float = 1.0) -> None:
+        super().__init__(poll_seconds, tick_at_start=True)
         self.store = store
         self.channels = dict(channels)
         self.poll_seconds = poll_seconds
         self.limits = {name: RateLimiter(ch.rate_per_second) for name, ch in self.channels.items()}
-        self._wake = asyncio.Event()
-        self._stopping = False
         self.sent = 0
         self.errors = 0
 
-    def wake(self) -> None:
-        """Something was just queued in this process: do not wait for the next poll."""
-        self._wake.set()
+    async def tick(self) -> int:
+        return await self.run_once()
 
     async def run_once(self) -> int:
         """Send everything due now; returns how many were handled."""
@@ -71,31 +72,6 @@ class OutboxSender:
             await asyncio.gather(*(self._deliver(item) for item in items))
             handled += len(items)
         return handled
-
-    async def stop(self, task: asyncio.Task[None], timeout: float) -> None:
-        """Ask run_forever to return after its current pass; cancel it only if that takes too long."""
-        self._stopping = True
-        self._wake.set()
-        try:
-            await asyncio.wait_for(asyncio.shield(task), timeout)
-        except TimeoutError:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    async def run_forever(self) -> None:
-        while not self._stopping:
-            try:
-                await self.run_once()
-            except Exception:  # noqa: BLE001 - keep the loop alive; the database may come back
-                log.exception("outbox pass failed")
-            if self._stopping:
-                return
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
-            except TimeoutError:
-                pass
-            self._wake.clear()
 
     async def _deliver(self, item: OutboxItem) -> None:
         channel = self.channels.get(item.channel)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import AsyncIterator
 import gc
 import hmac
 import ipaddress
@@ -18,6 +19,7 @@ from bot.services import Services
 from bot.channels import web as web_channel
 from bot.channels.base import Channel
 from bot.channels.registry import configured_channels
+from bot.knowledge_service import KnowledgeRefresh
 from bot.outbox import OutboxSender
 
 log = logging.getLogger(__name__)
@@ -118,43 +120,20 @@ def create_app(services: Services, channels: dict[str, Channel] | None = None,
     channels = configured_channels(services) if channels is None else channels
     for channel in channels.values():
         app.add_routes(channel.routes())
-    services.outbox = OutboxSender(services.store, channels)
+    services.outbox = outbox = OutboxSender(services.store, channels)
 
-    async def run_outbox(app: web.Application) -> None:
-        import asyncio
-
-        task = asyncio.create_task(services.outbox.run_forever())
+    async def close_channels(app: web.Application) -> AsyncIterator[None]:
         yield
-        # Let the current pass finish its database writes: a send the platform accepted must be
-        # marked sent, or it would be sent again after the restart.
-        await services.outbox.stop(task, timeout=10)
         for channel in channels.values():
             await channel.close()
 
-    app.cleanup_ctx.append(run_outbox)
+    app.cleanup_ctx.append(close_channels)  # after the outbox has stopped (cleanup runs in reverse order)
+    app.cleanup_ctx.append(outbox.cleanup_context())
     for feature in features:  # started after the outbox and stopped before it (cleanup runs in reverse order)
         for hook in feature.background:
             app.cleanup_ctx.append(hook(services, channels))
 
-    async def refresh_knowledge(app: web.Application) -> None:
-        # Documents ingested by another process show up here within RECHECK_SECONDS.
-        import asyncio
-
-        async def loop() -> None:
-            while True:
-                await asyncio.sleep(5)
-                try:
-                    await services.knowledge.refresh_if_changed()
-                except Exception:  # noqa: BLE001
-                    log.exception("knowledge base refresh failed")
-
-        task = asyncio.create_task(loop())
-        yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    app.cleanup_ctx.append(refresh_knowledge)
+    app.cleanup_ctx.append(KnowledgeRefresh(services.knowledge).cleanup_context(timeout=1))
     app.on_startup.append(freeze_startup_heap)
     return app
 

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from bot import metrics
+from bot.background import BackgroundLoop
 from bot.channels.base import Channel
 from bot.config import Settings
 from bot.services import Services
@@ -52,11 +53,13 @@ async def refresh_gauges(store: Store) -> None:
     metrics.TICKETS_OPEN.replace({(name,): float(n) for name, n in counts.items()})
 
 
-class MaintenanceLoop:
+class MaintenanceLoop(BackgroundLoop):
+    name = "maintenance"
+
     def __init__(self, store: Store, retention_days: int, tick_seconds: float = 60.0) -> None:
-        self.store, self.retention_days, self.tick_seconds = store, retention_days, tick_seconds
+        super().__init__(tick_seconds)
+        self.store, self.retention_days = store, retention_days
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{id(self)}"
-        self._stop = asyncio.Event()
         self._last_purge: datetime | None = None
 
     async def tick(self) -> dict[str, int] | None:
@@ -76,42 +79,16 @@ class MaintenanceLoop:
             log.info("retention purge", extra=counts)
         return counts
 
-    async def run_forever(self) -> None:
+    async def started(self) -> None:
         """The gauge at once (a read); the first purge one tick after start, out of start-up's way."""
-        with contextlib.suppress(Exception):
-            await refresh_gauges(self.store)
-        while not self._stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), timeout=self.tick_seconds)
-            if self._stop.is_set():
-                return
-            try:
-                await self.tick()
-            except Exception:  # noqa: BLE001 - keep the loop alive; the database may come back
-                log.exception("maintenance pass failed")
-
-    async def stop(self, task: asyncio.Task[None], timeout: float = 10) -> None:
-        """Let the current pass finish its transaction; cancel only if it takes too long."""
-        self._stop.set()
-        try:
-            await asyncio.wait_for(asyncio.shield(task), timeout)
-        except TimeoutError:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await refresh_gauges(self.store)
 
 
 def maintenance_hook(services: Services, channels: Mapping[str, Channel]
                      ) -> Callable[[web.Application], AsyncIterator[None]]:
     """An aiohttp cleanup context running the loop for the life of the server."""
 
-    async def run(app: web.Application) -> AsyncIterator[None]:
-        loop = MaintenanceLoop(services.store, services.settings.retention_days)
-        task = asyncio.create_task(loop.run_forever())
-        yield
-        await loop.stop(task)
-
-    return run
+    return MaintenanceLoop(services.store, services.settings.retention_days).cleanup_context()
 
 
 PURGE_NAMES = {"ticket_messages": "工单消息", "tickets": "工单内容", "outbox": "已发送的推送", "conversation_states":

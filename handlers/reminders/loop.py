@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import datetime, timedelta
 from aiohttp import web
 
+from bot.background import BackgroundLoop
 from bot.channels.base import Channel
 from bot.outbox import OutboxSender
 from bot.services import Services
@@ -41,15 +42,20 @@ def make_dispatcher(services: Services, channels: Mapping[str, object],
                               window=settings.window, wechat_window=settings.wechat_window)
 
 
-class ReminderLoop:
+class ReminderLoop(BackgroundLoop):
+    name = "reminders"
+
     def __init__(self, services: Services, channels: Mapping[str, object], settings: ReminderSettings | None = None,
                  outbox: OutboxSender | None = None) -> None:
+        settings = settings or ReminderSettings()
+        # The first pass waits one poll: a process that starts and stops at once (a deploy check, a test
+        # server) sends nothing, and a restart delays the morning digest by a minute at most.
+        super().__init__(settings.poll_seconds)
         self.services = services
         self.channels = channels
-        self.settings = settings or ReminderSettings()
+        self.settings = settings
         self.outbox = outbox
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{id(self)}"
-        self._stop = asyncio.Event()
         self._done_day = ""
 
     async def tick(self) -> DispatchReport | None:
@@ -71,34 +77,9 @@ class ReminderLoop:
             self._done_day = day
         finally:
             await store.release_lease(LEASE_KEY, self.holder)
-        if report.queued and self.outbox is not None:
-            self.outbox.wake()
+        if report.queued:
+            self.services.wake_outbox()
         return report
-
-    async def run_forever(self) -> None:
-        # The first pass waits one poll: a process that starts and stops at once (a deploy check, a test
-        # server) sends nothing, and a restart delays the morning digest by a minute at most.
-        while not self._stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), timeout=self.settings.poll_seconds)
-            if self._stop.is_set():
-                return
-            try:
-                await self.tick()
-            except Exception:  # noqa: BLE001 - keep the loop alive; the database may come back
-                log.exception("reminder pass failed; retrying at the next poll")
-
-    async def stop(self, task: asyncio.Task[None], timeout: float) -> None:
-        """Let a pass in progress finish its current transaction; cancel only if it takes too long (a cancelled
-        transaction rolls back, and the next pass does its work)."""
-        self._stop.set()
-        try:
-            await asyncio.wait_for(asyncio.shield(task), timeout)
-        except TimeoutError:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
 
 def reminder_hook(services: Services, channels: Mapping[str, Channel]
                   ) -> Callable[[web.Application], AsyncIterator[None]]:
@@ -111,10 +92,8 @@ def reminder_hook(services: Services, channels: Mapping[str, Channel]
             yield
             return
         current_rulebook(settings.rules_dir)  # a broken rules file stops the start, with its file and line
-        loop = ReminderLoop(services, channels, settings, services.outbox)
-        task = asyncio.create_task(loop.run_forever())
-        yield
-        await loop.stop(task, timeout=10)
+        async for _ in ReminderLoop(services, channels, settings).cleanup_context()(app):
+            yield
 
     return run
 
