@@ -1,10 +1,12 @@
-"""The real HTTP app on a free loopback port, for tests that talk to it over HTTP."""
+"""The shared test harness: settings for a test database, and the real HTTP app on a free loopback port for
+tests that talk to it over HTTP."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -21,7 +23,7 @@ async def serve_services(settings: Settings, clock: FrozenClock, host: str = "12
                          ) -> AsyncIterator[tuple[str, Services]]:
     """The real HTTP app on a free port of `host`, with the platform channels `channels` builds (none by
     default); yields its base URL (on 127.0.0.1 unless `host` names one address) and its services."""
-    services = await build_services(settings, clock=clock)
+    services = await build_services(settings, clock=clock, migrate=True)
     runner = app_runner(create_app(services, channels=channels(services) if channels else {}))
     await runner.setup()
     await web.TCPSite(runner, host, 0).start()
@@ -45,3 +47,9 @@ def sqlite_settings(tmp_path: Path, **overrides: str) -> Settings:
     writes into tmp_path are outside it (nothing inside the data directory is ever read as a document)."""
     return Settings(data_dir=tmp_path / "data", database_url=f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
                     _env_file=None, **overrides)
+
+
+def settings_for(database_url: str, tmp_path: Path, **overrides: Any) -> Settings:
+    """Settings for the test database `database_url` (SQLite or PostgreSQL), with the data directory in a folder
+    of its own under tmp_path."""
+    return Settings(data_dir=tmp_path / "data", database_url=database_url, _env_file=None, **overrides)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from live_app import settings_for
 from bot.app import build_services
 
 from bot.services import Services
@@ -24,10 +25,6 @@ def message(text: str, user: str = "u1", message_id: str | None = None, **kw) ->
 
     return Incoming(channel="console", user_id=user, chat_id=user, text=text,
                     message_id=message_id or f"m{next(_ids)}", at=datetime.now(timezone.utc), **kw)
-
-
-def settings_for(database_url: str, tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data", database_url=database_url, _env_file=None)
 
 
 @pytest.fixture

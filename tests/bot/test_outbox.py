@@ -7,32 +7,11 @@ from datetime import timedelta
 
 from aiohttp import web
 
+from fakes.channel import RecordingChannel
 from bot.channels.base import SendError
 from bot.messages import Button, Reply, reply_to_payload
 from bot.outbox import LEASE, OutboxSender
 from bot.store import Store, create_engine
-
-
-class RecordingChannel:
-    """A channel double at the platform boundary: records what would go over the wire."""
-
-    name = "test"
-    rate_per_second = 1000.0
-
-    def __init__(self, failures: list[SendError] | None = None) -> None:
-        self.sent: list[tuple[str, Reply]] = []
-        self.failures = list(failures or [])
-
-    def routes(self) -> list[web.RouteDef]:
-        return []
-
-    async def send(self, chat_id: str, reply: Reply) -> None:
-        if self.failures:
-            raise self.failures.pop(0)
-        self.sent.append((chat_id, reply))
-
-    async def close(self) -> None:
-        pass
 
 
 def payload(text: str) -> dict:
@@ -68,7 +47,7 @@ async def test_lease_expiry_hands_a_crashed_claim_to_another_sender(store: Store
 
 
 async def test_sender_delivers_once_and_marks_sent(store: Store) -> None:
-    channel = RecordingChannel()
+    channel = RecordingChannel("test")
     await store.enqueue("test", "chat-9", payload("您好"))
     sender = OutboxSender(store, {"test": channel})
     assert await sender.run_once() == 1
@@ -79,7 +58,7 @@ async def test_sender_delivers_once_and_marks_sent(store: Store) -> None:
 
 
 async def test_transient_failure_retries_with_backoff_then_succeeds(store: Store, clock) -> None:  # noqa: ANN001
-    channel = RecordingChannel([SendError("timeout")])
+    channel = RecordingChannel("test", [SendError("timeout")])
     await store.enqueue("test", "c", payload("x"))
     sender = OutboxSender(store, {"test": channel})
     await sender.run_once()
@@ -91,7 +70,7 @@ async def test_transient_failure_retries_with_backoff_then_succeeds(store: Store
 
 
 async def test_permanent_failure_is_recorded_not_retried(store: Store, clock) -> None:  # noqa: ANN001
-    channel = RecordingChannel([SendError("blocked by user", permanent=True)])
+    channel = RecordingChannel("test", [SendError("blocked by user", permanent=True)])
     await store.enqueue("test", "c", payload("x"))
     sender = OutboxSender(store, {"test": channel})
     await sender.run_once()

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from live_app import settings_for
 from bot.app import build_services
 
 from bot.services import Services
@@ -42,10 +43,6 @@ def id_number(body: str) -> str:
 ID_ZHANG = id_number("44060519450312002")
 REPORT = "走访 李四 入户 身体还可以，腿脚不便，需要助餐，低风险，下周电话回访"
 _ids = itertools.count(1)
-
-
-def settings_for(database_url: str, tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data", database_url=database_url, secret_key=KEY, _env_file=None)
 
 
 @dataclass
@@ -128,7 +125,7 @@ async def make_world(services: Services, clock: FrozenClock) -> World:
 
 @pytest.fixture
 async def world(database_url: str, tmp_path: Path, clock: FrozenClock) -> AsyncIterator[World]:
-    services = await build_services(settings_for(database_url, tmp_path), clock=clock, migrate=True)
+    services = await build_services(settings_for(database_url, tmp_path, secret_key=KEY), clock=clock, migrate=True)
     try:
         yield await make_world(services, clock)
     finally:
@@ -314,7 +311,7 @@ async def test_guided_dialog_survives_a_restart(world: World, database_url: str,
     assert "（2/6）" in (await world.one("李四")).text
     await world.services.close()
     # A new process on the same database carries on where the worker left off.
-    world.services = await build_services(settings_for(database_url, tmp_path), clock=world.clock, migrate=True)
+    world.services = await build_services(settings_for(database_url, tmp_path, secret_key=KEY), clock=world.clock, migrate=True)
     mode = await world.one("电话")
     assert "（3/6）" in mode.text
     assert "（4/6）" in (await world.one("身体还好，送了米和油")).text

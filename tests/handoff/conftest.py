@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from live_app import settings_for
 from bot.app import build_services
 
 from bot.services import Services
@@ -97,10 +98,6 @@ class Desk:
         return int(opened.text.split("工单 #")[1].split("）")[0])
 
 
-def settings_for(database_url: str, tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data", database_url=database_url, secret_key=KEY, _env_file=None)
-
-
 async def make_desk(services: Services, clock: FrozenClock) -> Desk:
     desk = Desk(services, clock)
     store = services.store
@@ -118,7 +115,7 @@ async def make_desk(services: Services, clock: FrozenClock) -> Desk:
 
 @pytest.fixture
 async def desk(database_url: str, tmp_path: Path, clock: FrozenClock) -> AsyncIterator[Desk]:
-    services = await build_services(settings_for(database_url, tmp_path), clock=clock, migrate=True)
+    services = await build_services(settings_for(database_url, tmp_path, secret_key=KEY), clock=clock, migrate=True)
     try:
         yield await make_desk(services, clock)
     finally:

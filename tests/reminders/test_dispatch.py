@@ -12,6 +12,7 @@ import pytest
 from aiohttp import web
 from sqlalchemy import select, update
 
+from fakes.channel import RecordingChannel
 from bot.channels.base import SendError
 from bot.messages import Reply
 from bot.outbox import LEASE, OutboxSender
@@ -28,29 +29,6 @@ from handlers.reminders.store import ListEntry
 from .conftest import Town, local
 from handlers.reminders.store import ReminderStore
 from handlers.workers.store import WorkersStore
-
-
-class Phone:
-    """A channel double at the platform boundary: what would go over the wire, per chat."""
-
-    name = "telegram"
-    rate_per_second = 1000.0
-
-    def __init__(self, name: str = "telegram", fail: SendError | None = None) -> None:
-        self.name = name
-        self.sent: list[tuple[str, Reply]] = []
-        self.fail = fail
-
-    def routes(self) -> list[web.RouteDef]:
-        return []
-
-    async def send(self, chat_id: str, reply: Reply) -> None:
-        if self.fail is not None:
-            raise self.fail
-        self.sent.append((chat_id, reply))
-
-    async def close(self) -> None:
-        pass
 
 
 @pytest.fixture(autouse=True)
@@ -269,7 +247,7 @@ async def test_a_restart_in_the_middle_of_a_pass_sends_each_digest_once(
     second = Store(create_engine(database_url), town.clock)
     try:
         report = await dispatcher(second, town).run(town.clock.now())
-        phone = Phone()
+        phone = RecordingChannel("telegram")
         await OutboxSender(second, {"telegram": phone}).run_once()
     finally:
         await second.close()
@@ -282,7 +260,7 @@ async def test_a_permanent_failure_is_recorded_and_shown_to_the_lead(town: Town)
     await three_cases(town)
     town.at(date(2026, 2, 2))
     await dispatcher(town.store, town).run(town.clock.now())
-    blocked = Phone(fail=SendError("Forbidden: bot was blocked by the user", permanent=True))
+    blocked = RecordingChannel("telegram", fail=SendError("Forbidden: bot was blocked by the user", permanent=True))
     await OutboxSender(town.store, {"telegram": blocked}).run_once()
     problems = await ReminderStore.of(town.store).delivery_problems([town.workers["王芳"], town.workers["李敏"]])
     assert problems[town.workers["王芳"]].startswith("无法送达（Forbidden")

@@ -13,7 +13,7 @@ import pytest
 import wechatpy
 from fakes.telegram_api import text_update
 from fakes.wechat_platform import AES_KEY, Callbacks
-from live_app import serve_services
+from live_app import serve_services, settings_for
 from sqlalchemy import text as sql
 from telegram import Bot, Update
 
@@ -32,14 +32,6 @@ APOLOGY = "系统刚才出了点问题"
 TG_TOKEN, TG_SECRET = "123:ABC", "s3cret"
 WX_TOKEN = "wx-callback-token"
 RESIDENT_WORDS = "张桂英住东村十二号独居腿脚不便"
-
-
-async def settings_for(tmp_path: Path, database_url: str, **overrides: Any) -> Settings:
-    if not database_url.startswith("sqlite"):
-        engine = create_engine(database_url)
-        await upgrade(engine)
-        await engine.dispose()
-    return Settings(data_dir=tmp_path, database_url=database_url, _env_file=None, **overrides)
 
 
 def all_channels(services: Services) -> dict[str, Channel]:
@@ -61,7 +53,7 @@ async def test_control_characters_and_lone_surrogates_never_reach_the_database(t
                                                                                database_url: str) -> None:
     """On PostgreSQL a NUL made the message's dialog-state write fail (an apology instead of an answer);
     on both databases the text the handlers keep must be what a person could have meant."""
-    settings = await settings_for(tmp_path, database_url)
+    settings = settings_for(database_url, tmp_path)
     # A question the knowledge base cannot answer: its text is kept in the dialog state for the next turn.
     body = json.dumps({"visitor_id": "visitor-hygiene-1", "message_id": "m\u00001",
                        "text": "火星\u0000移民\u0007补贴\ud800怎么领\u0085\r"})
@@ -106,7 +98,7 @@ def nested_xml(depth: int) -> str:
 async def test_deeply_nested_json_is_400_with_one_warning_line(tmp_path: Path, clock: FrozenClock,
                                                                caplog: pytest.LogCaptureFixture, path: str,
                                                                depth: int) -> None:
-    settings = await settings_for(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}", **CHANNEL_SETTINGS)
+    settings = settings_for(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}", tmp_path, **CHANNEL_SETTINGS)
     headers = {"Content-Type": "application/json", telegram.SECRET_HEADER: TG_SECRET}
     if depth < 1000:  # inside a real-looking body: Python's parser copes, the structure is still refused
         inner = json.loads(nested_json(depth))
@@ -132,7 +124,7 @@ async def test_deeply_nested_json_is_400_with_one_warning_line(tmp_path: Path, c
 async def test_deeply_nested_xml_is_400_with_one_warning_line(tmp_path: Path, clock: FrozenClock,
                                                               caplog: pytest.LogCaptureFixture, path: str,
                                                               callbacks: Callbacks, depth: int) -> None:
-    settings = await settings_for(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}", **CHANNEL_SETTINGS)
+    settings = settings_for(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}", tmp_path, **CHANNEL_SETTINGS)
     xml = callbacks.message("text", {"Content": "低保"}).replace("</xml>", nested_xml(depth) + "</xml>")
     params, body = callbacks.post(xml)
     async with serve_services(settings, clock, channels=all_channels) as (url, _), aiohttp.ClientSession() as http:
@@ -168,7 +160,7 @@ def failing_save_router() -> Router:
 async def test_error_logs_hold_no_message_text(tmp_path: Path, clock: FrozenClock, database_url: str,
                                                caplog: pytest.LogCaptureFixture, message: str) -> None:
     install_redaction()  # what `shegong serve` runs (setup_logging): every record is cleaned as it is made
-    services = await build_services(await settings_for(tmp_path, database_url), clock=clock)
+    services = await build_services(settings_for(database_url, tmp_path), clock=clock, migrate=True)
     try:
         assert services.dispatcher is not None
         assert isinstance(services.dispatcher, Dispatcher)
