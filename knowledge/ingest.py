@@ -122,7 +122,7 @@ def _looks_like_text(text: str) -> bool:
     return readable / len(sample) > 0.97 and common / len(sample) > 0.85
 
 
-class _Mapping(dict):  # type: ignore[type-arg]
+class _Mapping(dict):
     """A YAML mapping that remembers its own line and the line of each key (1-based, in the file)."""
 
     line: int = 0

@@ -45,7 +45,7 @@ def reply_json(reply: Reply) -> dict:
     }
 
 
-def routes(services: Services) -> list[web.RouteDef]:
+def routes(services: Services) -> list[web.AbstractRouteDef]:
     assert services.dispatcher is not None
     dispatcher = services.dispatcher
 
@@ -98,9 +98,10 @@ def routes(services: Services) -> list[web.RouteDef]:
                                 status=404, content_type="text/html", headers=PAGE_HEADERS)
         return web.Response(text=_document_html(doc), content_type="text/html", headers=PAGE_HEADERS)
 
-    return [web.post("/api/chat", chat), web.get("/api/chat/updates", updates), web.get("/chat", page),
+    routes: list[web.AbstractRouteDef] = [web.post("/api/chat", chat), web.get("/api/chat/updates", updates), web.get("/chat", page),
             web.get("/docs/{path:.+}", document),
             web.static("/chat/static", STATIC_DIR)]
+    return routes
 
 
 def _chat_html() -> str:

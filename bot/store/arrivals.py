@@ -14,9 +14,9 @@ import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import Table, bindparam, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.store.casework_models import WorkerIdentity
@@ -27,6 +27,8 @@ from bot.store.handoff_records import ACTIVE_HOURS, ResidentStatus
 from bot.store.models import ConversationState, SeenMessage, User
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
     from sqlalchemy.ext.asyncio import AsyncConnection
 
     from bot.clock import Clock
@@ -68,12 +70,16 @@ class Departure:
 
 
 _USER_COLUMNS = (User.id, User.channel, User.platform_user_id, User.display_name, User.city)
-_state = ConversationState.__table__
+_state = cast(Table, ConversationState.__table__)
 
 
 class ArrivalQueries:
     clock: Clock
-    dialect: str  # provided by Store
+    engine: AsyncEngine
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
 
     def _core(self) -> Any: ...  # the engine's transaction, provided by Store
 

@@ -7,7 +7,9 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from sqlalchemy import event, text
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, Result, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -71,3 +73,8 @@ async def upgrade(engine: AsyncEngine) -> str:
     except OSError as exc:
         raise DatabaseError(f"无法连接数据库：{exc}") from exc
     return await current_revision(engine)
+
+
+def affected(result: Result[Any]) -> int:
+    """Rows an INSERT/UPDATE/DELETE touched (the result of a DML statement is a CursorResult)."""
+    return cast("CursorResult[Any]", result).rowcount

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, func, select, update
 
+from bot.store.database import affected
 from bot.store.models import KeyValue, OutboxMessage
 
 if TYPE_CHECKING:
@@ -29,19 +30,21 @@ class OutboxQueries:
     session: async_sessionmaker[AsyncSession]
     clock: Clock
 
+    def insert(self, table: Any) -> Any: ...  # the dialect's INSERT, provided by Store
+
     async def enqueue(self, channel: str, chat_id: str, payload: dict[str, Any], dedup_key: str | None = None,
                       session: AsyncSession | None = None) -> bool:
         """Queue a push. With `session`, it commits together with the caller's change. Returns False when
         a message with the same dedup_key was queued before."""
         now = self.clock.now()
-        stmt = self._insert(OutboxMessage).values(
+        stmt = self.insert(OutboxMessage).values(
             channel=channel, chat_id=chat_id, payload=payload, dedup_key=dedup_key, status="pending",
             attempts=0, available_at=now, created_at=now, last_error="",
         ).on_conflict_do_nothing()
         if session is not None:
-            return (await session.execute(stmt)).rowcount == 1
+            return affected(await session.execute(stmt)) == 1
         async with self.session.begin() as s:
-            return (await s.execute(stmt)).rowcount == 1
+            return affected(await s.execute(stmt)) == 1
 
     async def claim_outbox(self, limit: int, lease: timedelta) -> list[OutboxItem]:
         """Take up to `limit` due messages for this process: no other process gets them until the lease
@@ -102,10 +105,10 @@ class OutboxQueries:
         be held forever by a crashed process."""
         now = self.clock.now()
         async with self.session.begin() as s:
-            stmt = self._insert(KeyValue).values(key=key, value=holder, expires_at=now + ttl)
+            stmt = self.insert(KeyValue).values(key=key, value=holder, expires_at=now + ttl)
             stmt = stmt.on_conflict_do_update(index_elements=["key"], set_={"value": holder, "expires_at": now + ttl},
                                               where=KeyValue.expires_at <= now)
-            return (await s.execute(stmt)).rowcount == 1
+            return affected(await s.execute(stmt)) == 1
 
     async def release_lease(self, key: str, holder: str) -> None:
         async with self.session.begin() as s:
@@ -113,7 +116,7 @@ class OutboxQueries:
 
     async def put_shared(self, key: str, value: str, expires_at: datetime | None) -> None:
         async with self.session.begin() as s:
-            stmt = self._insert(KeyValue).values(key=key, value=value, expires_at=expires_at)
+            stmt = self.insert(KeyValue).values(key=key, value=value, expires_at=expires_at)
             await s.execute(stmt.on_conflict_do_update(index_elements=["key"],
                                                        set_={"value": value, "expires_at": expires_at}))
 

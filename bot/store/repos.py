@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, func, select, update
@@ -12,6 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.sql import ColumnElement
 
+from bot.store.database import affected
 from bot.clock import Clock
 from bot.crypto import Secrets
 from bot.store.arrivals import ArrivalQueries, UserRecord
@@ -55,25 +57,18 @@ class Store(ArrivalQueries, OutboxQueries):
         self.secrets = secrets or Secrets.ephemeral()
         self.tz = ZoneInfo(tz)  # local time for exported dates
         self.session: async_sessionmaker[AsyncSession] = async_sessionmaker(engine, expire_on_commit=False)
-        self._views: dict[type, object] = {}
+        self._views: dict[object, object] = {}
         self._start_group_commit()
 
-    @property
-    def dialect(self) -> str:
-        return self.engine.dialect.name
-
-    def view(self, cls: type[V]) -> V:
+    def view(self, cls: Callable[[Store], V]) -> V:
         """The feature store `cls` over this store (made once, then reused)."""
         found = self._views.get(cls)
         if found is None:
             found = self._views[cls] = cls(self)
-        return found  # type: ignore[return-value]
+        return cast(V, found)
 
     def insert(self, table: Any) -> Any:
         """INSERT for this dialect, with its ON CONFLICT clauses."""
-        return (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
-
-    def _insert(self, table):  # noqa: ANN001, ANN202
         return (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
 
     def _core(self):  # noqa: ANN202
@@ -93,7 +88,7 @@ class Store(ArrivalQueries, OutboxQueries):
         now = self.clock.now()
         async with self.session.begin() as s:
             stmt = (
-                self._insert(User)
+                self.insert(User)
                 .values(channel=channel, platform_user_id=platform_user_id, display_name=display_name[:64],
                         city="", created_at=now, last_seen_at=now)
                 .on_conflict_do_update(index_elements=["channel", "platform_user_id"], set_={"last_seen_at": now})
@@ -111,7 +106,7 @@ class Store(ArrivalQueries, OutboxQueries):
     # -- deduplication (claims are made by `arrive`) ----------------------------------------
     async def forget_seen_before(self, cutoff: datetime) -> int:
         async with self.session.begin() as s:
-            return (await s.execute(delete(SeenMessage).where(SeenMessage.seen_at < cutoff))).rowcount
+            return affected(await s.execute(delete(SeenMessage).where(SeenMessage.seen_at < cutoff)))
 
     # -- conversation state -----------------------------------------------------------------
     async def get_state(self, user_id: int, max_age: timedelta | None = None) -> tuple[str, dict[str, Any]] | None:
@@ -125,7 +120,7 @@ class Store(ArrivalQueries, OutboxQueries):
 
     async def set_state(self, user_id: int, name: str, data: dict[str, Any]) -> None:
         async with self.session.begin() as s:
-            stmt = self._insert(ConversationState).values(
+            stmt = self.insert(ConversationState).values(
                 user_id=user_id, name=name, data=data, updated_at=self.clock.now()
             )
             stmt = stmt.on_conflict_do_update(
@@ -182,7 +177,7 @@ class Store(ArrivalQueries, OutboxQueries):
     # -- profile and consent ------------------------------------------------------------------
     async def upsert_profile(self, s: AsyncSession, user_id: int, **values: Any) -> None:
         now = self.clock.now()
-        stmt = self._insert(ResidentProfile).values(**{"user_id": user_id, "town": "", "updated_at": now, **values})
+        stmt = self.insert(ResidentProfile).values(**{"user_id": user_id, "town": "", "updated_at": now, **values})
         await s.execute(stmt.on_conflict_do_update(index_elements=["user_id"], set_={**values, "updated_at": now}))
 
     # -- pushes collected by polling (web chat) ----------------------------------------------
@@ -203,7 +198,7 @@ class Store(ArrivalQueries, OutboxQueries):
     async def key_matches(self, fingerprint: str) -> bool:
         """Record the encryption key's fingerprint on first use; afterwards, say whether it is the same."""
         async with self.session.begin() as s:
-            await s.execute(self._insert(KeyValue).values(key=KEY_FINGERPRINT, value=fingerprint, expires_at=None)
+            await s.execute(self.insert(KeyValue).values(key=KEY_FINGERPRINT, value=fingerprint, expires_at=None)
                             .on_conflict_do_nothing())
             stored = (await s.execute(select(KeyValue.value).where(KeyValue.key == KEY_FINGERPRINT))).scalar_one()
             return stored == fingerprint

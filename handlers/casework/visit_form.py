@@ -161,7 +161,7 @@ def apply_edit(draft: Draft, text: str, now: datetime, tz: tzinfo = SHANGHAI) ->
         return replace(draft, risk=risk)
     if value_simple in ("清空", "删除", "空"):
         value = ""
-    return replace(draft, **{attr: value})
+    return replace(draft, **{attr: value})  # type: ignore[arg-type]  # the text fields of EDITABLE are all str
 
 
 def lead_notice(case_id: int, case_name: str, village: str, worker_name: str, danger: tuple[str, ...], risk: str,

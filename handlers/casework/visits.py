@@ -85,7 +85,8 @@ async def cancel(ctx: Context) -> Reply:
 
 def _not_writing(ctx: Context) -> bool:
     """Not in a free-text step of the form, where `走访时老人在睡觉` is an answer, not a new report."""
-    return not (ctx.state or "").startswith(STEP) or ctx.state.removeprefix(STEP) in ("case", "mode", "risk")
+    state = ctx.state or ""
+    return not state.startswith(STEP) or state.removeprefix(STEP) in ("case", "mode", "risk")
 
 
 START = Regex(r"^\s*(?:/visit(?:@\w+)?|走访|走訪)(?:\s|[:：]|$|(?=[\u4e00-\u9fff]))")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import date, datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.routing import Context
@@ -16,9 +16,9 @@ except ZoneInfoNotFoundError:  # no tz database on the machine: China has no day
 WEEKDAYS = "一二三四五六日"  # 周一 … 周日, indexed by date.weekday()
 
 
-def weekday_name(day: datetime | object) -> str:
+def weekday_name(day: date) -> str:
     """`周三` for a date or datetime."""
-    return "周" + WEEKDAYS[day.weekday()]  # type: ignore[attr-defined]
+    return "周" + WEEKDAYS[day.weekday()]
 
 
 @functools.lru_cache(maxsize=4)

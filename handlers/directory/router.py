@@ -143,14 +143,15 @@ async def where(ctx: Context) -> Reply:
 @router.message(HasAttachment("location"), consent.is_resident)
 async def nearest(ctx: Context) -> Reply:
     place = next(a for a in ctx.incoming.attachments if a.kind == "location")
-    if place.latitude is None or place.longitude is None:
+    here_lat, here_lon = place.latitude, place.longitude
+    if here_lat is None or here_lon is None:
         return Reply("没有读到位置的经纬度，请重新发送位置，或告诉我您在哪个镇（街）。")
-    located = [s for s in await DirectoryStore.of(ctx.services.store).station_directory()
+    located = [(s, s.latitude, s.longitude) for s in await DirectoryStore.of(ctx.services.store).station_directory()
                if s.latitude is not None and s.longitude is not None]
     if not located:
         return Reply("暂时还没有社工站登记位置，没法按距离查找。请用文字告诉我您在哪个镇（街），例如“我在石湾镇”，"
                      "或拨打 12345 政务服务热线查询。")
-    ranked = sorted(located, key=lambda s: distance_km(place.latitude, place.longitude, s.latitude, s.longitude))
-    shown = ranked[:NEAREST]
-    lines = [describe(s, distance_km(place.latitude, place.longitude, s.latitude, s.longitude)) for s in shown]
+    ranked = sorted(((distance_km(here_lat, here_lon, lat, lon), s) for s, lat, lon in located), key=lambda r: r[0])
+    shown = [s for _, s in ranked[:NEAREST]]
+    lines = [describe(s, km) for km, s in ranked[:NEAREST]]
     return Reply("离您最近的社工站：\n\n" + "\n\n".join(lines), buttons=choices(shown))

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select, update
+from bot.store.database import affected
 from bot.store.casework_models import Station, Worker, WorkerIdentity
 from bot.store.casework_records import aware
 from bot.store.handoff_models import KbDraft, ResidentProfile, Ticket, TicketMessage, WorkerDuty
@@ -211,7 +212,7 @@ class HandoffStore(FeatureStore):
         async with self.session.begin() as s:
             stmt = (update(Ticket).where(Ticket.status == "open", Ticket.last_activity_at < before)
                     .values(status="closed", closed_at=self.clock.now(), closed_by="stale"))
-            return (await s.execute(stmt)).rowcount
+            return affected(await s.execute(stmt))
 
     async def open_ticket_counts(self) -> dict[str, int]:
         """Open tickets per station name (every station, zeros included), for /metrics."""

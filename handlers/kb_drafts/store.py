@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select, update
+from bot.store.database import affected
 from bot.store.casework_models import Station, Worker, WorkerIdentity
 from bot.store.casework_records import aware
 from bot.store.handoff_models import KbDraft, ResidentProfile, Ticket, TicketMessage, WorkerDuty
@@ -77,4 +78,4 @@ class KbDraftStore(HandoffStore):
             stmt = (update(KbDraft).where(KbDraft.id == draft_id, KbDraft.status == "draft")
                     .values(status="published", published_at=self.clock.now(), published_by=lead_id,
                             document_path=path))
-            return (await s.execute(stmt)).rowcount == 1
+            return affected(await s.execute(stmt)) == 1

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, or_, select, tuple_, update
 
+from bot.store.database import affected
 from bot.store.casework_models import AuditEntry, WorkerIdentity
 from bot.store.handoff_models import KbDraft, ResidentProfile, Ticket, TicketMessage
 from bot.store.feature import FeatureStore
@@ -69,7 +70,7 @@ class PrivacyStore(FeatureStore):
             await s.execute(delete(ConversationState).where(ConversationState.user_id == user_id))
             await s.execute(delete(ResidentProfile).where(ResidentProfile.user_id == user_id))
             await s.execute(delete(User).where(User.id == user_id))
-            counts = {"tickets": len(ids), "messages": messages.rowcount, "outbox": outbox.rowcount,
+            counts = {"tickets": len(ids), "messages": affected(messages), "outbox": affected(outbox),
                       "drafts": len(drafts)}
             s.add(AuditEntry(at=now, worker_id=None, actor="resident", action="privacy.delete", target="",
                              detail=counts, flagged=False))
@@ -81,23 +82,23 @@ class PrivacyStore(FeatureStore):
         now = self.clock.now()
         async with self.session.begin() as s:
             counts = {
-                "ticket_messages": (await s.execute(delete(TicketMessage).where(TicketMessage.created_at < cutoff))
-                                    ).rowcount,
+                "ticket_messages": affected(await s.execute(delete(TicketMessage).where(TicketMessage.created_at < cutoff))
+                                    ),
                 "tickets": await _blank_tickets(s, (Ticket.last_activity_at < cutoff) & (Ticket.question != ""),
                                                 "retention", now),
-                "outbox": (await s.execute(delete(OutboxMessage).where(OutboxMessage.created_at < cutoff,
-                                                                       OutboxMessage.status != "pending"))).rowcount,
-                "conversation_states": (await s.execute(delete(ConversationState)
-                                                        .where(ConversationState.updated_at < cutoff))).rowcount,
-                "seen_messages": (await s.execute(delete(SeenMessage).where(SeenMessage.seen_at < cutoff))).rowcount,
-                "kb_drafts": (await s.execute(delete(KbDraft).where(KbDraft.created_at < cutoff,
-                                                                    KbDraft.status == "draft"))).rowcount,
+                "outbox": affected(await s.execute(delete(OutboxMessage).where(OutboxMessage.created_at < cutoff,
+                                                                       OutboxMessage.status != "pending"))),
+                "conversation_states": affected(await s.execute(delete(ConversationState)
+                                                        .where(ConversationState.updated_at < cutoff))),
+                "seen_messages": affected(await s.execute(delete(SeenMessage).where(SeenMessage.seen_at < cutoff))),
+                "kb_drafts": affected(await s.execute(delete(KbDraft).where(KbDraft.created_at < cutoff,
+                                                                    KbDraft.status == "draft"))),
             }
             # Residents not heard from since the cutoff: their chat identity, remembered city and profile
             # (cascade). Workers' identities stay. Last, so the tickets above have let go of them already.
             bound = select(WorkerIdentity.user_id).where(WorkerIdentity.user_id == User.id)
-            counts["idle_users"] = (await s.execute(
-                delete(User).where(User.last_seen_at < cutoff, ~bound.exists()))).rowcount
+            counts["idle_users"] = affected(await s.execute(
+                delete(User).where(User.last_seen_at < cutoff, ~bound.exists())))
             return counts
 
 
@@ -106,4 +107,4 @@ async def _blank_tickets(s: AsyncSession, where: ColumnElement[bool], reason: st
     await s.execute(update(Ticket).where(where, Ticket.status == "open")
                     .values(status="closed", closed_at=now, closed_by=reason))
     result = await s.execute(update(Ticket).where(where).values(question="", chat_id="", user_id=None))
-    return result.rowcount
+    return affected(result)

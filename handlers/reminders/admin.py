@@ -17,6 +17,7 @@ from typing import Any
 from bot.channels.registry import configured_channels
 from bot.clock import Clock, FrozenClock
 from bot.config import Settings
+from bot.knowledge_service import KnowledgeService
 from bot.services import Services
 from bot.store.connect import open_store
 from handlers.common.calendar import LOOKAHEAD_DAYS, HolidaysError, WorkCalendar, current_holidays
@@ -132,7 +133,7 @@ async def run_once(settings: Settings, now_text: str | None, as_json: bool) -> i
     now = parse_now(now_text, settings.timezone)
     clock = FrozenClock(now) if now else Clock()
     store = await open_store(settings, clock)
-    services = Services(settings, store, None, clock)  # type: ignore[arg-type] - pushing needs no knowledge base
+    services = Services(settings, store, KnowledgeService(store, builtin=False), clock)  # pushing reads no documents
     channels = configured_channels(services)
     try:
         report, handled = await run_pass(services, channels, clock.now(), rsettings)

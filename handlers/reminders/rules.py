@@ -165,7 +165,7 @@ class RuleBook:
 
 
 # -- loading -------------------------------------------------------------------------------------
-class _Node(dict):  # type: ignore[type-arg]
+class _Node(dict):
     """A mapping that remembers the line of each key, for error messages."""
 
     line: int = 0

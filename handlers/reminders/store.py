@@ -164,9 +164,10 @@ class ReminderStore(FeatureStore):
         overall = sorted({cat for _, cat, _, is_open in rows if is_open})
         own = set(own_rules)
         first: dict[int, datetime] = {}
-        for station, _, at, _ in rows:
-            at = _utc(at)
-            first[station] = min(first.get(station, at), at)  # type: ignore[type-var]
+        for station, _, created, _ in rows:
+            at = _utc(created)
+            if at is not None:
+                first[station] = min(first.get(station, at), at)
         return CaseProfile([(0, cat) for cat in overall] +
                            sorted({(st, cat) for st, cat, _, is_open in rows if is_open and st in own}), first)
 
@@ -181,7 +182,7 @@ class ReminderStore(FeatureStore):
             return {}
         async with self.session.begin() as s:
             # One harvest at a time, so that two processes never hand out the same slot.
-            if self.dialect == "postgresql":  # type: ignore[attr-defined]
+            if self.dialect == "postgresql":
                 await s.execute(select(func.pg_advisory_xact_lock(7310004)))
             else:  # a write first: SQLite takes its write lock now (waiting for another writer), not later
                 await s.execute(update(ReminderHarvest).where(ReminderHarvest.spec == "").values(upto=0))
@@ -286,21 +287,21 @@ class ReminderStore(FeatureStore):
                 .where(or_(*passes) if passes else false()))
         async with self.session() as s:
             conn = await s.connection()
-            if self.dialect != "postgresql":  # type: ignore[attr-defined]
+            if self.dialect != "postgresql":
                 rows = (await conn.execute(stmt)).all()
                 return [(*r[:6], _utc(r[6]), *[_utc(t) for t in r[7:]]) for r in rows]
             # Hash joins over every open case: memory to hash in, instead of spilling to disk in batches.
             await conn.execute(select(func.set_config("work_mem", "256MB", True)))
             # Straight to asyncpg: on 10^6 cases the result layer's per-row work would cost half a second,
             # and asyncpg already returns timezone-aware datetimes.
-            compiled = stmt.compile(dialect=self.engine.dialect, compile_kwargs={"render_postcompile": True})  # type: ignore[attr-defined]
+            compiled = stmt.compile(dialect=self.engine.dialect, compile_kwargs={"render_postcompile": True})
             raw = (await conn.get_raw_connection()).driver_connection
             return await raw.fetch(str(compiled), *[compiled.params[k] for k in compiled.positiontup or ()])  # type: ignore[union-attr]
 
     def _greatest(self, *times: ColumnElement[Any]) -> ColumnElement[Any]:
         """The latest of some nullable times, NULL if all are (PostgreSQL's GREATEST skips NULLs; SQLite's
         max() of a NULL is NULL, and it stores times as text, so NULL becomes '' there, which sorts first)."""
-        if self.dialect == "postgresql":  # type: ignore[attr-defined]
+        if self.dialect == "postgresql":
             return func.greatest(*times)
         latest = func.max(*[func.coalesce(t, "") for t in times]) if len(times) > 1 else times[0]
         return type_coerce(func.nullif(latest, ""), DateTime(timezone=True))
@@ -311,7 +312,7 @@ class ReminderStore(FeatureStore):
         conditions: list[ColumnElement[bool]] = []
         if spec.modes:
             conditions.append(Visit.mode.in_(spec.modes))
-        find = func.strpos if self.dialect == "postgresql" else func.instr  # type: ignore[attr-defined]
+        find = func.strpos if self.dialect == "postgresql" else func.instr
         text = Visit.findings + " " + Visit.services + " " + Visit.follow_up
         conditions.extend(find(text, k) > 0 for k in spec.keywords)
         return or_(*conditions)
@@ -404,16 +405,15 @@ class ReminderStore(FeatureStore):
                 found.sort(key=lambda r: r[0])
                 ids = [r[0] for r in found]
                 routed = render(lead, [r[1] for r in found])
-                table = ReminderNotice.__table__
                 if routed is None:
-                    await s.execute(table.update().where(table.c.id.in_(ids)).values(status="unreachable"))
+                    await s.execute(update(ReminderNotice).where(ReminderNotice.id.in_(ids)).values(status="unreachable"))
                     continue
                 channel, chat_id, payload = routed
                 key = f"escalate:{lead}:{day.isoformat()}:{ids[0]}"  # the first ledger row names the batch
                 await s.execute(self._insert(OutboxMessage).values(
                     channel=channel, chat_id=chat_id, payload=payload, dedup_key=key, status="pending", attempts=0,
                     available_at=now, created_at=now, last_error="").on_conflict_do_nothing())
-                await s.execute(table.update().where(table.c.id.in_(ids)).values(outbox_key=key))
+                await s.execute(update(ReminderNotice).where(ReminderNotice.id.in_(ids)).values(outbox_key=key))
         return sum(len(found) for found in new.values())
 
     # -- replies ----------------------------------------------------------------------------
