@@ -49,7 +49,8 @@ def test_embedded_key_file_is_created_once_with_mode_600_and_reused(tmp_path: Pa
     assert key_file.read_text() == content
     assert second.decrypt(token) == "440106199001011235"
     assert second.id_hash("440106199001011235") == first.id_hash("440106199001011235")
-    assert [p.name for p in key_file.parent.iterdir()] == ["secret.key"]  # no temporary files left
+    # No temporary files left: only the key and the (empty, owner-only) database file made with the data directory.
+    assert sorted(p.name for p in key_file.parent.iterdir()) == ["secret.key", "shegong.db"]
 
 
 def test_configured_key_wins_and_is_validated(tmp_path: Path) -> None:
