@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import os
-import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.clock import FrozenClock
 from bot.store import Store, create_engine, upgrade
-from live_app import serve_app, sqlite_settings
+from live_app import serve_app, sqlite_settings, throwaway_postgres
 
 POSTGRES_URL = os.environ.get("SHEGONG_TEST_POSTGRES_URL", "")
 REPO = Path(__file__).resolve().parent.parent
@@ -26,22 +24,10 @@ DATABASES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.skipif(
 
 
 @pytest.fixture(scope="session")
-def postgres_database() -> str:
+def postgres_database() -> Iterator[str]:
     """A throwaway database for this test session, dropped at the end."""
-    import asyncio
-
-    name = f"shegong_test_{uuid.uuid4().hex[:10]}"
-    admin = make_url(POSTGRES_URL)
-
-    async def run(sql: str) -> None:
-        engine = create_async_engine(admin, isolation_level="AUTOCOMMIT")
-        async with engine.connect() as conn:
-            await conn.execute(text(sql))
-        await engine.dispose()
-
-    asyncio.run(run(f'CREATE DATABASE "{name}"'))
-    yield admin.set(database=name).render_as_string(hide_password=False)
-    asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with throwaway_postgres("shegong_test") as url:
+        yield url
 
 
 @pytest.fixture

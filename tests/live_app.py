@@ -3,12 +3,18 @@ tests that talk to it over HTTP."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.app import Services, build_services
 from bot.channels.base import Channel
@@ -53,3 +59,22 @@ def settings_for(database_url: str, tmp_path: Path, **overrides: Any) -> Setting
     """Settings for the test database `database_url` (SQLite or PostgreSQL), with the data directory in a folder
     of its own under tmp_path."""
     return Settings(data_dir=tmp_path / "data", database_url=database_url, _env_file=None, **overrides)
+
+
+@contextmanager
+def throwaway_postgres(prefix: str) -> Iterator[str]:
+    """A new, empty PostgreSQL database on the test server; its URL, and the database dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = make_url(os.environ["SHEGONG_TEST_POSTGRES_URL"])
+
+    async def run(sql: str) -> None:
+        engine = create_async_engine(admin, isolation_level="AUTOCOMMIT")
+        async with engine.connect() as conn:
+            await conn.execute(text(sql))
+        await engine.dispose()
+
+    asyncio.run(run(f'CREATE DATABASE "{name}"'))
+    try:
+        yield admin.set(database=name).render_as_string(hide_password=False)
+    finally:
+        asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

@@ -12,16 +12,14 @@ import sqlite3
 import stat
 import subprocess
 import sys
-import uuid
 from datetime import datetime, timezone
+from collections.abc import Iterator
 from pathlib import Path
 
 import openpyxl
 import pytest
+from live_app import throwaway_postgres
 from messy_roster import IGNORED, SHEET, build_messy_roster
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.store.connect import open_store
 from bot.config import Settings
@@ -352,23 +350,11 @@ def test_export_argument_errors(station: Path, args: list[str], message: str) ->
 
 # -- PostgreSQL -------------------------------------------------------------------------------
 @pytest.fixture
-def fresh_postgres() -> str:
+def fresh_postgres() -> Iterator[str]:
     if not POSTGRES_URL:
         pytest.skip("SHEGONG_TEST_POSTGRES_URL not set")
-    import asyncio
-
-    name = f"shegong_cli_{uuid.uuid4().hex[:10]}"
-    admin = make_url(POSTGRES_URL)
-
-    async def sql(statement: str) -> None:
-        engine = create_async_engine(admin, isolation_level="AUTOCOMMIT")
-        async with engine.connect() as conn:
-            await conn.execute(text(statement))
-        await engine.dispose()
-
-    asyncio.run(sql(f'CREATE DATABASE "{name}"'))
-    yield admin.set(database=name).render_as_string(hide_password=False)
-    asyncio.run(sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with throwaway_postgres("shegong_cli") as url:
+        yield url
 
 
 def test_cli_on_postgresql(tmp_path: Path, fresh_postgres: str) -> None:
