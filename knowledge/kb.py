@@ -194,13 +194,15 @@ class KnowledgeBase:
         head = self._heading_terms.get(heading)
         if head is None:
             analysed = self.analyzer.document(heading)
-            head = self._heading_terms[heading] = ({*analysed.words, *analysed.bigrams}, set(analysed.words))
+            head = self._heading_terms[heading] = ({*analysed.words, *analysed.bigrams, *fold(heading)},
+                                                   set(analysed.words))
         words = set(tokens.words) - self.tables.soft_words
         total = found = 0.0
         for w in words:
             weight = self.words.idf_of(w)
             total += weight
-            if w in head[1] or (len(w) > 1 and all(w[i : i + 2] in head[0] for i in range(len(w) - 1))):
+            if w in head[1] or (len(w) > 1 and all(w[i : i + 2] in head[0] for i in range(len(w) - 1))) or (
+                    len(w) == 1 and w in head[0]):
                 found += weight
         return found / total if total else 0.0
 
