@@ -67,6 +67,7 @@ class Normalizer:
                                  **tables.dialect})
         self._aliases = Replacer({**protected, **tables.synonyms})
         self._known_word = known_word or (lambda w: False)
+        self._joinable = {*tables.domain_terms, *tables.synonyms, *tables.synonyms.values()}
         # Words of other offices' topics and of danger are corrected too (失叶金 → 失业金, 家爆 → 家暴).
         outside = [w for table in (tables.referrals, tables.emergencies) for row in table.values() for w in row.words]
         self._terms = {*tables.domain_terms, *tables.synonyms.values(), *outside}
@@ -80,6 +81,20 @@ class Normalizer:
     def spoken(self, text: str) -> str:
         """Folded, with colloquial and Cantonese words in Mandarin."""
         return self._spoken(fold(text))
+
+    def join_particles(self, text: str) -> str:
+        """Speech puts 的 inside policy terms (高龄的补贴, 残疾人的补贴): drop it where the words on both sides
+        make a known term or alias."""
+        if "的" not in text:
+            return text
+        known = self._joinable
+        out = text
+        for i in reversed([i for i, ch in enumerate(text) if ch == "的"]):
+            for left in range(min(4, i), 0, -1):
+                if any(out[i - left : i] + out[i + 1 : i + 1 + right] in known for right in range(1, 5)):
+                    out = out[:i] + out[i + 1 :]
+                    break
+        return out
 
     def aliases(self, text: str) -> str:
         return self._aliases(text)
