@@ -24,6 +24,28 @@ _T2S = opencc.OpenCC("t2s")
 _PUNCT = re.compile(r"[^\w\u4e00-\u9fff]+")
 
 
+# Ages and counts said in words (八十岁, 七十五了, 一百岁) become digits, as documents write them (80周岁).
+_DIGIT = {"零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+_SPOKEN_NUMBER = re.compile(r"([一二两三四五六七八九]?十[一二三四五六七八九]?|[一二两三四五六七八九]百零?"
+                            r"(?:[一二三四五六七八九]?十)?[一二三四五六七八九]?)(?=周?岁|多岁|几岁|了|多)")
+
+
+def _number_value(words: str) -> int:
+    value = 0
+    if "百" in words:
+        hundreds, words = words.split("百", 1)
+        value += _DIGIT[hundreds] * 100
+        words = words.lstrip("零")
+    if "十" in words:
+        tens, words = words.split("十", 1)
+        value += (_DIGIT[tens] if tens else 1) * 10
+    return value + (_DIGIT[words] if words else 0)
+
+
+def spoken_numbers(text: str) -> str:
+    return _SPOKEN_NUMBER.sub(lambda m: str(_number_value(m.group(1))), text) if "十" in text or "百" in text else text
+
+
 def to_simplified(text: str) -> str:
     return _T2S.convert(unicodedata.normalize("NFKC", text))
 
@@ -79,8 +101,8 @@ class Normalizer:
         self._term_lengths = sorted({k[0] for k in self._sound_index}, reverse=True)
 
     def spoken(self, text: str) -> str:
-        """Folded, with colloquial and Cantonese words in Mandarin."""
-        return self._spoken(fold(text))
+        """Folded, with colloquial and Cantonese words in Mandarin and spoken ages in digits."""
+        return spoken_numbers(self._spoken(fold(text)))
 
     def join_particles(self, text: str) -> str:
         """Speech puts 的 inside policy terms (高龄的补贴, 残疾人的补贴): drop it where the words on both sides
