@@ -172,9 +172,16 @@ class KnowledgeBase:
                 best[doc] = (s, idx)
             elif doc not in seconds:
                 seconds[doc] = s
+        totals = {d: s + SECOND_PASSAGE * seconds.get(d, 0.0) for d, (s, _) in best.items()}
         topics = [w for w in dict.fromkeys(tokens.words) if w in self._topic_terms]
-        ranked = sorted((((s + SECOND_PASSAGE * seconds.get(d, 0.0)) * self._title_factor(topics, d), p)
-                         for d, (s, p) in best.items()), reverse=True)[:k]
+        if topics and totals:
+            # Only documents the title factor could lift into the first k are worth looking at.
+            ordered = sorted(totals.values(), reverse=True)
+            floor = ordered[min(k, len(ordered)) - 1] / (1 + TOPIC_IN_TITLE)
+            for d, total in totals.items():
+                if total >= floor:
+                    totals[d] = total * self._title_factor(topics, d)
+        ranked = sorted(((total, best[d][1]) for d, total in totals.items()), reverse=True)[:k]
         firsts = [idx - self.passages[idx].number for _, idx in ranked]
         ends = [first + len(self.passages[idx].doc.passages) for first, (_, idx) in zip(firsts, ranked)]
         coverage = self._coverage(tokens, np.array(firsts + ends, dtype=np.int32))
