@@ -92,7 +92,8 @@ class Normalizer:
         self._joinable = {*tables.domain_terms, *tables.synonyms, *tables.synonyms.values()}
         # Words of other offices' topics and of danger are corrected too (失叶金 → 失业金, 家爆 → 家暴).
         outside = [w for table in (tables.referrals, tables.emergencies) for row in table.values() for w in row.words]
-        self._terms = {*tables.domain_terms, *tables.synonyms.values(), *outside}
+        # ...and the generic process words (申情 → 申请, 投述 → 投诉).
+        self._terms = {*tables.domain_terms, *tables.synonyms.values(), *outside, *tables.generic_words}
         self._sound_index: dict[tuple[int, str], list[str]] = {}
         for term in self._terms:
             if 2 <= len(term) <= 6 and all("\u4e00" <= c <= "\u9fff" for c in term):
