@@ -45,7 +45,7 @@ MIN_NEED_CHARS = 4
 ANSWER_CACHE_SIZE = 4096  # composed answers kept per index (a few MB at most)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)  # compared by identity: it holds a numpy view
 class Hit:
     """One document's best passage for a question."""
 
@@ -56,7 +56,8 @@ class Hit:
     passage: Passage
     coverage: float
     matched_term: bool = False  # the document contains a policy term the question used
-    passage_scores: tuple[float, ...] = ()  # the question's score for each passage of the document
+    # The question's score for each passage of the document (a view into the search's scores: no copy).
+    passage_scores: Sequence[float] = ()
 
     @property
     def document(self) -> Document:
@@ -188,8 +189,7 @@ class KnowledgeBase:
         hits = []
         for (total, idx), (share, term), first, end in zip(ranked, coverage, firsts, ends):
             p = self.passages[self._lead_passage(scores, idx)]
-            hits.append(Hit(p.path, p.doc.title, round(total, 4), p.text, p, share, term,
-                            tuple(scores[first:end].tolist())))
+            hits.append(Hit(p.path, p.doc.title, round(total, 4), p.text, p, share, term, scores[first:end]))
         return hits
 
     def policy_terms_in(self, text: str) -> list[str]:
