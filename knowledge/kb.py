@@ -57,7 +57,7 @@ class Hit:
     coverage: float
     matched_term: bool = False  # the document contains a policy term the question used
     # The question's score for each passage of the document (a view into the search's scores: no copy).
-    passage_scores: Sequence[float] = ()
+    passage_scores: Sequence[float] | np.ndarray = ()
 
     @property
     def document(self) -> Document:
