@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from knowledge.engine.tables import FALLBACK_REFERRAL, Emergency, Referral
-from knowledge.facets import ANSWERS_FACET
+from knowledge.facets import ANSWERS_FACET, HEADING_MATCH
 from knowledge.referral import safety_text
 
 if TYPE_CHECKING:
@@ -25,6 +25,7 @@ NOT_WRITTEN = "这份资料没有写到"  # starts the line saying the document 
 FACET_WEIGHT = 0.5
 SECTION_RELEVANCE = 3.0
 HEADING_OVERLAP = 1.0
+FIRST_HEADED = 0.3  # the first section headed for the facet (general case before special ones)
 FIRST_SECTION = 0.3  # the opening section, when nothing else decides, says what the topic is
 # Among confident documents scoring at least FACET_SWITCH of the first, one with a section for the asked facet
 # counts SECTION_FACET more.
@@ -163,7 +164,10 @@ def _chosen_sections(kb: KnowledgeBase, hit: Hit, facets: tuple[str, ...],
             missing.append(facet)
             n = max(range(len(sections)), key=lambda i: base[i])
         else:
-            n = max(range(len(sections)), key=lambda i: FACET_WEIGHT * facet_scores[i] + base[i])
+            # The first section headed for the facet usually gives the general answer, later ones special cases.
+            first_headed = next((i for i, x in enumerate(facet_scores) if x >= HEADING_MATCH), -1)
+            n = max(range(len(sections)), key=lambda i: FACET_WEIGHT * facet_scores[i] + base[i]
+                    + (FIRST_HEADED if i == first_headed else 0.0))
         if n not in chosen:
             chosen.append(n)
     return chosen, missing
