@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from bot.dispatch import Context, Regex, Router
 from bot.messages import Reply
-from handlers.directory import remember_town
+from handlers.directory import looks_like_town, remember_town
 
 router = Router("profile")
 
 
 def _names_a_place(ctx: Context) -> bool:
-    """我系低保户 says who the asker is, not where: a policy term is left to the question answering."""
+    """我系低保户 says who the asker is, not where: a policy term that is not a city, town or station is left to
+    the question answering."""
     assert ctx.match is not None
-    return not ctx.services.knowledge.current().policy_terms_in(ctx.match.group(1))
+    word, kb = ctx.match.group(1), ctx.services.knowledge.current()
+    if kb.city_in(word) or looks_like_town(word) or word.endswith("站"):
+        return True
+    return not kb.policy_terms_in(word)
 
 
 @router.message(Regex(r"^(?:我在|我住在|我喺|我系|我是|设置城市|城市)\s*[:：]?\s*(\S{2,8})$"), _names_a_place)

@@ -95,8 +95,9 @@ def is_follow_up(kb: KnowledgeBase, text: str, answer: Answer, topic: Topic) -> 
     if LEANS_BACK.search(folded) or kb.city_in(folded):
         return True
     own = _own_topic_words(kb, text)
-    if own and all(_foreign(kb, w) for w in own):
-        return False  # 今日恒指几多点: words no document uses are about something else
+    foreign = [w for w in own if _foreign(kb, w)]
+    if foreign and (len(foreign) == len(own) or not kb.facets.asked(*kb.question_forms(text))):
+        return False  # 今日恒指几多点, 明天会不会落雨: words no document uses are about something else
     # Nothing of its own (有补贴吗, 怎么申请), or nothing another document answers better.
     return not own or not answer.confident or answer.sources[0].path == topic.path
 
