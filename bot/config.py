@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from functools import cached_property
 from pathlib import Path
@@ -11,6 +12,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
+log = logging.getLogger(__name__)
 # The data directory holds the embedded database and the encryption key: its owner only.
 PRIVATE_DIR_MODE = 0o700
 PRIVATE_FILE_MODE = 0o600
@@ -81,7 +83,11 @@ class Settings(BaseSettings):
         """The data directory (mode 700) and, for SQLite, the database file (mode 600; SQLite gives its
         -wal and -shm files the database's mode), created before anything is written into them."""
         self.data_dir.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
-        self.data_dir.chmod(PRIVATE_DIR_MODE)
+        try:
+            self.data_dir.chmod(PRIVATE_DIR_MODE)
+        except PermissionError:  # a directory someone else owns (a mounted volume): usable, but say so
+            log.warning("cannot make the data directory %s private (mode 700): check who else can read it",
+                        self.data_dir)
         if (database := self.sqlite_path) is not None and database.parent.is_dir():
             make_private_file(database)
         return self.data_dir

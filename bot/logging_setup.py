@@ -24,10 +24,12 @@ ID_NUMBER = re.compile(_START + r"([0-9]{4})[0-9]{10}([0-9]{3}[0-9Xx])(?![0-9Xx]
 MOBILE = re.compile(_START + r"((?:\+?86[- ]?)?1[3-9][0-9])[- ]?[0-9]{4}[- ]?([0-9]{4})(?![0-9])")
 # Chinese keyboards often type full-width digits; they are matched (and logged) as ASCII.
 _FULLWIDTH = str.maketrans("０１２３４５６７８９Ｘｘ", "0123456789Xx")
-# Libraries that log message texts at DEBUG: aiosqlite every SQL call with its parameters, python-telegram-bot
-# every Bot API call with its parameters and answer, httpx/httpcore request lines (Bot API URLs hold the
-# token). They stay at INFO whatever the level. (SQLAlchemy keeps its loggers at WARNING unless told otherwise.)
-QUIET_LOGGERS = ("aiosqlite", "telegram", "httpx", "httpcore", "asyncpg")
+# Libraries that log message texts or the bot token below these levels: aiosqlite every SQL call with its
+# parameters, python-telegram-bot every Bot API call with its parameters and answer, httpx every request URL
+# at INFO (Bot API URLs hold the token), httpcore its traces. They stay at least this quiet whatever the level.
+# (SQLAlchemy keeps its loggers at WARNING unless told otherwise.)
+QUIET_LOGGERS = {"aiosqlite": logging.INFO, "telegram": logging.INFO, "httpx": logging.WARNING,
+                 "httpcore": logging.INFO, "asyncpg": logging.INFO}
 # A Telegram bot token: the bot's numeric id, a colon and a 35-character secret.
 BOT_TOKEN = re.compile(r"(?<![0-9])([0-9]{5,15}):[A-Za-z0-9_-]{30,}")
 
@@ -161,6 +163,7 @@ def setup_logging(level: str = "INFO", json_lines: bool = False) -> None:
     handler.setFormatter(JsonFormatter() if json_lines else
                          PlainFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO), handlers=[handler])
-    for name in QUIET_LOGGERS:
-        logging.getLogger(name).setLevel(logging.INFO)
+    for name, quietest in QUIET_LOGGERS.items():
+        library = logging.getLogger(name)
+        library.setLevel(max(library.level, quietest))
     install_redaction()

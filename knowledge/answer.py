@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from knowledge.engine.tables import FALLBACK_REFERRAL, Emergency, Referral
-from knowledge.facets import ANSWERS_FACET
+from knowledge.facets import ANSWERS_FACET, HEADING_MATCH
 from knowledge.referral import safety_text
 
 if TYPE_CHECKING:
@@ -25,12 +25,12 @@ NOT_WRITTEN = "这份资料没有写到"  # starts the line saying the document 
 FACET_WEIGHT = 0.5
 SECTION_RELEVANCE = 3.0
 HEADING_OVERLAP = 1.0
+FIRST_HEADED = 0.3  # the first section headed for the facet (general case before special ones)
 FIRST_SECTION = 0.3  # the opening section, when nothing else decides, says what the topic is
-# A lower-ranked confident document that has a section for the asked facet replaces one that has none when it
-# scores at least this share of the first.
+# Among confident documents scoring at least FACET_SWITCH of the first, one with a section for the asked facet
+# counts SECTION_FACET more.
 FACET_SWITCH = 0.7
-TITLE_FACET = 0.0  # ...and a document whose title names the facet counts this much more
-SECTION_FACET = 0.1  # ...and one with a section for it this much
+SECTION_FACET = 0.1
 
 
 @dataclass(frozen=True)
@@ -128,15 +128,13 @@ def _answers_facets(kb: KnowledgeBase, hit: Hit, facets: tuple[str, ...]) -> boo
 
 
 def _facet_choice(kb: KnowledgeBase, hits: list[Hit], facets: tuple[str, ...]) -> Hit:
-    """Among close documents, the one whose title names the asked facet (申请低保需要准备哪些材料 for 要带什么),
-    or failing that one with a section for it."""
+    """Among close documents, a little preference for one that has a section for the asked facet."""
     best = hits[0]
     if not facets:
         return best
 
     def weight(hit: Hit) -> float:
-        titled = any(kb.facets.title_names(hit.document, f) for f in facets)
-        return hit.score * (1 + TITLE_FACET * titled + SECTION_FACET * _answers_facets(kb, hit, facets))
+        return hit.score * (1 + SECTION_FACET * _answers_facets(kb, hit, facets))
 
     close = [h for h in hits if h.score >= FACET_SWITCH * best.score]
     return max(close, key=weight)
@@ -166,7 +164,10 @@ def _chosen_sections(kb: KnowledgeBase, hit: Hit, facets: tuple[str, ...],
             missing.append(facet)
             n = max(range(len(sections)), key=lambda i: base[i])
         else:
-            n = max(range(len(sections)), key=lambda i: FACET_WEIGHT * facet_scores[i] + base[i])
+            # The first section headed for the facet usually gives the general answer, later ones special cases.
+            first_headed = next((i for i, x in enumerate(facet_scores) if x >= HEADING_MATCH), -1)
+            n = max(range(len(sections)), key=lambda i: FACET_WEIGHT * facet_scores[i] + base[i]
+                    + (FIRST_HEADED if i == first_headed else 0.0))
         if n not in chosen:
             chosen.append(n)
     return chosen, missing

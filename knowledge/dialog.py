@@ -20,6 +20,7 @@ OWN_WORDS_SCORE = 2.0  # a follow-up's own words matching a passage this well ch
 FOLLOW_UP_CHARS = 24  # longer messages carry their own topic
 # 咁/那/如果… at the start or 呢 at the end: the message leans on what was said before.
 LEANS_BACK = re.compile(r"^(?:咁|噉|那|那么|那如果|如果|假如|要是|万一|还有|另外|仲有|再问|又|定系|还是|然后|跟住|之后)|[呢咧嘞][?？!！。.~…\s]*$")
+HYPOTHETICAL = re.compile(r"如果|假如|要是|万一|若果|假设")
 # "我系低保户" says who the asker is (a fact for the current topic), not what they ask about.
 ABOUT_ME = re.compile(r"^(?:我|我们|我哋|我家|我屋企|我老豆|我老窦|我阿爸|我阿妈|我爸|我妈|我老公|我老婆|佢|他|她|屋企)"
                       r"(?:系|是|属于|算|都系|都是|也是|亦系)")
@@ -86,16 +87,17 @@ def is_follow_up(kb: KnowledgeBase, text: str, answer: Answer, topic: Topic) -> 
     folded = fold(text).strip()
     if len(folded) > FOLLOW_UP_CHARS or names_new_topic(kb, text, answer, topic):
         return False
-    if ABOUT_ME.search(folded):
-        return True
+    if ABOUT_ME.search(folded) or (HYPOTHETICAL.search(folded) and LEANS_BACK.search(folded)):
+        return True  # 我系低保户; 那如果她户口迁过来呢 (a situation, even one other offices handle)
     current = kb.document(topic.path)
     if current is not None and kb.off_topic_words_for(text, current):
         return False  # 生育津贴呢: a topic other offices handle, not a question about this document
     if LEANS_BACK.search(folded) or kb.city_in(folded):
         return True
     own = _own_topic_words(kb, text)
-    if own and all(_foreign(kb, w) for w in own):
-        return False  # 今日恒指几多点: words no document uses are about something else
+    foreign = [w for w in own if _foreign(kb, w)]
+    if foreign and (len(foreign) == len(own) or not kb.facets.asked(*kb.question_forms(text))):
+        return False  # 今日恒指几多点, 明天会不会落雨: words no document uses are about something else
     # Nothing of its own (有补贴吗, 怎么申请), or nothing another document answers better.
     return not own or not answer.confident or answer.sources[0].path == topic.path
 
@@ -111,7 +113,9 @@ def answer_in_topic(kb: KnowledgeBase, text: str, topic: Topic, city: str, now: 
     """Answer an elliptical question against the current topic: its document, the facet asked now (or the
     last one), and the city named now (or before)."""
     forms = kb.question_forms(text)
-    facets = kb.facets.asked(*forms) or topic.facets
+    # 咁如果好急呢 asks about a situation, not the last facet again.
+    hypothetical = HYPOTHETICAL.search(fold(text)) is not None
+    facets = kb.facets.asked(*forms) or (() if hypothetical else topic.facets)
     named_city = kb.city_in(text)
     doc = kb.document(topic.path)
     assert doc is not None
@@ -143,6 +147,8 @@ def answer_in_topic(kb: KnowledgeBase, text: str, topic: Topic, city: str, now: 
         again = kb.answer(f"{about} {text}", city=named_city or topic.city or city)
         if again.confident and again.sources[0].path != doc.path and kb.same_topic(doc, again.sources[0].document):
             return again, replace(topic, path=again.sources[0].path, facets=again.facets, at=now)
+    if hypothetical and not own:
+        own_scores = kb.passage_scores(text, doc)
     if max(own_scores, default=0.0) >= OWN_WORDS_SCORE:
         # 咁如果我有车呢: the message's own words pick the part of the document.
         scores = own_scores

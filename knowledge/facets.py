@@ -84,10 +84,6 @@ class FacetTable:
         heading = self._heading.get(facet)
         return heading is not None and any(heading.search(s.heading) for s in self.sections(doc))
 
-    def title_names(self, doc: Document, facet: str) -> bool:
-        heading = self._heading.get(facet)
-        return heading is not None and heading.search(doc.title) is not None
-
     def without_ask_words(self, text: str) -> str:
         return self._ask.sub(" ", text) if self._ask is not None else text
 

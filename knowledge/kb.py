@@ -44,7 +44,7 @@ MIN_NEED_CHARS = 4
 ANSWER_CACHE_SIZE = 4096  # composed answers kept per index (a few MB at most)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)  # compared by identity: it holds a numpy view
 class Hit:
     """One document's best passage for a question."""
 
@@ -55,7 +55,8 @@ class Hit:
     passage: Passage
     coverage: float
     matched_term: bool = False  # the document contains a policy term the question used
-    passage_scores: tuple[float, ...] = ()  # the question's score for each passage of the document
+    # The question's score for each passage of the document (a view into the search's scores: no copy).
+    passage_scores: Sequence[float] | np.ndarray = ()
 
     @property
     def document(self) -> Document:
@@ -171,17 +172,23 @@ class KnowledgeBase:
                 best[doc] = (s, idx)
             elif doc not in seconds:
                 seconds[doc] = s
+        totals = {d: s + SECOND_PASSAGE * seconds.get(d, 0.0) for d, (s, _) in best.items()}
         topics = [w for w in dict.fromkeys(tokens.words) if w in self._topic_terms]
-        ranked = sorted((((s + SECOND_PASSAGE * seconds.get(d, 0.0)) * self._title_factor(topics, d), p)
-                         for d, (s, p) in best.items()), reverse=True)[:k]
+        if topics and totals:
+            # Only documents the title factor could lift into the first k are worth looking at.
+            ordered = sorted(totals.values(), reverse=True)
+            floor = ordered[min(k, len(ordered)) - 1] / (1 + TOPIC_IN_TITLE)
+            for d, total in totals.items():
+                if total >= floor:
+                    totals[d] = total * self._title_factor(topics, d)
+        ranked = sorted(((total, best[d][1]) for d, total in totals.items()), reverse=True)[:k]
         firsts = [idx - self.passages[idx].number for _, idx in ranked]
         ends = [first + len(self.passages[idx].doc.passages) for first, (_, idx) in zip(firsts, ranked)]
         coverage = self._coverage(tokens, np.array(firsts + ends, dtype=np.int32))
         hits = []
         for (total, idx), (share, term), first, end in zip(ranked, coverage, firsts, ends):
             p = self.passages[self._lead_passage(scores, idx)]
-            hits.append(Hit(p.path, p.doc.title, round(total, 4), p.text, p, share, term,
-                            tuple(scores[first:end].tolist())))
+            hits.append(Hit(p.path, p.doc.title, round(total, 4), p.text, p, share, term, scores[first:end]))
         return hits
 
     def policy_terms_in(self, text: str) -> list[str]:
@@ -193,13 +200,15 @@ class KnowledgeBase:
         head = self._heading_terms.get(heading)
         if head is None:
             analysed = self.analyzer.document(heading)
-            head = self._heading_terms[heading] = ({*analysed.words, *analysed.bigrams}, set(analysed.words))
+            head = self._heading_terms[heading] = ({*analysed.words, *analysed.bigrams, *fold(heading)},
+                                                   set(analysed.words))
         words = set(tokens.words) - self.tables.soft_words
         total = found = 0.0
         for w in words:
             weight = self.words.idf_of(w)
             total += weight
-            if w in head[1] or (len(w) > 1 and all(w[i : i + 2] in head[0] for i in range(len(w) - 1))):
+            if w in head[1] or (len(w) > 1 and all(w[i : i + 2] in head[0] for i in range(len(w) - 1))) or (
+                    len(w) == 1 and w in head[0]):
                 found += weight
         return found / total if total else 0.0
 

@@ -43,11 +43,32 @@ BUTTONS_PER_ROW = 2
 CLOSE_TIMEOUT = 10.0  # how long shutdown waits for updates still being handled
 
 
+def parse_update(body: bytes, bot: Bot) -> Update:
+    """A webhook body as an Update. NestedTooDeep for absurd nesting, ValueError for anything else that is not
+    an update: python-telegram-bot builds objects from whatever the JSON holds (dates, nested messages), and
+    a body it cannot build from is a bad request, whichever exception it happens to raise."""
+    data = parse_json(body)
+    if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+        raise ValueError("not an update")
+    try:
+        return Update.de_json(data, bot)
+    except Exception as exc:  # see the docstring: any failure here means a malformed body
+        raise ValueError(f"not an update: {type(exc).__name__}") from exc
+
+
 def to_incoming(update: Update, now: datetime) -> Incoming | None:
     """The update as the dispatcher sees it, or None for kinds we do not answer (edits, channel posts…).
+    ValueError when its fields have types no real update has (python-telegram-bot does not check them).
 
     The update_id is the dedup id: Telegram redelivers the same update_id until it gets a 2xx.
     """
+    try:
+        return _to_incoming(update, now)
+    except (TypeError, AttributeError) as exc:
+        raise ValueError(f"malformed update: {type(exc).__name__}") from exc
+
+
+def _to_incoming(update: Update, now: datetime) -> Incoming | None:
     message_id = str(update.update_id)
     if (query := update.callback_query) is not None:
         if query.data is None:  # game buttons carry no data
@@ -169,20 +190,19 @@ class TelegramChannel:
             return web.json_response({"error": "密钥不正确"}, status=401)
         body = await request.read()  # over client_max_size: 413 from the server's middleware
         try:
-            data = parse_json(body)
-            if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
-                raise ValueError("not an update")
-            update = Update.de_json(data, self.bot)
+            update = parse_update(body, self.bot)
+            # Translated now, so that a body that could not be handled later is refused while Telegram listens.
+            incoming = to_incoming(update, self.services.clock.now())
         except NestedTooDeep as exc:
             log.warning("telegram webhook refused: %s", exc)
             return web.json_response({"error": "请求体嵌套层数过多"}, status=400)
-        except (ValueError, TypeError, KeyError, AttributeError):
+        except ValueError:
             return web.json_response({"error": "请求体不是有效的 Telegram 更新"}, status=400)
         # Trade-off: we acknowledge before handling so that a slow answer never holds Telegram's request
         # (it waits on us and redelivers on timeouts). Telegram redelivers only on non-2xx, so an update
         # acknowledged but not yet handled is lost if the process dies hard; a graceful shutdown (close)
         # waits for in-flight updates, and the replies themselves are safe once they are in the outbox.
-        self._spawn(self._process(update))
+        self._spawn(self._process(update, incoming))
         return web.Response(status=200)
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
@@ -196,17 +216,16 @@ class TelegramChannel:
         if not task.cancelled() and (exc := task.exception()) is not None:
             log.error("telegram update failed", exc_info=exc)
 
-    async def _process(self, update: Update) -> None:
+    async def _process(self, update: Update, incoming: Incoming | None) -> None:
         async with self._working:
-            await self._handle(update)
+            await self._handle(update, incoming)
 
-    async def _handle(self, update: Update) -> None:
+    async def _handle(self, update: Update, incoming: Incoming | None) -> None:
         if update.callback_query is not None:
             try:  # stops the button's spinner; a lost answer costs nothing else, so it is not queued
                 await update.callback_query.answer()
             except TelegramError as exc:
                 log.warning("answerCallbackQuery failed: %s", exc)
-        incoming = to_incoming(update, self.services.clock.now())
         if incoming is None:
             return
         assert self.services.dispatcher is not None
@@ -242,11 +261,16 @@ class TelegramChannel:
                 await asyncio.sleep(delay)
                 continue
             for update in updates:
+                offset = update.update_id + 1
+                try:
+                    incoming = to_incoming(update, self.services.clock.now())
+                except ValueError as exc:
+                    log.warning("telegram update %d skipped: %s", update.update_id, exc)
+                    continue
                 # In order, and confirmed (offset) only once handled: after a crash the unconfirmed updates
                 # come back and dedup drops those already handled. As a task (wait() neither cancels it nor
                 # raises its error, which _done logs) so that close() lets the current update finish.
-                await asyncio.wait([self._spawn(self._process(update))])
-                offset = update.update_id + 1
+                await asyncio.wait([self._spawn(self._process(update, incoming))])
 
     # -- out --------------------------------------------------------------------------------------
     async def send(self, chat_id: str, reply: Reply) -> None:

@@ -119,6 +119,13 @@ def event_id(msg: BaseMessage) -> str:
     return "evt-" + hashlib.sha1(raw.encode()).hexdigest()[:24]
 
 
+def _reply_fields(msg: BaseMessage) -> tuple[Any, ...]:
+    """The fields a passive reply is built from, converted once here (wechatpy converts on access; WeCom's
+    AgentID must be a number): a callback they do not convert for is malformed and refused before any work,
+    rather than failing once the answer is ready."""
+    return msg.source, msg.target, getattr(msg, "agent", None)
+
+
 def _coordinate(value: str | None) -> float | None:
     try:
         return float(value) if value else None
@@ -386,12 +393,18 @@ class WxChannel(ABC):
         except MALFORMED:
             return web.Response(status=400, text="malformed echostr")
 
+    def read(self, query: Mapping[str, str], body: bytes, now: float) -> BaseMessage:
+        """The callback's message: fresh, signed, decrypted, free of DTDs and deep nesting. Raises Refused or
+        one of MALFORMED, which the callback answers with 4xx."""
+        check_fresh(query, now)
+        msg = self.parse(safe_xml(self.unwrap(query, safe_xml(body))))
+        _reply_fields(msg)
+        return msg
+
     async def _callback(self, request: web.Request) -> web.Response:
         body = await request.read()  # over 1 MB: the server answers 413
         try:
-            check_fresh(request.query, time.time())
-            xml = safe_xml(self.unwrap(request.query, safe_xml(body)))
-            msg = self.parse(xml)
+            msg = self.read(request.query, body, time.time())
             incoming = to_incoming(msg, self.name, self.services.clock, sender_verified=self.body_signed)
         except Unsupported:
             return self._reply(msg, UNSUPPORTED_TEXT, request.query)

@@ -6,16 +6,22 @@ import re
 
 from bot.routing import Context, Regex, Router
 from bot.messages import Reply
-from handlers.directory.router import remember_town
+from handlers.directory.router import looks_like_town, remember_town
 
 router = Router("profile")
 PLACE = re.compile(r"^(?:我在|我住在|我喺|我系|我是|设置城市|城市)\s*[:：]?\s*(\S{2,8})$")
 
 
 def _names_a_place(ctx: Context) -> bool:
-    """我系低保户 says who the asker is, not where: a policy term is left to the question answering."""
+    """我系低保户 says who the asker is, not where: a policy term that is not a city, town or station is left to
+    the question answering."""
     found = PLACE.search(ctx.text)
-    return found is not None and not ctx.services.knowledge.current().policy_terms_in(found.group(1))
+    if found is None:
+        return False
+    word, kb = found.group(1), ctx.services.knowledge.current()
+    if kb.city_in(word) or looks_like_town(word) or word.endswith("站"):
+        return True
+    return not kb.policy_terms_in(word)
 
 
 @router.message(Regex(PLACE), _names_a_place)

@@ -24,6 +24,28 @@ _T2S = opencc.OpenCC("t2s")
 _PUNCT = re.compile(r"[^\w\u4e00-\u9fff]+")
 
 
+# Ages and counts said in words (八十岁, 七十五了, 一百岁) become digits, as documents write them (80周岁).
+_DIGIT = {"零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+_SPOKEN_NUMBER = re.compile(r"([一二两三四五六七八九]?十[一二三四五六七八九]?|[一二两三四五六七八九]百零?"
+                            r"(?:[一二三四五六七八九]?十)?[一二三四五六七八九]?)(?=周?岁|多岁|几岁|了|多)")
+
+
+def _number_value(words: str) -> int:
+    value = 0
+    if "百" in words:
+        hundreds, words = words.split("百", 1)
+        value += _DIGIT[hundreds] * 100
+        words = words.lstrip("零")
+    if "十" in words:
+        tens, words = words.split("十", 1)
+        value += (_DIGIT[tens] if tens else 1) * 10
+    return value + (_DIGIT[words] if words else 0)
+
+
+def spoken_numbers(text: str) -> str:
+    return _SPOKEN_NUMBER.sub(lambda m: str(_number_value(m.group(1))), text) if "十" in text or "百" in text else text
+
+
 def to_simplified(text: str) -> str:
     return _T2S.convert(unicodedata.normalize("NFKC", text))
 
@@ -67,9 +89,11 @@ class Normalizer:
                                  **tables.dialect})
         self._aliases = Replacer({**protected, **tables.synonyms})
         self._known_word = known_word or (lambda w: False)
+        self._joinable = {*tables.domain_terms, *tables.synonyms, *tables.synonyms.values()}
         # Words of other offices' topics and of danger are corrected too (失叶金 → 失业金, 家爆 → 家暴).
         outside = [w for table in (tables.referrals, tables.emergencies) for row in table.values() for w in row.words]
-        self._terms = {*tables.domain_terms, *tables.synonyms.values(), *outside}
+        # ...and the generic process words (申情 → 申请, 投述 → 投诉).
+        self._terms = {*tables.domain_terms, *tables.synonyms.values(), *outside, *tables.generic_words}
         self._sound_index: dict[tuple[int, str], list[str]] = {}
         for term in self._terms:
             if 2 <= len(term) <= 6 and all("\u4e00" <= c <= "\u9fff" for c in term):
@@ -78,8 +102,22 @@ class Normalizer:
         self._term_lengths = sorted({k[0] for k in self._sound_index}, reverse=True)
 
     def spoken(self, text: str) -> str:
-        """Folded, with colloquial and Cantonese words in Mandarin."""
-        return self._spoken(fold(text))
+        """Folded, with colloquial and Cantonese words in Mandarin and spoken ages in digits."""
+        return spoken_numbers(self._spoken(fold(text)))
+
+    def join_particles(self, text: str) -> str:
+        """Speech puts 的 inside policy terms (高龄的补贴, 残疾人的补贴): drop it where the words on both sides
+        make a known term or alias."""
+        if "的" not in text:
+            return text
+        known = self._joinable
+        out = text
+        for i in reversed([i for i, ch in enumerate(text) if ch == "的"]):
+            for left in range(min(4, i), 0, -1):
+                if any(out[i - left : i] + out[i + 1 : i + 1 + right] in known for right in range(1, 5)):
+                    out = out[:i] + out[i + 1 :]
+                    break
+        return out
 
     def aliases(self, text: str) -> str:
         return self._aliases(text)

@@ -68,7 +68,7 @@ class Analyzer:
         return self.analyze(self.normalizer.document(text))
 
     def question(self, text: str) -> Tokens:
-        canonical = self.normalizer.aliases(self.normalizer.spoken(text))
+        canonical = self.normalizer.aliases(self.normalizer.join_particles(self.normalizer.spoken(text)))
         tokens = self.cut(strip_punctuation(canonical))
         corrected = self.normalizer.correct(tokens)
         if corrected != "".join(tokens):
@@ -77,5 +77,5 @@ class Analyzer:
         return self.features(tokens)
 
     def normalize_question(self, text: str) -> str:
-        canonical = self.normalizer.aliases(self.normalizer.spoken(text))
+        canonical = self.normalizer.aliases(self.normalizer.join_particles(self.normalizer.spoken(text)))
         return self.normalizer.aliases(self.normalizer.correct(self.cut(canonical)))

@@ -14,6 +14,7 @@ from knowledge_test_helpers import markdown, write
 from knowledge import KnowledgeBase
 from knowledge.answer import NOT_SURE, NOT_WRITTEN, SHORT_CHARS
 from knowledge.dialog import TOPIC_LIFETIME, Topic, answer_turn, detail_answer
+from knowledge.engine.normalize import spoken_numbers
 from knowledge.engine.tables import TableError, TermTables
 from knowledge.evaluate import evaluate, load_items
 
@@ -261,3 +262,14 @@ def test_evaluation_names_the_bad_line(facet_kb, tmp_path: Path):
     write(tmp_path, "bad.jsonl", '{"q": "低保", "expect": []}\n{"question": "x"}\n')
     with pytest.raises(ValueError, match="bad.jsonl:2"):
         evaluate(facet_kb, tmp_path / "bad.jsonl")
+
+
+@pytest.mark.parametrize("spoken, written", [("我爸今年八十一了", "我爸今年81了"), ("过了八十岁", "过了80岁"),
+                                             ("一百零五岁", "105岁"), ("第十条", "第十条")])
+def test_spoken_ages_become_digits_as_documents_write_them(spoken, written):
+    assert spoken_numbers(spoken) == written
+
+
+@pytest.mark.parametrize("spoken, joined", [("高龄的补贴点领", "高龄补贴点领"), ("我的低保", "我的低保")])
+def test_speech_s_de_inside_a_policy_term_is_dropped(builtin_kb, spoken, joined):
+    assert builtin_kb.analyzer.normalizer.join_particles(spoken) == joined

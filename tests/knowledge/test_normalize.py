@@ -113,7 +113,7 @@ def test_domain_terms_are_single_tokens(analyzer, term):
 
 def test_stopwords_and_punctuation_are_dropped(analyzer):
     tokens = analyzer.question("请问，我想问一下：低保的标准是多少？？")
-    assert "低保" in tokens.words
+    assert "低保标准" in tokens.words  # 的 inside a policy term is dropped: 低保的标准 is 低保标准
     assert not {"请问", "我", "想", "问", "一下", "的", "是"} & set(tokens.words)
     assert all(w.strip() and not re.search(r"[，：？?,:]", w) for w in tokens.words)
     assert all(len(b) == 2 for b in tokens.bigrams)

@@ -67,3 +67,32 @@ def test_metrics_are_consistent(project_report):
     j = project_report.as_json()
     assert 0 <= j["hit@1"] <= j["mrr"] <= j["hit@3"] <= 1
     assert project_report.answerable + project_report.no_answer == j["questions"]
+
+
+# -- the labelled evaluation set (contract D: tests/data/eval) -------------------------------------------------
+# Floors just under the measured numbers (docs/benchmarks.md, "Answers"), so that a change that makes answers worse
+# fails here; issue 11's targets are higher (section 0.85, document 0.93, follow-ups 0.85) and not reached yet.
+EVAL_DIR = Path(__file__).resolve().parents[1] / "data" / "eval"
+
+
+@pytest.fixture(scope="module")
+def answers_report(builtin_kb) -> EvalReport:
+    if not any(EVAL_DIR.glob("*.jsonl")):
+        pytest.skip(f"no evaluation set in {EVAL_DIR}")
+    return evaluate(builtin_kb, EVAL_DIR)
+
+
+def test_eval_set_answers_the_asked_section(answers_report):
+    j = answers_report.as_json()
+    assert j["hit@1"] >= 0.80 and j["section@1"] >= 0.63, _explain(answers_report)
+
+
+def test_eval_set_is_honest_outside_the_knowledge_base(answers_report):
+    j = answers_report.as_json()
+    assert j["confident_uncovered"] <= 0.05, _explain(answers_report)
+    assert j["referral_right"] >= 0.85, _explain(answers_report)
+    assert j["wrongly_refused"] <= 0.07, _explain(answers_report)
+
+
+def test_eval_set_follow_ups_keep_the_topic(answers_report):
+    assert answers_report.as_json()["follow_up_accuracy"] >= 0.68, _explain(answers_report)

@@ -5,6 +5,7 @@ still answered there."""
 from __future__ import annotations
 
 import csv
+import itertools
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -15,12 +16,12 @@ import aiohttp
 import pytest
 import wechatpy.enterprise
 from fakes.telegram_api import FakeTelegram, text_update
-from fakes.wechat_platform import Callbacks
+from fakes.wechat_platform import AES_KEY, Callbacks, FakeWxPlatform
 from live_app import serve_services
 
 from bot.app import Services
 from handlers.casework.admin import add_station, import_cases, invite
-from bot.channels import telegram
+from bot.channels import telegram, wecom
 from bot.channels.base import Channel
 from bot.channels.wx_common import to_incoming as wx_incoming
 from bot.clock import FrozenClock
@@ -43,6 +44,12 @@ def group_update(update_id: int, user_id: int, text: str, kind: str = "supergrou
         "message_id": update_id + 5000, "date": 1795000000,
         "from": {"id": user_id, "is_bot": False, "first_name": "李敏"},
         "chat": {"id": GROUP, "type": kind, "title": "东村志愿者群"}, "text": text}}
+
+
+def wecom_only(services: Services) -> dict[str, Channel]:
+    channel = wecom.create(services)
+    assert channel is not None
+    return {"wecom": channel}
 
 
 def telegram_only(services: Services) -> dict[str, Channel]:
@@ -135,6 +142,39 @@ async def test_policy_questions_are_still_answered_in_groups(station: Station) -
     for update_id, sender in ((40, RESIDENT), (41, WORKER)):
         [answer] = await station.say(group_update(update_id, sender, "低保怎么申请"))
         assert "来源" in answer and answer != PRIVATE_ONLY
+
+
+async def test_wecom_group_conversations_get_no_case_data(tmp_path: Path, clock: FrozenClock,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    platform = FakeWxPlatform()
+    await platform.start()
+    settings = Settings(data_dir=tmp_path / "data", database_url="", wecom_corpid=platform.corpid,
+                        wecom_agentid=str(platform.agentid), wecom_secret=platform.corpsecret, wecom_token="t",
+                        wecom_aes_key=AES_KEY, wecom_api_base=platform.url, _env_file=None)
+    await add_station(settings, "石湾镇社工站")
+    await invite(settings, "石湾镇社工站", "李敏", "lead")
+    code = re.search(r"绑定码：([A-Z0-9]+)", capsys.readouterr().out)
+    assert code is not None
+    callbacks = Callbacks("t", platform.corpid, AES_KEY, agent_id=str(platform.agentid))
+    ids = itertools.count(1)
+
+    async def say(url: str, text: str, group: bool) -> str:
+        xml = callbacks.text(text, user="limin", msg_id=next(ids))
+        if group:
+            xml = xml.replace("</xml>", "<ChatId><![CDATA[wrkSFfCgAAxxxx]]></ChatId></xml>")
+        params, body = callbacks.post(xml)
+        async with aiohttp.ClientSession() as http, http.post(f"{url}/wecom", params=params, data=body) as r:
+            assert r.status == 200
+            return callbacks.open_reply(await r.text())["Content"]
+
+    try:
+        async with serve_services(settings, clock, channels=wecom_only) as (url, _):
+            assert "绑定成功" in await say(url, f"绑定 {code.group(1)}", group=False)
+            assert await say(url, "本站统计", group=True) == PRIVATE_ONLY
+            assert await say(url, "我的对象", group=True) == PRIVATE_ONLY
+            assert "服务对象" in await say(url, "我的对象", group=False)
+    finally:
+        await platform.stop()
 
 
 def test_wecom_group_conversations_are_marked_as_group_chats(clock: FrozenClock) -> None:
