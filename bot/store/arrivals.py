@@ -2,7 +2,9 @@
 
 `accept` (durable intake, bot/inbox.py) claims the platform message id and stores the message before the
 webhook acknowledges it; `finish` queues its replies in the outbox and removes it from the inbox in one
-transaction, so a message is either waiting in the inbox or answered in the outbox, never neither.
+transaction, so a message is either waiting in the inbox or answered in the outbox, never neither. The outbox
+sender's `mark_sent` joins too: the shorter the time between a send and its record, the fewer sends a crash
+can repeat.
 `arrive` claims the platform message id (None for a redelivery already taken by any process), upserts the
 sender and reads their dialog state and consent/handoff status. `depart` writes the dialog state and the
 privacy-notice mark the handlers left. Both go through one `GroupCommit`, so concurrent messages, arriving
@@ -19,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy import insert as plain_insert
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -104,7 +106,14 @@ class Finish:
     pushes: tuple[Push, ...] = ()
 
 
-HotRequest = Arrival | Departure | Accept | Finish
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """The platform took an outbox message: record it at once, since until then a crash means sending it again."""
+
+    outbox_id: int
+
+
+HotRequest = Arrival | Departure | Accept | Finish | Sent
 _USER_COLUMNS = (User.id, User.channel, User.platform_user_id, User.display_name, User.city)
 _state = ConversationState.__table__
 
@@ -131,6 +140,9 @@ class ArrivalQueries:
     async def finish(self, finish: Finish) -> None:
         await self._hot_path.submit(finish)
 
+    async def mark_sent(self, item_id: int) -> None:
+        await self._hot_path.submit(Sent(item_id))
+
     async def depart(self, departure: Departure) -> None:
         if departure.state_changed or departure.notice_shown:
             await self._hot_path.submit(departure)
@@ -149,8 +161,12 @@ class ArrivalQueries:
         departures = [r for r in batch if isinstance(r, Departure)]
         accepts = [r for r in batch if isinstance(r, Accept)]
         finishes = [r for r in batch if isinstance(r, Finish)]
+        sent = sorted(r.outbox_id for r in batch if isinstance(r, Sent))
         now = self.clock.now()
         async with self._core() as conn:
+            if sent:
+                await conn.execute(update(OutboxMessage).where(OutboxMessage.id.in_(sent))
+                                   .values(status="sent", sent_at=now, last_error=""))
             if departures:
                 await self._leave(conn, departures, now)
             if finishes:
