@@ -111,7 +111,7 @@ async def deliver(http: aiohttp.ClientSession, url: str, update_id: int) -> bool
         async with http.post(f"{url}{WEBHOOK_PATH}", data=body, headers={
                 "Content-Type": "application/json", SECRET_HEADER: SECRET}) as r:
             return r.status == 200
-    except (aiohttp.ClientError, asyncio.TimeoutError):
+    except (aiohttp.ClientError, TimeoutError):
         return False
 
 
