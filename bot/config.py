@@ -35,6 +35,11 @@ class Settings(BaseSettings):
     secret_key: str = Field(default="", repr=False)
     # Conversation logs (handoff messages, sent pushes, dialog state) older than this are purged.
     retention_days: int = Field(default=180, ge=1)
+    # Durable intake: a process renews its claim on the messages it is handling this often (a third of the
+    # lease); a message whose process died is taken over by another process once the lease runs out.
+    inbox_lease_seconds: float = Field(default=30.0, gt=0)
+    # A push claimed by a sender that died is retried by another after this long.
+    outbox_lease_seconds: float = Field(default=60.0, gt=0)
     # When set, GET /metrics wants `Authorization: Bearer <token>` (for a scraper outside the proxy).
     metrics_token: str = Field(default="", repr=False)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Literal
 
@@ -59,6 +59,9 @@ class Incoming:
     # False when the platform does not authenticate the message body (WeChat plaintext mode signs only
     # the URL), so the sender may be forged: such a message gets public answers only (bot/trust.py).
     sender_verified: bool = True
+    # Already claimed and stored by durable intake (bot/inbox.py): the intake middleware must not claim its
+    # id again, or a message taken over after a crash would be dropped as its own redelivery.
+    accepted: bool = False
 
     def __post_init__(self) -> None:
         # Every channel builds an Incoming, so this is the one place input is cleaned at intake.
@@ -112,3 +115,22 @@ def payload_to_reply(payload: dict) -> Reply:
         images=list(payload.get("images", [])),
         citations=[Citation(*c) for c in payload.get("citations", [])],
     )
+
+
+def incoming_to_payload(incoming: Incoming) -> dict:
+    """An Incoming as plain JSON, for the inbox table (`accepted` is not kept: a stored message is)."""
+    data = asdict(incoming)
+    data["at"] = incoming.at.isoformat()
+    del data["accepted"]
+    return data
+
+
+def payload_to_incoming(payload: dict) -> Incoming:
+    """The stored Incoming, marked accepted."""
+    fields = {**payload, "at": datetime.fromisoformat(payload["at"]), "accepted": True,
+              "attachments": tuple(Attachment(**a) for a in payload.get("attachments", ()))}
+    return Incoming(**fields)
+
+
+def as_accepted(incoming: Incoming) -> Incoming:
+    return replace(incoming, accepted=True)

@@ -193,6 +193,12 @@ def note_duplicate(channel: str) -> None:
     _duplicate.set(True)
 
 
+def note_redelivery_refused(channel: str) -> None:
+    """A redelivery caught by durable intake, before it reaches the middlewares."""
+    DEDUP_HITS.inc(channel=channel)
+    MESSAGES.inc(channel=channel, outcome="duplicate")
+
+
 def begin_message() -> Token[bool]:
     return _duplicate.set(False)
 

@@ -15,8 +15,8 @@ from datetime import timedelta
 
 from bot.background import BackgroundLoop
 from bot.channels.base import Channel, SendError
-from bot.metrics import OUTBOUND_ERRORS, OUTBOUND_SENT
 from bot.messages import payload_to_reply
+from bot.metrics import OUTBOUND_ERRORS, OUTBOUND_SENT
 from bot.store import Store
 from bot.store.outbox import OutboxItem
 
@@ -53,9 +53,11 @@ class RateLimiter:
 class OutboxSender(BackgroundLoop):
     name = "outbox"
 
-    def __init__(self, store: Store, channels: Mapping[str, Channel], poll_seconds: float = 1.0) -> None:
+    def __init__(self, store: Store, channels: Mapping[str, Channel], poll_seconds: float = 1.0,
+                 lease: timedelta = LEASE) -> None:
         super().__init__(poll_seconds, tick_at_start=True)
         self.store = store
+        self.lease = lease
         self.channels = dict(channels)
         self.poll_seconds = poll_seconds
         self.limits = {name: RateLimiter(ch.rate_per_second) for name, ch in self.channels.items()}
@@ -68,7 +70,7 @@ class OutboxSender(BackgroundLoop):
     async def run_once(self) -> int:
         """Send everything due now; returns how many were handled."""
         handled = 0
-        while items := await self.store.claim_outbox(BATCH, LEASE):
+        while items := await self.store.claim_outbox(BATCH, self.lease):
             await asyncio.gather(*(self._deliver(item) for item in items))
             handled += len(items)
         return handled
@@ -77,7 +79,7 @@ class OutboxSender(BackgroundLoop):
         channel = self.channels.get(item.channel)
         if channel is None:
             # Another process may have this channel configured; leave it for the lease to hand over.
-            await self.store.retry_later(item.id, f"channel {item.channel} not configured here", LEASE)
+            await self.store.retry_later(item.id, f"channel {item.channel} not configured here", self.lease)
             return
         await self.limits[item.channel].wait()
         try:

@@ -2,25 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 import gc
 import hmac
 import ipaddress
 import logging
+from datetime import timedelta
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
 from bot import metrics
 from bot.app import FEATURES
-from bot.features import Feature
-from bot.services import Services
 from bot.channels import web as web_channel
-from bot.channels.base import Channel
+from bot.channels.base import Channel, DurableChannel
 from bot.channels.registry import configured_channels
 from bot.knowledge_service import KnowledgeRefresh
+from bot.features import Feature
 from bot.outbox import OutboxSender
+from bot.services import Services
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 1024 * 1024
@@ -120,7 +122,8 @@ def create_app(services: Services, channels: dict[str, Channel] | None = None,
     channels = configured_channels(services) if channels is None else channels
     for channel in channels.values():
         app.add_routes(channel.routes())
-    services.outbox = outbox = OutboxSender(services.store, channels)
+    services.outbox = outbox = OutboxSender(services.store, channels,
+                                            lease=timedelta(seconds=services.settings.outbox_lease_seconds))
 
     async def close_channels(app: web.Application) -> AsyncIterator[None]:
         yield
@@ -129,6 +132,17 @@ def create_app(services: Services, channels: dict[str, Channel] | None = None,
 
     app.cleanup_ctx.append(close_channels)  # after the outbox has stopped (cleanup runs in reverse order)
     app.cleanup_ctx.append(outbox.cleanup_context())
+
+    async def run_inbox(app: web.Application) -> AsyncIterator[None]:
+        # After the outbox (its replies wake the sender) and stopped before it, which closes the channels:
+        # messages being handled finish first. Taken over on start-up: what a dead process acknowledged.
+        redo = {name: ch.redo for name, ch in channels.items() if isinstance(ch, DurableChannel)}
+        task = asyncio.create_task(services.inbox.run_forever(redo))
+        yield
+        services.inbox.stop()
+        await task
+
+    app.cleanup_ctx.append(run_inbox)
     for feature in features:  # started after the outbox and stopped before it (cleanup runs in reverse order)
         for hook in feature.background:
             app.cleanup_ctx.append(hook(services, channels))

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Protocol
 
 from bot.clock import Clock
 from bot.config import Settings
+from bot.inbox import Inbox
 from bot.knowledge_service import KnowledgeService
 from bot.messages import Incoming, Reply, reply_to_payload
 from bot.outbox import OutboxSender
@@ -27,6 +29,11 @@ class Services:
     clock: Clock
     dispatcher: MessageHandler | None = None
     outbox: OutboxSender | None = None  # set by the server, which knows the channels
+    inbox: Inbox = field(init=False)  # durable intake for the channels that acknowledge before answering
+
+    def __post_init__(self) -> None:
+        self.inbox = Inbox(self.store, self.clock, timedelta(seconds=self.settings.inbox_lease_seconds),
+                           self.wake_outbox)
 
     async def push(self, channel: str, chat_id: str, reply: Reply, dedup_key: str | None = None) -> bool:
         """Queue a message for delivery outside the current request (always through the outbox)."""

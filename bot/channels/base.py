@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from aiohttp import web
 
-from bot.messages import Reply
+from bot.messages import Incoming, Reply
 
 # No update or chat request nests deeper than this; Telegram's deepest (a callback's message with its
 # keyboard) is about 7 levels.
@@ -59,3 +59,12 @@ class Channel(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class DurableChannel(Channel, Protocol):
+    """A channel whose webhook acknowledges messages before answering them (bot/inbox.py)."""
+
+    async def redo(self, incoming: Incoming) -> None:
+        """Handle a message accepted earlier (perhaps by a process that died) and queue its replies."""
+        ...

@@ -16,7 +16,14 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.error import BadRequest, ChatMigrated, Conflict, Forbidden, RetryAfter, TelegramError
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Conflict,
+    Forbidden,
+    RetryAfter,
+    TelegramError,
+)
 from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
@@ -24,8 +31,8 @@ from bot.channels.base import NestedTooDeep, SendError, parse_json
 from bot.messages import Attachment, Button, Incoming, Reply
 
 if TYPE_CHECKING:
-    from bot.services import Services
     from bot.config import Settings
+    from bot.services import Services
 
 log = logging.getLogger(__name__)
 # httpx logs every request URL at INFO, and Bot API URLs contain the bot token.
@@ -135,7 +142,7 @@ def split_text(text: str, limit: int = MAX_TEXT_UNITS) -> list[str]:
     return [c for c in [*chunks, rest] if c.strip()]
 
 
-def _seconds(value: int | float | timedelta) -> float:
+def _seconds(value: float | timedelta) -> float:
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
@@ -198,11 +205,21 @@ class TelegramChannel:
             return web.json_response({"error": "请求体嵌套层数过多"}, status=400)
         except ValueError:
             return web.json_response({"error": "请求体不是有效的 Telegram 更新"}, status=400)
-        # Trade-off: we acknowledge before handling so that a slow answer never holds Telegram's request
-        # (it waits on us and redelivers on timeouts). Telegram redelivers only on non-2xx, so an update
-        # acknowledged but not yet handled is lost if the process dies hard; a graceful shutdown (close)
-        # waits for in-flight updates, and the replies themselves are safe once they are in the outbox.
-        self._spawn(self._process(update, incoming))
+        incoming = to_incoming(update, self.services.clock.now())
+        if incoming is None:
+            return web.Response(status=200)  # a kind of update we do not answer: nothing to keep
+        # Stored before the 200 (Telegram never resends an update it got 200 for): a process killed after
+        # this point leaves it in the inbox, and another process (or this one restarted) answers it.
+        try:
+            accepted = await self.services.inbox.accept(incoming)
+        except Exception as exc:  # noqa: BLE001 - the database is unreachable or failing
+            # The error's name only: a driver's message may quote the statement's parameters (the text).
+            log.warning("telegram update not stored (%s); answering 503 so that Telegram delivers it again",
+                        type(exc).__name__)
+            return web.json_response({"error": "暂时无法接收，请稍后重试"}, status=503)
+        if accepted is not None:  # None: a redelivery of an update taken before
+            # Handled after the answer, so that a slow reply never holds Telegram's request.
+            self._spawn(self._process(update, accepted))
         return web.Response(status=200)
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
@@ -216,23 +233,28 @@ class TelegramChannel:
         if not task.cancelled() and (exc := task.exception()) is not None:
             log.error("telegram update failed", exc_info=exc)
 
-    async def _process(self, update: Update, incoming: Incoming | None) -> None:
+    async def _process(self, update: Update, incoming: Incoming) -> None:
         async with self._working:
-            await self._handle(update, incoming)
+            if update.callback_query is not None:
+                try:  # stops the button's spinner; a lost answer costs nothing else, so it is not queued
+                    await update.callback_query.answer()
+                except TelegramError as exc:
+                    log.warning("answerCallbackQuery failed: %s", exc)
+            await self._answer(incoming)
 
-    async def _handle(self, update: Update, incoming: Incoming | None) -> None:
-        if update.callback_query is not None:
-            try:  # stops the button's spinner; a lost answer costs nothing else, so it is not queued
-                await update.callback_query.answer()
-            except TelegramError as exc:
-                log.warning("answerCallbackQuery failed: %s", exc)
-        if incoming is None:
-            return
+    async def redo(self, incoming: Incoming) -> None:
+        """An update accepted earlier whose process died before its replies were queued (bot/inbox.py)."""
+        async with self._working:
+            await self._answer(incoming)
+
+    async def _answer(self, incoming: Incoming) -> None:
         assert self.services.dispatcher is not None
-        replies = await self.services.dispatcher.handle(incoming)
-        for n, reply in enumerate(replies):
-            await self.services.push(self.name, incoming.chat_id, reply,
-                                     dedup_key=f"reply:telegram:{update.update_id}:{n}")
+        try:
+            replies = await self.services.dispatcher.handle(incoming)
+            await self.services.inbox.finish(incoming, replies)
+        except Exception:
+            await self.services.inbox.give_back(incoming)
+            raise
 
     # -- long polling (development: no public HTTPS URL needed) --------------------------------------
     def start_polling(self, timeout: int = 30) -> None:
@@ -270,7 +292,19 @@ class TelegramChannel:
                 # In order, and confirmed (offset) only once handled: after a crash the unconfirmed updates
                 # come back and dedup drops those already handled. As a task (wait() neither cancels it nor
                 # raises its error, which _done logs) so that close() lets the current update finish.
-                await asyncio.wait([self._spawn(self._process(update, incoming))])
+                task = self._spawn(self._take_polled(update))
+                await asyncio.wait([task])
+                if task.cancelled() or task.exception() is not None:
+                    # Not stored (the database is away): not confirmed either, so getUpdates returns it.
+                    await asyncio.sleep(min(30, 2 ** failures))
+                    failures += 1
+                    break
+                offset = update.update_id + 1
+
+    async def _take_polled(self, update: Update) -> None:
+        incoming = to_incoming(update, self.services.clock.now())
+        if incoming is not None and (accepted := await self.services.inbox.accept(incoming)) is not None:
+            await self._process(update, accepted)
 
     # -- out --------------------------------------------------------------------------------------
     async def send(self, chat_id: str, reply: Reply) -> None:

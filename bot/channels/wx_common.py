@@ -29,8 +29,8 @@ from bot.channels.base import SendError
 from bot.messages import Attachment, Incoming, Reply
 
 if TYPE_CHECKING:
-    from bot.services import Services
     from bot.clock import Clock
+    from bot.services import Services
     from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -289,17 +289,20 @@ class WxApi:
 
 
 class Responder:
-    """Runs the dispatcher for one callback with the passive-reply deadline.
+    """Runs the dispatcher for one accepted callback with the passive-reply deadline.
 
-    Ready within PASSIVE_DEADLINE: the first reply is answered in the HTTP response and the rest pushed
-    (the channel queues them after the response is written, so they arrive after the first). Slower:
-    nothing now, and every reply is pushed when the dispatcher finishes."""
+    Ready within PASSIVE_DEADLINE: the first reply is answered in the HTTP response and the rest queued
+    (after the response is written, so they arrive after the first). Slower: nothing now, and every reply
+    is queued when the dispatcher finishes. Either way the message leaves the inbox (bot/inbox.py) in the
+    transaction that queues its replies."""
 
     def __init__(self, services: Services, channel: str) -> None:
         self.services, self.channel = services, channel
         self._pending: set[asyncio.Task] = set()
 
     async def answer(self, incoming: Incoming) -> tuple[Reply | None, list[Reply]]:
+        """The passive reply and the replies to queue after it; (None, []) when everything is (or will be)
+        queued already."""
         assert self.services.dispatcher is not None
         task = self._keep(self.services.dispatcher.handle(incoming))
         try:
@@ -311,8 +314,15 @@ class Responder:
         if not task.done():
             self._keep(self._push_when_done(task, incoming))
             return None, []
-        replies = as_texts(task.result())
-        return (replies[0], replies[1:]) if replies else (None, [])
+        try:
+            replies = as_texts(task.result())
+        except Exception:
+            await self.services.inbox.give_back(incoming)
+            raise
+        if not replies:
+            await self.finish(incoming, [], first=0)
+            return None, []
+        return replies[0], replies[1:]
 
     def _keep(self, coro: Awaitable[Any]) -> asyncio.Task:
         task = asyncio.ensure_future(coro)
@@ -321,13 +331,28 @@ class Responder:
         return task
 
     async def _push_when_done(self, task: asyncio.Task, incoming: Incoming) -> None:
-        await self.push(incoming, as_texts(await task), first=0)
+        try:
+            replies = as_texts(await task)
+        except Exception:
+            await self.services.inbox.give_back(incoming)
+            raise
+        await self.finish(incoming, replies, first=0)
 
-    async def push(self, incoming: Incoming, replies: list[Reply], first: int) -> None:
+    async def finish(self, incoming: Incoming, replies: list[Reply], first: int) -> None:
         # Numbered dedup keys: a second attempt (or a second process) queues nothing twice.
-        for n, reply in enumerate(replies, first):
-            await self.services.push(self.channel, incoming.chat_id, reply,
-                                     dedup_key=f"reply:{self.channel}:{incoming.message_id}:{n}")
+        try:
+            await self.services.inbox.finish(incoming, replies, first)
+        except Exception:
+            await self.services.inbox.give_back(incoming)
+            raise
+
+    def finish_soon(self, incoming: Incoming, replies: list[Reply]) -> None:
+        self._keep(self.finish(incoming, replies, first=0))
+
+    async def redo(self, incoming: Incoming) -> None:
+        """A message accepted earlier whose process died before its replies were queued: all are pushed."""
+        assert self.services.dispatcher is not None
+        await self._push_when_done(self._keep(self.services.dispatcher.handle(incoming)), incoming)
 
     async def close(self, timeout: float = 10) -> None:
         """Let answers in progress reach the outbox before shutdown."""
@@ -416,15 +441,33 @@ class WxChannel(ABC):
             return web.Response(status=400, text="malformed XML")
         if incoming is None:  # an event the bot stays silent on
             return web.Response(text="success")
-        first, later = await self.responder.answer(incoming)
-        if first is None:  # a duplicate delivery, or an answer that will be pushed
+        # Stored before any answer, so that the message survives this process (bot/inbox.py).
+        try:
+            accepted = await self.services.inbox.accept(incoming)
+        except Exception as exc:  # noqa: BLE001 - the database is unreachable or failing
+            # An error status makes the platform retry; the error's name only (a driver may quote the text).
+            log.warning("%s message not stored (%s); answering 503 so that it is delivered again", self.name,
+                        type(exc).__name__)
+            return web.Response(status=503, text="temporarily unavailable")
+        if accepted is None:  # a redelivery of a message taken before
+            return web.Response(text="success")
+        first, later = await self.responder.answer(accepted)
+        if first is None:  # no answer, or one that will be pushed
             return web.Response(text="success")
         response = self._reply(msg, first.text, request.query)
-        if later:
+        try:
             await response.prepare(request)
             await response.write_eof()
-            await self.responder.push(incoming, later, first=1)
+        except (ConnectionError, asyncio.CancelledError):
+            # The passive reply did not go out: it is pushed with the rest (in a task of its own, since this
+            # one may be cancelled).
+            self.responder.finish_soon(accepted, [first, *later])
+            raise
+        await self.responder.finish(accepted, later, first=1)
         return response
+
+    async def redo(self, incoming: Incoming) -> None:
+        await self.responder.redo(incoming)
 
     def _reply(self, msg: BaseMessage, text: str, query: Mapping[str, str]) -> web.Response:
         return web.Response(text=self.wrap(msg, text, query), content_type="application/xml")

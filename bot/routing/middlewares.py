@@ -8,8 +8,8 @@ import time
 import unicodedata
 
 from bot import metrics
-from bot.routing.context import Context, Next
 from bot.messages import Reply
+from bot.routing.context import Context, Next
 from bot.store.arrivals import Arrival, Departure
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,9 @@ async def intake(ctx: Context, nxt: Next) -> list[Reply]:
     handlers left. This runs for every message, so both ends are group-committed with other messages'."""
     inc = ctx.incoming
     store = ctx.services.store
-    sender = await store.arrive(Arrival(inc.dedup_key if inc.message_id else "", inc.channel, inc.user_id))
+    # A message accepted by durable intake was claimed there (and may be handled again after a crash).
+    key = inc.dedup_key if inc.message_id and not inc.accepted else ""
+    sender = await store.arrive(Arrival(key, inc.channel, inc.user_id))
     if sender is None:
         log.info("duplicate delivery dropped", extra={"key": inc.dedup_key})
         metrics.note_duplicate(inc.channel)

@@ -1,10 +1,15 @@
 """The per-message hot path, mixed into Store: what every message reads on arrival and writes on leaving.
 
+`accept` (durable intake, bot/inbox.py) claims the platform message id and stores the message before the
+webhook acknowledges it; `finish` queues its replies in the outbox and removes it from the inbox in one
+transaction, so a message is either waiting in the inbox or answered in the outbox, never neither. The outbox
+sender's `mark_sent` joins too: the shorter the time between a send and its record, the fewer sends a crash
+can repeat.
 `arrive` claims the platform message id (None for a redelivery already taken by any process), upserts the
 sender and reads their dialog state and consent/handoff status. `depart` writes the dialog state and the
 privacy-notice mark the handlers left. Both go through one `GroupCommit`, so concurrent messages, arriving
 and leaving, share one transaction (departures first: a sender's next message reads what the previous one
-left). Rows are touched in sorted key order so that concurrent batches of several processes on PostgreSQL
+left). Accepts and finishes share the same transactions. Rows are touched in sorted key order so that concurrent batches of several processes on PostgreSQL
 lock in the same order and cannot deadlock.
 """
 
@@ -16,7 +21,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Table, bindparam, delete, select
+from sqlalchemy import Table, bindparam, delete, select, update
+from sqlalchemy import insert as plain_insert
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.store.casework_models import WorkerIdentity
@@ -24,7 +30,13 @@ from bot.store.casework_records import aware
 from bot.store.group_commit import GroupCommit
 from bot.store.handoff_models import ResidentProfile, Ticket
 from bot.store.handoff_records import ACTIVE_HOURS, ResidentStatus
-from bot.store.models import ConversationState, SeenMessage, User
+from bot.store.models import (
+    ConversationState,
+    InboxMessage,
+    OutboxMessage,
+    SeenMessage,
+    User,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -69,6 +81,41 @@ class Departure:
     notice_shown: bool = False  # the privacy notice went out with this message's reply
 
 
+@dataclass(frozen=True, slots=True)
+class Accept:
+    """Claim a message id and keep the message in the inbox until its replies are queued."""
+
+    key: str  # the dedup key; never empty (a message without an id cannot be stored durably)
+    channel: str
+    payload: dict[str, Any]  # the Incoming, as bot.messages.incoming_to_payload gives it
+    owner: str  # the accepting process
+    lease_until: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Push:
+    channel: str
+    chat_id: str
+    payload: dict[str, Any]  # a serialised Reply
+    dedup_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class Finish:
+    """Queue an accepted message's replies and take it out of the inbox, in one transaction."""
+
+    key: str  # "" for a message that was never stored: only the pushes are queued
+    pushes: tuple[Push, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """The platform took an outbox message: record it at once, since until then a crash means sending it again."""
+
+    outbox_id: int
+
+
+HotRequest = Arrival | Departure | Accept | Finish | Sent
 _USER_COLUMNS = (User.id, User.channel, User.platform_user_id, User.display_name, User.city)
 _state = cast(Table, ConversationState.__table__)
 
@@ -84,10 +131,23 @@ class ArrivalQueries:
     def _core(self) -> Any: ...  # the engine's transaction, provided by Store
 
     def _start_group_commit(self) -> None:
-        self._hot_path: GroupCommit[Arrival | Departure, Sender | None] = GroupCommit(self.pass_messages)
+        self._hot_path: GroupCommit[HotRequest, Sender | bool | None] = GroupCommit(self.pass_messages)
 
     async def arrive(self, arrival: Arrival) -> Sender | None:
-        return await self._hot_path.submit(arrival)
+        sender = await self._hot_path.submit(arrival)
+        assert not isinstance(sender, bool)
+        return sender
+
+    async def accept(self, accept: Accept) -> bool:
+        """Claim and store a message; False when its id was taken before (a redelivery). Raises when the
+        database cannot be written: the platform must then hear an error and deliver it again."""
+        return bool(await self._hot_path.submit(accept))
+
+    async def finish(self, finish: Finish) -> None:
+        await self._hot_path.submit(finish)
+
+    async def mark_sent(self, item_id: int) -> None:
+        await self._hot_path.submit(Sent(item_id))
 
     async def depart(self, departure: Departure) -> None:
         if departure.state_changed or departure.notice_shown:
@@ -100,28 +160,59 @@ class ArrivalQueries:
         return facts[user_id][1] if user_id in facts else ResidentStatus(False, None, None, None, "", None)
 
     # -- one transaction per batch --------------------------------------------------------------
-    async def pass_messages(self, batch: Sequence[Arrival | Departure]) -> list[Sender | None]:
-        """Departures' writes, then arrivals' claims and reads: a Sender per Arrival (None for a
-        redelivery), None per Departure."""
+    async def pass_messages(self, batch: Sequence[HotRequest]) -> list[Sender | bool | None]:
+        """Departures' and finishes' writes, then accepts' and arrivals' claims and reads: a Sender per
+        Arrival (None for a redelivery), a bool per Accept (False for a redelivery), None for the rest."""
         arrivals = [r for r in batch if isinstance(r, Arrival)]
         departures = [r for r in batch if isinstance(r, Departure)]
+        accepts = [r for r in batch if isinstance(r, Accept)]
+        finishes = [r for r in batch if isinstance(r, Finish)]
+        sent = sorted(r.outbox_id for r in batch if isinstance(r, Sent))
         now = self.clock.now()
         async with self._core() as conn:
+            if sent:
+                await conn.execute(update(OutboxMessage).where(OutboxMessage.id.in_(sent))
+                                   .values(status="sent", sent_at=now, last_error=""))
             if departures:
                 await self._leave(conn, departures, now)
-            senders = await self._take(conn, arrivals, now) if arrivals else []
-        found = iter(senders)
-        return [next(found) if isinstance(r, Arrival) else None for r in batch]
+            if finishes:
+                await self._finish(conn, finishes, now)
+            # One claim for both, so that its rows are locked in one sorted order.
+            claimed = await self._claim(conn, [*accepts, *arrivals], now) if accepts or arrivals else []
+            if accepts:
+                await self._store_accepted(conn, [a for a, ok in zip(accepts, claimed) if ok], now)
+            senders = await self._take(conn, arrivals, claimed[len(accepts):], now) if arrivals else []
+        found_senders, found_accepts = iter(senders), iter(claimed[:len(accepts)])
+        return [next(found_senders) if isinstance(r, Arrival) else next(found_accepts) if isinstance(r, Accept)
+                else None for r in batch]
 
-    async def _take(self, conn: AsyncConnection, arrivals: list[Arrival], now: datetime) -> list[Sender | None]:
-        claimed = await self._claim(conn, arrivals, now)
+    async def _store_accepted(self, conn: AsyncConnection, accepted: list[Accept], now: datetime) -> None:
+        if accepted:
+            await conn.execute(plain_insert(InboxMessage), [
+                {"key": a.key, "channel": a.channel, "payload": a.payload, "owner": a.owner,
+                 "lease_until": a.lease_until, "attempts": 1, "accepted_at": now}
+                for a in sorted(accepted, key=lambda a: a.key)])
+
+    async def _finish(self, conn: AsyncConnection, finishes: list[Finish], now: datetime) -> None:
+        pushes = sorted((p for f in finishes for p in f.pushes), key=lambda p: p.dedup_key)
+        if pushes:
+            await conn.execute(_statements(self.dialect).enqueue, [
+                {"channel": p.channel, "chat_id": p.chat_id, "payload": p.payload, "dedup_key": p.dedup_key,
+                 "status": "pending", "attempts": 0, "available_at": now, "created_at": now, "last_error": ""}
+                for p in pushes])
+        if keys := sorted({f.key for f in finishes if f.key}):
+            await conn.execute(delete(InboxMessage).where(InboxMessage.key.in_(keys)))
+
+    async def _take(self, conn: AsyncConnection, arrivals: list[Arrival], claimed: list[bool], now: datetime
+                    ) -> list[Sender | None]:
         senders = sorted({(a.channel, a.platform_user_id) for a, ok in zip(arrivals, claimed) if ok})
         users = await self._upsert_users(conn, senders, now)
         facts = await self._read_senders(conn, [u.id for u in users.values()], now)
         return [Sender(users[a.channel, a.platform_user_id], *facts[users[a.channel, a.platform_user_id].id])
                 if ok else None for a, ok in zip(arrivals, claimed)]
 
-    async def _claim(self, conn: AsyncConnection, arrivals: Sequence[Arrival], now: datetime) -> list[bool]:
+    async def _claim(self, conn: AsyncConnection, arrivals: Sequence[Arrival | Accept], now: datetime
+                     ) -> list[bool]:
         keys = sorted({a.key for a in arrivals if a.key})
         won: set[str] = set()
         if keys:
@@ -182,6 +273,7 @@ class _Statements:
     upsert_user: Any
     put_state: Any
     note_notice: Any
+    enqueue: Any
 
 
 @functools.cache
@@ -198,6 +290,8 @@ def _statements(dialect: str) -> _Statements:
             "name": state.excluded.name, "data": state.excluded.data, "updated_at": state.excluded.updated_at}),
         note_notice=profile.on_conflict_do_update(index_elements=["user_id"], set_={
             "notice_at": profile.excluded.notice_at, "updated_at": profile.excluded.updated_at}),
+        # A reply queued before (same dedup key: a message handled again after a crash) is not queued twice.
+        enqueue=insert(OutboxMessage).on_conflict_do_nothing(),
     )
 
 

@@ -5,7 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -91,3 +99,22 @@ class KeyValue(Base):
     key: Mapped[str] = mapped_column(String(100), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
     expires_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class InboxMessage(Base):
+    """A message the platform was told we have (HTTP 200) and whose replies are not yet in the outbox.
+
+    Written before the webhook answers and deleted in the transaction that queues the replies, so after a
+    crash whatever is left here is exactly what was acknowledged and not answered. `owner` is the process
+    handling it; it keeps `lease_until` in the future while it lives, and any process takes over a row whose
+    lease ran out."""
+
+    __tablename__ = "inbox"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)  # the dedup key, "<channel>:<message id>"
+    channel: Mapped[str] = mapped_column(String(16))
+    payload: Mapped[dict[str, Any]] = mapped_column()  # the Incoming (bot.messages.incoming_to_payload)
+    owner: Mapped[str] = mapped_column(String(32))
+    lease_until: Mapped[datetime] = mapped_column(index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    accepted_at: Mapped[datetime]

@@ -68,11 +68,6 @@ class OutboxQueries:
             rows = (await s.execute(stmt)).all()
         return sorted((OutboxItem(*row) for row in rows), key=lambda i: i.id)
 
-    async def mark_sent(self, item_id: int) -> None:
-        async with self.session.begin() as s:
-            await s.execute(update(OutboxMessage).where(OutboxMessage.id == item_id)
-                            .values(status="sent", sent_at=self.clock.now(), last_error=""))
-
     async def retry_later(self, item_id: int, error: str, delay: timedelta) -> None:
         async with self.session.begin() as s:
             await s.execute(update(OutboxMessage).where(OutboxMessage.id == item_id)

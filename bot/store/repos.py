@@ -17,15 +17,23 @@ from bot.store.database import affected
 from bot.clock import Clock
 from bot.crypto import Secrets
 from bot.store.arrivals import ArrivalQueries, UserRecord
-from bot.store.casework_records import WorkerRecord, aware
 from bot.store.casework_models import AuditEntry, Station, Worker, WorkerIdentity
+from bot.store.casework_records import WorkerRecord, aware
 from bot.store.handoff_models import ResidentProfile
-from bot.store.models import ConversationState, KbDocument, KeyValue, OutboxMessage, SeenMessage, User
+from bot.store.models import (
+    ConversationState,
+    KbDocument,
+    KeyValue,
+    OutboxMessage,
+    SeenMessage,
+    User,
+)
 
 __all__ = ["Store", "StoredDocument", "UserRecord"]
 V = TypeVar("V")
 KEY_FINGERPRINT = "secret_key_fingerprint"
 Payload = dict[str, Any]
+from bot.store.inbox import InboxQueries
 from bot.store.outbox import OutboxQueries
 
 
@@ -44,7 +52,7 @@ def _user(row: User) -> UserRecord:
     return UserRecord(row.id, row.channel, row.platform_user_id, row.display_name, row.city)
 
 
-class Store(ArrivalQueries, OutboxQueries):
+class Store(ArrivalQueries, InboxQueries, OutboxQueries):
     """What every message and every feature needs: users, dialog state, documents, the outbox, audit. Features
     keep their own queries in `handlers/<feature>/store.py` (`FeatureStore`), reached with `TheirStore.of(store)`."""
 
