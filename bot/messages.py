@@ -59,10 +59,13 @@ class Incoming:
     # False when the platform does not authenticate the message body (WeChat plaintext mode signs only
     # the URL), so the sender may be forged: such a message gets public answers only (bot/trust.py).
     sender_verified: bool = True
+    # The network address the person sent from, where the channel sees it (the web chat; a platform's
+    # webhook comes from the platform): rate limits per client address count it.
+    client_address: str = ""
 
     def __post_init__(self) -> None:
         # Every channel builds an Incoming, so this is the one place input is cleaned at intake.
-        _clean_fields(self, ("channel", "user_id", "chat_id", "text", "message_id", "event"))
+        _clean_fields(self, ("channel", "user_id", "chat_id", "text", "message_id", "event", "client_address"))
 
     @property
     def dedup_key(self) -> str:
