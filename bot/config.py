@@ -48,7 +48,7 @@ class Settings(BaseSettings):
     # Rate limits (see SECURITY.md). Messages per identity per minute: counted in each process (a person's
     # messages reach one process at a time in practice, so a second process at most doubles it). Invite
     # failures and new web identities: counted in the database, shared by every process.
-    rate_messages_per_minute: int = Field(default=20, ge=1)
+    rate_messages_per_minute: int = Field(default=30, ge=1)
     invite_max_failures: int = Field(default=5, ge=1)
     invite_failure_window_minutes: int = Field(default=15, ge=1)
     web_new_identities_per_hour: int = Field(default=60, ge=1)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from bot.clock import Clock
@@ -10,6 +10,7 @@ from bot.config import Settings
 from bot.knowledge_service import KnowledgeService
 from bot.messages import Incoming, Reply, reply_to_payload
 from bot.outbox import OutboxSender
+from bot.ratelimit import MessageRate
 from bot.store import Store
 
 
@@ -27,6 +28,7 @@ class Services:
     clock: Clock
     dispatcher: MessageHandler | None = None
     outbox: OutboxSender | None = None  # set by the server, which knows the channels
+    message_rate: MessageRate = field(default_factory=MessageRate)  # this process's per-sender counts
 
     async def push(self, channel: str, chat_id: str, reply: Reply, dedup_key: str | None = None) -> bool:
         """Queue a message for delivery outside the current request (always through the outbox)."""

@@ -15,6 +15,7 @@ import re
 import secrets
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import quote
 
@@ -29,6 +30,7 @@ from bot.channels.base import (
 )
 from bot.crypto import UnavailableSecrets
 from bot.messages import Incoming, Reply, payload_to_reply
+from bot.ratelimit import address_key
 from bot.services import Services
 from knowledge import Document
 from knowledge.ingest import Source
@@ -56,6 +58,7 @@ def reply_json(reply: Reply) -> dict:
 SESSION_COOKIE = "shegong_session"
 # A cookie older than this is sent again with a fresh date, so an identity in use does not lapse.
 REFRESH_AFTER_SECONDS = 24 * 3600
+TOO_MANY_VISITORS = "从这个网络开始的新对话太多了，请过一会儿再试；急事请拨打 12345 政务服务热线。"
 NO_KEY = "网页聊天暂时不可用：服务器还没有配置密钥（SHEGONG_SECRET_KEY），请联系管理员。"
 
 
@@ -96,6 +99,15 @@ class WebSessions:
             return None
         return Session(identity, issued, new=False)
 
+    async def may_issue(self, address: str) -> bool:
+        """Whether this client address may get another identity this hour (counted across processes)."""
+        key = address_key("web:new", address)
+        if (await self.services.store.recent_events([key], timedelta(hours=1)))[key] \
+                >= self.services.settings.web_new_identities_per_hour:
+            return False
+        await self.services.store.note_event([key])
+        return True
+
     def issue(self) -> Session:
         return Session("s-" + secrets.token_urlsafe(18), self.now(), new=True)
 
@@ -135,7 +147,13 @@ def routes(services: Services) -> list[web.RouteDef]:
         if not sessions.available:
             log.error("web chat unavailable: no secret key configured")
             return web.json_response({"error": NO_KEY}, status=503)
-        session = sessions.current(request) or sessions.issue()
+        session = sessions.current(request)
+        if session is None:
+            address = sessions.client_address(request)
+            if not await sessions.may_issue(address):
+                log.warning("new web identities over the limit for one client address")
+                return web.json_response({"error": TOO_MANY_VISITORS}, status=429)
+            session = sessions.issue()
         # The page's message id only deduplicates this visitor's own retries: scoped to the identity, one
         # visitor cannot make another's message look like a redelivery.
         client_message_id = str(body.get("message_id") or uuid.uuid4().hex)[:64]

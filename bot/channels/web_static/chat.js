@@ -130,7 +130,9 @@
     }).then(function (response) {
       return response.json().catch(function () { return {}; }).then(function (data) {
         if (!response.ok || !Array.isArray(data.replies)) {
-          throw new Error(data.error || "HTTP " + response.status);
+          var error = new Error(data.error || "HTTP " + response.status);
+          error.serverSaid = response.status === 429 || response.status === 503 ? data.error : "";
+          throw error;
         }
         return data.replies;
       });
@@ -159,12 +161,13 @@
         });
         if (first) scrollTo(first, true);
       })
-      .catch(function () {
+      .catch(function (error) {
         indicator.remove();
         // Typed text goes back into the box so trying again is one tap.
         if (!isButton && !input.value) input.value = text;
         scrollTo(show("error", {
-          text: "抱歉，网络好像不太顺畅，消息没有发出去。请检查网络后再点“发送”试一次；急事请拨打 12345。"
+          text: (error && error.serverSaid) ||
+            "抱歉，网络好像不太顺畅，消息没有发出去。请检查网络后再点“发送”试一次；急事请拨打 12345。"
         }), false);
       })
       .then(function () { setBusy(false); });
