@@ -12,7 +12,7 @@ from bot.config import Settings
 from bot.features import Feature
 from bot.knowledge_service import KnowledgeService
 from bot.routing import Dispatcher, Middleware
-from bot.routing.middlewares import input_guard, intake, measure
+from bot.routing.middlewares import input_guard, intake, measure, rate_limit
 from bot.services import Services
 from bot.store.connect import open_store
 from handlers import FEATURES
@@ -21,8 +21,9 @@ __all__ = ["FEATURES", "Services", "build_services", "middlewares_of", "open_sto
 
 
 def middlewares_of(features: tuple[Feature, ...]) -> tuple[Middleware, ...]:
-    """The chain every message passes: metrics, intake (dedup, sender, state), the features' own, input checks."""
-    return (measure, intake, *(mw for f in features for mw in f.middlewares), input_guard)
+    """The chain every message passes: metrics, intake (dedup, sender, state), the rate limit, the features'
+    own (handoff relays from there: limited too), input checks."""
+    return (measure, intake, rate_limit, *(mw for f in features for mw in f.middlewares), input_guard)
 
 
 async def build_services(settings: Settings, clock: Clock | None = None, migrate: bool | None = None,

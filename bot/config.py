@@ -43,6 +43,23 @@ class Settings(BaseSettings):
     # When set, GET /metrics wants `Authorization: Bearer <token>` (for a scraper outside the proxy).
     metrics_token: str = Field(default="", repr=False)
 
+    # Web chat sessions: a signed, HttpOnly cookie issued by the server names the visitor. It lapses after
+    # this many days without a message; Secure is set when the request came over HTTPS (directly or as
+    # X-Forwarded-Proto from a trusted proxy) or always when web_cookie_secure is on.
+    web_session_days: int = Field(default=30, ge=1)
+    web_cookie_secure: bool = False
+    # Peers whose X-Forwarded-For is believed (comma separated addresses): the reverse proxy in front of
+    # `shegong serve`. Client-address rate limits count the address the proxy saw, not the proxy's own.
+    trusted_proxies: str = "127.0.0.1,::1"
+
+    # Rate limits (see SECURITY.md). Messages per identity per minute: counted in each process (a person's
+    # messages reach one process at a time in practice, so a second process at most doubles it). Invite
+    # failures and new web identities: counted in the database, shared by every process.
+    rate_messages_per_minute: int = Field(default=30, ge=1)
+    invite_max_failures: int = Field(default=5, ge=1)
+    invite_failure_window_minutes: int = Field(default=15, ge=1)
+    web_new_identities_per_hour: int = Field(default=60, ge=1)
+
     # Knowledge base: the built-in documents plus any extra folders (comma separated).
     kb_builtin: bool = True
     kb_extra_dirs: str = ""

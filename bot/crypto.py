@@ -68,6 +68,7 @@ class Secrets:
             raise SecretKeyError("密钥必须是 32 字节")
         self._fernet = Fernet(base64.urlsafe_b64encode(_derive(master, b"fernet")))
         self._hmac_key = _derive(master, b"lookup-hmac")
+        self._session_key = _derive(master, b"web-session")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Secrets:
@@ -112,17 +113,39 @@ class Secrets:
         return self.lookup_hash("invite:" + normalize_code(code))
 
 
+    # -- signed web sessions ----------------------------------------------------------------------
+    def sign_session(self, identity: str, issued: int) -> str:
+        """A cookie value naming a server-issued identity and when it was issued, signed so that nobody
+        can make one up or change either part: `<identity>.<issued>.<signature>`."""
+        return f"{identity}.{issued}.{self._session_mac(identity, issued)}"
+
+    def verify_session(self, value: str) -> tuple[str, int] | None:
+        """(identity, issued) of a cookie value this key signed; None for anything else."""
+        parts = value.split(".")
+        if len(parts) != 3 or not parts[1].isdigit() or len(parts[1]) > 12:
+            return None
+        identity, issued, mac = parts[0], int(parts[1]), parts[2]
+        if not hmac.compare_digest(mac.encode(), self._session_mac(identity, issued).encode()):
+            return None
+        return identity, issued
+
+    def _session_mac(self, identity: str, issued: int) -> str:
+        digest = hmac.new(self._session_key, f"session:{identity}:{issued}".encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
 class UnavailableSecrets(Secrets):
     """Stands in when no key is configured for a shared database: everything except casework keeps
     working, and the first use of personal data fails with the operator's instructions."""
 
-    def __init__(self, reason: str) -> None:  # noqa: D107 - deliberately no keys
+    def __init__(self, reason: str) -> None:
         self.reason = reason
 
     def _fail(self, *_args: object) -> str:
         raise SecretKeyError(self.reason)
 
     encrypt = decrypt = lookup_hash = fingerprint = id_hash = invite_hash = _fail  # type: ignore[assignment]
+    sign_session = verify_session = _fail  # type: ignore[assignment]
 
 
 def load_or_create_key_file(path: Path) -> bytes:

@@ -62,10 +62,13 @@ class Incoming:
     # Already claimed and stored by durable intake (bot/inbox.py): the intake middleware must not claim its
     # id again, or a message taken over after a crash would be dropped as its own redelivery.
     accepted: bool = False
+    # The network address the person sent from, where the channel sees it (the web chat; a platform's
+    # webhook comes from the platform): rate limits per client address count it.
+    client_address: str = ""
 
     def __post_init__(self) -> None:
         # Every channel builds an Incoming, so this is the one place input is cleaned at intake.
-        _clean_fields(self, ("channel", "user_id", "chat_id", "text", "message_id", "event"))
+        _clean_fields(self, ("channel", "user_id", "chat_id", "text", "message_id", "event", "client_address"))
 
     @property
     def dedup_key(self) -> str:

@@ -20,6 +20,7 @@ from bot.app import Services, build_services
 from bot.channels.base import Channel
 from bot.clock import FrozenClock
 from bot.config import Settings
+from bot.crypto import generate_key
 from bot.server import app_runner, create_app
 
 
@@ -57,8 +58,13 @@ def sqlite_settings(tmp_path: Path, **overrides: str) -> Settings:
 
 def settings_for(database_url: str, tmp_path: Path, **overrides: Any) -> Settings:
     """Settings for the test database `database_url` (SQLite or PostgreSQL), with the data directory in a folder
-    of its own under tmp_path."""
-    return Settings(data_dir=tmp_path / "data", database_url=database_url, _env_file=None, **overrides)
+    of its own under tmp_path and the test run's secret key (PostgreSQL deployments must set one; web sessions
+    and case data use it; every process on one database shares it) unless the test names its own."""
+    return Settings(data_dir=tmp_path / "data", database_url=database_url, _env_file=None,
+                    **{"secret_key": TEST_KEY, **overrides})
+
+
+TEST_KEY = generate_key()
 
 
 @contextmanager

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from typing import Any, Protocol, runtime_checkable
 
@@ -36,6 +37,45 @@ def parse_json(body: bytes) -> Any:
             raise NestedTooDeep(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
         pending.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
     return data
+
+
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        address = ipaddress.ip_address(text.strip().strip("[]"))
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def trusted_proxy_set(setting: str) -> frozenset[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    """The addresses of SHEGONG_TRUSTED_PROXIES (comma separated); entries that are not addresses are ignored."""
+    return frozenset(a for part in setting.split(",") if (a := _address(part)) is not None)
+
+
+def from_trusted_proxy(request: web.BaseRequest,
+                       trusted: frozenset[ipaddress.IPv4Address | ipaddress.IPv6Address]) -> bool:
+    peer = _address(request.remote or "")
+    return peer is not None and peer in trusted
+
+
+def client_address(request: web.BaseRequest,
+                   trusted: frozenset[ipaddress.IPv4Address | ipaddress.IPv6Address]) -> str:
+    """The address a request came from. Behind a trusted reverse proxy it is the last X-Forwarded-For hop
+    that is not itself a trusted proxy (earlier hops are whatever the client chose to write); from
+    anyone else the header is ignored, since a client could name any address to dodge a limit."""
+    peer = request.remote or ""
+    if not from_trusted_proxy(request, trusted):
+        return peer
+    hops = [h for h in request.headers.get("X-Forwarded-For", "").split(",") if h.strip()]
+    for hop in reversed(hops):
+        address = _address(hop)
+        if address is None:
+            return peer
+        if address not in trusted:
+            return str(address)
+    return peer
 
 
 class SendError(Exception):

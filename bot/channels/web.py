@@ -12,20 +12,30 @@ import json
 import logging
 import posixpath
 import re
+import secrets
 import uuid
+from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import quote
 
 from aiohttp import web
 
-from bot.channels.base import NestedTooDeep, parse_json
-from bot.services import Services
+from bot.channels.base import (
+    NestedTooDeep,
+    client_address,
+    from_trusted_proxy,
+    parse_json,
+    trusted_proxy_set,
+)
+from bot.crypto import UnavailableSecrets
 from bot.messages import Incoming, Reply, payload_to_reply
+from bot.ratelimit import address_key
+from bot.services import Services
 from knowledge import Document
 from knowledge.ingest import Source
 
 log = logging.getLogger(__name__)
-VISITOR_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 STATIC_DIR = Path(__file__).resolve().parent / "web_static"
 # Only our own files may run or load on these pages; document text is escaped, this is the second fence.
 PAGE_HEADERS = {
@@ -45,9 +55,84 @@ def reply_json(reply: Reply) -> dict:
     }
 
 
+SESSION_COOKIE = "shegong_session"
+# A cookie older than this is sent again with a fresh date, so an identity in use does not lapse.
+REFRESH_AFTER_SECONDS = 24 * 3600
+TOO_MANY_VISITORS = "从这个网络开始的新对话太多了，请过一会儿再试；急事请拨打 12345 政务服务热线。"
+NO_KEY = "网页聊天暂时不可用：服务器还没有配置密钥（SHEGONG_SECRET_KEY），请联系管理员。"
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    identity: str
+    issued: int  # Unix time the cookie was signed
+    new: bool  # issued with this response
+
+
+class WebSessions:
+    """Web identities: server-issued random names in a signed, HttpOnly, SameSite=Lax cookie. Nothing the
+    page sends in a URL or body names the visitor, so knowing someone's identity string (from a log, a
+    shared link) does not let anyone act as them."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        settings = services.settings
+        self.max_age = settings.web_session_days * 86400
+        self.trusted = trusted_proxy_set(settings.trusted_proxies)
+
+    @property
+    def available(self) -> bool:
+        """Sessions are signed with the secret key; a shared database without one has none to sign with."""
+        return not isinstance(self.services.store.secrets, UnavailableSecrets)
+
+    def now(self) -> int:
+        return int(self.services.clock.now().timestamp())
+
+    def current(self, request: web.Request) -> Session | None:
+        """The session the request's cookie proves, or None (absent, forged, altered or lapsed)."""
+        value = request.cookies.get(SESSION_COOKIE, "")
+        found = self.services.store.secrets.verify_session(value) if value else None
+        if found is None:
+            return None
+        identity, issued = found
+        if not 0 <= self.now() - issued <= self.max_age:
+            return None
+        return Session(identity, issued, new=False)
+
+    async def may_issue(self, address: str) -> bool:
+        """Whether this client address may get another identity this hour (counted across processes)."""
+        key = address_key("web:new", address)
+        if (await self.services.store.recent_events([key], timedelta(hours=1)))[key] \
+                >= self.services.settings.web_new_identities_per_hour:
+            return False
+        await self.services.store.note_event([key])
+        return True
+
+    def issue(self) -> Session:
+        return Session("s-" + secrets.token_urlsafe(18), self.now(), new=True)
+
+    def secure(self, request: web.Request) -> bool:
+        if self.services.settings.web_cookie_secure or request.secure:
+            return True
+        return from_trusted_proxy(request, self.trusted) and \
+            request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower() == "https"
+
+    def keep(self, request: web.Request, response: web.StreamResponse, session: Session) -> None:
+        """Set (or refresh) the cookie on the response when it is new or getting old."""
+        if not session.new and self.now() - session.issued < REFRESH_AFTER_SECONDS:
+            return
+        value = self.services.store.secrets.sign_session(session.identity, self.now())
+        response.set_cookie(SESSION_COOKIE, value, max_age=self.max_age, path="/", httponly=True,
+                            samesite="Lax", secure=self.secure(request))
+
+    def client_address(self, request: web.Request) -> str:
+        return client_address(request, self.trusted)
+
+
 def routes(services: Services) -> list[web.AbstractRouteDef]:
     assert services.dispatcher is not None
     dispatcher = services.dispatcher
+    sessions = WebSessions(services)
 
     async def chat(request: web.Request) -> web.Response:
         try:
@@ -59,23 +144,36 @@ def routes(services: Services) -> list[web.AbstractRouteDef]:
             return web.json_response({"error": "请求体不是有效的 JSON"}, status=400)
         if not isinstance(body, dict) or not isinstance(body.get("text", ""), str):
             return web.json_response({"error": "需要 JSON 对象，text 为字符串"}, status=400)
-        visitor = str(body.get("visitor_id") or "")
-        if not VISITOR_ID.match(visitor):
-            return web.json_response({"error": "visitor_id 应为 8–64 位字母、数字、- 或 _"}, status=400)
-        message_id = str(body.get("message_id") or uuid.uuid4().hex)[:64]
-        incoming = Incoming(channel="web", user_id=visitor, chat_id=visitor, text=body.get("text", ""),
-                            message_id=message_id, at=services.clock.now(),
-                            is_button=bool(body.get("is_button")))
+        if not sessions.available:
+            log.error("web chat unavailable: no secret key configured")
+            return web.json_response({"error": NO_KEY}, status=503)
+        session = sessions.current(request)
+        if session is None:
+            address = sessions.client_address(request)
+            if not await sessions.may_issue(address):
+                log.warning("new web identities over the limit for one client address")
+                return web.json_response({"error": TOO_MANY_VISITORS}, status=429)
+            session = sessions.issue()
+        # The page's message id only deduplicates this visitor's own retries: scoped to the identity, one
+        # visitor cannot make another's message look like a redelivery.
+        client_message_id = str(body.get("message_id") or uuid.uuid4().hex)[:64]
+        incoming = Incoming(channel="web", user_id=session.identity, chat_id=session.identity,
+                            text=body.get("text", ""), message_id=f"{session.identity}:{client_message_id}",
+                            at=services.clock.now(), is_button=bool(body.get("is_button")),
+                            client_address=sessions.client_address(request))
         replies = await dispatcher.handle(incoming)
-        return web.json_response({"replies": [reply_json(r) for r in replies]},
-                                 dumps=lambda o: json.dumps(o, ensure_ascii=False))
+        response = web.json_response({"replies": [reply_json(r) for r in replies]},
+                                     dumps=lambda o: json.dumps(o, ensure_ascii=False))
+        sessions.keep(request, response, session)
+        return response
 
     async def updates(request: web.Request) -> web.Response:
-        # Messages pushed to this visitor (a social worker's replies during 转人工): the page polls for them.
-        visitor = request.query.get("visitor_id", "")
-        if not VISITOR_ID.match(visitor):
-            return web.json_response({"error": "visitor_id 应为 8–64 位字母、数字、- 或 _"}, status=400)
-        pushed = await services.store.take_pushed("web", visitor)
+        # Messages pushed to this visitor (a social worker's replies during 转人工): the page polls for them
+        # with its cookie. Without a valid one there is nobody to deliver to, and no identity is made.
+        if not sessions.available:
+            return web.json_response({"error": NO_KEY}, status=503)
+        session = sessions.current(request)
+        pushed = await services.store.take_pushed("web", session.identity) if session is not None else []
         return web.json_response({"replies": [reply_json(payload_to_reply(p)) for p in pushed]},
                                  dumps=lambda o: json.dumps(o, ensure_ascii=False))
 

@@ -1,4 +1,4 @@
-"""The engine's middlewares: `measure` and `intake` first, `input_guard` last; features add theirs between
+"""The engine's middlewares: `measure`, `intake` and `rate_limit` first, `input_guard` last; features add theirs between
 (see `bot.app.middlewares_of`)."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ import unicodedata
 
 from bot import metrics
 from bot.messages import Reply
+from bot.ratelimit import RATE_NOTICE
 from bot.routing.context import Context, Next
 from bot.store.arrivals import Arrival, Departure
 
@@ -56,6 +57,29 @@ async def intake(ctx: Context, nxt: Next) -> list[Reply]:
     return replies
 
 
+async def rate_limit(ctx: Context, nxt: Next) -> list[Reply]:
+    """More than SHEGONG_RATE_MESSAGES_PER_MINUTE messages from one sender in a minute: the first one over
+    gets one polite notice, the rest of that minute nothing (not answered, not relayed in a handoff).
+    After intake, so a platform's redeliveries are not counted."""
+    inc = ctx.incoming
+    limit = ctx.services.settings.rate_messages_per_minute
+    sent = ctx.services.message_rate.count(inc.channel, inc.user_id, ctx.services.clock.now().timestamp())
+    if sent <= limit:
+        return await nxt(ctx)
+    if sent == limit + 1:
+        log.info("sender over the message rate", extra={"channel": inc.channel})
+        return [Reply(RATE_NOTICE)]
+    return []
+
+
+def too_long(text: str) -> Reply | None:
+    """The answer to a message longer than anyone reads in one go (None when it is not)."""
+    if len(text) <= MAX_TEXT_CHARS:
+        return None
+    return Reply(f"您的消息有 {len(text)} 个字，太长了，我一次最多能看 {MAX_TEXT_CHARS} 字。"
+                 "请用一两句话说明想问的事情，或分几条发送。")
+
+
 def _is_only_symbols(text: str) -> bool:
     # Emoji, punctuation and spaces only: nothing we could look up.
     return all(unicodedata.category(ch)[0] in "SPZC" for ch in text)
@@ -70,8 +94,7 @@ async def input_guard(ctx: Context, nxt: Next) -> list[Reply]:
         return [Reply("您发来的是空消息。请直接输入想问的问题，例如：低保怎么申请？发送“帮助”查看我能做什么。")]
     if _is_only_symbols(ctx.text):
         return [Reply("收到您的表情啦 😊 请用文字告诉我想了解什么，例如：高龄津贴怎么领？")]
-    if len(ctx.text) > MAX_TEXT_CHARS:
-        return [Reply(f"您的消息有 {len(ctx.text)} 个字，太长了，我一次最多能看 {MAX_TEXT_CHARS} 字。"
-                      "请用一两句话说明想问的事情，或分几条发送。")]
+    if (refusal := too_long(ctx.text)) is not None:
+        return [refusal]
     return await nxt(ctx)
 

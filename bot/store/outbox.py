@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, func, select, update
 
 from bot.store.database import affected
-from bot.store.models import KeyValue, OutboxMessage
+from bot.store.models import KeyValue, OutboxMessage, RateEvent
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -116,5 +116,30 @@ class OutboxQueries:
                                                        set_={"value": value, "expires_at": expires_at}))
 
 
+class RateQueries:
+    """Counters for rate limits that must hold across processes (stored events in a sliding window)."""
+
+    session: async_sessionmaker[AsyncSession]
+    clock: Clock
+
+    async def recent_events(self, keys: list[str], window: timedelta) -> dict[str, int]:
+        """How many events each key had in the last `window` (0 for none)."""
+        since = self.clock.now() - window
+        async with self.session() as s:
+            rows = (await s.execute(select(RateEvent.key, func.count()).where(
+                RateEvent.key.in_(keys), RateEvent.at > since).group_by(RateEvent.key))).all()
+        found = {key: n for key, n in rows}
+        return {key: found.get(key, 0) for key in keys}
+
+    async def note_event(self, keys: list[str]) -> None:
+        now = self.clock.now()
+        async with self.session.begin() as s:
+            s.add_all([RateEvent(key=key[:100], at=now) for key in keys])
+
+    async def forget_events_before(self, cutoff: datetime) -> int:
+        async with self.session.begin() as s:
+            return (await s.execute(delete(RateEvent).where(RateEvent.at < cutoff))).rowcount
+
+
 def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -34,7 +34,7 @@ V = TypeVar("V")
 KEY_FINGERPRINT = "secret_key_fingerprint"
 Payload = dict[str, Any]
 from bot.store.inbox import InboxQueries
-from bot.store.outbox import OutboxQueries
+from bot.store.outbox import OutboxQueries, RateQueries
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +52,7 @@ def _user(row: User) -> UserRecord:
     return UserRecord(row.id, row.channel, row.platform_user_id, row.display_name, row.city)
 
 
-class Store(ArrivalQueries, InboxQueries, OutboxQueries):
+class Store(ArrivalQueries, InboxQueries, OutboxQueries, RateQueries):
     """What every message and every feature needs: users, dialog state, documents, the outbox, audit. Features
     keep their own queries in `handlers/<feature>/store.py` (`FeatureStore`), reached with `TheirStore.of(store)`."""
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import logging
 
-from handlers.privacy import consent
-from bot.routing import Context, Next
 from bot.messages import Attachment, Reply, reply_to_payload
+from bot.routing import Context, Next
+from bot.routing.middlewares import too_long
 from handlers.handoff.store import HandoffStore
+from handlers.privacy import consent
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,8 @@ async def handoff_mode(ctx: Context, nxt: Next) -> list[Reply]:
     text = relay_text(ctx)
     if not text:
         return []
+    if (refusal := too_long(text)) is not None:  # the same limit as any message: one relay, one message
+        return [refusal]
     relayed = await HandoffStore.of(services.store).add_resident_message(ticket_id, text, ctx.incoming.chat_id,
                                                         ctx.incoming.dedup_key, resident_relay(ticket_id, text))
     ctx.services.wake_outbox()

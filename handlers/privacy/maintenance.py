@@ -45,6 +45,8 @@ async def purge(store: Store, retention_days: int, now: datetime | None = None) 
     # Platforms redeliver within minutes; keeping message ids longer only risks dropping new messages
     # when a platform's ids start over (e.g. a new Telegram bot token).
     counts["seen_messages"] += await store.forget_seen_before(now - timedelta(days=SEEN_MESSAGE_DAYS))
+    # Rate-limit windows are minutes to an hour long: a day-old event limits nothing.
+    counts["rate_events"] = await store.forget_events_before(now - timedelta(days=1))
     return counts
 
 

@@ -2,27 +2,35 @@
 
 from __future__ import annotations
 
-import re
-
 import logging
+import re
+from datetime import timedelta
 
-from handlers.privacy import consent
 from bot.crypto import SecretKeyError
-from bot.routing import Context, Regex, Router, in_form
 from bot.messages import Reply
-from handlers.common.roles import ROLE_NAMES
-from handlers.workers.store import WorkersStore
+from bot.ratelimit import address_key
+from bot.routing import Context, Regex, Router, in_form
 from bot.trust import casework_refusal
+from handlers.common.roles import ROLE_NAMES
+from handlers.privacy import consent
+from handlers.workers.store import WorkersStore
 
 log = logging.getLogger(__name__)
 router = Router("binding")
 
 USAGE = "请发送“绑定 绑定码”，例如：绑定 K7M2QX9P。绑定码由站长用管理命令生成，7 天内有效，只能用一次。"
-FAILURES = {
-    "unknown": "绑定码不对，请核对后重新发送（不区分大小写）。如仍不行，请找站长重新生成。",
-    "expired": "这个绑定码已过期（有效期 7 天），请找站长重新生成。",
-    "used": "这个绑定码已经用过了，每个绑定码只能用一次。如需在新的账号上使用，请找站长重新生成。",
-}
+# One answer for every failure (unknown, expired, used, too many tries): a guesser learns nothing from it.
+REFUSED = ("绑定没有成功：绑定码不对、已过期或已用过（每个码只能用一次，7 天内有效）。请核对后重新发送，不区分大小写；"
+           "连续输错多次需要等 15 分钟再试。仍不行请找站长重新生成。")
+
+
+def attempt_keys(ctx: Context) -> list[str]:
+    """Failures are counted per chat identity and, where the channel sees one, per client address."""
+    assert ctx.user is not None
+    keys = [f"invite:user:{ctx.user.id}"]
+    if ctx.incoming.client_address:
+        keys.append(address_key("invite:addr", ctx.incoming.client_address))
+    return keys
 
 
 @router.message(Regex(r"^(?:/bind(?:@\w+)?|绑定|綁定)(?:\s*[:：]?\s*(?P<code>[A-Za-z0-9][A-Za-z0-9 \-]{3,30}))?\s*$"))
@@ -33,7 +41,14 @@ async def bind(ctx: Context, match: re.Match[str]) -> Reply:
     code = match.group("code")
     if not code:
         return Reply(USAGE)
-    store = ctx.services.store
+    store, settings = ctx.services.store, ctx.services.settings
+    keys = attempt_keys(ctx)
+    window = timedelta(minutes=settings.invite_failure_window_minutes)
+    if max((await store.recent_events(keys, window)).values()) >= settings.invite_max_failures:
+        # Refused unchecked, even a valid code: otherwise the guessing would simply go on more slowly.
+        log.warning("invite attempts over the limit", extra={"channel": ctx.incoming.channel})
+        await store.note_event(keys)
+        return Reply(REFUSED)
     try:
         outcome = await WorkersStore.of(store).redeem_invite(store.secrets.invite_hash(code), ctx.user.id)
     except SecretKeyError:
@@ -41,7 +56,8 @@ async def bind(ctx: Context, match: re.Match[str]) -> Reply:
         return Reply("系统还没有配置加密密钥，暂时不能绑定，请联系管理员。")
     if isinstance(outcome, str):
         log.info("invite refused", extra={"reason": outcome, "channel": ctx.incoming.channel})
-        return Reply(FAILURES.get(outcome, FAILURES["unknown"]))
+        await store.note_event(keys)
+        return Reply(REFUSED)
     if in_form(ctx.state):
         await ctx.clear_state()  # a half-written form belonged to the previous binding
     consent.update_current(is_worker=True)  # workers get no residents' privacy notice

@@ -90,7 +90,7 @@ async def test_chat_with_personal_numbers_logs_none_of_them(
     caplog.set_level(logging.DEBUG)
     async with aiohttp.ClientSession() as http:
         for message_id in ("pii-1", "pii-1"):  # the second is a duplicate: the dedup path logs too
-            body = {"visitor_id": "visitor-pii", "text": text, "message_id": message_id}
+            body = {"text": text, "message_id": message_id}
             async with http.post(f"{base_url}/api/chat?phone={MOBILE}", json=body,
                                  headers={"Referer": f"{base_url}/chat?id={ID}"}) as r:
                 assert r.status == 200

@@ -41,11 +41,11 @@ def value(samples: dict, name: str, **labels: str) -> float:
 
 async def test_counters_move_with_messages(base_url: str) -> None:
     # The registry is process-wide (other tests count too), so everything is compared as a difference.
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:  # one visitor: the cookie is kept
         before = await scrape(http, base_url)
 
         async def chat(text: str, message_id: str) -> list:
-            body = {"visitor_id": "metrics-visitor", "text": text, "message_id": message_id}
+            body = {"text": text, "message_id": message_id}
             async with http.post(f"{base_url}/api/chat", json=body) as r:
                 return (await r.json())["replies"]
 
@@ -79,7 +79,7 @@ async def test_handler_failure_counts_as_error(base_url: str, monkeypatch: pytes
     monkeypatch.setattr(KnowledgeBase, "answer", broken)
     before = metrics.MESSAGES.value(channel="web", outcome="error")
     async with aiohttp.ClientSession() as http:
-        body = {"visitor_id": "metrics-visitor", "text": "低保怎么申请", "message_id": "boom"}
+        body = {"text": "低保怎么申请", "message_id": "boom"}
         async with http.post(f"{base_url}/api/chat", json=body) as r:
             [reply] = (await r.json())["replies"]
     assert "12345" in reply["text"]  # the dispatcher's apology

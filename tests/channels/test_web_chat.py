@@ -15,9 +15,8 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from yarl import URL
-
 from live_app import serve_app, sqlite_settings
+from yarl import URL
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -36,7 +35,7 @@ year: 2024
 
 
 @pytest.fixture
-async def base_url(tmp_path: Path, clock) -> AsyncIterator[str]:  # noqa: ANN001
+async def base_url(tmp_path: Path, clock) -> AsyncIterator[str]:
     extra = tmp_path / "extra"
     extra.mkdir()
     (extra / "hostile.md").write_text(HOSTILE_DOC, encoding="utf-8")
@@ -45,7 +44,7 @@ async def base_url(tmp_path: Path, clock) -> AsyncIterator[str]:  # noqa: ANN001
 
 
 @pytest.fixture
-async def page(base_url: str):  # noqa: ANN201 - a playwright Page, whose type exists only when installed
+async def page(base_url: str):
     try:
         from playwright.async_api import async_playwright
     except ImportError:
@@ -68,7 +67,7 @@ async def page(base_url: str):  # noqa: ANN201 - a playwright Page, whose type e
         await browser.close()
 
 
-async def ask(page, text: str):  # noqa: ANN001, ANN201
+async def ask(page, text: str):
     bots = page.locator(".msg.bot:not(.typing)")
     before = await bots.count()
     await page.get_by_label("输入您的问题").fill(text)
@@ -79,7 +78,7 @@ async def ask(page, text: str):  # noqa: ANN001, ANN201
     return answer
 
 
-async def test_question_answer_citation_and_document_page(page) -> None:  # noqa: ANN001
+async def test_question_answer_citation_and_document_page(page) -> None:
     from playwright.async_api import expect
 
     await expect(page.get_by_role("heading", name="社工助手")).to_be_visible()
@@ -100,7 +99,7 @@ async def test_question_answer_citation_and_document_page(page) -> None:  # noqa
     await expect(page.locator(".msg.bot .bubble").filter(has_text="来源")).to_have_count(1)
 
 
-async def test_unanswerable_question_offers_contact_button(page) -> None:  # noqa: ANN001
+async def test_unanswerable_question_offers_contact_button(page) -> None:
     from playwright.async_api import expect
 
     answer = await ask(page, "火星上的房价多少")
@@ -116,12 +115,12 @@ async def test_unanswerable_question_offers_contact_button(page) -> None:  # noq
     await expect(contact).to_contain_text("110")
 
 
-async def test_typing_indicator_then_friendly_error(page) -> None:  # noqa: ANN001
+async def test_typing_indicator_then_friendly_error(page) -> None:
     from playwright.async_api import expect
 
     release = asyncio.Event()
 
-    async def stall_then_fail(route) -> None:  # noqa: ANN001
+    async def stall_then_fail(route) -> None:
         await release.wait()
         await route.abort("connectionreset")
 
@@ -159,3 +158,17 @@ async def test_document_pages_escape_and_refuse_unknown_paths(base_url: str) -> 
             assert r.status == 200 and "社工助手" in await r.text()
         async with http.get(f"{base_url}/chat/static/chat.js") as r:
             assert r.status == 200
+
+
+async def test_the_page_names_nobody_the_cookie_does(page) -> None:
+    """Issue 13, point 2: the identity is a server-issued HttpOnly cookie; no request carries an identifier."""
+    sent: list[tuple[str, str]] = []
+    page.on("request", lambda r: sent.append((r.url, r.post_data or "")) if "/api/chat" in r.url else None)
+    await ask(page, "低保怎么申请")
+    [cookie] = [c for c in await page.context.cookies() if c["name"] == "shegong_session"]
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Lax"
+    assert await page.evaluate("document.cookie") == ""  # out of the script's reach
+    async with page.expect_request("**/api/chat/updates") as polled:
+        pass
+    assert (await polled.value).url.endswith("/api/chat/updates")  # no query string
+    assert sent and all("visitor" not in url + body and cookie["value"] not in url + body for url, body in sent)

@@ -98,7 +98,7 @@ async def test_old_paths_redirect_permanently_to_the_renamed_document(base_url: 
 
 
 async def test_an_answer_cites_the_current_path_and_the_sources(base_url: str) -> None:
-    payload = {"visitor_id": "visitor-0001", "text": "孤寡老人特困供养谁可以申请", "message_id": "m1"}
+    payload = {"text": "孤寡老人特困供养谁可以申请", "message_id": "m1"}
     async with aiohttp.ClientSession() as http, http.post(f"{base_url}/api/chat", json=payload) as r:
         [reply] = (await r.json())["replies"]
     citation = reply["citations"][0]

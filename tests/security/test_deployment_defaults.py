@@ -101,7 +101,7 @@ async def test_data_directory_database_key_and_exports_are_private(tmp_path: Pat
         data = tmp_path / "data"
         settings = Settings(data_dir=data, database_url="", _env_file=None)
         async with serve_services(settings, clock) as (url, _), aiohttp.ClientSession() as http:
-            async with http.post(f"{url}/api/chat", json={"visitor_id": "visitor-files-1", "text": "低保怎么申请"}) as r:
+            async with http.post(f"{url}/api/chat", json={"text": "低保怎么申请"}) as r:
                 assert r.status == 200  # something written, so SQLite's -wal and -shm files exist
             assert mode(data) == 0o700
             files = {p.name: mode(p) for p in data.iterdir()}

@@ -23,6 +23,7 @@ from bot.channels.base import Channel
 from bot.channels.wx_common import to_incoming as wx_incoming
 from bot.clock import FrozenClock
 from bot.config import Settings
+from bot.crypto import generate_key
 from bot.routing import Context, Dispatcher, Regex, Router
 from bot.logging_setup import install_redaction
 from bot.messages import Incoming
@@ -55,17 +56,20 @@ async def test_control_characters_and_lone_surrogates_never_reach_the_database(t
     on both databases the text the handlers keep must be what a person could have meant."""
     settings = settings_for(database_url, tmp_path)
     # A question the knowledge base cannot answer: its text is kept in the dialog state for the next turn.
-    body = json.dumps({"visitor_id": "visitor-hygiene-1", "message_id": "m\u00001",
+    body = json.dumps({"message_id": "m\u00001",
                        "text": "火星\u0000移民\u0007补贴\ud800怎么领\u0085\r"})
-    async with serve_services(settings, clock) as (url, services), aiohttp.ClientSession() as http:
+    async with serve_services(settings, clock) as (url, services), aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
         async with http.post(f"{url}/api/chat", data=body, headers={"Content-Type": "application/json"}) as r:
             assert r.status == 200
             replies = (await r.json())["replies"]
         assert replies and APOLOGY not in replies[0]["text"]
-        user = await services.store.user_for("web", "visitor-hygiene-1")
+        [cookie] = list(http.cookie_jar)
+        session = services.store.secrets.verify_session(cookie.value)
+        assert session is not None
+        user = await services.store.user_for("web", session[0])
         state = await services.store.get_state(user.id)
         assert state is not None and state[1]["q"] == "火星移民补贴怎么领"
-        async with http.post(f"{url}/api/chat", json={"visitor_id": "visitor-hygiene-1", "text": "低保怎么申请"}) as r:
+        async with http.post(f"{url}/api/chat", json={"text": "低保怎么申请"}) as r:
             assert APOLOGY not in (await r.json())["replies"][0]["text"]
 
 
@@ -102,7 +106,7 @@ async def test_deeply_nested_json_is_400_with_one_warning_line(tmp_path: Path, c
     headers = {"Content-Type": "application/json", telegram.SECRET_HEADER: TG_SECRET}
     if depth < 1000:  # inside a real-looking body: Python's parser copes, the structure is still refused
         inner = json.loads(nested_json(depth))
-        body = json.dumps({"update_id": 7, "visitor_id": "visitor-nest-1", "text": "低保", "extra": inner}).encode()
+        body = json.dumps({"update_id": 7, "text": "低保", "extra": inner}).encode()
     else:
         body = nested_json(depth)
     async with serve_services(settings, clock, channels=all_channels) as (url, _), aiohttp.ClientSession() as http:

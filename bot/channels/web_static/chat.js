@@ -23,19 +23,15 @@
     return prefix + Array.prototype.map.call(bytes, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
   }
 
-  // Storage can throw in private modes; the chat still works, it only forgets the visitor on reload.
+  // Storage can throw in private modes; the chat still works, it only forgets the transcript on reload.
+  // Who the visitor is lives in an HttpOnly cookie the server sets: this script never sees or sends it.
   function load(store, key) {
     try { return window[store].getItem(key); } catch (e) { return null; }
   }
   function save(store, key, value) {
     try { window[store].setItem(key, value); } catch (e) { /* not persisted */ }
   }
-
-  var visitorId = load("localStorage", "shegong.visitor");
-  if (!/^[A-Za-z0-9_-]{8,64}$/.test(visitorId || "")) {
-    visitorId = randomId("v-");
-    save("localStorage", "shegong.visitor", visitorId);
-  }
+  try { window.localStorage.removeItem("shegong.visitor"); } catch (e) { /* the old, self-chosen id */ }
 
   function el(tag, className, text) {
     var node = document.createElement(tag);
@@ -134,7 +130,9 @@
     }).then(function (response) {
       return response.json().catch(function () { return {}; }).then(function (data) {
         if (!response.ok || !Array.isArray(data.replies)) {
-          throw new Error(data.error || "HTTP " + response.status);
+          var error = new Error(data.error || "HTTP " + response.status);
+          error.serverSaid = response.status === 429 || response.status === 503 ? data.error : "";
+          throw error;
         }
         return data.replies;
       });
@@ -153,7 +151,7 @@
     scrollTo(show("me", { text: label || text }), false);
     var indicator = typing();
     scrollTo(indicator, false);
-    return post({ visitor_id: visitorId, text: text, message_id: randomId("m-"), is_button: !!isButton })
+    return post({ text: text, message_id: randomId("m-"), is_button: !!isButton })
       .then(function (replies) {
         indicator.remove();
         var first = null;
@@ -163,12 +161,13 @@
         });
         if (first) scrollTo(first, true);
       })
-      .catch(function () {
+      .catch(function (error) {
         indicator.remove();
         // Typed text goes back into the box so trying again is one tap.
         if (!isButton && !input.value) input.value = text;
         scrollTo(show("error", {
-          text: "抱歉，网络好像不太顺畅，消息没有发出去。请检查网络后再点“发送”试一次；急事请拨打 12345。"
+          text: (error && error.serverSaid) ||
+            "抱歉，网络好像不太顺畅，消息没有发出去。请检查网络后再点“发送”试一次；急事请拨打 12345。"
         }), false);
       })
       .then(function () { setBusy(false); });
@@ -192,7 +191,7 @@
   var POLL_MS = 5000;
   function poll() {
     if (document.hidden || !window.fetch) return;
-    fetch("/api/chat/updates?visitor_id=" + encodeURIComponent(visitorId), { credentials: "same-origin" })
+    fetch("/api/chat/updates", { credentials: "same-origin" })
       .then(function (response) { return response.ok ? response.json() : { replies: [] }; })
       .then(function (data) {
         (data.replies || []).forEach(function (reply) { scrollTo(show("bot", reply), false); });
