@@ -24,7 +24,7 @@ from bot.crypto import SecretKeyError, UnavailableSecrets, new_invite_code
 from bot.store import StationRecord, Store
 
 INVITE_DAYS = 7
-ROLE_NAMES = {"worker": "社工", "lead": "站长", "admin": "管理员"}
+ROLE_NAMES = {"worker": "社工", "lead": "站长", "admin": "管理员", "supervisor": "督导"}
 
 
 @asynccontextmanager
@@ -55,18 +55,21 @@ def _operator() -> str:
 
 
 # -- stations ---------------------------------------------------------------------------------
-async def add_station(settings: Settings, name: str, county: str = "", city: str = "",
-                      **details: str | float | None) -> int:
-    """`details`: address, phone, hours, latitude, longitude (the directory residents see)."""
+async def add_station(settings: Settings, name: str, county: str = "", city: str = "", district: str = "",
+                      town: str = "", **details: str | float | None) -> int:
+    """`details`: address, phone, hours, latitude, longitude (the directory residents see). `county` is the
+    old name of `district`."""
     _check_location(details)
+    if county:
+        print("提示：--county 已改名为 --district（县/区），旧写法仍可使用。", file=sys.stderr)
     async with _store(settings) as store:
         try:
-            station = await store.add_station(name, county, city)
+            station = await store.add_station(name, city=city, district=district or county, town=town)
             if any(v is not None for v in details.values()):
                 await store.set_station_details(station.id, **details)
         except ValueError as exc:
             raise SystemExit(str(exc)) from exc
-    where = "".join(p for p in (station.city, station.county) if p)
+    where = "".join(p for p in (station.city, station.district, station.town) if p)
     print(f"已添加社工站：{station.name}" + (f"（{where}）" if where else ""))
     return 0
 
@@ -98,7 +101,7 @@ async def list_stations(settings: Settings) -> int:
     async with _store(settings) as store:
         stations = await store.list_stations()
     for s in stations:
-        print(f"{s.name}  {s.city or '-'} {s.county or '-'}")
+        print(f"{s.name}  {s.city or '-'} {s.district or '-'} {s.town or '-'}")
     print(f"共 {len(stations)} 个社工站")
     return 0
 

@@ -191,7 +191,8 @@ async def _db_upgrade(args: argparse.Namespace) -> int:
 async def _station_add(args: argparse.Namespace) -> int:
     from bot.casework_admin import add_station
 
-    return await add_station(_settings(), args.name, county=args.county, city=args.city, **_station_details(args))
+    return await add_station(_settings(), args.name, county=args.county, city=args.city, district=args.district,
+                             town=args.town, **_station_details(args))
 
 
 def _station_details(args: argparse.Namespace) -> dict[str, str | float | None]:
@@ -213,7 +214,16 @@ async def _station_list(args: argparse.Namespace) -> int:
 
 async def _invite(args: argparse.Namespace) -> int:
     from bot.casework_admin import invite
+    from handlers.reports.admin import invite_supervisor
 
+    if args.role == "supervisor" or args.scope:
+        if args.station or args.role not in (None, "supervisor"):
+            raise SystemExit("--scope 只用于督导（--role supervisor），不能与 --station 一起使用")
+        if not args.scope:
+            raise SystemExit("督导需要指定范围：--scope district:南海区 | city:东莞市 | province")
+        return await invite_supervisor(_settings(), args.scope, args.name)
+    if not args.station:
+        raise SystemExit("请用 --station 指定社工站（督导用 --scope）")
     return await invite(_settings(), args.station, args.name, args.role)
 
 
@@ -264,8 +274,10 @@ def _add_casework_commands(sub: argparse._SubParsersAction) -> None:
                                                                       metavar="ACTION")
     p = station.add_parser("add", help="添加镇（街）社工站")
     p.add_argument("name", metavar="NAME", help="社工站名称，如 石牌街社工站")
-    p.add_argument("--county", default="", help="所属县（区），如 天河区")
-    p.add_argument("--city", default="", help="所属市，如 广州市")
+    p.add_argument("--city", default="", help="所属地级市，如 东莞市")
+    p.add_argument("--district", default="", help="所属县（区），如 天河区；东莞、中山等镇街直属于市的不填")
+    p.add_argument("--town", default="", help="所在镇（街），如 石龙镇")
+    p.add_argument("--county", default="", help="旧写法，同 --district（已改名）")
     _station_detail_options(p)
     p.set_defaults(run=_station_add)
     p = station.add_parser("set", help="修改社工站的地址、电话、开放时间、位置（只改指定的项）")
@@ -276,10 +288,12 @@ def _add_casework_commands(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=_station_list)
 
     p = sub.add_parser("invite", help="登记社工并生成一次性绑定码（7 天有效）")
-    p.add_argument("--station", required=True, metavar="NAME", help="社工站名称")
+    p.add_argument("--station", metavar="NAME", help="社工站名称")
+    p.add_argument("--scope", metavar="范围", help="督导的范围：district:南海区、city:东莞市 或 province")
     p.add_argument("--name", required=True, metavar="姓名", help="社工姓名")
-    p.add_argument("--role", choices=("worker", "lead"), default=None,
-                   help="worker=社工，lead=站长/副站长；不填时新登记为 worker，已登记的保持原角色")
+    p.add_argument("--role", choices=("worker", "lead", "supervisor"), default=None,
+                   help="worker=社工，lead=站长/副站长，supervisor=区/市/省督导（配合 --scope）；"
+                        "不填时新登记为 worker，已登记的保持原角色")
     p.set_defaults(run=_invite)
 
     workers = sub.add_parser("workers", help="社工").add_subparsers(dest="workers_command", required=True,

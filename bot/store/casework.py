@@ -29,27 +29,30 @@ KEY_FINGERPRINT = "secret_key_fingerprint"
 
 class CaseworkQueries(CaseImportQueries, VisitQueries):
     # -- stations ---------------------------------------------------------------------------
-    async def add_station(self, name: str, county: str = "", city: str = "") -> StationRecord:
-        name, county, city = name.strip(), county.strip(), city.strip()
+    async def add_station(self, name: str, county: str = "", city: str = "", district: str = "",
+                          town: str = "") -> StationRecord:
+        """`county` is the old name of `district`."""
+        name, district, city, town = name.strip(), (district or county).strip(), city.strip(), town.strip()
         if not name:
             raise ValueError("社工站名称不能为空")
         async with self.session.begin() as s:
-            stmt = (self._insert(Station).values(name=name, county=county, city=city, created_at=self.clock.now())
+            stmt = (self._insert(Station).values(name=name, district=district, city=city, town=town,
+                                                 created_at=self.clock.now())
                     .on_conflict_do_nothing().returning(Station.id))
             station_id = (await s.execute(stmt)).scalar_one_or_none()
         if station_id is None:
             raise ValueError(f"社工站已存在：{name}")
-        return StationRecord(station_id, name, county, city)
+        return StationRecord(station_id, name, district, city, town)
 
     async def station_by_name(self, name: str) -> StationRecord | None:
         async with self.session() as s:
             row = (await s.execute(select(Station).where(Station.name == name.strip()))).scalar_one_or_none()
-            return None if row is None else StationRecord(row.id, row.name, row.county, row.city)
+            return None if row is None else StationRecord(row.id, row.name, row.district, row.city, row.town)
 
     async def list_stations(self) -> list[StationRecord]:
         async with self.session() as s:
             rows = (await s.execute(select(Station).order_by(Station.name))).scalars()
-            return [StationRecord(r.id, r.name, r.county, r.city) for r in rows]
+            return [StationRecord(r.id, r.name, r.district, r.city, r.town) for r in rows]
 
     # -- workers and invites ----------------------------------------------------------------
     async def add_worker_with_invite(self, station_id: int, name: str, role: str, code_hash: str,
@@ -98,7 +101,13 @@ class CaseworkQueries(CaseImportQueries, VisitQueries):
             bind = self._insert(WorkerIdentity).values(user_id=user_id, worker_id=worker_id, bound_at=now)
             await s.execute(bind.on_conflict_do_update(index_elements=["user_id"],
                                                        set_={"worker_id": worker_id, "bound_at": now}))
-            return (await self._workers(s, Worker.id == worker_id))[0]
+            found = await self._workers(s, Worker.id == worker_id)
+            if found:
+                return found[0]
+            # A supervisor has no station: the record names their area instead (station_id 0).
+            worker = await s.get(Worker, worker_id)
+            assert worker is not None
+            return WorkerRecord(worker.id, worker.name, worker.role, 0, worker.scope)
 
     async def worker_for_user(self, user_id: int) -> WorkerRecord | None:
         async with self.session() as s:
