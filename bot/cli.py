@@ -320,6 +320,37 @@ def _add_casework_commands(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=_visits_export)
 
 
+# -- shegong report monthly ----------------------------------------------------------------------
+async def _report_monthly(args: argparse.Namespace) -> int:
+    from handlers.reports.admin import report_monthly
+    from handlers.reports.area import Area, parse_scope
+
+    if args.station:
+        area = Area("station", args.station)
+    elif args.district:
+        area = parse_scope(f"district:{args.district}")
+    elif args.city:
+        area = Area("city", args.city)
+    else:
+        area = Area("province")
+    return await report_monthly(_settings(), area, args.month, args.format, Path(args.output) if args.output else None)
+
+
+def _add_report_commands(sub: argparse._SubParsersAction) -> None:
+    report = sub.add_parser("report", help="统计报表").add_subparsers(dest="report_command", required=True,
+                                                                  metavar="ACTION")
+    p = report.add_parser("monthly", help="月报：覆盖率、各社工、逾期、危险事件、转人工、需求与服务、近七个月趋势")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--station", metavar="NAME", help="一个社工站")
+    where.add_argument("--district", metavar="县区", help="一个县（区）的全部社工站；同名县区写成 佛山市/南海区")
+    where.add_argument("--city", metavar="市", help="一个地级市的全部社工站")
+    where.add_argument("--province", action="store_true", help="全省")
+    p.add_argument("--month", required=True, metavar="YYYY-MM", help="月份，如 2026-11")
+    p.add_argument("--format", choices=("json", "xlsx"), default="json")
+    p.add_argument("-o", "--output", metavar="FILE", help="输出文件；json 不填时输出到标准输出")
+    p.set_defaults(run=_report_monthly)
+
+
 # -- shegong reminders ... ---------------------------------------------------------------------
 async def _reminders_due(args: argparse.Namespace) -> int:
     from handlers.reminders.admin import due
@@ -414,6 +445,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_casework_commands(sub)
     _add_privacy_commands(sub)
     _add_reminder_commands(sub)
+    _add_report_commands(sub)
     return parser
 
 

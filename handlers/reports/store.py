@@ -5,13 +5,31 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, case, func, select, update
 
-from bot.store import Store, WorkerRecord
-from bot.store.casework_models import Invite, Station, Worker, WorkerIdentity
-from bot.store.casework_records import AREA_ROLES, LEAD_ROLES, utc
+from bot.store import StationRecord, Store, WorkerRecord
+from bot.store.casework_models import (
+    Case,
+    Invite,
+    Station,
+    Visit,
+    Worker,
+    WorkerIdentity,
+)
+from bot.store.casework_records import AREA_ROLES, LEAD_ROLES, aware, utc
+from bot.store.handoff_models import Ticket
 from handlers.reports.area import Area, parse_scope
+from handlers.reports.monthly import (
+    CaseFact,
+    Month,
+    StationFact,
+    TicketFact,
+    VisitFact,
+    WorkerFact,
+    boundaries,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,3 +97,61 @@ def _viewer(worker_id: int, name: str, role: str, scope: str, station_id: int | 
     if role in LEAD_ROLES and station_id is not None:
         return Viewer(worker_id, name, role, Area("station", station_name or ""), station_id)
     return None
+
+
+# -- the monthly report's facts -------------------------------------------------------------------
+async def stations_in(store: Store, area: Area) -> list[StationFact]:
+    async with store.session() as s:
+        rows = (await s.execute(select(Station.id, Station.name, Station.city, Station.district, Station.town)
+                                .order_by(Station.name))).all()
+    stations = [StationFact(*row) for row in rows]
+    return [st for st in stations if area.contains(StationRecord(st.id, st.name, st.district, st.city, st.town))]
+
+
+async def report_facts(store: Store, stations: list[StationFact], month: Month, now: datetime,
+                       ) -> tuple[list[WorkerFact], list[CaseFact], list[VisitFact], dict[tuple[int, int, int], int],
+                                  list[TicketFact]]:
+    """Workers, cases (with per-month visited flags), the report month's visits, visit counts per station,
+    worker and month, and the month's handoff tickets, for these stations. One read transaction."""
+    bounds = boundaries(month, store.tz)
+    ids = [st.id for st in stations]
+    if not ids:
+        return [], [], [], {}, []
+    months = range(len(bounds) - 1)
+
+    def flag(k: int, home: bool = False) -> Any:
+        inside = and_(Visit.visited_at >= bounds[k], Visit.visited_at < bounds[k + 1])
+        return func.max(case((and_(inside, Visit.mode == "入户") if home else inside, 1), else_=0))
+
+    in_window = and_(Visit.case_id == Case.id, Visit.visited_at >= bounds[0], Visit.visited_at <= utc(now))
+    cases_stmt = (select(Case.id, Case.station_id, Case.worker_id, Case.name, Case.categories, Case.status,
+                         Case.created_at, Case.updated_at, *[flag(k) for k in months],
+                         *[flag(k, home=True) for k in months], func.max(Visit.visited_at))
+                  .outerjoin(Visit, in_window).where(Case.station_id.in_(ids)).group_by(Case.id))
+    month_of = case(*[(Visit.visited_at >= bounds[k], k) for k in reversed(months)], else_=-1)
+    counts_stmt = (select(Case.station_id, Visit.worker_id, month_of, func.count())
+                   .join(Case, Case.id == Visit.case_id)
+                   .where(Case.station_id.in_(ids), Visit.visited_at >= bounds[0], Visit.visited_at < bounds[-1])
+                   .group_by(Case.station_id, Visit.worker_id, month_of))
+    last = len(bounds) - 2
+    visits_stmt = (select(Visit.id, Visit.case_id, Visit.worker_id, Visit.visited_at, Visit.mode, Visit.needs,
+                          Visit.services, Visit.danger, Visit.risk_after)
+                   .join(Case, Case.id == Visit.case_id)
+                   .where(Case.station_id.in_(ids), Visit.visited_at >= bounds[last],
+                          Visit.visited_at < bounds[last + 1]))
+    n = len(months)
+    async with store.session() as s:
+        workers = [WorkerFact(worker_id, name, station_id or 0) for worker_id, name, station_id in (await s.execute(
+            select(Worker.id, Worker.name, Worker.station_id).where(Worker.station_id.in_(ids))
+            .order_by(Worker.id))).all()]
+        cases = [CaseFact(row[0], row[1], row[2], row[3], tuple(row[4] or ()), row[5], aware(row[6]), aware(row[7]),
+                          tuple(bool(x) for x in row[8:8 + n]), tuple(bool(x) for x in row[8 + n:8 + 2 * n]),
+                          aware(row[8 + 2 * n]))
+                 for row in (await s.execute(cases_stmt)).all()]
+        counts = {(st, w, k): c for st, w, k, c in (await s.execute(counts_stmt)).all() if k >= 0}
+        visits = [VisitFact(r[0], r[1], r[2], aware(r[3]), *r[4:]) for r in (await s.execute(visits_stmt)).all()]
+        tickets = [TicketFact(st, aware(at), aware(first)) for st, at, first in (await s.execute(
+            select(Ticket.station_id, Ticket.created_at, Ticket.first_reply_at)
+            .where(Ticket.station_id.in_(ids), Ticket.created_at >= bounds[last],
+                   Ticket.created_at < bounds[last + 1]))).all()]
+    return workers, cases, visits, counts, tickets
