@@ -12,7 +12,18 @@ this order, and the first handler that takes a message answers it:
 Feature middlewares run in this order too, between intake and the input checks.
 """
 
-from handlers import casework, directory, handoff, help, kb_drafts, policy_qa, privacy, reminders, reports, workers
+from handlers import (
+            casework,
+            directory,
+            handoff,
+            help,
+            kb_drafts,
+            policy_qa,
+            privacy,
+            reminders,
+            reports,
+            workers,
+)
 
 FEATURES = (workers.FEATURE, privacy.FEATURE, handoff.FEATURE, kb_drafts.FEATURE, directory.FEATURE,
             reports.FEATURE, casework.FEATURE, help.FEATURE, reminders.FEATURE, policy_qa.FEATURE)

@@ -23,8 +23,8 @@ def stats_text(report: Mapping[str, Any]) -> str:
     month = Month.parse(report["month"])
     t, area = report["totals"], report["area"]
     lines = [f"📊 {area['name']} {month.label}统计",
-             f"在册 {t['active_cases']} 人，已服务 {t['served']} 人，覆盖率 {pct(t['served_rate'])}；"
-             f"入户 {t['home_visited']} 人（{pct(t['home_rate'])}）；走访 {t['visits']} 次"]
+             (f"在册 {t['active_cases']} 人，已服务 {t['served']} 人，覆盖率 {pct(t['served_rate'])}；"
+              f"入户 {t['home_visited']} 人（{pct(t['home_rate'])}）；走访 {t['visits']} 次")]
     if area["level"] == "station":
         people = [f"{w['name']} {w['served']}/{w['cases']} {pct(w['served_rate'])} 走访{w['visits']} 逾期{w['overdue']}"
                   for w in report["workers"] if w["cases"] or w["visits"] or w["overdue"]]
@@ -48,8 +48,8 @@ def stats_text(report: Mapping[str, Any]) -> str:
 def coverage_text(report: Mapping[str, Any]) -> str:
     month = Month.parse(report["month"])
     t = report["totals"]
-    lines = [f"📈 {report['area']['name']} {month.label}覆盖率 {pct(t['served_rate'])}（{t['served']}/{t['active_cases']}），"
-             f"入户 {pct(t['home_rate'])}"]
+    lines = [(f"📈 {report['area']['name']} {month.label}覆盖率 {pct(t['served_rate'])}"
+              f"（{t['served']}/{t['active_cases']}），入户 {pct(t['home_rate'])}")]
     cats = [f"{c['category']} {pct(c['served_rate'])}（{c['served']}/{c['active_cases']}）" for c in report["categories"]]
     lines.append("按类别：" + ("；".join(cats) or "无"))
     if report["area"]["level"] == "station":
@@ -67,8 +67,8 @@ def danger_text(report: Mapping[str, Any]) -> str:
     danger = report["danger"]
     if not danger["events"]:
         return f"✅ {report['area']['name']} {month.label}没有危险事件。"
-    lines = [f"⚠️ {report['area']['name']} {month.label}危险事件 {danger['events']} 起，已跟进 {danger['followed_up']} 起，"
-             f"未跟进 {danger['open']} 起"]
+    lines = [(f"⚠️ {report['area']['name']} {month.label}危险事件 {danger['events']} 起，"
+              f"已跟进 {danger['followed_up']} 起，未跟进 {danger['open']} 起")]
     open_events = [e for e in danger["list"] if not e["followed_up"]]
     for e in open_events[:MAX_NAMES]:
         what = e["danger"] or f"风险{e['risk_after']}"
