@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     secret_key: str = Field(default="", repr=False)
     # Conversation logs (handoff messages, sent pushes, dialog state) older than this are purged.
     retention_days: int = Field(default=180, ge=1)
+    # The address people reach this server at (e.g. https://shegong.example.org): links sent in chat, such as
+    # the dashboard's one-time login link, are built from it.
+    public_url: str = ""
     # When set, GET /metrics wants `Authorization: Bearer <token>` (for a scraper outside the proxy).
     metrics_token: str = Field(default="", repr=False)
 

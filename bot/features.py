@@ -1,4 +1,4 @@
-"""What a feature package hands the engine: its router, middlewares and background work.
+"""What a feature package hands the engine: its router, middlewares, background work and HTTP routes.
 
 `handlers.FEATURES` lists one `Feature` per package, in routing order; the wiring (`bot.app`) and the server
 read that list, so the engine itself names no feature.
@@ -17,6 +17,8 @@ from bot.services import Services
 
 # An aiohttp cleanup context: starts a feature's loop with the server and stops it on shutdown.
 BackgroundHook = Callable[[Services, Mapping[str, Channel]], Callable[[web.Application], AsyncIterator[None]]]
+# HTTP routes a feature serves (mounted by bot.server.create_app), given the services.
+RoutesHook = Callable[[Services], list[web.RouteDef]]
 
 
 @dataclass(frozen=True)
@@ -26,3 +28,4 @@ class Feature:
     # Run for every message after intake and before the input checks, in FEATURES order.
     middlewares: tuple[Middleware, ...] = ()
     background: tuple[BackgroundHook, ...] = ()
+    routes: tuple[RoutesHook, ...] = ()

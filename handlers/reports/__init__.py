@@ -6,9 +6,11 @@ monthly.py     the report as a pure computation (definitions in its docstring an
 store.py       supervisors, and the facts a report is computed from
 service.py     build_report: facts + the reminders' overdue items → the report dict
 chat.py        short texts; router.py the chat commands; xlsx.py the workbook; admin.py the commands
+web.py         the dashboard (pages.py its HTML, svg.py its charts, static/ its stylesheet)
 """
 
 from bot.features import Feature
 from handlers.reports.router import router
+from handlers.reports.web import routes
 
-FEATURE = Feature("reports", router)
+FEATURE = Feature("reports", router, routes=(routes,))

@@ -1,5 +1,5 @@
 """Leads, admins and supervisors in chat: `本站统计 [上月|2026-11]`, `覆盖率`, `危险事件` (the same numbers as
-`shegong report monthly`), and `看板` (a one-time link to the dashboard). `逾期` stays with the reminders
+`shegong report monthly`), and `看板` (a one-time link to the dashboard, handlers/reports/web.py). `逾期` stays with the reminders
 feature, whose computation the report's overdue count is."""
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from handlers.reports.chat import coverage_text, danger_text, stats_text
 from handlers.reports.monthly import Month
 from handlers.reports.service import ReportError, build_report
 from handlers.reports.store import Viewer, viewer_for_user
+from handlers.reports.web import LINK_MINUTES, SESSION_HOURS, new_link
 
 router = Router("reports")
 
@@ -76,7 +77,20 @@ async def danger(ctx: Context, viewer: Viewer, match: re.Match[str]) -> Reply:
     return report if isinstance(report, Reply) else Reply(danger_text(report))
 
 
-for _command, _name in ((STATS, "本站统计"), (COVERAGE, "覆盖率"), (DANGER, "危险事件")):
+DASHBOARD = Regex(r"^(?:看板|睇板|数据看板|數據看板|/dashboard)$")
+
+
+@router.message(DASHBOARD, IsViewer())
+async def dashboard(ctx: Context, viewer: Viewer) -> Reply:
+    try:
+        link = await new_link(ctx.services, viewer)
+    except ValueError as exc:
+        return Reply(str(exc))
+    return Reply(f"📊 {viewer.area.label} 看板：\n{link}\n链接 {LINK_MINUTES} 分钟内有效，只能打开一次；"
+                 f"打开后 {SESSION_HOURS} 小时内可用。请不要转发给他人。")
+
+
+for _command, _name in ((STATS, "本站统计"), (COVERAGE, "覆盖率"), (DANGER, "危险事件"), (DASHBOARD, "看板")):
     def _refuse(name: str) -> Any:
         async def refuse(ctx: Context, worker: WorkerRecord) -> Reply:
             return Reply(LEAD_ONLY.format(name))

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, func, select, update
+from sqlalchemy import and_, case, delete, func, select, update
 
 from bot.store import StationRecord, Store, WorkerRecord
 from bot.store.casework_models import (
@@ -20,6 +20,7 @@ from bot.store.casework_models import (
 )
 from bot.store.casework_records import AREA_ROLES, LEAD_ROLES, aware, utc
 from bot.store.handoff_models import Ticket
+from bot.store.models import KeyValue
 from handlers.reports.area import Area, parse_scope
 from handlers.reports.monthly import (
     CaseFact,
@@ -155,3 +156,72 @@ async def report_facts(store: Store, stations: list[StationFact], month: Month, 
             .where(Ticket.station_id.in_(ids), Ticket.created_at >= bounds[last],
                    Ticket.created_at < bounds[last + 1]))).all()]
     return workers, cases, visits, counts, tickets
+
+
+# -- dashboard: one-time links, sessions, case lists ---------------------------------------------------
+LINK_PREFIX, SESSION_PREFIX = "dash:link:", "dash:session:"
+
+
+async def save_token(store: Store, prefix: str, token_hash: str, worker_id: int, expires_at: datetime) -> None:
+    """A one-time link or a session; expired ones of either kind are swept on the way."""
+    now = store.clock.now()
+    async with store.session.begin() as s:
+        await s.execute(delete(KeyValue).where(KeyValue.key.startswith("dash:"), KeyValue.expires_at <= now))
+        s.add(KeyValue(key=prefix + token_hash, value=str(worker_id), expires_at=utc(expires_at)))
+
+
+async def take_link(store: Store, token_hash: str) -> int | None:
+    """The worker a link was made for, deleting it: a second use (or a late one) finds nothing."""
+    now = store.clock.now()
+    async with store.session.begin() as s:
+        stmt = (delete(KeyValue).where(KeyValue.key == LINK_PREFIX + token_hash, KeyValue.expires_at > now)
+                .returning(KeyValue.value))
+        value = (await s.execute(stmt)).scalar_one_or_none()
+    return int(value) if value is not None else None
+
+
+async def session_worker(store: Store, token_hash: str) -> int | None:
+    async with store.session() as s:
+        value = (await s.execute(select(KeyValue.value).where(KeyValue.key == SESSION_PREFIX + token_hash,
+                                                              KeyValue.expires_at > store.clock.now()))
+                 ).scalar_one_or_none()
+    return int(value) if value is not None else None
+
+
+async def end_session(store: Store, token_hash: str) -> None:
+    async with store.session.begin() as s:
+        await s.execute(delete(KeyValue).where(KeyValue.key == SESSION_PREFIX + token_hash))
+
+
+@dataclass(frozen=True, slots=True)
+class CaseLine:
+    id: int
+    name: str
+    categories: tuple[str, ...]
+    village: str
+    risk_level: str
+    worker_id: int | None
+    worker_name: str
+    last_visit_at: datetime | None
+
+
+async def station_cases(store: Store, station_id: int) -> list[CaseLine]:
+    """The station's open cases with their worker and last visit (no personal numbers)."""
+    last = select(func.max(Visit.visited_at)).where(Visit.case_id == Case.id).scalar_subquery()
+    stmt = (select(Case.id, Case.name, Case.categories, Case.village, Case.risk_level, Case.worker_id, Worker.name,
+                   last)
+            .outerjoin(Worker, Worker.id == Case.worker_id)
+            .where(Case.station_id == station_id, Case.status == "open").order_by(Case.name, Case.id))
+    async with store.session() as s:
+        return [CaseLine(i, n, tuple(c or ()), v, r, w, wn or "", aware(at))
+                for i, n, c, v, r, w, wn, at in (await s.execute(stmt)).all()]
+
+
+async def case_numbers(store: Store, case_id: int, station_id: int) -> tuple[str, str] | None:
+    """(ID number, phone) in full, for the audited 显示完整 on the case page."""
+    async with store.session() as s:
+        row = (await s.execute(select(Case.id_number_enc, Case.phone_enc)
+                               .where(Case.id == case_id, Case.station_id == station_id))).first()
+    if row is None:
+        return None
+    return store.secrets.decrypt(row[0]), store.secrets.decrypt(row[1])

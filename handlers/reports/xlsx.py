@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from openpyxl import Workbook
 from openpyxl.chart import BarChart, LineChart, Reference
@@ -54,7 +54,7 @@ def _sheet_name(name: str, used: set[str]) -> str:
     return candidate
 
 
-def write_report_xlsx(report: Mapping[str, Any], path: Path,
+def write_report_xlsx(report: Mapping[str, Any], path: Path | IO[bytes],
                       cases_by_worker: Mapping[int, Sequence[CaseRecord]] | None = None) -> None:
     """`cases_by_worker` (a station's report): each worker's cases, numbers already masked."""
     area, month = report["area"], report["month"]
