@@ -4,7 +4,8 @@ an error names the file and line."""
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from knowledge.engine.normalize import to_simplified
@@ -17,18 +18,29 @@ class CategoriesError(ValueError):
     """A problem in the categories file; the message says where (file:line) and what, in Chinese."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class ServiceCategories:
     names: tuple[str, ...]
     keywords: tuple[tuple[str, tuple[str, ...]], ...]
+    # One pattern per category, and the answers for notes seen before (notes repeat: "需要助餐").
+    _patterns: tuple[tuple[str, re.Pattern[str]], ...] = field(init=False, repr=False, compare=False)
+    _seen: dict[str, tuple[str, ...]] = field(init=False, repr=False, compare=False, default_factory=dict)
 
-    def of(self, text: str) -> list[str]:
-        """The categories a note falls into ([] for an empty note, [其他] when none matches)."""
-        text = to_simplified(text.strip())
-        if not text:
-            return []
-        found = [name for name, words in self.keywords if any(w in text for w in words)]
-        return found or [OTHER]
+    def __post_init__(self) -> None:
+        patterns = tuple((name, re.compile("|".join(map(re.escape, words)))) for name, words in self.keywords)
+        object.__setattr__(self, "_patterns", patterns)
+
+    def of(self, text: str) -> tuple[str, ...]:
+        """The categories a note falls into (() for an empty note, (其他,) when none matches)."""
+        found = self._seen.get(text)
+        if found is None:
+            simple = to_simplified(text.strip())
+            found = ()
+            if simple:
+                found = tuple(name for name, pattern in self._patterns if pattern.search(simple)) or (OTHER,)
+            if len(self._seen) < 100_000:
+                self._seen[text] = found
+        return found
 
 
 def parse_categories(text: str, source: str) -> ServiceCategories:

@@ -17,9 +17,11 @@ Definitions (also in the README's station section):
 
 from __future__ import annotations
 
+import bisect
+import heapq
 import statistics
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
@@ -28,6 +30,7 @@ from handlers.reports.categories import ServiceCategories
 
 TREND_MONTHS = 6  # the months before the report month shown for the trend
 UNASSIGNED = "未分配"
+OVERDUE_LIST = 200  # the most overdue items listed (the count covers all)
 
 
 @dataclass(frozen=True, order=True, slots=True)
@@ -108,12 +111,19 @@ class CaseFact:
     status: str  # open | closed
     created_at: datetime
     updated_at: datetime  # for a closed case: when it was closed (its last change)
-    visited: tuple[bool, ...]  # per window month (oldest first): at least one visit
-    home_visited: tuple[bool, ...]  # per window month: at least one 入户 visit
+    visited: int  # bit k set: at least one visit in window month k (0 = the oldest)
+    home_visited: int  # bit k set: at least one 入户 visit in window month k
     last_visit_at: datetime | None  # the latest visit from the window's start up to the report time
 
     def active(self, start: datetime, end: datetime) -> bool:
         return self.created_at < end and (self.status != "closed" or self.updated_at >= start)
+
+    def active_months(self, bounds: Sequence[datetime]) -> range:
+        """The window months (indexes) in which the case is active, given the months' boundaries: from the
+        month it was registered in (or the first) to the month it was closed in (or the last)."""
+        first = bisect.bisect_right(bounds, self.created_at)  # the first month whose end is after registration
+        last = len(bounds) - 2 if self.status != "closed" else bisect.bisect_right(bounds, self.updated_at) - 1
+        return range(max(first - 1, 0) if first else 0, min(last, len(bounds) - 2) + 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,15 +184,22 @@ def rate(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
-def _coverage(cases: Iterable[CaseFact], k: int, start: datetime, end: datetime) -> dict[str, int | float | None]:
-    active = served = home = 0
-    for c in cases:
-        if c.active(start, end):
-            active += 1
-            served += c.visited[k]
-            home += c.home_visited[k]
-    return {"active_cases": active, "served": served, "served_rate": rate(served, active),
-            "home_visited": home, "home_rate": rate(home, active)}
+class Tally:
+    """Active, served and home-visited cases of one group, counted in one pass over the cases."""
+
+    __slots__ = ("active", "home", "served")
+
+    def __init__(self) -> None:
+        self.active = self.served = self.home = 0
+
+    def add(self, served: bool, home: bool) -> None:
+        self.active += 1
+        self.served += served
+        self.home += home
+
+    def as_dict(self) -> dict[str, int | float | None]:
+        return {"active_cases": self.active, "served": self.served, "served_rate": rate(self.served, self.active),
+                "home_visited": self.home, "home_rate": rate(self.home, self.active)}
 
 
 def monthly_report(data: ReportInput) -> dict[str, object]:
@@ -190,37 +207,54 @@ def monthly_report(data: ReportInput) -> dict[str, object]:
     months = window(data.month)
     bounds = boundaries(data.month, data.tz)
     k = len(months) - 1
-    start, end = bounds[k], bounds[k + 1]
     station_names = {s.id: s.name for s in data.stations}
     case_by_id = {c.id: c for c in data.cases}
 
+    by_month: Counter[int] = Counter()
+    by_station: Counter[tuple[int, int]] = Counter()
+    by_worker: Counter[tuple[int, int]] = Counter()
+    for (station, worker, m), n in data.visit_counts.items():
+        by_month[m] += n
+        by_station[(station, m)] += n
+        by_worker[(worker, m)] += n
+
     def visits_in(k_month: int, station: int | None = None, worker: int | None = None) -> int:
-        return sum(n for (s, w, m), n in data.visit_counts.items()
-                   if m == k_month and (station is None or s == station) and (worker is None or w == worker))
+        if station is not None:
+            return by_station[(station, k_month)]
+        if worker is not None:
+            return by_worker[(worker, k_month)]
+        return by_month[k_month]
 
-    totals = {**_coverage(data.cases, k, start, end), "visits": visits_in(k)}
-
-    by_category: dict[str, list[CaseFact]] = {}
+    total, trend_tallies = Tally(), [Tally() for _ in months]
+    by_category: dict[str, Tally] = {}
+    by_worker_tally: dict[int | None, Tally] = {}
+    by_station_tally: dict[int, Tally] = {}
     for c in data.cases:
+        active = c.active_months(bounds)
+        for i in active:
+            trend_tallies[i].add(bool(c.visited >> i & 1), bool(c.home_visited >> i & 1))
+        if k not in active:
+            continue
+        served, home = bool(c.visited >> k & 1), bool(c.home_visited >> k & 1)
+        total.add(served, home)
         for name in c.categories or ("未分类",):
-            by_category.setdefault(name, []).append(c)
-    categories = [{"category": name, **_coverage(cases, k, start, end)} for name, cases in by_category.items()]
-    categories = sorted((c for c in categories if c["active_cases"]), key=lambda c: (-int(c["active_cases"] or 0),
-                                                                                    str(c["category"])))
+            by_category.setdefault(name, Tally()).add(served, home)
+        by_worker_tally.setdefault(c.worker_id, Tally()).add(served, home)
+        by_station_tally.setdefault(c.station_id, Tally()).add(served, home)
+    totals = {**total.as_dict(), "visits": visits_in(k)}
+    categories = sorted(({"category": name, **t.as_dict()} for name, t in by_category.items()),
+                        key=lambda c: (-int(c["active_cases"] or 0), str(c["category"])))
 
     overdue_by_worker = Counter(o.worker_id for o in data.overdue)
     overdue_by_station = Counter(o.station_id for o in data.overdue)
-    cases_by_worker: dict[int | None, list[CaseFact]] = {}
-    for c in data.cases:
-        cases_by_worker.setdefault(c.worker_id, []).append(c)
     workers = []
     for w in sorted(data.workers, key=lambda w: (station_names.get(w.station_id, ""), w.id)):
-        coverage = _coverage(cases_by_worker.get(w.id, []), k, start, end)
+        coverage = by_worker_tally.get(w.id, Tally()).as_dict()
         workers.append({"worker_id": w.id, "name": w.name, "station": station_names.get(w.station_id, ""),
                         "cases": coverage["active_cases"], "served": coverage["served"],
                         "served_rate": coverage["served_rate"], "home_visited": coverage["home_visited"],
                         "visits": visits_in(k, worker=w.id), "overdue": overdue_by_worker.get(w.id, 0)})
-    unassigned = _coverage(cases_by_worker.get(None, []), k, start, end)
+    unassigned = by_worker_tally.get(None, Tally()).as_dict()
     if unassigned["active_cases"] or overdue_by_worker.get(None):
         workers.append({"worker_id": None, "name": UNASSIGNED, "station": "", "cases": unassigned["active_cases"],
                         "served": unassigned["served"], "served_rate": unassigned["served_rate"],
@@ -229,7 +263,7 @@ def monthly_report(data: ReportInput) -> dict[str, object]:
 
     events: list[dict[str, object]] = []
     danger_by_station: dict[int, list[dict[str, object]]] = {}
-    for v in sorted(data.visits, key=lambda v: (v.visited_at, v.id)):
+    for v in sorted((v for v in data.visits if v.is_danger), key=lambda v: (v.visited_at, v.id)):
         case = case_by_id.get(v.case_id)
         if not v.is_danger or case is None:
             continue
@@ -243,11 +277,8 @@ def monthly_report(data: ReportInput) -> dict[str, object]:
         danger_by_station.setdefault(case.station_id, []).append(event)
 
     stations = []
-    cases_by_station: dict[int, list[CaseFact]] = {}
-    for c in data.cases:
-        cases_by_station.setdefault(c.station_id, []).append(c)
     for s in data.stations:
-        coverage = _coverage(cases_by_station.get(s.id, []), k, start, end)
+        coverage = by_station_tally.get(s.id, Tally()).as_dict()
         found = danger_by_station.get(s.id, [])
         stations.append({"station_id": s.id, "name": s.name, "city": s.city, "district": s.district,
                          "town": s.town, **coverage, "visits": visits_in(k, station=s.id),
@@ -263,14 +294,14 @@ def monthly_report(data: ReportInput) -> dict[str, object]:
         needs.update(data.categories.of(v.needs))
         services.update(data.categories.of(v.services))
 
-    trend = []
-    for i, m in enumerate(months):
-        trend.append({"month": str(m), **_coverage(data.cases, i, bounds[i], bounds[i + 1]), "visits": visits_in(i)})
+    trend = [{"month": str(m), **trend_tallies[i].as_dict(), "visits": visits_in(i)} for i, m in enumerate(months)]
 
+    worker_names = {w.id: w.name for w in data.workers}
     overdue_list = [{"case_id": o.case_id, "case_name": o.case_name, "station": station_names.get(o.station_id, ""),
-                     "worker": next((w.name for w in data.workers if w.id == o.worker_id), UNASSIGNED),
+                     "worker": worker_names.get(o.worker_id or 0, UNASSIGNED),
                      "item": o.item, "due_date": o.due_date.isoformat(), "days_overdue": o.days_overdue}
-                    for o in sorted(data.overdue, key=lambda o: (-o.days_overdue, o.case_name, o.item))]
+                    for o in heapq.nsmallest(OVERDUE_LIST, data.overdue,
+                                             key=lambda o: (-o.days_overdue, o.case_name, o.item))]
     return {
         "area": {"level": data.area.level, "name": data.area.label, "stations": len(data.stations)},
         "month": str(data.month),

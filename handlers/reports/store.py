@@ -3,11 +3,13 @@ computed from. Functions taking the core `Store`; each is one short transaction.
 
 from __future__ import annotations
 
+import asyncio
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, delete, func, select, update
+from sqlalchemy import Text, and_, case, cast, delete, func, or_, select, update
 
 from bot.store import StationRecord, Store, WorkerRecord
 from bot.store.casework_models import (
@@ -120,41 +122,75 @@ async def report_facts(store: Store, stations: list[StationFact], month: Month, 
         return [], [], [], {}, []
     months = range(len(bounds) - 1)
 
-    def flag(k: int, home: bool = False) -> Any:
-        inside = and_(Visit.visited_at >= bounds[k], Visit.visited_at < bounds[k + 1])
-        return func.max(case((and_(inside, Visit.mode == "入户") if home else inside, 1), else_=0))
+    def flags(home: bool = False) -> Any:
+        """One integer per case: bit k set when it had a (入户) visit in window month k."""
+        bits = []
+        for k in months:
+            inside = and_(Visit.visited_at >= bounds[k], Visit.visited_at < bounds[k + 1])
+            bits.append(func.max(case((and_(inside, Visit.mode == "入户") if home else inside, 1 << k), else_=0)))
+        return sum(bits[1:], bits[0])
 
-    in_window = and_(Visit.case_id == Case.id, Visit.visited_at >= bounds[0], Visit.visited_at <= utc(now))
-    cases_stmt = (select(Case.id, Case.station_id, Case.worker_id, Case.name, Case.categories, Case.status,
-                         Case.created_at, Case.updated_at, *[flag(k) for k in months],
-                         *[flag(k, home=True) for k in months], func.max(Visit.visited_at))
-                  .outerjoin(Visit, in_window).where(Case.station_id.in_(ids)).group_by(Case.id))
+    # Visits aggregated per case first (one pass over the window's visits of these stations), then joined.
+    in_area = select(Case.id).where(Case.station_id.in_(ids))
+    per_case = (select(Visit.case_id, flags().label("visited"), flags(home=True).label("home"),
+                       func.max(Visit.visited_at).label("last"))
+                .where(Visit.case_id.in_(in_area), Visit.visited_at >= bounds[0], Visit.visited_at <= utc(now))
+                .group_by(Visit.case_id).subquery())
+    # The category lists as JSON text: a few distinct lists repeat over thousands of cases, decoded once each.
+    cases_stmt = (select(Case.id, Case.station_id, Case.worker_id, Case.name, cast(Case.categories, Text), Case.status,
+                         Case.created_at, Case.updated_at, per_case.c.visited, per_case.c.home,
+                         per_case.c.last)
+                  .outerjoin(per_case, per_case.c.case_id == Case.id).where(Case.station_id.in_(ids)))
+    # Visits per recorder and month: a worker records visits of their own station's cases only (save_visit),
+    # so the workers of these stations give the visits without joining the cases.
     month_of = case(*[(Visit.visited_at >= bounds[k], k) for k in reversed(months)], else_=-1)
-    counts_stmt = (select(Case.station_id, Visit.worker_id, month_of, func.count())
-                   .join(Case, Case.id == Visit.case_id)
-                   .where(Case.station_id.in_(ids), Visit.visited_at >= bounds[0], Visit.visited_at < bounds[-1])
-                   .group_by(Case.station_id, Visit.worker_id, month_of))
+    area_workers = select(Worker.id).where(Worker.station_id.in_(ids))
+    counts_stmt = (select(Visit.worker_id, month_of, func.count())
+                   .where(Visit.worker_id.in_(area_workers), Visit.visited_at >= bounds[0],
+                          Visit.visited_at < bounds[-1])
+                   .group_by(Visit.worker_id, month_of))
     last = len(bounds) - 2
     visits_stmt = (select(Visit.id, Visit.case_id, Visit.worker_id, Visit.visited_at, Visit.mode, Visit.needs,
                           Visit.services, Visit.danger, Visit.risk_after)
                    .join(Case, Case.id == Visit.case_id)
                    .where(Case.station_id.in_(ids), Visit.visited_at >= bounds[last],
-                          Visit.visited_at < bounds[last + 1]))
-    n = len(months)
+                          Visit.visited_at < bounds[last + 1],
+                          # only what the report reads them for: notes to tally, danger events
+                          or_(Visit.needs != "", Visit.services != "", Visit.danger != "", Visit.risk_after == "高")))
+    lists: dict[str, tuple[str, ...]] = {}
+
+    def categories(text: str | None) -> tuple[str, ...]:
+        if text not in lists:
+            lists[text or ""] = tuple(json.loads(text)) if text else ()
+        return lists[text or ""]
+
+    async def load_cases() -> list[CaseFact]:
+        async with store.session() as s:
+            return [CaseFact(i, st, w, name, categories(cats), status, aware(created), aware(updated), visited or 0,
+                             home or 0, aware(last))
+                    for i, st, w, name, cats, status, created, updated, visited, home, last
+                    in (await s.execute(cases_stmt)).all()]
+
+    async def load_counts() -> list[Any]:
+        async with store.session() as s:
+            return list((await s.execute(counts_stmt)).all())
+
+    async def load_visits() -> list[VisitFact]:
+        async with store.session() as s:
+            return [VisitFact(r[0], r[1], r[2], aware(r[3]), *r[4:]) for r in (await s.execute(visits_stmt)).all()]
+
+    # Three independent reads on their own connections, so that PostgreSQL runs them at once.
+    cases, count_rows, visits = await asyncio.gather(load_cases(), load_counts(), load_visits())
     async with store.session() as s:
         workers = [WorkerFact(worker_id, name, station_id or 0) for worker_id, name, station_id in (await s.execute(
             select(Worker.id, Worker.name, Worker.station_id).where(Worker.station_id.in_(ids))
             .order_by(Worker.id))).all()]
-        cases = [CaseFact(row[0], row[1], row[2], row[3], tuple(row[4] or ()), row[5], aware(row[6]), aware(row[7]),
-                          tuple(bool(x) for x in row[8:8 + n]), tuple(bool(x) for x in row[8 + n:8 + 2 * n]),
-                          aware(row[8 + 2 * n]))
-                 for row in (await s.execute(cases_stmt)).all()]
-        counts = {(st, w, k): c for st, w, k, c in (await s.execute(counts_stmt)).all() if k >= 0}
-        visits = [VisitFact(r[0], r[1], r[2], aware(r[3]), *r[4:]) for r in (await s.execute(visits_stmt)).all()]
         tickets = [TicketFact(st, aware(at), aware(first)) for st, at, first in (await s.execute(
             select(Ticket.station_id, Ticket.created_at, Ticket.first_reply_at)
             .where(Ticket.station_id.in_(ids), Ticket.created_at >= bounds[last],
                    Ticket.created_at < bounds[last + 1]))).all()]
+    station_of = {w.id: w.station_id for w in workers}
+    counts = {(station_of[w], w, k): c for w, k, c in count_rows if k >= 0 and w in station_of}
     return workers, cases, visits, counts, tickets
 
 

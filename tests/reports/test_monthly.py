@@ -4,6 +4,7 @@ Asia/Shanghai, several categories per case, danger events with and without follo
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
@@ -34,8 +35,8 @@ SH = ZoneInfo("Asia/Shanghai")
 NOV = Month(2026, 11)
 JAN = datetime(2026, 1, 1, tzinfo=UTC)
 CATEGORIES = parse_categories("助餐\t助餐、送餐、饭堂\n就医\t陪诊、医院\n政策咨询\t咨询、低保\n康复辅具\t轮椅\n", "test.tsv")
-NO, OCT_ONLY, NOV_ONLY = (False,) * 7, (False,) * 5 + (True, False), (False,) * 6 + (True,)
-OCT_NOV = (False,) * 5 + (True, True)
+NO, OCT_ONLY, NOV_ONLY = 0, 1 << 5, 1 << 6  # bit k: window month k (0 = May, 6 = November)
+OCT_NOV = OCT_ONLY | NOV_ONLY
 
 
 def at(text: str) -> datetime:
@@ -130,6 +131,17 @@ def test_hand_computed_station_month() -> None:
     assert trend[6] == {"month": "2026-11", **report["totals"]}  # type: ignore[dict-item]
 
 
+def test_active_months_agree_with_active() -> None:
+    bounds = boundaries(NOV, SH)
+    rng = random.Random(3)
+    times = [*bounds, *(bounds[0] + (bounds[-1] - bounds[0]) * rng.uniform(-0.3, 1.3) for _ in range(300))]
+    for created in times[::7]:
+        for updated in times[::5]:
+            for status in ("open", "closed"):
+                c = CaseFact(1, 1, None, "x", (), status, created, updated, 0, 0, None)
+                assert list(c.active_months(bounds)) == [i for i in range(7) if c.active(bounds[i], bounds[i + 1])]
+
+
 def test_empty_area_has_no_rates() -> None:
     data = fixture()
     empty = ReportInput(data.area, NOV, SH, data.generated_at, data.stations, [], [], [], {}, [], [], date(2026, 11, 30),
@@ -143,9 +155,9 @@ def test_empty_area_has_no_rates() -> None:
 def test_categories_file_is_valid_and_errors_name_file_and_line(tmp_path) -> None:
     shipped = default_categories()
     assert {"助餐", "就医", "政策咨询", "心理支持", "转介"} <= set(shipped.names) and shipped.names[-1] == OTHER
-    assert shipped.of("陪伴老人谈心，转介到医院") == ["就医", "心理支持", "转介"]
-    assert shipped.of("") == [] and shipped.of("一切正常") == [OTHER]
-    assert shipped.of("協助申請低保") == ["政策咨询"]  # traditional characters count too
+    assert shipped.of("陪伴老人谈心，转介到医院") == ("就医", "心理支持", "转介")
+    assert shipped.of("") == () and shipped.of("  ") == () and shipped.of("一切正常") == (OTHER,)
+    assert shipped.of("協助申請低保") == ("政策咨询",)  # traditional characters count too
     bad = tmp_path / "c.tsv"
     for text, message in [("# x\n助餐 助餐\n", "c.tsv:2：每行应为"), ("助餐\t助餐\n助餐\t送餐\n", "c.tsv:2：类别“助餐”重复（第 1 行已有）"),
                           ("就医\t陪诊、\n", "c.tsv:1：类别“就医”的关键词有空项"), ("其他\t别的\n", "c.tsv:1：“其他”是保留的类别"),
