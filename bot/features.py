@@ -18,7 +18,7 @@ from bot.services import Services
 # An aiohttp cleanup context: starts a feature's loop with the server and stops it on shutdown.
 BackgroundHook = Callable[[Services, Mapping[str, Channel]], Callable[[web.Application], AsyncIterator[None]]]
 # HTTP routes a feature serves (mounted by bot.server.create_app), given the services.
-RoutesHook = Callable[[Services], list[web.RouteDef]]
+RoutesHook = Callable[[Services], list[web.AbstractRouteDef]]
 
 
 @dataclass(frozen=True)

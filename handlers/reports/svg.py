@@ -43,9 +43,8 @@ def trend_chart(points: Sequence[tuple[str, float | None, float | None]], title:
         y = top + plot_h - plot_h * p / 100
         parts.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>'
                      f'<text x="{left - 4}" y="{y + 4:.1f}" class="axis" text-anchor="end">{p}%</text>')
-    for series, css in ((1, "served"), (2, "home")):
-        coords = [(left + i * step, top + plot_h - plot_h * (pt[series] or 0)) for i, pt in enumerate(points)
-                  if pt[series] is not None]
+    for css, values in (("served", [pt[1] for pt in points]), ("home", [pt[2] for pt in points])):
+        coords = [(left + i * step, top + plot_h - plot_h * v) for i, v in enumerate(values) if v is not None]
         if coords:
             parts.append(f'<polyline class="line {css}" fill="none" points="'
                          + " ".join(f"{x:.1f},{y:.1f}" for x, y in coords) + '"/>')

@@ -294,7 +294,7 @@ def _download(body: bytes, filename: str, content_type: str) -> web.Response:
         "Content-Disposition": f"attachment; filename=\"report\"; filename*=UTF-8''{quote(filename)}"})
 
 
-def routes(services: Services) -> list[web.RouteDef]:
+def routes(services: Services) -> list[web.AbstractRouteDef]:
     d = Dashboard(services)
     return [web.get("/dashboard/login", d.login), web.post("/dashboard/logout", d.logout),
             web.get("/dashboard/", d.guarded(d.home)), web.get("/dashboard", d.guarded(d.home)),
