@@ -206,9 +206,18 @@ async def test_supervisor_drills_down_inside_their_area_only(site: Site, browser
     await context.close()
 
 
-async def test_links_expire_and_need_a_lead(site: Site) -> None:
-    link = await site.link("lead")
+async def test_links_and_sessions_expire_and_need_a_lead(site: Site) -> None:
     assert isinstance(site.services.clock, FrozenClock)
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        async with http.get(await site.link("lead")) as r:
+            assert r.status == 200 and "石龙镇社工站 看板" in await r.text()
+        site.services.clock.advance(hours=7, minutes=59)
+        async with http.get(f"{site.url}/dashboard/") as r:
+            assert r.status == 200
+        site.services.clock.advance(minutes=2)  # 8 hours after login
+        async with http.get(f"{site.url}/dashboard/") as r:
+            assert r.status == 401
+    link = await site.link("lead")
     site.services.clock.advance(minutes=11)
     async with aiohttp.ClientSession() as http:
         async with http.get(link, allow_redirects=False) as r:
