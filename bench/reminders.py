@@ -100,7 +100,7 @@ async def fill(dsn: str, cases: int, workers: int, seed: int) -> dict[str, int]:
     conn = await asyncpg.connect(dsn)
     try:
         stations = max(1, workers // 10)
-        await conn.copy_records_to_table("stations", columns=["id", "name", "county", "city", "created_at"],
+        await conn.copy_records_to_table("stations", columns=["id", "name", "district", "city", "created_at"],
                                          records=[(s + 1, f"第{s + 1:04d}镇社工站", "", "", now) for s in range(stations)])
         await conn.copy_records_to_table("workers", columns=["id", "station_id", "name", "role", "created_at"], records=[
             (w + 1, w // 10 + 1, f"社工{w + 1:05d}", "lead" if w % 10 == 0 else "worker", now) for w in range(workers)])

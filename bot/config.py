@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     inbox_lease_seconds: float = Field(default=30.0, gt=0)
     # A push claimed by a sender that died is retried by another after this long.
     outbox_lease_seconds: float = Field(default=60.0, gt=0)
+    # The address people reach this server at (e.g. https://shegong.example.org): links sent in chat, such as
+    # the dashboard's one-time login link, are built from it.
+    public_url: str = ""
     # When set, GET /metrics wants `Authorization: Bearer <token>` (for a scraper outside the proxy).
     metrics_token: str = Field(default="", repr=False)
 

@@ -1,4 +1,5 @@
-"""What a feature package hands the engine: its router, middlewares, background work and CLI commands.
+"""What a feature package hands the engine: its router, middlewares, background work, HTTP routes and
+CLI commands.
 
 `handlers.FEATURES` lists one `Feature` per package, in routing order; the wiring (`bot.app`) and the server
 read that list, so the engine itself names no feature.
@@ -18,6 +19,8 @@ from bot.services import Services
 
 # An aiohttp cleanup context: starts a feature's loop with the server and stops it on shutdown.
 BackgroundHook = Callable[[Services, Mapping[str, Channel]], Callable[[web.Application], AsyncIterator[None]]]
+# HTTP routes a feature serves (mounted by bot.server.create_app), given the services.
+RoutesHook = Callable[[Services], list[web.AbstractRouteDef]]
 
 
 @dataclass(frozen=True)
@@ -29,3 +32,4 @@ class Feature:
     background: tuple[BackgroundHook, ...] = ()
     # Adds the feature's `shegong` sub-commands to the command line's sub-parsers.
     commands: Callable[[argparse._SubParsersAction], None] | None = None
+    routes: tuple[RoutesHook, ...] = ()

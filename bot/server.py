@@ -119,6 +119,9 @@ def create_app(services: Services, channels: dict[str, Channel] | None = None,
     app.add_routes([web.get("/healthz", healthz), web.get("/readyz", readyz),
                     web.get("/metrics", metrics_text)])
     app.add_routes(web_channel.routes(services))
+    for feature in features:
+        for routes in feature.routes:
+            app.add_routes(routes(services))
     channels = configured_channels(services) if channels is None else channels
     for channel in channels.values():
         app.add_routes(channel.routes())

@@ -129,3 +129,15 @@ def test_the_checker_sees_a_deferred_import(tmp_path: Path) -> None:
     path = tmp_path / "m.py"
     path.write_text(source, encoding="utf-8")
     assert "bot.app" in _imports("bot.example", path)
+
+
+def test_features_depend_on_each_other_without_a_cycle() -> None:
+    # One feature may use another's store or texts (reports reads casework); two features needing each other
+    # would be one feature in two folders.
+    features: dict[str, set[str]] = {}
+    for module, targets in GRAPH.items():
+        if module.startswith("handlers."):
+            own = _feature(module)
+            features.setdefault(own, set()).update(
+                _feature(t) for t in targets if t.startswith("handlers.") and _feature(t) != own)
+    assert [sorted(c) for c in _strongly_connected(features)] == []

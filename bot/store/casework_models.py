@@ -21,8 +21,10 @@ class Station(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(64), unique=True)
-    county: Mapped[str] = mapped_column(String(32), default="")
-    city: Mapped[str] = mapped_column(String(16), default="")
+    city: Mapped[str] = mapped_column(String(16), default="")  # 地级市
+    # 县/区 (was `county`, migration 0007); empty where towns sit directly under the city (东莞, 中山).
+    district: Mapped[str] = mapped_column(String(32), default="")
+    town: Mapped[str] = mapped_column(String(32), default="")  # 镇/街
     created_at: Mapped[datetime]
     # Directory details for residents (added by migration 0005, set with `shegong station add|set`).
     address: Mapped[str] = mapped_column(String(200), default="")
@@ -48,9 +50,11 @@ class Worker(Base):
     __table_args__ = (UniqueConstraint("station_id", "name"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    station_id: Mapped[int] = mapped_column(ForeignKey("stations.id"), index=True)
+    # None for a supervisor, who belongs to an area (`scope`) rather than a station.
+    station_id: Mapped[int | None] = mapped_column(ForeignKey("stations.id"), index=True, nullable=True)
     name: Mapped[str] = mapped_column(String(32))
-    role: Mapped[str] = mapped_column(String(8))  # worker | lead | admin
+    role: Mapped[str] = mapped_column(String(16))  # worker | lead | admin | supervisor
+    scope: Mapped[str] = mapped_column(String(80), default="")  # supervisors: province | city:X | district:X
     created_at: Mapped[datetime]
 
 

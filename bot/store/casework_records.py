@@ -6,7 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import overload
 
-ROLES = ("worker", "lead", "admin")
+ROLES = ("worker", "lead", "admin", "supervisor")
+# A supervisor (区/市/省 level) sees a whole area's aggregates, not a station's casework; they have no station.
+AREA_ROLES = ("supervisor",)
 # Who does a station lead's work: overdue escalations, danger and draft notices, station statistics. An admin
 # registers the station's workers and is treated as a lead for all of these.
 LEAD_ROLES = ("lead", "admin")
@@ -24,8 +26,14 @@ EXPORT_COLUMNS = ("社工站", "服务对象", "身份证号", "电话", "类别
 class StationRecord:
     id: int
     name: str
-    county: str
+    district: str  # 县/区, "" where towns sit directly under the city
     city: str
+    town: str = ""
+
+    @property
+    def county(self) -> str:
+        """The old name of `district` (before migration 0007)."""
+        return self.district
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,7 @@ from handlers.casework.files import (
     write_xlsx,
 )
 from handlers.casework.tables import HISTORY_FIELDS, TableError, current_categories
+from handlers.common.area import LEVEL_NAMES, AreaError, parse_scope
 from bot.config import Settings, make_private_file
 from bot.crypto import SecretKeyError, UnavailableSecrets, new_invite_code
 from bot.store import StationRecord, Store
@@ -39,7 +40,7 @@ from handlers.directory.store import DirectoryStore
 from handlers.workers.store import WorkersStore
 
 INVITE_DAYS = 7
-ROLE_NAMES = {"worker": "社工", "lead": "站长", "admin": "管理员"}
+ROLE_NAMES = {"worker": "社工", "lead": "站长", "admin": "管理员", "supervisor": "督导"}
 
 
 @asynccontextmanager
@@ -69,19 +70,52 @@ def _operator() -> str:
         return f"cli:uid{os.getuid()}"
 
 
+async def invite_supervisor(settings: Settings, scope: str, name: str) -> int:
+    try:
+        area = parse_scope(scope)
+    except AreaError as exc:
+        raise SystemExit(str(exc)) from exc
+    if area.level == "station":
+        raise SystemExit("督导的范围是县（区）、市或全省；社工站的站长请用 --station NAME --role lead")
+    store = await open_store(settings)
+    try:
+        if isinstance(store.secrets, UnavailableSecrets):
+            raise SystemExit(store.secrets.reason)
+        stations = [s for s in await WorkersStore.of(store).list_stations() if area.contains(s)]
+        code = new_invite_code()
+        expires = store.clock.now() + timedelta(days=INVITE_DAYS)
+        try:
+            worker = await WorkersStore.of(store).add_supervisor_with_invite(area, name, store.secrets.invite_hash(code),
+                                                                            expires)
+        except ValueError as exc:
+            raise SystemExit(str(exc)) from exc
+    finally:
+        await store.close()
+    local = expires.astimezone(ZoneInfo(settings.timezone)).strftime("%Y-%m-%d %H:%M")
+    print(f"已登记：{worker.name}（督导，{LEVEL_NAMES[area.level]}：{area.label}，目前 {len(stations)} 个社工站）")
+    if not stations:
+        print("提示：这个范围里还没有社工站；用 shegong station add NAME --city … --district … --town … 添加。")
+    print(f"绑定码：{code}（{INVITE_DAYS} 天内有效，至 {local}；只能使用一次，之前发的码作废）")
+    print(f"请在任意渠道发送：绑定 {code}")
+    return 0
+
+
 # -- stations ---------------------------------------------------------------------------------
-async def add_station(settings: Settings, name: str, county: str = "", city: str = "",
-                      **details: str | float | None) -> int:
-    """`details`: address, phone, hours, latitude, longitude (the directory residents see)."""
+async def add_station(settings: Settings, name: str, county: str = "", city: str = "", district: str = "",
+                      town: str = "", **details: str | float | None) -> int:
+    """`details`: address, phone, hours, latitude, longitude (the directory residents see). `county` is the
+    old name of `district`."""
     _check_location(details)
+    if county:
+        print("提示：--county 已改名为 --district（县/区），旧写法仍可使用。", file=sys.stderr)
     async with _store(settings) as store:
         try:
-            station = await WorkersStore.of(store).add_station(name, county, city)
+            station = await WorkersStore.of(store).add_station(name, city=city, district=district or county, town=town)
             if any(v is not None for v in details.values()):
                 await DirectoryStore.of(store).set_station_details(station.id, **details)
         except ValueError as exc:
             raise SystemExit(str(exc)) from exc
-    where = "".join(p for p in (station.city, station.county) if p)
+    where = "".join(p for p in (station.city, station.district, station.town) if p)
     print(f"已添加社工站：{station.name}" + (f"（{where}）" if where else ""))
     return 0
 
@@ -113,7 +147,7 @@ async def list_stations(settings: Settings) -> int:
     async with _store(settings) as store:
         stations = await WorkersStore.of(store).list_stations()
     for s in stations:
-        print(f"{s.name}  {s.city or '-'} {s.county or '-'}")
+        print(f"{s.name}  {s.city or '-'} {s.district or '-'} {s.town or '-'}")
     print(f"共 {len(stations)} 个社工站")
     return 0
 
@@ -287,7 +321,8 @@ async def export_visits(settings: Settings, station_name: str | None, date_from:
 
 # -- shegong station | invite | workers | cases | visits --------------------------------------
 async def _station_add(args: argparse.Namespace) -> int:
-    return await add_station(Settings(), args.name, county=args.county, city=args.city, **_station_details(args))
+    return await add_station(Settings(), args.name, county=args.county, city=args.city, district=args.district,
+                             town=args.town, **_station_details(args))
 
 
 def _station_details(args: argparse.Namespace) -> dict[str, str | float | None]:
@@ -304,6 +339,14 @@ async def _station_list(args: argparse.Namespace) -> int:
 
 
 async def _invite(args: argparse.Namespace) -> int:
+    if args.role == "supervisor" or args.scope:
+        if args.station or args.role not in (None, "supervisor"):
+            raise SystemExit("--scope 只用于督导（--role supervisor），不能与 --station 一起使用")
+        if not args.scope:
+            raise SystemExit("督导需要指定范围：--scope district:南海区 | city:东莞市 | province")
+        return await invite_supervisor(Settings(), args.scope, args.name)
+    if not args.station:
+        raise SystemExit("请用 --station 指定社工站（督导用 --scope）")
     return await invite(Settings(), args.station, args.name, args.role)
 
 
@@ -335,8 +378,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                                                                       metavar="ACTION")
     p = station.add_parser("add", help="添加镇（街）社工站")
     p.add_argument("name", metavar="NAME", help="社工站名称，如 石牌街社工站")
-    p.add_argument("--county", default="", help="所属县（区），如 天河区")
-    p.add_argument("--city", default="", help="所属市，如 广州市")
+    p.add_argument("--city", default="", help="所属地级市，如 东莞市")
+    p.add_argument("--district", default="", help="所属县（区），如 天河区；东莞、中山等镇街直属于市的不填")
+    p.add_argument("--town", default="", help="所在镇（街），如 石龙镇")
+    p.add_argument("--county", default="", help="旧写法，同 --district（已改名）")
     _station_detail_options(p)
     p.set_defaults(run=_station_add)
     p = station.add_parser("set", help="修改社工站的地址、电话、开放时间、位置（只改指定的项）")
@@ -347,10 +392,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=_station_list)
 
     p = sub.add_parser("invite", help="登记社工并生成一次性绑定码（7 天有效）")
-    p.add_argument("--station", required=True, metavar="NAME", help="社工站名称")
+    p.add_argument("--station", metavar="NAME", help="社工站名称")
+    p.add_argument("--scope", metavar="范围", help="督导的范围：district:南海区、city:东莞市 或 province")
     p.add_argument("--name", required=True, metavar="姓名", help="社工姓名")
-    p.add_argument("--role", choices=("worker", "lead"), default=None,
-                   help="worker=社工，lead=站长/副站长；不填时新登记为 worker，已登记的保持原角色")
+    p.add_argument("--role", choices=("worker", "lead", "supervisor"), default=None,
+                   help="worker=社工，lead=站长/副站长，supervisor=区/市/省督导（配合 --scope）；"
+                        "不填时新登记为 worker，已登记的保持原角色")
     p.set_defaults(run=_invite)
 
     workers = sub.add_parser("workers", help="社工").add_subparsers(dest="workers_command", required=True,

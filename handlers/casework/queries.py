@@ -1,4 +1,5 @@
-"""Workers' read-only views: 我的对象, 本月走访, 查 姓名, and for leads 本站统计. Each read is audited."""
+"""Workers' read-only views: 我的对象, 本月走访, 查 姓名. Each read is audited. (`本站统计` for leads is answered
+by the reports feature from the monthly report; STATS stays here so that non-workers are told what it is.)"""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from datetime import tzinfo
 from bot.routing import Command, Context, Regex, Router
 from bot.messages import Button, Reply
 from bot.store import CaseRecord, VisitRecord, WorkerRecord
-from handlers.common.localtime import local_tz, month_bounds, month_start, names_list
+from handlers.common.localtime import local_tz, month_bounds
 from handlers.common.roles import IsWorker, actor, private_only
 from handlers.casework.visit_form import format_day
 from knowledge.engine.normalize import to_simplified
@@ -96,21 +97,3 @@ async def look_up(ctx: Context, worker: WorkerRecord, match: re.Match[str]) -> R
         head.append(f"住址：{case.address}")
     body = [_visit_line(v, tz, with_case=False) + f"（{v.worker_name}）" for v in visits] or ["· 还没有走访记录"]
     return Reply("\n".join(head) + "\n最近走访：\n" + "\n".join(body))
-
-
-@router.message(STATS)
-async def station_stats(ctx: Context, worker: WorkerRecord) -> Reply:
-    if not worker.is_lead:
-        return Reply("“本站统计”只对站长开放。您可以发送“本月走访”查看自己的记录。")
-    store, tz, now = ctx.services.store, local_tz(ctx), ctx.services.clock.now()
-    stats = await CaseworkStore.of(store).station_stats(worker.station_id, month_start(now, tz), now)
-    await store.audit(actor(worker), "case.read", target=f"station:{worker.station_id}:stats", worker_id=worker.id)
-    per_worker = stats["per_worker"]
-    never, stale = stats["never_visited"], stats["stale"]
-    total = sum(n for _name, n in per_worker)
-    lines = [f"{worker.station_name} {now.astimezone(tz).month}月统计",
-             f"本月走访 {total} 次：" + ("，".join(f"{name} {n}" for name, n in per_worker) or "无")]
-    lines.append(f"从未走访（{len(never)} 位）：" + (names_list([c.name for c in never]) or "无"))
-    lines.append(f"超过 30 天未走访（{len(stale)} 位）：" + (
-        names_list([f"{c.name}（{format_day(c.last_visit_at, tz)}）" for c in stale if c.last_visit_at]) or "无"))
-    return Reply("\n".join(lines))

@@ -9,7 +9,7 @@ from bot.routing import Context, Filter, Router, StatesGroup
 from bot.store import WorkerRecord
 from bot.trust import casework_refusal
 
-ROLE_NAMES = {"worker": "社工", "lead": "站长", "admin": "管理员"}
+ROLE_NAMES = {"worker": "社工", "lead": "站长", "admin": "管理员", "supervisor": "督导"}
 NOT_A_WORKER = ("这是社工专用功能，只对已绑定的社工开放。\n"
                 "· 如果您是社工：请向站长索取绑定码，发送“绑定 绑定码”。\n"
                 "· 如果您需要帮助：请联系所在镇（街）社工站或村（居）社工点，也可以拨打 12345 政务服务热线。")

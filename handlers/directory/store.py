@@ -17,7 +17,7 @@ DETAIL_FIELDS = ("address", "phone", "hours", "latitude", "longitude")
 
 
 def station_info(row: Station) -> StationInfo:
-    return StationInfo(row.id, row.name, row.county, row.city, row.address, row.phone, row.hours, row.latitude,
+    return StationInfo(row.id, row.name, row.district, row.city, row.address, row.phone, row.hours, row.latitude,
                        row.longitude)
 
 

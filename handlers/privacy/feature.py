@@ -1,9 +1,8 @@
-"""The privacy feature as the engine sees it: its router, middlewares, background work and commands."""
+"""The privacy feature as the engine sees it: the consent middleware and its router (the retention purge runs
+with the handoff housekeeping, handlers/handoff/maintenance.py, since most of what it deletes is tickets)."""
 
 from bot.features import Feature
-from handlers.privacy import admin, consent
-from handlers.privacy.maintenance import maintenance_hook
+from handlers.privacy import consent
 from handlers.privacy.router import router
 
-FEATURE = Feature("privacy", router, middlewares=(consent.consent,), background=(maintenance_hook,),
-                  commands=admin.add_commands)
+FEATURE = Feature("privacy", router, middlewares=(consent.consent,))

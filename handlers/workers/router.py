@@ -11,6 +11,7 @@ from bot.messages import Reply
 from bot.ratelimit import address_key
 from bot.routing import Context, Regex, Router, in_form
 from bot.trust import casework_refusal
+from bot.store.casework_records import AREA_ROLES
 from handlers.common.roles import ROLE_NAMES
 from handlers.privacy import consent
 from handlers.workers.store import WorkersStore
@@ -63,6 +64,9 @@ async def bind(ctx: Context, match: re.Match[str]) -> Reply:
     consent.update_current(is_worker=True)  # workers get no residents' privacy notice
     log.info("identity bound", extra={"worker_id": outcome.id, "channel": ctx.incoming.channel})
     role = ROLE_NAMES.get(outcome.role, outcome.role)
-    extra = "，“本站统计”看全站走访情况" if outcome.is_lead else ""
+    if outcome.role in AREA_ROLES:  # no station: station_name holds their area
+        return Reply(f"绑定成功！{outcome.name}，{role}（{outcome.station_name.partition(':')[2] or '全省'}）。\n"
+                     "发送“看板”打开本地区各社工站的覆盖率、逾期和危险事件看板。")
+    extra = "，“本站统计”“覆盖率”“危险事件”看全站情况，“看板”打开详细看板" if outcome.is_lead else ""
     return Reply(f"绑定成功！{outcome.name}，{role}，{outcome.station_name}。\n"
                  f"现在可以发送“走访”记录入户走访，“我的对象”查看负责的服务对象，“本月走访”查看本月记录{extra}。")

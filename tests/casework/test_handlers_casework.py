@@ -473,15 +473,15 @@ async def test_look_up_one_case_within_own_station(world: World) -> None:
 
 async def test_station_statistics_for_leads_only(world: World) -> None:
     await world.report()
-    assert "只对站长开放" in (await world.one("本站统计")).text
+    assert "只对站长和督导开放" in (await world.one("本站统计")).text
     world.clock.advance(days=40)
     await world.report("走访 陈大文 电话 还好", user="wangfang")
-    stats = await world.one("本站统计", "tg-lead", channel="telegram")
-    assert "石湾镇社工站" in stats.text and "王芳 1" in stats.text and "李敏 0" in stats.text
-    assert "从未走访（4 位）" in stats.text and "黄美玲" in stats.text
-    assert "超过 30 天未走访（1 位）：李四（11月28日）" in stats.text
+    stats = await world.one("本站统计", "tg-lead", channel="telegram")  # the monthly report (tests/reports)
+    assert "石湾镇社工站 2027年1月统计" in stats.text
+    assert "在册 6 人，已服务 1 人，覆盖率 16.7%" in stats.text
+    assert "王芳 1/1 100.0% 走访1" in stats.text and "李敏 0/4 0.0% 走访0" in stats.text
     assert "何秀珍" not in stats.text
-    assert any(a.target == f"station:{world.a.id}:stats" for a in await world.rows(AuditEntry))
+    assert any(a.target == "station:石湾镇社工站" and a.action == "report.read" for a in await world.rows(AuditEntry))
 
 
 # -- logs ---------------------------------------------------------------------------------------------

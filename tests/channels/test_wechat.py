@@ -24,7 +24,7 @@ from bot.channels.base import SendError
 from bot.channels.wx_common import MAX_CALLBACK_AGE, MAX_TEXT_BYTES, UNSUPPORTED_TEXT, split_text
 from bot.config import Settings
 from handlers.privacy.consent import notice_text
-from handlers.privacy.maintenance import SEEN_MESSAGE_DAYS
+from handlers.handoff.maintenance import SEEN_MESSAGE_DAYS
 from bot.routing import Context, Dispatcher, Next, Regex, Router
 from bot.messages import Incoming, Reply
 from bot.app import FEATURES, middlewares_of

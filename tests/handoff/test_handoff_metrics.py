@@ -11,7 +11,7 @@ import aiohttp
 from aiohttp import web
 
 from bot import metrics
-from handlers.privacy.maintenance import MaintenanceLoop, refresh_gauges
+from handlers.handoff.maintenance import MaintenanceLoop, refresh_gauges
 from bot.server import app_runner, create_app
 from handlers.handoff.working_hours import WeekdayCalendar, in_working_hours, next_opening, response_note
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import MetaData, select, text
 
-from handlers.privacy.maintenance import purge
+from handlers.handoff.maintenance import purge
 from bot.messages import Reply
 from bot.store.handoff_models import ResidentProfile, Ticket, TicketMessage
 from bot.store.models import ConversationState, OutboxMessage, SeenMessage, User

@@ -1,11 +1,11 @@
-"""`shegong privacy` sub-commands."""
+"""`shegong privacy purge`: the retention purge the housekeeping loop also runs (handlers/handoff/maintenance.py)."""
 
 from __future__ import annotations
 
 import argparse
 
 from bot.config import Settings
-from handlers.privacy.maintenance import purge_command
+from handlers.handoff.maintenance import purge_command
 
 
 # -- shegong privacy purge ------------------------------------------------------------------------
