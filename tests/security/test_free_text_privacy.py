@@ -95,6 +95,8 @@ async def station(database_url: str, tmp_path: Path, clock: FrozenClock) -> Asyn
 async def test_visit_notes_mask_id_numbers_seal_phones_and_lists_show_them_masked(station: Station) -> None:
     shown = await station.one("worker", f"走访 张桂英 入户 身体还可以，身份证{CASE_ID}，女儿电话{TYPED_PHONE}，需要助餐")
     assert "请核对" in shown
+    waiting = await station.raw("SELECT data FROM conversation_states")  # the report waiting for 确认
+    assert "findings" in waiting and CASE_ID not in waiting
     assert "已保存" in await station.one("worker", "确认")
     stored = await station.raw("SELECT findings, needs, services, follow_up FROM visits")
     assert CASE_ID not in stored and TYPED_PHONE not in stored and "1398" not in stored
