@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     from bot.config import Settings
 
 KEY_FILE = "secret.key"
+# Every Fernet token starts with these characters (version byte 0x80 and the timestamp's high bytes).
+FERNET_PREFIX = "gAAAAA"
 KEY_HELP = ('生成方法：python -c "import secrets,base64;'
             'print(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())"')
 
@@ -97,6 +99,11 @@ class Secrets:
         except InvalidToken as exc:
             raise SecretKeyError("无法解密已保存的数据：SHEGONG_SECRET_KEY 与写入数据时使用的密钥不一致。") from exc
 
+    def open_text(self, value: str) -> str:
+        """A free-text column: decrypted, or as it is when written before such text was encrypted (a row
+        the start-up data migration has not reached yet)."""
+        return self.decrypt(value) if value.startswith(FERNET_PREFIX) else value
+
     # -- keyed hashes -----------------------------------------------------------------------
     def lookup_hash(self, text: str) -> str:
         return hmac.new(self._hmac_key, text.encode(), hashlib.sha256).hexdigest()
@@ -144,7 +151,7 @@ class UnavailableSecrets(Secrets):
     def _fail(self, *_args: object) -> str:
         raise SecretKeyError(self.reason)
 
-    encrypt = decrypt = lookup_hash = fingerprint = id_hash = invite_hash = _fail  # type: ignore[assignment]
+    encrypt = decrypt = open_text = lookup_hash = fingerprint = id_hash = invite_hash = _fail  # type: ignore[assignment]
     sign_session = verify_session = _fail  # type: ignore[assignment]
 
 

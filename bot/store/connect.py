@@ -13,6 +13,7 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.crypto import SecretKeyError, Secrets, UnavailableSecrets
 from bot.store.database import create_engine, current_revision, head_revision, upgrade
+from bot.store.free_text import protect_legacy_free_text
 from bot.store.repos import Store
 
 log = logging.getLogger(__name__)
@@ -67,4 +68,6 @@ async def open_store(settings: Settings, clock: Clock | None = None, migrate: bo
         await store.close()
         raise SystemExit("密钥与本数据库中已加密数据所用的密钥不同：所有进程必须使用同一个 SHEGONG_SECRET_KEY"
                          "（默认数据库的密钥在数据目录的 secret.key 中，请从备份恢复）。")
+    if not isinstance(secrets, UnavailableSecrets):
+        await protect_legacy_free_text(store)  # notes and tickets written in clear by an older version
     return store

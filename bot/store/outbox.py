@@ -138,7 +138,7 @@ class RateQueries:
 
     async def forget_events_before(self, cutoff: datetime) -> int:
         async with self.session.begin() as s:
-            return (await s.execute(delete(RateEvent).where(RateEvent.at < cutoff))).rowcount
+            return affected(await s.execute(delete(RateEvent).where(RateEvent.at < cutoff)))
 
 
 def _aware(value: datetime) -> datetime:

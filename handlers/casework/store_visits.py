@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bot.store.feature import FeatureStore
 
+import functools
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -11,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, func, select
 
+from bot.pii import protect_note, reveal
 from bot.store.casework_models import Case, Station, Visit, VisitAttachment, Worker
 from bot.store.casework_records import RISK_LEVELS, VISIT_MODES, VisitDraft, VisitRecord, aware, utc
 
@@ -48,10 +50,12 @@ class VisitQueries(FeatureStore):
             worker = await s.get(Worker, worker_id)
             if case is None or worker is None or case.station_id != worker.station_id:
                 raise ValueError("服务对象不属于该社工所在的社工站")
+            protect = functools.partial(protect_note, encrypt=self.secrets.encrypt)
             stmt = self._insert(Visit).values(
                 case_id=case.id, worker_id=worker_id, visited_at=utc(draft.visited_at), mode=draft.mode,
-                findings=draft.findings, needs=draft.needs, services=draft.services, risk_after=draft.risk_after,
-                risk_before=case.risk_level, follow_up=draft.follow_up, danger=draft.danger[:200],
+                findings=protect(draft.findings), needs=protect(draft.needs), services=protect(draft.services),
+                risk_after=draft.risk_after, risk_before=case.risk_level, follow_up=protect(draft.follow_up),
+                danger=draft.danger[:200],
                 source_key=source_key, created_at=now,
             ).on_conflict_do_nothing(index_elements=["source_key"]).returning(Visit.id)
             visit_id = (await s.execute(stmt)).scalar_one_or_none()
@@ -138,11 +142,15 @@ class VisitQueries(FeatureStore):
         async with self.session() as s:
             rows = (await s.execute(stmt)).all()
         decrypt = self.secrets.decrypt
+
+        def clear(note: str) -> str:
+            return reveal(note, decrypt, masked=False)
+
         return [{"社工站": station, "服务对象": case.name, "身份证号": decrypt(case.id_number_enc),
                  "电话": decrypt(case.phone_enc), "类别": "、".join(case.categories), "村居": case.village,
                  "走访时间": aware(v.visited_at).astimezone(self.tz).strftime("%Y-%m-%d %H:%M"), "方式": v.mode,
-                 "发现情况": v.findings, "需求": v.needs, "提供服务": v.services, "走访后风险": v.risk_after,
-                 "跟进计划": v.follow_up, "危险提示": v.danger, "社工": worker}
+                 "发现情况": clear(v.findings), "需求": clear(v.needs), "提供服务": clear(v.services),
+                 "走访后风险": v.risk_after, "跟进计划": clear(v.follow_up), "危险提示": v.danger, "社工": worker}
                 for v, case, worker, station in rows]
 
     async def _visit_id_for(self, s: AsyncSession, source_key: str) -> int | None:
@@ -157,7 +165,11 @@ class VisitQueries(FeatureStore):
         stmt = (select(Visit, Case.name, Worker.name, attachments)
                 .join(Case, Case.id == Visit.case_id).join(Worker, Worker.id == Visit.worker_id)
                 .where(*where).order_by(*order).limit(limit))
+        def shown(note: str) -> str:  # phone numbers masked: records are for chat messages and lists
+            return reveal(note, self.secrets.decrypt, masked=True)
+
         return [VisitRecord(v.id, v.case_id, case_name, v.worker_id, worker_name, aware(v.visited_at), v.mode,
-                            v.findings, v.needs, v.services, v.risk_after, v.follow_up, v.danger,
+                            shown(v.findings), shown(v.needs), shown(v.services), v.risk_after, shown(v.follow_up),
+                            v.danger,
                             aware(v.created_at), n)
                 for v, case_name, worker_name, n in (await s.execute(stmt)).all()]

@@ -10,6 +10,7 @@ from typing import Any
 
 from handlers.common.localtime import WEEKDAYS
 from bot.messages import Button, Reply
+from bot.pii import mask_id_numbers
 from bot.store import VisitDraft
 from handlers.casework.visit_parser import (
     MODES,
@@ -27,6 +28,7 @@ EMPTY = "（无）"
 CONFIRM_WORDS = {"确认", "确定", "保存", "确认保存", "对", "对的", "是", "是的", "没问题", "正确", "好", "好的", "ok", "OK",
                  "可以", "确认无误", "/confirm"}
 # Field names a worker may use after 修改, to the Draft attribute.
+NOTE_FIELDS = ("findings", "needs", "services", "follow_up")
 EDITABLE = {"时间": "visited_at", "日期": "visited_at", "方式": "mode", "情况": "findings", "发现": "findings",
             "发现情况": "findings", "需求": "needs", "服务": "services", "提供服务": "services", "风险": "risk",
             "风险等级": "risk", "跟进": "follow_up", "跟进计划": "follow_up", "计划": "follow_up"}
@@ -68,7 +70,12 @@ class Draft:
         return cls(**{k: v for k, v in data.items() if k in known})
 
     def to_state(self) -> dict[str, Any]:
-        return asdict(self)
+        # The report waits in the dialog state until 确认: ID numbers are masked there already (the case
+        # record holds the real one), and the confirmation shows what will be saved.
+        state = asdict(self)
+        for name in NOTE_FIELDS:
+            state[name] = mask_id_numbers(state[name])
+        return state
 
     @property
     def when(self) -> datetime:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 
 from bot.messages import Attachment, Reply, reply_to_payload
+from bot.pii import mask_id_numbers
 from bot.routing import Context, Next
 from bot.routing.middlewares import too_long
 from handlers.handoff.store import HandoffStore
@@ -64,7 +65,7 @@ async def handoff_mode(ctx: Context, nxt: Next) -> list[Reply]:
         log.info("handoff ended by resident", extra={"ticket_id": ticket_id})
         return [Reply(f"好的，已结束与社工的对话（工单 #{ticket_id}）。现在起由社工助手继续为您服务，"
                       "需要时再发送“找社工”。")]
-    text = relay_text(ctx)
+    text = mask_id_numbers(relay_text(ctx))  # the case record holds the real one; the relay needs none
     if not text:
         return []
     if (refusal := too_long(text)) is not None:  # the same limit as any message: one relay, one message

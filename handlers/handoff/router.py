@@ -11,6 +11,7 @@ from handlers.privacy import consent
 from bot.routing import Command, Context, HandlerResult, Router, SkipHandler, State, StatesGroup, has_text
 from handlers.handoff.mode import END_WORDS
 from bot.messages import Button, Reply, reply_to_payload
+from bot.pii import mask_id_numbers
 from bot.store.handoff_records import StationInfo
 from handlers.handoff.working_hours import URGENT, response_note
 from handlers.common.localtime import local_tz
@@ -169,6 +170,7 @@ def worker_notice(ticket_id: int, station: StationInfo, channel: str, town: str,
 async def open_ticket(ctx: Context, station_id: int, question: str) -> Reply:
     assert ctx.user is not None
     await ctx.clear_state()
+    question = mask_id_numbers(question)  # the workers' notice and the stored ticket alike
     services, inc = ctx.services, ctx.incoming
     station = await DirectoryStore.of(services.store).station_info(station_id)
     if station is None:

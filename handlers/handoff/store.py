@@ -3,6 +3,7 @@ messages) are queued in the same transaction, with dedup keys starting `handoff:
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -20,6 +21,7 @@ from bot.store.handoff_records import (
     TicketRecord,
     TicketStats,
 )
+from bot.pii import mask_id_numbers
 from bot.store.models import OutboxMessage, User
 from handlers.privacy.store import draft_key_prefix, ticket_key_prefix
 if TYPE_CHECKING:
@@ -43,6 +45,16 @@ def _draft(row: KbDraft) -> DraftRecord:
 
 
 class HandoffStore(FeatureStore):
+    """Tickets' texts (the question, every message) are written with ID numbers masked and encrypted with the
+    secret key; the relayed copies in the outbox are masked too, and go when the ticket's texts go."""
+
+    def _record(self, row: Ticket, station_name: str) -> TicketRecord:
+        record = _ticket(row, station_name)
+        return dataclasses.replace(record, question=self.secrets.open_text(row.question))
+
+    def _seal(self, text: str) -> str:
+        return self.secrets.encrypt(mask_id_numbers(text[:MAX_TEXT]))
+
     def _active_since(self) -> datetime:
         return self.clock.now() - timedelta(hours=ACTIVE_HOURS)
 
@@ -91,7 +103,7 @@ class HandoffStore(FeatureStore):
             await s.execute(update(Ticket).where(Ticket.user_id == user_id, Ticket.status == "open")
                             .values(status="closed", closed_at=now, closed_by="replaced"))
             row = Ticket(station_id=station_id, user_id=user_id, channel=channel, chat_id=chat_id,
-                         question=question[:MAX_TEXT], status="open", created_at=now, last_activity_at=now,
+                         question=self._seal(question), status="open", created_at=now, last_activity_at=now,
                          closed_by="")
             s.add(row)
             await s.flush()
@@ -106,7 +118,7 @@ class HandoffStore(FeatureStore):
             if row is None or row.status != "open":
                 return 0
             row.last_activity_at, row.chat_id = self.clock.now(), chat_id
-            s.add(TicketMessage(ticket_id=ticket_id, sender="resident", worker_id=None, text=text[:MAX_TEXT],
+            s.add(TicketMessage(ticket_id=ticket_id, sender="resident", worker_id=None, text=self._seal(text),
                                 created_at=self.clock.now()))
             targets = await self._recipients(s, row.station_id, row.worker_id)
             return await self._queue(s, targets, relay, f"{ticket_key_prefix(ticket_id)}r:{key}")
@@ -121,18 +133,18 @@ class HandoffStore(FeatureStore):
                 return ReplyOutcome("missing")
             row, name = found
             if row.status != "open" or not row.chat_id:
-                return ReplyOutcome("closed", _ticket(row, name))
+                return ReplyOutcome("closed", self._record(row, name))
             first = row.first_reply_at is None
             reactivated = aware(row.last_activity_at) < self._active_since()
             seconds = (now - aware(row.created_at)).total_seconds() if first else None
             if first:
                 row.first_reply_at = now
             row.worker_id, row.last_activity_at = worker_id, now
-            s.add(TicketMessage(ticket_id=ticket_id, sender="worker", worker_id=worker_id, text=text[:MAX_TEXT],
+            s.add(TicketMessage(ticket_id=ticket_id, sender="worker", worker_id=worker_id, text=self._seal(text),
                                 created_at=now))
             await self._queue(s, [(row.channel, row.chat_id)], payload(first, reactivated),
                               f"{ticket_key_prefix(ticket_id)}w:{key}")
-            return ReplyOutcome("ok", _ticket(row, name), seconds, reactivated)
+            return ReplyOutcome("ok", self._record(row, name), seconds, reactivated)
 
     async def close_ticket(self, ticket_id: int, by: str, station_id: int | None = None,
                            payload: Payload | None = None, key: str = "") -> ReplyOutcome:
@@ -146,13 +158,13 @@ class HandoffStore(FeatureStore):
                 return ReplyOutcome("missing")
             row, name = found
             if row.status != "open":
-                return ReplyOutcome("closed", _ticket(row, name))
+                return ReplyOutcome("closed", self._record(row, name))
             row.status, row.closed_at, row.closed_by = "closed", now, by
             if payload is not None:
                 targets = ([(row.channel, row.chat_id)] if by == "worker" and row.chat_id
                            else await self._recipients(s, row.station_id, row.worker_id))
                 await self._queue(s, targets, payload, f"{ticket_key_prefix(ticket_id)}end:{key}")
-            return ReplyOutcome("ok", _ticket(row, name))
+            return ReplyOutcome("ok", self._record(row, name))
 
     async def _station_ticket(self, s: AsyncSession, ticket_id: int, station_id: int
                               ) -> tuple[Ticket, str] | None:
@@ -175,15 +187,15 @@ class HandoffStore(FeatureStore):
             stmt = (select(TicketMessage.sender, Worker.name, TicketMessage.text, TicketMessage.created_at)
                     .outerjoin(Worker, Worker.id == TicketMessage.worker_id)
                     .where(TicketMessage.ticket_id == ticket_id).order_by(TicketMessage.id))
-            lines = [TicketLine(sender, name or "", text, aware(at)) for sender, name, text, at in
+            lines = [TicketLine(sender, name or "", self.secrets.open_text(text), aware(at)) for sender, name, text, at in
                      (await s.execute(stmt)).all()]
-            return _ticket(*found), lines
+            return self._record(*found), lines
 
     async def open_tickets(self, station_id: int) -> list[TicketRecord]:
         async with self.session() as s:
             stmt = (select(Ticket, Station.name).join(Station, Station.id == Ticket.station_id)
                     .where(Ticket.station_id == station_id, Ticket.status == "open").order_by(Ticket.id))
-            return [_ticket(row, name) for row, name in (await s.execute(stmt)).all()]
+            return [self._record(row, name) for row, name in (await s.execute(stmt)).all()]
 
     async def ticket_stats(self, since: datetime, station_id: int | None = None) -> list[TicketStats]:
         """Per station: open tickets, those still waiting for a first reply, and for tickets opened since

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta, tzinfo
 from bot import metrics
 from bot.routing import Command, Context, Regex, Router, not_in_form
 from bot.messages import Reply, reply_to_payload
+from bot.pii import mask_id_numbers, mask_phones
 from bot.store import WorkerRecord
 from bot.store.handoff_records import TicketRecord, TicketStats
 from handlers.common.localtime import local_tz
@@ -57,7 +58,7 @@ _REPLY = r"(?s)^(?:/reply(?:@\w+)?|回复|答复)\s*#?(\d{1,9})(?:\s+|\s*[:：,�
 async def reply(ctx: Context, worker: WorkerRecord, match: re.Match[str]) -> Reply:
     # The filter matched the width-folded text; relay what the worker typed (full-width punctuation kept).
     typed = re.match(_REPLY, ctx.incoming.text.strip())
-    number, text = int(match.group(1)), (typed or match).group(2).strip()
+    number, text = int(match.group(1)), mask_id_numbers((typed or match).group(2).strip())
     outcome = await HandoffStore.of(ctx.services.store).worker_reply(
         number, worker.id, worker.station_id, text, ctx.incoming.dedup_key,
         payload=lambda first, reactivated: resident_message(worker, text, first or reactivated))
@@ -122,7 +123,7 @@ def _stats_line(s: TicketStats) -> str:
 
 def _ticket_line(t: TicketRecord, now: datetime) -> str:
     state = "待回复" if t.first_reply_at is None else "已回复"
-    return f"#{t.id} {state}，{_ago(t.created_at, now)}：{_short(t.question) or '（内容已删除）'}"
+    return f"#{t.id} {state}，{_ago(t.created_at, now)}：{_short(mask_phones(t.question)) or '（内容已删除）'}"
 
 
 @router.message(Command("tickets", keywords={"工单", "工单列表", "本站工单", "我的工单", "工单统计"}), not_in_form)

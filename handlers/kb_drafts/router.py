@@ -8,7 +8,7 @@ import logging
 import re
 
 from bot.routing import Context, Regex, Router
-from bot.messages import Reply, reply_to_payload
+from bot.messages import Button, Reply, reply_to_payload
 from bot.store import StoredDocument, WorkerRecord
 from bot.store.handoff_records import DraftRecord
 from handlers.common.localtime import local_tz
@@ -48,7 +48,7 @@ async def save(ctx: Context, worker: WorkerRecord, match: re.Match[str]) -> Repl
 
     def notice(draft_id: int) -> dict:
         return reply_to_payload(Reply(f"📝 社工{worker.name}把工单 #{number} 的解答整理成了知识库草稿 #{draft_id}，"
-                                      f"请审核。发送“发布 {draft_id}”后，居民再问类似问题，机器人会直接回答。"))
+                                      f"请审核：发送“发布 {draft_id}”查看将要公开的全文，确认后居民再问类似问题，机器人会直接回答。"))
 
     outcome = await KbDraftStore.of(store).create_draft(number, worker.id, worker.station_id, notice, leads)
     if isinstance(outcome, str):
@@ -61,9 +61,9 @@ async def save(ctx: Context, worker: WorkerRecord, match: re.Match[str]) -> Repl
                  f"{who}“发布 {outcome.id}”后生效。")
 
 
-@router.message(Regex(r"^(?:/kbpublish(?:@\w+)?|发布)\s*(?:草稿)?\s*#?(\d{1,9})$"))
-async def publish(ctx: Context, worker: WorkerRecord, match: re.Match[str]) -> Reply:
-    number, store = int(match.group(1)), ctx.services.store
+async def _publishable(ctx: Context, worker: WorkerRecord, number: int) -> StoredDocument | Reply:
+    """The document `发布 M` would store, exactly, or why there is none."""
+    store = ctx.services.store
     if not worker.is_lead:
         return Reply("只有站长可以发布知识库草稿。")
     draft = await KbDraftStore.of(store).draft_for_station(number, worker.station_id)
@@ -75,10 +75,32 @@ async def publish(ctx: Context, worker: WorkerRecord, match: re.Match[str]) -> R
     kb = ctx.services.knowledge
     city = kb.current().city_in(station.city) if station and station.city else ""
     year = str(ctx.services.clock.now().astimezone(local_tz(ctx)).year)
-    doc = draft_document(draft, worker.station_name, city, year)
+    return draft_document(draft, worker.station_name, city, year)
+
+
+@router.message(Regex(r"^(?:/kbpublish(?:@\w+)?|发布)\s*(?:草稿)?\s*#?(\d{1,9})$"))
+async def preview(ctx: Context, worker: WorkerRecord, match: re.Match[str]) -> Reply:
+    """The lead reads exactly what anyone will be able to read before it is published."""
+    number = int(match.group(1))
+    doc = await _publishable(ctx, worker, number)
+    if isinstance(doc, Reply):
+        return doc
+    return Reply(f"草稿 #{number} 发布后，任何人都能在网页上看到下面这段文字（已去掉姓名、身份证号、电话和地址，"
+                 f"请再检查一遍）：\n————\n{doc.body.strip()}\n————\n"
+                 f"确认无误请发送“确认发布 {number}”；内容不合适就不要发布，草稿会在保存期限后自动删除。",
+                 buttons=[Button(f"确认发布 {number}")])
+
+
+@router.message(Regex(r"^(?:/kbconfirm(?:@\w+)?|确认发布)\s*(?:草稿)?\s*#?(\d{1,9})$"))
+async def publish(ctx: Context, worker: WorkerRecord, match: re.Match[str]) -> Reply:
+    number, store = int(match.group(1)), ctx.services.store
+    doc = await _publishable(ctx, worker, number)
+    if isinstance(doc, Reply):
+        return doc
     await store.save_document(doc)
-    if not await KbDraftStore.of(store).mark_draft_published(draft.id, worker.id, doc.path):
+    if not await KbDraftStore.of(store).mark_draft_published(number, worker.id, doc.path):
         return Reply(f"草稿 #{number} 已经发布过了。")
+    kb = ctx.services.knowledge
     await kb.load()  # this process now; the others within a refresh interval (they compare revisions)
     await store.audit(actor(worker), "kb.publish", target=f"draft:{number}", worker_id=worker.id,
                       detail={"path": doc.path})

@@ -7,8 +7,9 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select, update
+from bot.pii import scrub_for_publication
 from bot.store.database import affected
-from bot.store.casework_models import Station, Worker, WorkerIdentity
+from bot.store.casework_models import Case, Station, Worker, WorkerIdentity
 from bot.store.casework_records import aware
 from bot.store.handoff_models import KbDraft, ResidentProfile, Ticket, TicketMessage, WorkerDuty
 from bot.store.handoff_records import (
@@ -54,15 +55,19 @@ class KbDraftStore(HandoffStore):
             if found is None:
                 return "missing"
             row, _ = found
-            replies = list((await s.execute(select(TicketMessage.text).where(
+            replies = [self.secrets.open_text(t) for t in (await s.execute(select(TicketMessage.text).where(
                 TicketMessage.ticket_id == ticket_id, TicketMessage.sender == "worker").order_by(TicketMessage.id)
-            )).scalars())
+            )).scalars()]
             if not row.question:
                 return "no_question"
             if not replies:
                 return "no_answer"
-            draft = KbDraft(station_id=station_id, ticket_id=ticket_id, worker_id=worker_id, question=row.question,
-                            answer="\n".join(replies), status="draft", created_at=self.clock.now(), document_path="")
+            # Published answers are read by anyone: no name of the station's residents, no number, no address.
+            residents = set((await s.execute(select(Case.name).where(Case.station_id == station_id))).scalars())
+            question = scrub_for_publication(self.secrets.open_text(row.question), residents)
+            draft = KbDraft(station_id=station_id, ticket_id=ticket_id, worker_id=worker_id, question=question,
+                            answer=scrub_for_publication("\n".join(replies), residents), status="draft",
+                            created_at=self.clock.now(), document_path="")
             s.add(draft)
             await s.flush()
             await self._queue(s, leads, notice(draft.id), draft_key_prefix(draft.id) + "new")

@@ -53,6 +53,8 @@ async def delete_my_data(ctx: Context) -> Reply:
     if (await consent.status_of(ctx)).is_worker:
         return Reply("这是社工账号，绑定信息由站长管理；如需解绑，请联系站长。")
     counts = await PrivacyStore.of(ctx.services.store).delete_resident(ctx.user.id)
+    if counts.get("published"):
+        await ctx.services.knowledge.load()  # gone from this process now, from the others at their next check
     consent.mark_deleted(ctx)
     ctx.state, ctx.state_data = None, {}
     log.info("resident data deleted", extra={k: v for k, v in counts.items()})

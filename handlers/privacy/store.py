@@ -16,7 +16,7 @@ from bot.store.database import affected
 from bot.store.casework_models import AuditEntry, WorkerIdentity
 from bot.store.handoff_models import KbDraft, ResidentProfile, Ticket, TicketMessage
 from bot.store.feature import FeatureStore
-from bot.store.models import ConversationState, OutboxMessage, SeenMessage, User
+from bot.store.models import ConversationState, KbDocument, OutboxMessage, SeenMessage, User
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -46,7 +46,8 @@ class PrivacyStore(FeatureStore):
 
     async def delete_resident(self, user_id: int) -> dict[str, int]:
         """Remove the chat identity with its profile and dialog state, blank its tickets' texts, delete their
-        messages, unpublished drafts and every outbox copy. Tickets stay (without text) for the statistics."""
+        messages, the drafts made from them and the answers published from those, and every outbox copy, sent
+        or pending. Tickets stay (without text) for the statistics."""
         now = self.clock.now()
         async with self.session.begin() as s:
             user = await s.get(User, user_id)
@@ -56,22 +57,23 @@ class PrivacyStore(FeatureStore):
                                        .where(Ticket.user_id == user_id))).all()
             ids = [t.id for t in tickets]
             chats = {(user.channel, user.platform_user_id)} | {(t.channel, t.chat_id) for t in tickets}
-            drafts = list((await s.execute(select(KbDraft.id).where(KbDraft.ticket_id.in_(ids),
-                                                                      KbDraft.status == "draft"))).scalars())
+            # Every draft made from their tickets, published ones included: a published answer quotes them.
+            found = (await s.execute(select(KbDraft.id, KbDraft.document_path).where(KbDraft.ticket_id.in_(ids)))).all()
+            drafts = [draft_id for draft_id, _ in found]
+            published = sorted({path for _, path in found if path})
             keys = [OutboxMessage.dedup_key.startswith(ticket_key_prefix(i), autoescape=True) for i in ids]
             keys += [OutboxMessage.dedup_key.startswith(draft_key_prefix(i), autoescape=True) for i in drafts]
             outbox = await s.execute(delete(OutboxMessage).where(or_(
                 tuple_(OutboxMessage.channel, OutboxMessage.chat_id).in_(sorted(chats)), *keys)))
             await s.execute(delete(KbDraft).where(KbDraft.id.in_(drafts)))
-            # A published entry is the station's knowledge now; it no longer points at the ticket.
-            await s.execute(update(KbDraft).where(KbDraft.ticket_id.in_(ids)).values(ticket_id=None))
+            documents = await s.execute(delete(KbDocument).where(KbDocument.path.in_(published)))
             messages = await s.execute(delete(TicketMessage).where(TicketMessage.ticket_id.in_(ids)))
             await _blank_tickets(s, Ticket.id.in_(ids), "deleted", now)
             await s.execute(delete(ConversationState).where(ConversationState.user_id == user_id))
             await s.execute(delete(ResidentProfile).where(ResidentProfile.user_id == user_id))
             await s.execute(delete(User).where(User.id == user_id))
             counts = {"tickets": len(ids), "messages": affected(messages), "outbox": affected(outbox),
-                      "drafts": len(drafts)}
+                      "drafts": len(drafts), "published": affected(documents)}
             s.add(AuditEntry(at=now, worker_id=None, actor="resident", action="privacy.delete", target="",
                              detail=counts, flagged=False))
             return counts

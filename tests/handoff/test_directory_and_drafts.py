@@ -64,15 +64,21 @@ async def test_saved_answer_is_published_by_the_lead_and_answered_by_the_bot(des
     assert "只有站长" in (await desk.worker("李敏", "发布 1")).text
     assert "本站没有知识库草稿 #1" in (await desk.worker("龙站长", "发布 1")).text
 
-    published = await desk.worker("陈站长", "发布 1")
+    preview = await desk.worker("陈站长", "发布 1")  # the exact text first, then a confirmation
+    assert "确认发布 1" in preview.text and "每餐八元" in preview.text
+    assert "0757-82711111" not in preview.text  # drafts are scrubbed of phone numbers (issue 13)
+    async with desk.store.session() as s:
+        assert (await s.execute(select(KbDraft.status))).scalar_one() == "draft"
+    published = await desk.worker("陈站长", "确认发布 1")
     assert "已发布到知识库" in published.text
     assert "已经发布过" in (await desk.worker("陈站长", "发布 1")).text
+    assert "已经发布过" in (await desk.worker("陈站长", "确认发布 1")).text
     async with desk.store.session() as s:
         [draft] = (await s.execute(select(KbDraft))).scalars()
     assert draft.status == "published" and draft.document_path == f"stations/{desk.a.id}/answer-1.md"
 
     bot = await desk.one("长者助餐配送怎么预约", user="o_resident_9")
-    assert "0757-82711111" in bot.text and bot.citations
+    assert "每餐八元" in bot.text and "[电话]" in bot.text and bot.citations
     assert bot.citations[0].source == "石湾镇社工站社工解答"
 
 

@@ -203,7 +203,7 @@ async def test_relayed_messages_are_logged_on_the_ticket(desk) -> None:  # noqa:
     await desk.worker("李敏", f"回复 {number} 社区党群服务中心一楼")
     async with desk.store.session() as s:
         stored = (await s.execute(select(TicketMessage).order_by(TicketMessage.id))).scalars()
-        lines = [(m.sender, m.text) for m in stored]
+        lines = [(m.sender, desk.store.secrets.open_text(m.text)) for m in stored]
     assert lines == [("resident", "在哪里吃"), ("worker", "社区党群服务中心一楼")]
     view = await desk.worker("陈站长", f"工单 {number}")
     assert "居民：在哪里吃" in view.text and "社工李敏：社区党群服务中心一楼" in view.text
