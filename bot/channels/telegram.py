@@ -138,7 +138,11 @@ def make_bot(settings: Settings) -> tuple[Bot, tuple[HTTPXRequest, HTTPXRequest]
     return bot, requests
 
 
-MAX_CONCURRENT_UPDATES = 16
+# Acknowledged updates handled at once. Few: each answer holds the event loop for milliseconds of retrieval, and an
+# acknowledgement (now a database write, several event-loop turns) waits behind every handler that is ready to
+# run. With 16 the acknowledgement's p99 at 200 updates/s was 3x that with 4 (docs/benchmarks.md); handling is
+# CPU-bound, so fewer at once costs no throughput.
+MAX_CONCURRENT_UPDATES = 4
 
 
 class TelegramChannel:
