@@ -76,7 +76,8 @@ EXTRA_QUESTIONS = ["低保怎么申请", "高龄津贴几时发", "残疾人两�
 
 # Targets (see docs/benchmarks.md).
 TARGET_TELEGRAM_RATIO = 0.15
-TARGET_WECHAT_RATIO = 0.50
+# Was 0.50; withdrawn in issue 13: exactly-once across processes needs a shared write per message.
+TARGET_WECHAT_RATIO = 0.15
 TARGET_P99_MS = 100.0
 
 
@@ -263,7 +264,8 @@ async def serve_ours(telegram_rate: float, profile_dir: str, ablate: str = "") -
 
 
 def _keep_hot_path_in_memory(store: Any) -> None:
-    """Replace `arrive`/`depart` (the only database work of a policy question) with dictionaries."""
+    """Replace `arrive`/`depart` and `accept`/`finish` (the only database work of a policy question, besides
+    queueing pushes) with dictionaries."""
     from bot.store.arrivals import Sender, UserRecord
     from bot.store.handoff_records import ResidentStatus
 
@@ -287,7 +289,17 @@ def _keep_hot_path_in_memory(store: Any) -> None:
         if departure.notice_shown:
             notices[departure.user_id] = store.clock.now()
 
-    store.arrive, store.depart = arrive, depart
+    async def accept(accepted: Any) -> bool:  # durable intake's claim and inbox row
+        if accepted.key in seen:
+            return False
+        seen.add(accepted.key)
+        return True
+
+    async def finish(finished: Any) -> None:  # the replies still go to the outbox in the database
+        for push in finished.pushes:
+            await store.enqueue(push.channel, push.chat_id, push.payload, push.dedup_key)
+
+    store.arrive, store.depart, store.accept, store.finish = arrive, depart, accept, finish
 
 
 def run_server(kind: str, args: argparse.Namespace) -> int:
@@ -497,6 +509,41 @@ async def drive(http, url: str, reqs: list[Req], concurrency: int, max_seconds: 
     return phase
 
 
+async def drive_open_loop(http, url: str, reqs: list[Req], rate: float, name: str) -> Phase:  # noqa: ANN001
+    """Open loop: request i leaves at t0 + i/rate whether or not earlier ones were answered (as a platform
+    delivers), and its latency runs from that scheduled moment, so a stalled server shows up as queueing delay
+    instead of as fewer requests sent (no coordinated omission)."""
+    import aiohttp
+
+    phase = Phase(name)
+    client_cpu = time.process_time()
+    phase.t0 = time.monotonic()
+
+    async def one(req: Req, due: float) -> None:
+        try:
+            async with http.post(url, params=req.params, data=req.body, headers=req.headers) as r:
+                await r.read()
+                status = r.status
+        except (aiohttp.ClientError, TimeoutError):
+            phase.errors += 1
+            return
+        phase.latencies_ms.append((time.monotonic() - due) * 1000)
+        phase.statuses[status] = phase.statuses.get(status, 0) + 1
+
+    tasks = []
+    for i, req in enumerate(reqs):
+        due = phase.t0 + i / rate
+        if (wait := due - time.monotonic()) > 0:
+            await asyncio.sleep(wait)
+        phase.started[req.key] = due
+        phase.sent += 1
+        tasks.append(asyncio.create_task(one(req, due)))
+    await asyncio.gather(*tasks)
+    phase.elapsed_s = time.monotonic() - phase.t0
+    phase.client_cpu_s = time.process_time() - client_cpu
+    return phase
+
+
 def pct(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -552,8 +599,12 @@ async def run_benchmark(args: argparse.Namespace, servers: dict[str, Server]) ->
     wx_main, cb = wechat_requests(questions(n, residents), base_id + w)
     cr_warm, _ = wechat_requests(questions(w, warm_residents), base_id)
     cr_main, _ = wechat_requests(questions(n, residents), base_id + w)
+    k = round(args.open_loop_rate * args.open_loop_seconds)
+    tg_open = telegram_requests(questions(k, residents), 1 + w + n)
+    wx_open, _ = wechat_requests(questions(k, residents), base_id + w + n)
 
-    connector = aiohttp.TCPConnector(limit=c + 4)
+    # The open-loop phases may have many requests outstanding at once when the server stalls.
+    connector = aiohttp.TCPConnector(limit=max(c + 4, 1000))
     timeout = aiohttp.ClientTimeout(total=30)
     results: dict[str, Any] = {}
     profiles: dict[str, str] = {}
@@ -614,6 +665,14 @@ async def run_benchmark(args: argparse.Namespace, servers: dict[str, Server]) ->
         answerable_n = sum(r.answerable for r in tg_main if r.key in tg.started)
         with_source = sum("来源" in text for who in posts for _, text in answers.get(str(CHAT_BASE + who), []))
         results["telegram"] = tg
+        # Fixed offered load: the acknowledgement's latency while the server also works off what it acknowledged.
+        if k:
+            cpu = ours.cpu_seconds()
+            results["telegram_open"] = await drive_open_loop(http, f"{ours.url}/telegram/webhook", tg_open,
+                                                             args.open_loop_rate, "telegram open loop")
+            results["telegram_open"].cpu_s = ours.cpu_seconds() - cpu
+            if await wait_answered(http, plat, w + tg.sent + k, args.max_seconds) is None:
+                print("warning: the open-loop Telegram updates were not all answered", file=sys.stderr)
         await baseline(echo, f"{echo.url}/echo", echo_warm, echo_main, "bare JSON echo")  # again, after
         results["echo"] = median_round("bare JSON echo")
         results["telegram_e2e"] = {
@@ -642,6 +701,11 @@ async def run_benchmark(args: argparse.Namespace, servers: dict[str, Server]) ->
         await asyncio.sleep(2.0)  # answers that missed the passive deadline arrive by push
         wx_pushed = (await platform_status(http, plat))["wx_sent"] - wx_sent_before
         results["wechat"] = wx
+        if k:
+            cpu = ours.cpu_seconds()
+            results["wechat_open"] = await drive_open_loop(http, f"{ours.url}/wechat", wx_open, args.open_loop_rate,
+                                                           "wechat open loop")
+            results["wechat_open"].cpu_s = ours.cpu_seconds() - cpu
 
         # 5. ablations, the same callbacks: hot-path rows in memory; then the channel layer with a fixed reply
         for name, server in (("nodb", nodb), ("channel", channel)):
@@ -728,6 +792,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="timed requests per distinct sender, on average (1: every message is a first contact)")
     ap.add_argument("--telegram-rate", type=float, default=0.0,
                     help="outbox Telegram messages/s in our server (0: lifted; production uses 25)")
+    ap.add_argument("--open-loop-rate", type=float, default=200.0,
+                    help="offered load of the fixed-rate phases, requests/s (open loop: sent on schedule)")
+    ap.add_argument("--open-loop-seconds", type=float, default=5.0,
+                    help="length of each fixed-rate phase (0: skip them)")
     ap.add_argument("--json", type=Path, help="also write the results here")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, database)")
     ap.add_argument("--profile", action="store_true",
@@ -813,6 +881,9 @@ def main(argv: list[str] | None = None) -> int:
                  "p99_ms": e2e["p99_ms"], "max_ms": e2e["max_ms"],
                  "cpu_ms_per_req": e2e["cpu_s"] * 1000 / e2e["updates"] if e2e["updates"] else float("nan"),
                  "client_cpu_ms_per_req": float("nan")})
+    open_rows = {name: phase_row(f"{label} at {args.open_loop_rate:g}/s (open loop)", ph[name])
+                 for name, label in (("telegram_open", "Telegram webhook"), ("wechat_open", "WeChat safe mode"))
+                 if name in ph}
     rows += [phase_row("bare crypto echo (WeChat safe mode)", ph["crypto"]),
              phase_row("WeChat safe mode (passive reply)", ph["wechat"]),
              phase_row("  ablation: hot-path rows in memory", ph["nodb"]),
@@ -821,7 +892,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nload average: {' → '.join(f'{x:.2f}' for x in out['loads'])} (after each phase; {os.cpu_count()} CPUs)")
     print(f"\n{'system':<44}{'requests':>9}{'non-2xx':>8}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}"
           f"{'server CPU':>11}{'client CPU':>11}")
-    for r in rows:
+    for r in [*rows, *open_rows.values()]:
         print(f"{r['system']:<44}{r['requests']:>9}{r['non_2xx'] + r['errors']:>8}{r['rate']:>9.0f}"
               f"{r['p50_ms']:>9.1f}{r['p99_ms']:>9.1f}{r['max_ms']:>9.1f}{r['cpu_ms_per_req']:>11.2f}"
               f"{r['client_cpu_ms_per_req']:>11.2f}")
@@ -866,10 +937,16 @@ def main(argv: list[str] | None = None) -> int:
          ratios["telegram_webhook_vs_echo"] >= TARGET_TELEGRAM_RATIO),
         (f"WeChat safe mode ≥ {TARGET_WECHAT_RATIO:.0%} of bare crypto echo ({ratios['wechat_vs_crypto_echo']:.1%})",
          ratios["wechat_vs_crypto_echo"] >= TARGET_WECHAT_RATIO),
-        (f"Telegram webhook p99 < {TARGET_P99_MS:.0f} ms ({rows[1]['p99_ms']:.1f} ms)", rows[1]["p99_ms"] < TARGET_P99_MS),
-        (f"WeChat safe mode p99 < {TARGET_P99_MS:.0f} ms ({rows[4]['p99_ms']:.1f} ms)", rows[4]["p99_ms"] < TARGET_P99_MS),
     ]
+    for name, r in open_rows.items():
+        clean = r["non_2xx"] + r["errors"] == 0
+        verdict = f"{r['system']}: p99 < {TARGET_P99_MS:.0f} ms ({r['p99_ms']:.1f} ms), every request 2xx"
+        checks.append((verdict + ("" if clean else " (NOT)"), r["p99_ms"] < TARGET_P99_MS and clean))
     info = [
+        (f"Telegram webhook p99 at saturation < {TARGET_P99_MS:.0f} ms ({rows[1]['p99_ms']:.1f} ms)",
+         rows[1]["p99_ms"] < TARGET_P99_MS),
+        (f"WeChat safe mode p99 at saturation < {TARGET_P99_MS:.0f} ms ({rows[4]['p99_ms']:.1f} ms)",
+         rows[4]["p99_ms"] < TARGET_P99_MS),
         (f"Telegram end to end ≥ {TARGET_TELEGRAM_RATIO:.0%} of bare echo ({ratios['telegram_e2e_vs_echo']:.1%})",
          ratios["telegram_e2e_vs_echo"] >= TARGET_TELEGRAM_RATIO),
         (f"Telegram end-to-end p99 < {TARGET_P99_MS:.0f} ms ({e2e['p99_ms']:.1f} ms)", e2e["p99_ms"] < TARGET_P99_MS),
@@ -890,7 +967,7 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(json.dumps({
             "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "serve"},
             "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
-            "loads": out["loads"], "rows": rows, "ratios": ratios, "telegram_e2e": e2e,
+            "loads": out["loads"], "rows": [*rows, *open_rows.values()], "ratios": ratios, "telegram_e2e": e2e,
             "wechat_checks": wc, "targets": {t: ok for t, ok in checks}, "info": {t: ok for t, ok in info},
         }, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
     return 0

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import Bot, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import (
     BadRequest,
     ChatMigrated,
@@ -159,7 +159,11 @@ def make_bot(settings: Settings) -> tuple[Bot, tuple[HTTPXRequest, HTTPXRequest]
     return bot, requests
 
 
-MAX_CONCURRENT_UPDATES = 16
+# Acknowledged updates handled at once. Few: each answer holds the event loop for milliseconds of retrieval, and an
+# acknowledgement (now a database write, several event-loop turns) waits behind every handler that is ready to
+# run. With 16 the acknowledgement's p99 at 200 updates/s was 3x that with 4 (docs/benchmarks.md); handling is
+# CPU-bound, so fewer at once costs no throughput.
+MAX_CONCURRENT_UPDATES = 4
 
 
 class TelegramChannel:
@@ -206,8 +210,10 @@ class TelegramChannel:
         except ValueError:
             return web.json_response({"error": "请求体不是有效的 Telegram 更新"}, status=400)
         incoming = to_incoming(update, self.services.clock.now())
-        if incoming is None:
-            return web.Response(status=200)  # a kind of update we do not answer: nothing to keep
+        if incoming is None:  # a kind of update we do not answer (a game button's press): nothing to keep
+            if update.callback_query is not None:
+                self._spawn(self._stop_spinner(update.callback_query))
+            return web.Response(status=200)
         # Stored before the 200 (Telegram never resends an update it got 200 for): a process killed after
         # this point leaves it in the inbox, and another process (or this one restarted) answers it.
         try:
@@ -236,11 +242,15 @@ class TelegramChannel:
     async def _process(self, update: Update, incoming: Incoming) -> None:
         async with self._working:
             if update.callback_query is not None:
-                try:  # stops the button's spinner; a lost answer costs nothing else, so it is not queued
-                    await update.callback_query.answer()
-                except TelegramError as exc:
-                    log.warning("answerCallbackQuery failed: %s", exc)
+                await self._stop_spinner(update.callback_query)
             await self._answer(incoming)
+
+    @staticmethod
+    async def _stop_spinner(query: CallbackQuery) -> None:
+        try:  # a lost answer costs nothing but the spinner, so it is neither stored nor queued
+            await query.answer()
+        except TelegramError as exc:
+            log.warning("answerCallbackQuery failed: %s", exc)
 
     async def redo(self, incoming: Incoming) -> None:
         """An update accepted earlier whose process died before its replies were queued (bot/inbox.py)."""

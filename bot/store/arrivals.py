@@ -129,6 +129,7 @@ class ArrivalQueries:
         return self.engine.dialect.name
 
     def _core(self) -> Any: ...  # the engine's transaction, provided by Store
+    def _core_lazy(self) -> Any: ...  # the same, its commit not waiting for the disk, provided by Store
 
     def _start_group_commit(self) -> None:
         self._hot_path: GroupCommit[HotRequest, Sender | bool | None] = GroupCommit(self.pass_messages)
@@ -169,7 +170,9 @@ class ArrivalQueries:
         finishes = [r for r in batch if isinstance(r, Finish)]
         sent = sorted(r.outbox_id for r in batch if isinstance(r, Sent))
         now = self.clock.now()
-        async with self._core() as conn:
+        # What a webhook is about to acknowledge must be on disk before it does; the rest need not wait for a
+        # flush (Store._core_lazy says why), and an accept's flush makes them durable anyway.
+        async with (self._core() if accepts else self._core_lazy()) as conn:
             if sent:
                 await conn.execute(update(OutboxMessage).where(OutboxMessage.id.in_(sent))
                                    .values(status="sent", sent_at=now, last_error=""))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from collections.abc import Callable
@@ -10,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.sql import ColumnElement
 
 from bot.store.database import affected
@@ -82,6 +84,34 @@ class Store(ArrivalQueries, InboxQueries, OutboxQueries, RateQueries):
     def _core(self):  # noqa: ANN202
         # A Core transaction: the hot path skips the ORM session's bookkeeping.
         return self.engine.begin()
+
+    @contextlib.asynccontextmanager
+    async def _core_lazy(self) -> AsyncIterator[AsyncConnection]:
+        """A Core transaction whose commit returns before it reaches the disk (SQLite `synchronous=NORMAL` in
+        WAL mode, PostgreSQL `synchronous_commit=off`): a process killed right after still has it; only a power
+        loss or an operating-system crash can undo it, never half of it, and the next ordinary commit makes it
+        durable too. For the hot path's writes that nobody was promised yet (dialog state, replies queued,
+        sends recorded): undoing one repeats a step or a send, it loses nothing. A flush costs milliseconds
+        on an ordinary disk, more than the rest of a message's database work."""
+        async with self.engine.connect() as conn:
+            if self.dialect != "sqlite":
+                async with conn.begin():
+                    await conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
+                    yield conn
+                return
+            # A connection-wide setting: changed outside the transaction and back before anyone else gets it.
+            await conn.exec_driver_sql("PRAGMA synchronous=NORMAL")
+            await conn.commit()
+            try:
+                async with conn.begin():
+                    yield conn
+            finally:
+                try:
+                    await conn.exec_driver_sql("PRAGMA synchronous=FULL")
+                    await conn.commit()
+                except BaseException:
+                    await conn.invalidate()  # never hand out a connection left without flushes
+                    raise
 
     async def close(self) -> None:
         await self.engine.dispose()

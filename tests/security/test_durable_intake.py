@@ -269,3 +269,20 @@ def test_a_stored_message_comes_back_as_it_was(clock: FrozenClock) -> None:
                         event="", group_chat=True, sender_verified=False)
     assert payload_to_incoming(json.loads(json.dumps(incoming_to_payload(incoming)))) == replace(incoming,
                                                                                                   accepted=True)
+
+
+async def test_hot_path_batches_without_an_acknowledgement_leave_the_connection_flushing(
+        store: Store, clock: FrozenClock) -> None:
+    """Dialog state and queued replies commit without waiting for a flush; every other transaction (an
+    acknowledgement, a saved visit) still waits for it, so the setting is back on the connection afterwards."""
+    inbox = Inbox(store, clock, timedelta(seconds=30), lambda: None)
+    accepted = await inbox.accept(accept_of(5, clock))
+    assert accepted is not None
+    await inbox.finish(accepted, [Reply("好的")])  # a batch without accepts: the lazy commit
+    assert await store.outbox_counts() == {"pending": 1} and await store.inbox_count() == 0
+    if store.dialect == "sqlite":
+        async with store.engine.connect() as conn:
+            assert (await conn.exec_driver_sql("PRAGMA synchronous")).scalar() == 2  # FULL
+    else:
+        async with store.engine.connect() as conn:
+            assert (await conn.exec_driver_sql("SHOW synchronous_commit")).scalar() == "on"
