@@ -71,6 +71,7 @@ class VisitDraft:
     risk_after: str = ""
     follow_up: str = ""
     danger: str = ""
+    time_known: bool = True  # False: a date-only report
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +91,7 @@ class VisitRecord:
     danger: str
     created_at: datetime
     attachments: int
+    time_known: bool = True
 
 
 @dataclass(frozen=True, slots=True)

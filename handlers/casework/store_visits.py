@@ -49,7 +49,8 @@ class VisitQueries(FeatureStore):
             if case is None or worker is None or case.station_id != worker.station_id:
                 raise ValueError("服务对象不属于该社工所在的社工站")
             stmt = self._insert(Visit).values(
-                case_id=case.id, worker_id=worker_id, visited_at=utc(draft.visited_at), mode=draft.mode,
+                case_id=case.id, worker_id=worker_id, visited_at=utc(draft.visited_at), time_known=draft.time_known,
+                mode=draft.mode,
                 findings=draft.findings, needs=draft.needs, services=draft.services, risk_after=draft.risk_after,
                 risk_before=case.risk_level, follow_up=draft.follow_up, danger=draft.danger[:200],
                 source_key=source_key, created_at=now,
@@ -140,7 +141,7 @@ class VisitQueries(FeatureStore):
         decrypt = self.secrets.decrypt
         return [{"社工站": station, "服务对象": case.name, "身份证号": decrypt(case.id_number_enc),
                  "电话": decrypt(case.phone_enc), "类别": "、".join(case.categories), "村居": case.village,
-                 "走访时间": aware(v.visited_at).astimezone(self.tz).strftime("%Y-%m-%d %H:%M"), "方式": v.mode,
+                 "走访时间": _when(v, self.tz), "方式": v.mode,
                  "发现情况": v.findings, "需求": v.needs, "提供服务": v.services, "走访后风险": v.risk_after,
                  "跟进计划": v.follow_up, "危险提示": v.danger, "社工": worker}
                 for v, case, worker, station in rows]
@@ -159,5 +160,10 @@ class VisitQueries(FeatureStore):
                 .where(*where).order_by(*order).limit(limit))
         return [VisitRecord(v.id, v.case_id, case_name, v.worker_id, worker_name, aware(v.visited_at), v.mode,
                             v.findings, v.needs, v.services, v.risk_after, v.follow_up, v.danger,
-                            aware(v.created_at), n)
+                            aware(v.created_at), n, v.time_known)
                 for v, case_name, worker_name, n in (await s.execute(stmt)).all()]
+
+
+def _when(visit: Visit, tz: ZoneInfo) -> str:
+    """The visit's local time for the export; the date alone when only the day was reported."""
+    return aware(visit.visited_at).astimezone(tz).strftime("%Y-%m-%d %H:%M" if visit.time_known else "%Y-%m-%d")

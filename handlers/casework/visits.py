@@ -11,12 +11,15 @@ from datetime import timedelta
 
 from bot.routing import Command, Context, Regex, Router, SkipHandler, State, StatesGroup, has_text
 from bot.messages import Button, Reply, reply_to_payload
-from bot.store import CaseRecord, WorkerRecord
+from bot.store import CaseRecord, VisitRecord, WorkerRecord
 from handlers.common.localtime import local_tz
 from handlers.common.roles import IsWorker, actor, private_only
 from handlers.casework.visit_form import (
     CONFIRM_WORDS,
+    NO_OWNER,
+    YES_EACH,
     Draft,
+    answer_question,
     apply_edit,
     format_day,
     is_edit,
@@ -52,6 +55,7 @@ class VisitForm(StatesGroup):
 
 # Where a dialog goes after the person is chosen, kept in the state data as the stored state name.
 PICK, CONFIRM, STEP = VisitForm.pick(), VisitForm.confirm(), VisitForm.step() + ":"
+ADD = "add"  # after a choice: the chosen case is one more person of the report
 CANCEL_WORDS = {"取消", "退出", "算了", "不要了", "放弃", "/cancel"}
 NONE_WORDS = {"无", "没有", "暂无", "没", "无需求", "没需求", "不需要", "没有需求"}
 # Commands that would otherwise be swallowed as an answer in the middle of a form.
@@ -104,12 +108,37 @@ async def start_report(ctx: Context, worker: WorkerRecord) -> Reply:
     if not body:
         draft = Draft(source_key=source_key, visited_at=now.astimezone(tz).isoformat())
         return await _ask_step(ctx, worker, draft, "case", note=restarted)
-    own = await CaseworkStore.of(ctx.services.store).cases_of_worker(worker.id)
-    parsed = parse_visit(body, now, tz, known_names=[c.name for c in own])
+    return await _report(ctx, worker, body, source_key, restarted)
+
+
+async def _report(ctx: Context, worker: WorkerRecord, body: str, source_key: str, note: str = "") -> Reply:
+    """A one-message report: parsed against the whole station's roster (a colleague's case is recognised,
+    and then confirmed), the person resolved, and what the text left open asked in the confirmation."""
+    now, tz = ctx.services.clock.now(), local_tz(ctx)
+    names = await CaseworkStore.of(ctx.services.store).station_case_names(worker.station_id)
+    parsed = parse_visit(body, now, tz, known_names=names)
     if not parsed.name:
         return Reply(USAGE)
     draft = Draft.from_parsed(parsed, source_key)
-    return await _resolve_case(ctx, worker, draft, parsed.name, after=CONFIRM, note=restarted)
+    if parsed.suggestions:
+        return await _suggest(ctx, worker, draft, parsed.name, [name for _typed, name in parsed.suggestions], note)
+    return await _resolve_case(ctx, worker, draft, parsed.name, after=CONFIRM, note=note)
+
+
+async def _suggest(ctx: Context, worker: WorkerRecord, draft: Draft, typed: str, names: list[str],
+                   note: str = "") -> Reply:
+    """`陈贵英` when the roster has 陈桂英: a question, never a silent replacement."""
+    store = CaseworkStore.of(ctx.services.store)
+    found = [c for name in dict.fromkeys(names) for c in await store.find_cases(worker.station_id, name)
+             if c.name == name][:MAX_CHOICES]
+    if not found:
+        return await _resolve_case(ctx, worker, draft, typed, after=CONFIRM, note=note)
+    await ctx.set_state(PICK, {"draft": draft.to_state(), "after": CONFIRM, "candidates": [c.id for c in found]})
+    buttons = [Button(label, f"#{c.id}") for c, label in zip(found, _labels(found, worker))]
+    prefix = f"{note}\n" if note else ""
+    return Reply(f"{prefix}名单上没有“{typed}”，是不是 {'、'.join(dict.fromkeys(c.name for c in found))}？\n"
+                 "点选或回复序号；都不是请回复正确姓名或“取消”。\n"
+                 + "\n".join(f"{i}. {b.label}" for i, b in enumerate(buttons, 1)), buttons=buttons)
 
 
 # -- which case ----------------------------------------------------------------------------------
@@ -126,10 +155,29 @@ async def _lookup(ctx: Context, worker: WorkerRecord, query: str) -> list[CaseRe
     return own or station
 
 
-def _label(case: CaseRecord, worker: WorkerRecord) -> str:
+def _label(case: CaseRecord, worker: WorkerRecord, detail: str = "") -> str:
     where = case.village or "未填村居"
     owner = "" if case.worker_id == worker.id else f"·{case.worker_name or '未分配'}负责"
-    return f"{case.name}（{where}{owner}）"
+    return f"{case.name}（{where}{detail}{owner}）"
+
+
+def _labels(cases: list[CaseRecord], worker: WorkerRecord) -> list[str]:
+    """One line per case; two people of the same name and village are told apart by address, else by the
+    masked ID number's last four characters."""
+    plain = [_label(c, worker) for c in cases]
+    labels = []
+    for case, label in zip(cases, plain):
+        if plain.count(label) == 1:
+            labels.append(label)
+            continue
+        twins = [c for c, other in zip(cases, plain) if other == label]
+        addresses = [c.address for c in twins]
+        if case.address and addresses.count(case.address) == 1:
+            labels.append(_label(case, worker, f"·{case.address}"))
+        else:
+            tail = case.id_masked[-4:] if case.id_masked else ""
+            labels.append(_label(case, worker, f"·身份证尾号{tail}" if tail else f"·编号{case.id}"))
+    return labels
 
 
 async def _resolve_case(ctx: Context, worker: WorkerRecord, draft: Draft, query: str, after: str,
@@ -139,7 +187,7 @@ async def _resolve_case(ctx: Context, worker: WorkerRecord, draft: Draft, query:
         return await _with_case(ctx, worker, draft, found[0], after, note)
     shown = found[:MAX_CHOICES]
     await ctx.set_state(PICK, {"draft": draft.to_state(), "after": after, "candidates": [c.id for c in shown]})
-    buttons = [Button(_label(c, worker), f"#{c.id}") for c in shown]
+    buttons = [Button(label, f"#{c.id}") for c, label in zip(shown, _labels(shown, worker))]
     prefix = f"{note}\n" if note else ""
     if not found:
         return Reply(f"{prefix}本站没有找到“{query}”。请回复正确的姓名，或发送“我的对象”查看名单，“取消”放弃。")
@@ -154,10 +202,34 @@ async def _resolve_case(ctx: Context, worker: WorkerRecord, draft: Draft, query:
 
 async def _with_case(ctx: Context, worker: WorkerRecord, draft: Draft, case: CaseRecord, after: str,
                      note: str = "") -> Reply:
-    draft = replace(draft, case_id=case.id, case_name=case.name, case_village=case.village)
+    if after == ADD:  # one more person of a report naming several
+        if case.id != draft.case_id and all(case.id != other[0] for other in draft.others):
+            draft = replace(draft, others=[*draft.others, [case.id, case.name, case.village]])
+        return await _add_people(ctx, worker, draft, note)
+    owner = "" if case.worker_id == worker.id else case.worker_name or NO_OWNER
+    draft = replace(draft, case_id=case.id, case_name=case.name, case_village=case.village, owner=owner)
     if after == CONFIRM:
         return await _show_confirmation(ctx, draft, note)
     return await _ask_step(ctx, worker, draft, _next_step(draft, "case"), note=note)
+
+
+async def _add_people(ctx: Context, worker: WorkerRecord, draft: Draft, note: str = "") -> Reply:
+    """Record the other people the report names too: each resolved like the first (a choice when the station
+    has two of the name), then back to the confirmation."""
+    notes = [note] if note else []
+    while draft.extra_names:
+        name, rest = draft.extra_names[0], draft.extra_names[1:]
+        draft = replace(draft, extra_names=rest)
+        found = [c for c in await _lookup(ctx, worker, name) if c.name == name]
+        if len(found) == 1:
+            case = found[0]
+            if case.id != draft.case_id and all(case.id != other[0] for other in draft.others):
+                draft = replace(draft, others=[*draft.others, [case.id, case.name, case.village]])
+        elif found:
+            return await _resolve_case(ctx, worker, draft, name, after=ADD, note="\n".join(notes))
+        else:
+            notes.append(f"本站没有找到“{name}”，没有加入。")
+    return await _show_confirmation(ctx, draft, "\n".join(notes))
 
 
 async def _show_confirmation(ctx: Context, draft: Draft, note: str = "") -> Reply:
@@ -194,28 +266,68 @@ async def pick_case(ctx: Context, worker: WorkerRecord) -> Reply:
 async def confirm(ctx: Context, worker: WorkerRecord) -> Reply:
     store, tz, now = ctx.services.store, local_tz(ctx), ctx.services.clock.now()
     draft = Draft.from_state(ctx.state_data["draft"])
-    case = await CaseworkStore.of(store).case_by_id(draft.case_id, worker.station_id)
-    if case is None:
-        await ctx.clear_state()
-        return Reply("这位服务对象不在您所在的社工站，记录没有保存。")
+    if draft.questions:
+        return await _answer(ctx, worker, draft)
+    cases = []
+    for case_id in (draft.case_id, *(other[0] for other in draft.others)):
+        case = await CaseworkStore.of(store).case_by_id(case_id, worker.station_id)
+        if case is None:
+            await ctx.clear_state()
+            return Reply("这位服务对象不在您所在的社工站，记录没有保存。")
+        cases.append(case)
     words = DANGER_WORDS
     danger = draft.danger(words)
-    notices: list[tuple[str, str, dict]] = []
-    if draft.alarming(words):
-        notice = reply_to_payload(lead_notice(case.id, case.name, case.village, worker.name, danger, draft.risk,
-                                              draft.when, tz, now))
-        notices = [(channel, chat_id, notice) for channel, chat_id in await _lead_identities(ctx, worker)]
-    visit, created = await CaseworkStore.of(store).save_visit(worker.id, draft.to_visit_draft(words), draft.source_key, notices)
+    leads = await _lead_identities(ctx, worker) if draft.alarming(words) else []
+    saved: list[VisitRecord] = []
+    for i, case in enumerate(cases):
+        notices: list[tuple[str, str, dict]] = []
+        if draft.alarming(words):
+            notice = reply_to_payload(lead_notice(case.id, case.name, case.village, worker.name, danger, draft.risk,
+                                                  draft.when, tz, now))
+            notices = [(channel, chat_id, notice) for channel, chat_id in leads]
+        # The first person keeps the message's key (a redelivered confirmation saves nothing twice).
+        key = draft.source_key if i == 0 else f"{draft.source_key}#{case.id}"
+        visit, created = await CaseworkStore.of(store).save_visit(worker.id, draft.to_visit_draft(words, case.id),
+                                                                  key, notices)
+        if not created:
+            await ctx.clear_state()
+            return Reply(f"这条记录之前已经保存过了（{visit.case_name} {format_day(visit.visited_at, tz)}），"
+                         "没有重复保存。")
+        log.info("visit saved", extra={"visit_id": visit.id, "worker_id": worker.id, "alarm": bool(notices)})
+        saved.append(visit)
     await ctx.clear_state()
-    if not created:
-        return Reply(f"这条记录之前已经保存过了（{visit.case_name} {format_day(visit.visited_at, tz)}），没有重复保存。")
-    log.info("visit saved", extra={"visit_id": visit.id, "worker_id": worker.id, "alarm": bool(notices)})
-    lines = [f"已保存 ✅ {visit.case_name} {format_day(visit.visited_at, tz)} {visit.mode}走访。"]
+    first = saved[0]
+    who = "、".join(v.case_name for v in saved)
+    lines = [f"已保存 ✅ {who} {format_day(first.visited_at, tz)} {first.mode}走访"
+             + (f"（{len(saved)} 条记录）。" if len(saved) > 1 else "。")]
     if draft.alarming(words):
-        lines.append(f"⚠️ 已通知站长（{len(notices)} 条提醒）。" if notices else _no_lead(worker))
+        sent = len(leads) * len(saved)
+        lines.append(f"⚠️ 已通知站长（{sent} 条提醒）。" if leads else _no_lead(worker))
         lines.append("如有生命危险请立即拨打 110 或 120。")
     lines.append("10 分钟内发来的照片或位置会附到这条记录；30 分钟内发送“撤销”可删除。")
     return Reply("\n".join(lines))
+
+
+async def _answer(ctx: Context, worker: WorkerRecord, draft: Draft) -> Reply:
+    """The answer to the confirmation's open question (who else, the date, the mode, the risk)."""
+    if draft.questions[0] == "people":
+        rest = replace(draft, questions=draft.questions[1:])
+        text = to_simplified(ctx.text).rstrip("。.!！ ")
+        if text in YES_EACH:
+            return await _add_people(ctx, worker, rest)
+        if text.startswith(("只记", "只要", "不用", "不要", "唔使", "否", "不")):
+            return await _show_confirmation(ctx, replace(rest, extra_names=[]), note=f"只记录 {draft.case_name}。")
+        question, buttons = draft.question()
+        return Reply(f"请先回答：{question}", buttons=[*buttons, Button("取消")])
+    answered = answer_question(draft, ctx.incoming.text, ctx.services.clock.now(), local_tz(ctx))
+    if isinstance(answered, str):
+        _question, buttons = draft.question()
+        return Reply(answered, buttons=[*buttons, Button("取消")])
+    return await _show_confirmation(ctx, answered)
+
+
+def _has_question(ctx: Context) -> bool:
+    return bool(ctx.text) and bool((ctx.state_data or {}).get("draft", {}).get("questions"))
 
 
 def _no_lead(worker: WorkerRecord) -> str:
@@ -228,6 +340,15 @@ async def _lead_identities(ctx: Context, worker: WorkerRecord) -> list[tuple[str
     """Where the station's leads are reached, except the reporting worker's own chats."""
     leads = await WorkersStore.of(ctx.services.store).station_leads(worker.station_id)
     return [identity for lead, identities in leads if lead.id != worker.id for identity in identities]
+
+
+@router.message(_has_question, lambda ctx: not is_edit(ctx.text), state=VisitForm.confirm)
+async def answer(ctx: Context, worker: WorkerRecord) -> Reply:
+    if ctx.text in OTHER_COMMANDS or _OTHER_FEATURE.match(ctx.text):
+        question, buttons = Draft.from_state(ctx.state_data["draft"]).question()
+        return Reply(f"这条走访记录还没保存。请先回答：{question}\n或回复“取消”放弃后再发“{ctx.text}”。",
+                     buttons=[*buttons, Button("取消")])
+    return await _answer(ctx, worker, Draft.from_state(ctx.state_data["draft"]))
 
 
 @router.message(lambda ctx: is_edit(ctx.text), state=VisitForm.confirm)
@@ -300,7 +421,7 @@ async def guided_step(ctx: Context, worker: WorkerRecord) -> Reply:
         mode = simple if simple in MODES else parse_mode(simple)
         if not mode:
             return Reply("请选择走访方式：" + "、".join(MODES), buttons=[Button(m) for m in MODES])
-        draft = replace(draft, mode=mode, mode_assumed=False)
+        draft = replace(draft, mode=mode)
     elif step == "situation":
         said = describe(text)
         if said.findings or said.services:

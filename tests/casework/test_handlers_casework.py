@@ -226,7 +226,7 @@ async def test_cancel_discards_the_report(world: World) -> None:
 
 
 async def test_ambiguous_name_asks_which_one_with_buttons(world: World) -> None:
-    ask = await world.one("走访 张桂英 入户 精神不错")
+    ask = await world.one("走访 张桂英 入户 精神不错，低风险")
     assert "2 位" in ask.text
     labels = [b.label for b in ask.buttons]
     assert labels == ["张桂英（东村）", "张桂英（南村）"]
@@ -238,15 +238,15 @@ async def test_ambiguous_name_asks_which_one_with_buttons(world: World) -> None:
     [visit] = await world.rows(Visit)
     assert visit.case_id == south
     # Answering with the number works too.
-    await world.one("走访 张桂英 电话 还好")
+    await world.one("走访 张桂英 电话 还好，低风险")
     assert "对象：张桂英（东村）" in (await world.one("1")).text
 
 
 async def test_unknown_name_says_so_and_offers_close_names(world: World) -> None:
-    near = await world.one("走访 张贵英 入户 精神不错")
-    assert "没有正好叫“张贵英”" in near.text and {b.label for b in near.buttons} == {"张桂英（东村）", "张桂英（南村）"}
+    near = await world.one("走访 张贵英 入户 精神不错，低风险")
+    assert "名单上没有“张贵英”，是不是 张桂英？" in near.text and {b.label for b in near.buttons} == {"张桂英（东村）", "张桂英（南村）"}
     assert "取消" in (await world.one("取消")).text
-    unknown = await world.one("走访 王小明 入户 精神不错")
+    unknown = await world.one("走访 王小明 入户 精神不错，低风险")
     assert "本站没有找到“王小明”" in unknown.text and not unknown.buttons
     question = await world.one("低保怎么申请？")  # not a name: answered as usual, the report waits
     assert "来源" in question.text
@@ -255,13 +255,13 @@ async def test_unknown_name_says_so_and_offers_close_names(world: World) -> None
 
 
 async def test_a_colleagues_case_in_the_same_station_is_found_and_labelled(world: World) -> None:
-    ask = await world.one("走访 张桂英 入户 精神不错", "wangfang")  # 王芳 has no 张桂英 of her own
+    ask = await world.one("走访 张桂英 入户 精神不错，低风险", "wangfang")  # 王芳 has no 张桂英 of her own
     assert [b.label for b in ask.buttons] == ["张桂英（东村·李敏负责）", "张桂英（南村·李敏负责）"]
-    assert "对象：陈大文（西村）" in (await world.one("走访 陈大文 电话 还好", "wangfang")).text
+    assert "对象：陈大文（西村）" in (await world.one("走访 陈大文 电话 还好，低风险", "wangfang")).text
 
 
 async def test_worker_of_another_station_cannot_report_on_or_read_its_cases(world: World) -> None:
-    reply = await world.one("走访 张桂英 入户 精神不错", "zhao")
+    reply = await world.one("走访 张桂英 入户 精神不错，低风险", "zhao")
     assert "本站没有找到" in reply.text and "东村" not in reply.text and not reply.buttons
     east = world.case_ids["张桂英@东村"]
     assert "请从列出的对象中选择" in (await world.one(f"#{east}", "zhao")).text
@@ -275,7 +275,7 @@ async def test_worker_of_another_station_cannot_report_on_or_read_its_cases(worl
 
 
 async def test_resident_or_unknown_user_gets_no_case_data(world: World) -> None:
-    for text in ("走访 张桂英 入户 精神不错", "走访", "我的对象", "本月走访", "本站统计", "撤销"):
+    for text in ("走访 张桂英 入户 精神不错，低风险", "走访", "我的对象", "本月走访", "本站统计", "撤销"):
         reply = await world.one(text, "resident", channel="wechat")
         assert reply.text.startswith(NOT_A_WORKER), text  # the first one carries the privacy notice
         assert "12345" in reply.text
@@ -386,7 +386,7 @@ async def test_photo_or_location_within_10_minutes_attaches(world: World) -> Non
 
 # -- safety escalation --------------------------------------------------------------------------------
 async def test_danger_in_a_report_notifies_every_lead_chat_in_the_same_commit(world: World) -> None:
-    shown = await world.one("走访 李四 入户 老人昨天在家摔倒了，左腿擦伤，已陪同就医")
+    shown = await world.one("走访 李四 入户 老人昨天在家摔倒了，左腿擦伤，已陪同就医，低风险")
     assert "危险提示：摔倒" in shown.text
     store = world.services.store
     real = store.enqueue
@@ -419,7 +419,8 @@ async def test_danger_in_a_report_notifies_every_lead_chat_in_the_same_commit(wo
 async def test_high_risk_alone_notifies_and_the_reporting_lead_is_not_told_about_himself(world: World) -> None:
     await world.report("走访 李四 入户 情况变差，风险高")
     assert len(await world.rows(OutboxMessage)) == 2
-    await world.report("走访 陈大文 入户 家中断粮", user="tg-lead", channel="telegram")  # the lead reports; no one else to tell
+    # The lead reports; no one else to tell.
+    await world.report("走访 陈大文 入户 家中断粮，低风险", user="tg-lead", channel="telegram")
     assert len(await world.rows(OutboxMessage)) == 2
 
 
@@ -450,7 +451,7 @@ async def test_my_cases_lists_own_open_cases_masked_with_last_visit(world: World
 
 async def test_visits_this_month_in_local_time(world: World) -> None:
     await world.report()
-    await world.one("走访 周一平 电话 还好")
+    await world.one("走访 周一平 电话 还好，低风险")
     await world.one("修改 时间 10月31日")
     await world.one("确认")
     reply = await world.one("本月走访")
@@ -459,7 +460,7 @@ async def test_visits_this_month_in_local_time(world: World) -> None:
 
 
 async def test_look_up_one_case_within_own_station(world: World) -> None:
-    await world.report("走访 陈大文 入户 精神不错，需要助餐", user="wangfang")
+    await world.report("走访 陈大文 入户 精神不错，需要助餐，低风险", user="wangfang")
     reply = await world.one("查 陈大文")  # 李敏 may read a colleague's case in the same station
     assert "陈大文｜西村" in reply.text and "负责社工：王芳" in reply.text and "138****5678" in reply.text
     assert "入户" in reply.text and "精神不错" in reply.text and PHONE not in reply.text
@@ -476,7 +477,7 @@ async def test_station_statistics_for_leads_only(world: World) -> None:
     await world.report()
     assert "只对站长开放" in (await world.one("本站统计")).text
     world.clock.advance(days=40)
-    await world.report("走访 陈大文 电话 还好", user="wangfang")
+    await world.report("走访 陈大文 电话 还好，低风险", user="wangfang")
     stats = await world.one("本站统计", "tg-lead", channel="telegram")
     assert "石湾镇社工站" in stats.text and "王芳 1" in stats.text and "李敏 0" in stats.text
     assert "从未走访（4 位）" in stats.text and "黄美玲" in stats.text

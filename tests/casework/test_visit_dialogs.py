@@ -1,0 +1,188 @@
+"""What a report leaves open is asked in the confirmation, never assumed (issue 14, point 4), through the real
+dispatcher on SQLite and PostgreSQL: a missing mode or risk, a date that does not exist or lies ahead, several
+people in one report, a near-miss name, a colleague's case, two people of the same name and village, and
+date-only visits that stay date-only in storage and the export. The clock stands at Saturday 28 November 2026,
+17:00 in Guangdong."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from test_handlers_casework import World, case, make_world, settings_for
+
+from bot.app import build_services
+from bot.clock import FrozenClock
+from bot.store.casework_models import Case, Visit
+from handlers.casework.store import CaseworkStore
+
+
+@pytest.fixture
+async def world(database_url: str, tmp_path: Path, clock: FrozenClock) -> AsyncIterator[World]:
+    services = await build_services(settings_for(database_url, tmp_path), clock=clock, migrate=True)
+    try:
+        w = await make_world(services, clock)
+        await CaseworkStore.of(services.store).import_cases(w.a.id, [
+            case("黎秀珍", "李敏", "东村", 11),
+            case("罗嘉豪", "李敏", "北村", 12),
+            case("罗嘉欣", "李敏", "北村", 13),
+            case("陈桂英", "王芳", "西村", 14),
+            case("梁秀英", "李敏", "北村", 15, address="北村3巷2号"),
+            case("梁秀英", "李敏", "北村", 16, address="北村8巷1号"),
+            case("吴少芬", "李敏", "南村", 17, address="南村1号"),
+            case("吴少芬", "李敏", "南村", 18, address="南村1号"),
+        ])
+        async with services.store.session() as s:
+            for row in (await s.execute(select(Case))).scalars():
+                w.case_ids.setdefault(f"{row.name}@{row.address if row.name == '梁秀英' else row.village}", row.id)
+        yield w
+    finally:
+        await services.close()
+
+
+async def visits(world: World) -> list[Visit]:
+    return await world.rows(Visit)
+
+
+# -- mode and risk ------------------------------------------------------------------------------------
+async def test_missing_mode_and_risk_are_asked_not_assumed(world: World) -> None:
+    shown = await world.one("走访 李四 身体还可以，需要助餐")
+    assert "方式：❓待回答" in shown.text and "风险：❓待回答" in shown.text and "按入户" not in shown.text
+    assert "❓ 这次是哪种走访方式？（还有 1 个问题）" in shown.text
+    assert [b.label for b in shown.buttons] == ["入户", "电话", "视频", "到站", "取消"]
+    refused = await world.one("确认")  # nothing is saved while a question is open
+    assert "请选择走访方式" in refused.text and await visits(world) == []
+    assert "请选择走访方式" in (await world.one("不知道")).text
+    risk = await world.one("电访")
+    assert "方式：电话" in risk.text and "走访后的风险等级？" in risk.text
+    assert [b.label for b in risk.buttons] == ["低", "中", "高", "未评估", "取消"]
+    done = await world.one("中")
+    assert "风险：中" in done.text and [b.label for b in done.buttons] == ["确认", "修改", "取消"]
+    assert "已保存" in (await world.one("确认")).text
+    [visit] = await visits(world)
+    assert (visit.mode, visit.risk_after, visit.needs) == ("电话", "中", "需要助餐")
+
+
+async def test_risk_may_be_answered_as_not_assessed_and_an_edit_answers_a_question(world: World) -> None:
+    await world.one("走访 李四 入户 精神不错")
+    shown = await world.one("未评估")
+    assert "风险：未评估" in shown.text and "确认" in [b.label for b in shown.buttons]
+    await world.one("确认")
+    [visit] = await visits(world)
+    assert visit.risk_after == ""
+    await world.one("走访 周一平 精神不错，低风险")
+    assert "方式：电话" in (await world.one("修改 方式 电话")).text  # 修改 answers the open question too
+    assert "已保存" in (await world.one("确认")).text
+
+
+async def test_other_commands_while_a_question_is_open_are_not_taken_as_answers(world: World) -> None:
+    await world.one("走访 李四 身体还可以")
+    assert "请先回答" in (await world.one("待办")).text
+    assert "已取消" in (await world.one("取消")).text
+
+
+# -- dates ---------------------------------------------------------------------------------------------
+async def test_a_date_that_does_not_exist_is_asked_and_the_answer_stays_date_only(world: World) -> None:
+    shown = await world.one("走访 李四 11月31日 入户 身体还可以，低风险")
+    assert "时间：❓待回答" in shown.text and "“11月31日”不是有效的日期" in shown.text
+    assert [b.label for b in shown.buttons] == ["今天", "昨天", "前天", "取消"]
+    assert "不是有效的日期" in (await world.one("11月31日")).text
+    assert "还没到" in (await world.one("12月3日")).text
+    answered = await world.one("11月20日")
+    assert "时间：11月20日（周五）" in answered.text and "11月20日（周五）12:00" not in answered.text
+    assert "已保存" in (await world.one("确认")).text
+    [visit] = await visits(world)
+    assert visit.time_known is False
+    [row] = await CaseworkStore.of(world.services.store).export_visits(world.a.id, None, None)
+    assert row["走访时间"] == "2026-11-20"
+
+
+async def test_a_date_ahead_is_asked(world: World) -> None:
+    shown = await world.one("走访 李四 12月5日 入户 身体还可以，低风险")
+    assert "走访时间 12月5日 还没到" in shown.text
+    assert "时间：11月27日（周五）" in (await world.one("昨天")).text
+    await world.one("确认")
+    [visit] = await visits(world)
+    assert visit.visited_at.replace(tzinfo=None).date().isoformat() == "2026-11-27"
+
+
+async def test_cantonese_day_and_afternoon(world: World) -> None:
+    shown = await world.one("走访 3号 李四 入户 精神几好，低风险")
+    assert "时间：11月3日（周二）" in shown.text and "12:00" not in shown.text
+    await world.one("确认")
+    shown = await world.one("走访 琴日下晝三點 周一平 电话 冇乜事，低风险")
+    assert "时间：11月27日（周五）15:00" in shown.text
+    await world.one("确认")
+    first, second = await visits(world)
+    assert (first.time_known, second.time_known) == (False, True)
+    rows = await CaseworkStore.of(world.services.store).export_visits(world.a.id, None, None)
+    assert [r["走访时间"] for r in rows] == ["2026-11-03", "2026-11-27 15:00"]
+
+
+async def test_a_time_given_is_stored_with_its_time(world: World) -> None:
+    await world.report("走访 今天上午去咗黎秀珍屋企，佢话腰痛，低风险")
+    [visit] = await visits(world)
+    assert (visit.mode, visit.time_known, visit.findings) == ("入户", True, "佢话腰痛")
+    assert visit.case_id == world.case_ids["黎秀珍@东村"]
+
+
+# -- people ---------------------------------------------------------------------------------------------
+async def test_several_people_named_are_each_recorded_when_the_worker_says_so(world: World) -> None:
+    shown = await world.one("走访 罗嘉豪 罗嘉欣 入户 两兄妹精神好，低风险")
+    assert "这条记录还提到 罗嘉欣。要为每一位分别保存" in shown.text
+    assert [b.label for b in shown.buttons] == ["分别保存", "只记罗嘉豪", "取消"]
+    both = await world.one("分别保存")
+    assert "对象：罗嘉豪（北村）、罗嘉欣（北村）（每位各保存一条，共 2 条）" in both.text
+    saved = await world.one("确认")
+    assert "已保存 ✅ 罗嘉豪、罗嘉欣" in saved.text and "2 条记录" in saved.text
+    rows = await visits(world)
+    assert sorted(v.case_id for v in rows) == sorted([world.case_ids["罗嘉豪@北村"], world.case_ids["罗嘉欣@北村"]])
+    assert {v.findings for v in rows} == {"两兄妹精神好"}
+
+
+async def test_only_the_first_person_when_the_worker_says_so(world: World) -> None:
+    await world.one("走访 罗嘉豪 罗嘉欣 入户 两兄妹精神好，低风险")
+    only = await world.one("只记罗嘉豪")
+    assert "只记录 罗嘉豪" in only.text and "罗嘉欣" not in only.text.split("对象：")[1].split("\n")[0]
+    await world.one("确认")
+    [visit] = await visits(world)
+    assert visit.case_id == world.case_ids["罗嘉豪@北村"]
+
+
+async def test_another_person_with_two_cases_of_the_name_is_chosen(world: World) -> None:
+    await world.one("走访 李四 梁秀英 入户 一齐探望，低风险")
+    choose = await world.one("分别保存")
+    assert [b.label for b in choose.buttons] == ["梁秀英（北村·北村3巷2号）", "梁秀英（北村·北村8巷1号）"]
+    both = await world.one("2")
+    assert "对象：李四（东村）、梁秀英（北村）" in both.text
+    await world.one("确认")
+    assert sorted(v.case_id for v in await visits(world)) == sorted([world.case_ids["李四@东村"], world.case_ids["梁秀英@北村8巷1号"]])
+
+
+async def test_a_near_miss_name_is_a_question_with_the_roster_name(world: World) -> None:
+    ask = await world.one("走访 陈贵英 入户 精神不错，低风险")
+    assert "名单上没有“陈贵英”，是不是 陈桂英？" in ask.text
+    assert [b.label for b in ask.buttons] == ["陈桂英（西村·王芳负责）"]
+    shown = await world.one("1")
+    assert "对象：陈桂英（西村）" in shown.text and "这是 王芳 负责的对象，确认由你记录？" in shown.text
+    await world.one("确认")
+    [visit] = await visits(world)
+    assert visit.case_id == world.case_ids["陈桂英@西村"]
+
+
+async def test_a_colleagues_case_is_recognised_and_confirmed(world: World) -> None:
+    shown = await world.one("走访 电话联系了陈大文，佢话一切都好，低风险")
+    assert "对象：陈大文（西村）" in shown.text and "方式：电话" in shown.text
+    assert "❓ 这是 王芳 负责的对象，确认由你记录？" in shown.text
+    assert "这是" not in (await world.one("走访 李四 入户 精神好，低风险")).text  # own case: no question
+    unassigned = await world.one("走访 黄美玲 入户 精神好，低风险")
+    assert "这位对象还没有负责社工，确认由你记录？" in unassigned.text
+
+
+async def test_two_people_of_the_same_name_and_village_are_told_apart(world: World) -> None:
+    ask = await world.one("走访 吴少芬 入户 精神好，低风险")
+    labels = [b.label for b in ask.buttons]
+    assert len(set(labels)) == 2 and all("身份证尾号" in label for label in labels), labels
+    assert "0017" not in "".join(labels) or "0018" not in "".join(labels)  # the check digit differs, not shown
