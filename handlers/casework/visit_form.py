@@ -67,6 +67,7 @@ class Draft:
     owner: str = ""  # the colleague the case belongs to: "这是 李敏 负责的对象，确认由你记录？"
     extra_names: list[str] = field(default_factory=list)  # other roster people the text names, not yet asked
     others: list[list[Any]] = field(default_factory=list)  # [case_id, name, village] also recorded
+    mode_hint: str = ""  # which modes count for the reminder item being done (`完成 N`)
 
     @classmethod
     def from_parsed(cls, parsed: ParsedVisit, source_key: str) -> Draft:
@@ -118,7 +119,7 @@ class Draft:
                 return f"走访时间 {self.date_said} 还没到，请回复实际的走访日期（例如 11月30日、昨天）。", DAY_BUTTONS
             return f"“{self.date_said}”不是有效的日期，请回复实际的走访日期（例如 11月30日、昨天）。", DAY_BUTTONS
         if asked == "mode":
-            return "这次是哪种走访方式？", [Button(m) for m in MODES]
+            return "这次是哪种走访方式？" + self.mode_hint, [Button(m) for m in MODES]
         return "走访后的风险等级？", [*(Button(r) for r in ("低", "中", "高")), Button(UNASSESSED_ANSWER)]
 
 

@@ -141,6 +141,16 @@ async def _suggest(ctx: Context, worker: WorkerRecord, draft: Draft, typed: str,
                  + "\n".join(f"{i}. {b.label}" for i, b in enumerate(buttons, 1)), buttons=buttons)
 
 
+async def report_for_case(ctx: Context, worker: WorkerRecord, case: CaseRecord, note: str = "",
+                          mode_hint: str = "") -> Reply:
+    """A visit to record for a known case (a reminder item done with `完成 N`): dated today without a time,
+    its mode and risk asked in the confirmation, saved only after 确认 like any report."""
+    now = ctx.services.clock.now()
+    draft = Draft(source_key=f"worker:{worker.id}:{ctx.incoming.dedup_key}", visited_at=now.isoformat(),
+                  clock_given=False, questions=["mode", "risk"], mode_hint=mode_hint)
+    return await _with_case(ctx, worker, draft, case, CONFIRM, note)
+
+
 # -- which case ----------------------------------------------------------------------------------
 async def _lookup(ctx: Context, worker: WorkerRecord, query: str) -> list[CaseRecord]:
     """Own cases first, then the station's; an exact name beats a near one. Never outside the station."""
@@ -346,7 +356,8 @@ async def _lead_identities(ctx: Context, worker: WorkerRecord) -> list[tuple[str
 async def answer(ctx: Context, worker: WorkerRecord) -> Reply:
     if ctx.text in OTHER_COMMANDS or _OTHER_FEATURE.match(ctx.text):
         question, buttons = Draft.from_state(ctx.state_data["draft"]).question()
-        return Reply(f"这条走访记录还没保存。请先回答：{question}\n或回复“取消”放弃后再发“{ctx.text}”。",
+        again = "待办" if ctx.text.startswith("rmd:") else ctx.text
+        return Reply(f"这条走访记录还没保存。请先回答：{question}\n或回复“取消”放弃后再发“{again}”。",
                      buttons=[*buttons, Button("取消")])
     return await _answer(ctx, worker, Draft.from_state(ctx.state_data["draft"]))
 
