@@ -5,6 +5,7 @@ from __future__ import annotations
 from bot.store.feature import FeatureStore
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -22,6 +23,21 @@ if TYPE_CHECKING:
     from bot.crypto import Secrets
 
 ATTACH_WINDOW = timedelta(minutes=10)
+
+
+@dataclass(frozen=True, slots=True)
+class AttachmentInfo:
+    """A photo or location attached to a visit; `label` is the photo's caption or the place's name."""
+
+    kind: str  # image | location
+    label: str
+    latitude: float | None
+    longitude: float | None
+
+    def place(self) -> str:
+        where = f"{self.latitude:.5f},{self.longitude:.5f}" if self.latitude is not None and self.longitude is not None \
+            else ""
+        return "".join((self.label, f"（{where}）" if self.label and where else where))
 
 
 class VisitQueries(FeatureStore):
@@ -121,6 +137,21 @@ class VisitQueries(FeatureStore):
         async with self.session() as s:
             return await self._visits(s, Visit.case_id == case_id, newest_first=True, limit=limit)
 
+    async def attachments_of(self, visit_ids: Sequence[int]) -> dict[int, list[AttachmentInfo]]:
+        """The photos and locations of these visits, in the order they were sent."""
+        if not visit_ids:
+            return {}
+        async with self.session() as s:
+            return await self._attachments(s, visit_ids)
+
+    async def _attachments(self, s: AsyncSession, visit_ids: Sequence[int]) -> dict[int, list[AttachmentInfo]]:
+        stmt = (select(VisitAttachment).where(VisitAttachment.visit_id.in_(list(visit_ids)))
+                .order_by(VisitAttachment.id))
+        found: dict[int, list[AttachmentInfo]] = {}
+        for a in (await s.execute(stmt)).scalars():
+            found.setdefault(a.visit_id, []).append(AttachmentInfo(a.kind, a.label, a.latitude, a.longitude))
+        return found
+
     async def export_visits(self, station_id: int | None, start: datetime | None,
                             end: datetime | None) -> list[dict[str, str]]:
         """One row per visit (start <= visited_at < end), Chinese column names, ID and phone numbers in
@@ -138,12 +169,13 @@ class VisitQueries(FeatureStore):
                 .where(*where).order_by(Visit.visited_at, Visit.id))
         async with self.session() as s:
             rows = (await s.execute(stmt)).all()
+            attached = await self._attachments(s, [v.id for v, *_rest in rows])
         decrypt = self.secrets.decrypt
         return [{"社工站": station, "服务对象": case.name, "身份证号": decrypt(case.id_number_enc),
                  "电话": decrypt(case.phone_enc), "类别": "、".join(case.categories), "村居": case.village,
                  "走访时间": _when(v, self.tz), "方式": v.mode,
                  "发现情况": v.findings, "需求": v.needs, "提供服务": v.services, "走访后风险": v.risk_after,
-                 "跟进计划": v.follow_up, "危险提示": v.danger, "社工": worker}
+                 "跟进计划": v.follow_up, "危险提示": v.danger, "社工": worker, **_attachment_columns(attached.get(v.id, []))}
                 for v, case, worker, station in rows]
 
     async def _visit_id_for(self, s: AsyncSession, source_key: str) -> int | None:
@@ -167,3 +199,12 @@ class VisitQueries(FeatureStore):
 def _when(visit: Visit, tz: ZoneInfo) -> str:
     """The visit's local time for the export; the date alone when only the day was reported."""
     return aware(visit.visited_at).astimezone(tz).strftime("%Y-%m-%d %H:%M" if visit.time_known else "%Y-%m-%d")
+
+
+def _attachment_columns(attachments: list[AttachmentInfo]) -> dict[str, str]:
+    """照片 (how many), 照片说明 (their captions), 位置 (names and coordinates): the photos themselves stay on
+    the platform that received them."""
+    photos = [a for a in attachments if a.kind == "image"]
+    places = [a for a in attachments if a.kind == "location"]
+    return {"照片": str(len(photos)) if photos else "", "照片说明": "；".join(a.label for a in photos if a.label),
+            "位置": "；".join(a.place() for a in places)}

@@ -484,11 +484,13 @@ async def attach(ctx: Context, worker: WorkerRecord) -> Reply:
     if VisitForm.contains(ctx.state):
         return Reply("请先完成这条走访记录（回复“确认”保存），再发照片或位置。")
     store, now = ctx.services.store, ctx.services.clock.now()
+    caption = ctx.incoming.text.strip()  # Telegram keeps a photo's caption as the message text
     visit = None
     for a in ctx.incoming.attachments:
         if a.kind in ("image", "location"):
-            visit = await CaseworkStore.of(store).attach_to_recent_visit(worker.id, a.kind, url=a.url, latitude=a.latitude,
-                                                       longitude=a.longitude, label=a.label, since=now - ATTACH_WINDOW)
+            visit = await CaseworkStore.of(store).attach_to_recent_visit(
+                worker.id, a.kind, url=a.url, latitude=a.latitude, longitude=a.longitude, label=a.label or caption,
+                since=now - ATTACH_WINDOW)
             if visit is None:
                 return Reply("没有附到记录上：照片或位置要在保存走访记录后 10 分钟内发送，才会附到那条记录。"
                              "请先发送“走访 …”记录并确认。")

@@ -15,6 +15,8 @@ from test_handlers_casework import World, case, make_world, settings_for
 
 from bot.app import build_services
 from bot.clock import FrozenClock
+from bot.messages import Attachment
+from bot.store import EXPORT_COLUMNS
 from bot.store.casework_models import Case, Visit
 from handlers.casework.store import CaseworkStore
 
@@ -186,3 +188,20 @@ async def test_two_people_of_the_same_name_and_village_are_told_apart(world: Wor
     labels = [b.label for b in ask.buttons]
     assert len(set(labels)) == 2 and all("身份证尾号" in label for label in labels), labels
     assert "0017" not in "".join(labels) or "0018" not in "".join(labels)  # the check digit differs, not shown
+
+
+# -- photos and locations (point 7) ------------------------------------------------------------------------
+async def test_photos_with_captions_and_locations_are_listed_in_look_up_and_counted_in_the_export(
+        world: World) -> None:
+    await world.report("走访 李四 入户 精神不错，低风险")
+    await world.one("门口台阶破损", attachments=(Attachment("image", url="photo-1"),))  # a captioned photo
+    await world.one(attachments=(Attachment("image", url="photo-2"),))
+    await world.one(attachments=(Attachment("location", latitude=23.0123, longitude=113.1, label="东村"),))
+    looked = await world.one("查 李四")
+    assert "📷 照片 2 张：门口台阶破损" in looked.text and "📍 位置：东村（23.01230,113.10000）" in looked.text
+    [row] = await CaseworkStore.of(world.services.store).export_visits(world.a.id, None, None)
+    assert (row["照片"], row["照片说明"], row["位置"]) == ("2", "门口台阶破损", "东村（23.01230,113.10000）")
+    assert list(row) == list(EXPORT_COLUMNS)
+    await world.report("走访 周一平 电话 还好，低风险")
+    rows = await CaseworkStore.of(world.services.store).export_visits(world.a.id, None, None)
+    assert (rows[1]["照片"], rows[1]["位置"]) == ("", "")
