@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from bot.routing import Command, Context, Regex, Router, SkipHandler, State, StatesGroup, has_text
 from bot.messages import Button, Reply, reply_to_payload
 from bot.store import CaseRecord, VisitRecord, WorkerRecord
+from bot.store.outbox import HELD
 from handlers.common.localtime import local_tz
 from handlers.common.roles import IsWorker, actor, private_only
 from handlers.casework.visit_form import (
@@ -287,14 +288,14 @@ async def confirm(ctx: Context, worker: WorkerRecord) -> Reply:
         cases.append(case)
     words = DANGER_WORDS
     danger = draft.danger(words)
-    leads = await _lead_identities(ctx, worker) if draft.alarming(words) else []
+    leads = await _lead_targets(ctx, worker) if draft.alarming(words) else LeadTargets([], 0, [])
     saved: list[VisitRecord] = []
     for i, case in enumerate(cases):
         notices: list[tuple[str, str, dict]] = []
         if draft.alarming(words):
             notice = reply_to_payload(lead_notice(case.id, case.name, case.village, worker.name, danger, draft.risk,
                                                   draft.when, tz, now))
-            notices = [(channel, chat_id, notice) for channel, chat_id in leads]
+            notices = [(channel, chat_id, notice) for channel, chat_id in leads.targets]
         # The first person keeps the message's key (a redelivered confirmation saves nothing twice).
         key = draft.source_key if i == 0 else f"{draft.source_key}#{case.id}"
         visit, created = await CaseworkStore.of(store).save_visit(worker.id, draft.to_visit_draft(words, case.id),
@@ -311,8 +312,7 @@ async def confirm(ctx: Context, worker: WorkerRecord) -> Reply:
     lines = [f"已保存 ✅ {who} {format_day(first.visited_at, tz)} {first.mode}走访"
              + (f"（{len(saved)} 条记录）。" if len(saved) > 1 else "。")]
     if draft.alarming(words):
-        sent = len(leads) * len(saved)
-        lines.append(f"⚠️ 已通知站长（{sent} 条提醒）。" if leads else _no_lead(worker))
+        lines.append(replace(leads, reached=leads.reached * len(saved)).told(worker))
         lines.append("如有生命危险请立即拨打 110 或 120。")
     lines.append("10 分钟内发来的照片或位置会附到这条记录；30 分钟内发送“撤销”可删除。")
     return Reply("\n".join(lines))
@@ -340,16 +340,45 @@ def _has_question(ctx: Context) -> bool:
     return bool(ctx.text) and bool((ctx.state_data or {}).get("draft", {}).get("questions"))
 
 
-def _no_lead(worker: WorkerRecord) -> str:
-    if worker.is_lead:
-        return "⚠️ 本站没有其他站长绑定账号，请按应急流程处理。"
-    return "⚠️ 本站还没有站长绑定账号，请直接打电话告诉站长。"
+@dataclass(frozen=True)
+class LeadTargets:
+    """Where a safety notice goes: the chats of the station's leads (other than the reporter) on channels
+    this deployment pushes to, and a held copy for each lead no such chat reaches (bound only on the
+    console, say), shown with the reply to that lead's next message on any channel."""
+
+    targets: list[tuple[str, str]]
+    reached: int  # chats pushed to
+    unreached: list[str]  # names of leads no configured channel reaches
+
+    def told(self, worker: WorkerRecord, what: str = "") -> str:
+        """What the reporting worker is told: never "已通知" for a lead the notice cannot reach."""
+        if not self.targets:
+            if worker.is_lead:
+                return "⚠️ 本站没有其他站长绑定账号，请按应急流程处理。"
+            return "⚠️ 本站还没有站长绑定账号，请直接打电话告诉站长。"
+        lines = [f"⚠️ 已通知站长{what}（{self.reached} 条提醒）。"] if self.reached else []
+        if self.unreached:
+            who = "、".join(self.unreached)
+            lines.append(f"⚠️ {who} 没有绑定能接收推送的账号，这条提示要等他下次给我发消息时才能看到。"
+                         "情况紧急请直接打电话告诉站长。")
+        return "\n".join(lines)
 
 
-async def _lead_identities(ctx: Context, worker: WorkerRecord) -> list[tuple[str, str]]:
-    """Where the station's leads are reached, except the reporting worker's own chats."""
+async def _lead_targets(ctx: Context, worker: WorkerRecord) -> LeadTargets:
     leads = await WorkersStore.of(ctx.services.store).station_leads(worker.station_id)
-    return [identity for lead, identities in leads if lead.id != worker.id for identity in identities]
+    pushable = ctx.services.settings.push_channels
+    targets: list[tuple[str, str]] = []
+    unreached: list[str] = []
+    for lead, identities in leads:
+        if lead.id == worker.id:
+            continue
+        reachable = [(channel, chat_id) for channel, chat_id in identities if channel in pushable]
+        if reachable:
+            targets += reachable
+        elif identities:
+            targets.append((HELD, f"worker:{lead.id}"))
+            unreached.append(lead.name)
+    return LeadTargets(targets, len(targets) - len(unreached), unreached)
 
 
 @router.message(_has_question, lambda ctx: not is_edit(ctx.text), state=VisitForm.confirm)
@@ -516,13 +545,13 @@ async def danger_message(ctx: Context, worker: WorkerRecord) -> Reply | None:
         raise SkipHandler  # not about one of their cases: perhaps a policy question
     case, words = named[0], DANGER_WORDS.find(ctx.text)
     notice = lead_notice(case.id, case.name, case.village, worker.name, words, "", now, tz, now)
-    leads = await _lead_identities(ctx, worker)
-    for channel, chat_id in leads:  # keyed by the message: a redelivery queues nothing twice
+    leads = await _lead_targets(ctx, worker)
+    for channel, chat_id in leads.targets:  # keyed by the message: a redelivery queues nothing twice
         await ctx.services.push(channel, chat_id, notice, dedup_key=f"danger:{ctx.incoming.dedup_key}:{channel}:{chat_id}")
-    sent = len(leads)
+    sent = leads.reached
     await store.audit(actor(worker), "danger.notice", target=f"case:{case.id}", worker_id=worker.id,
                       detail={"words": list(words), "notified": sent})
     log.info("danger notice", extra={"worker_id": worker.id, "case_id": case.id, "notified": sent})
-    told = f"⚠️ 已通知站长：{case.name} {'、'.join(words)}。" if sent else _no_lead(worker)
+    told = leads.told(worker, f"：{case.name} {'、'.join(words)}")
     return Reply(f"{told}\n如有生命危险请立即拨打 110 或 120。\n记录这次情况请发送：走访 {case.name} …")
 

@@ -44,8 +44,14 @@ REPORT = "走访 李四 入户 身体还可以，腿脚不便，需要助餐，�
 _ids = itertools.count(1)
 
 
+# Telegram and WeCom are configured (pushes to them count as delivered); the console never receives pushes.
+PUSH_SETTINGS: dict[str, Any] = dict(telegram_token="test-token", wecom_corpid="corp", wecom_agentid="1000002",
+                                     wecom_secret="secret", wecom_token="token", wecom_aes_key="a" * 43)
+
+
 def settings_for(database_url: str, tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data", database_url=database_url, secret_key=KEY, _env_file=None)
+    return Settings(data_dir=tmp_path / "data", database_url=database_url, secret_key=KEY, _env_file=None,
+                    **PUSH_SETTINGS)
 
 
 @dataclass

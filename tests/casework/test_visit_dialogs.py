@@ -205,3 +205,28 @@ async def test_photos_with_captions_and_locations_are_listed_in_look_up_and_coun
     await world.report("走访 周一平 电话 还好，低风险")
     rows = await CaseworkStore.of(world.services.store).export_visits(world.a.id, None, None)
     assert (rows[1]["照片"], rows[1]["位置"]) == ("", "")
+
+
+# -- a lead no channel reaches (point 7) --------------------------------------------------------------------
+async def test_a_lead_bound_only_on_the_console_is_not_said_to_be_notified_and_sees_it_next_time(
+        world: World) -> None:
+    await world.bind(world.b, "龙站长", "console-lead", role="lead")  # 龙江's lead: the console only
+    shown = await world.one("走访 何秀珍 入户 老人昨天在家摔倒了，低风险", "zhao")
+    assert "危险提示：摔倒" in shown.text
+    saved = await world.one("确认", "zhao")
+    assert "已通知站长" not in saved.text
+    assert "龙站长 没有绑定能接收推送的账号" in saved.text and "直接打电话" in saved.text
+    assert "已通知站长" not in (await world.one("何秀珍 今天又跌倒了", "zhao")).text
+    [first, second, answer] = await world.say("我的对象", "console-lead")
+    assert "您还没看到的安全提示" in first.text and "何秀珍（龙江村）" in first.text and "摔倒" in first.text
+    assert "跌倒" in second.text and "名下还没有服务对象" in answer.text
+    assert len(await world.say("我的对象", "console-lead")) == 1  # shown once
+    # 石湾's lead is on Telegram and WeCom, both configured: notified as before, nothing held.
+    assert "已通知站长（2 条提醒）" in (await world.report("走访 李四 入户 情况变差，风险高")).text
+
+
+async def test_a_held_notice_waits_for_a_private_message(world: World) -> None:
+    await world.bind(world.b, "龙站长", "console-lead", role="lead")
+    await world.one("何秀珍 今天跌倒了", "zhao")
+    assert "您还没看到" not in "".join(r.text for r in await world.say("你好", "console-lead", group_chat=True))
+    assert "您还没看到" in (await world.say("待办", "console-lead"))[0].text
