@@ -14,6 +14,7 @@ from bot.messages import Button, Reply, reply_to_payload
 from bot.store import CaseRecord, VisitRecord, WorkerRecord
 from bot.store.outbox import HELD
 from handlers.common.localtime import local_tz
+from handlers.common.help_texts import is_how_to, worker_help
 from handlers.common.roles import IsWorker, actor, private_only
 from handlers.casework.visit_form import (
     CONFIRM_WORDS,
@@ -27,6 +28,7 @@ from handlers.casework.visit_form import (
     lead_notice,
     render_confirmation,
 )
+from handlers.casework.visit_names import Roster
 from handlers.casework.visit_parser import MODES, default_danger_words, describe, parse_mode, parse_risk, parse_visit
 from knowledge.engine.normalize import to_simplified
 from handlers.casework.store import CaseworkStore
@@ -109,6 +111,8 @@ async def start_report(ctx: Context, worker: WorkerRecord) -> Reply:
     if not body:
         draft = Draft(source_key=source_key, visited_at=now.astimezone(tz).isoformat())
         return await _ask_step(ctx, worker, draft, "case", note=restarted)
+    if is_how_to(to_simplified(ctx.incoming.text)) or body.rstrip().endswith(("？", "?")):  # 走访记录怎么写
+        return Reply(worker_help(worker), buttons=[Button("走访")])
     return await _report(ctx, worker, body, source_key, restarted)
 
 
@@ -527,6 +531,31 @@ async def attach(ctx: Context, worker: WorkerRecord) -> Reply:
     kind = "位置" if all(a.kind == "location" for a in ctx.incoming.attachments) else "照片"
     return Reply(f"已把{kind}附到 {visit.case_name} {format_day(visit.visited_at, local_tz(ctx))} 的走访记录"
                  f"（共 {visit.attachments} 个附件）。")
+
+
+# -- a report without the word 走访 ----------------------------------------------------------------
+_VISIT_WORDS = re.compile(r"入户|上门|家访|探望|看望|探访|拜访|回访|走访|访视|电访|致电|打电话|打咗电话|通电话|电话联系|"
+                          r"视频|去咗|去了|去过|到咗|屋企|家中|家里|见到|见咗|嚟站|来站|到站")
+_QUESTION = re.compile(r"[？?]\s*$|怎么|怎样|如何|点样|点算|咋|是否|能不能|可不可以|可唔可以|[吗么嘛呢]\s*$")
+
+
+def _reads_like_a_visit(ctx: Context) -> bool:
+    """Visit words and no question, outside any dialog: a worker telling what happened on a visit."""
+    text = to_simplified(ctx.text)
+    return (ctx.state is None and len(text) >= 6 and _VISIT_WORDS.search(text) is not None
+            and _QUESTION.search(text) is None)
+
+
+@router.message(_reads_like_a_visit)
+async def implicit_report(ctx: Context, worker: WorkerRecord) -> Reply:
+    """`今天上午去咗黎秀珍屋企，佢话腰痛`: a person on the station's roster and visit words start a report,
+    shown for confirmation like any other; anything else goes on to other handlers (policy questions)."""
+    names = await CaseworkStore.of(ctx.services.store).station_case_names(worker.station_id)
+    if not Roster.of(names).mentions(to_simplified(ctx.text)):
+        raise SkipHandler
+    source_key = f"worker:{worker.id}:{ctx.incoming.dedup_key}"
+    return await _report(ctx, worker, ctx.incoming.text.strip(), source_key,
+                         note="按走访记录处理（不是的话回复“取消”）。")
 
 
 # -- danger mentioned outside a report -------------------------------------------------------------

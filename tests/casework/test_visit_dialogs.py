@@ -19,6 +19,7 @@ from bot.messages import Attachment
 from bot.store import EXPORT_COLUMNS
 from bot.store.casework_models import Case, Visit
 from handlers.casework.store import CaseworkStore
+from handlers.common.help_texts import asks_about_the_bot, is_how_to
 
 
 @pytest.fixture
@@ -230,3 +231,50 @@ async def test_a_held_notice_waits_for_a_private_message(world: World) -> None:
     await world.one("何秀珍 今天跌倒了", "zhao")
     assert "您还没看到" not in "".join(r.text for r in await world.say("你好", "console-lead", group_chat=True))
     assert "您还没看到" in (await world.say("待办", "console-lead"))[0].text
+
+
+# -- worker-first conversation (point 5) --------------------------------------------------------------------
+async def test_a_bound_worker_naming_a_roster_person_with_visit_words_starts_a_report(world: World) -> None:
+    shown = await world.one("今天上午去咗黎秀珍屋企，佢话腰痛，低风险")
+    assert "按走访记录处理" in shown.text and "对象：黎秀珍（东村）" in shown.text and "方式：入户" in shown.text
+    assert "已保存" in (await world.one("确认")).text
+    colleague = await world.one("啱啱电话联系了陈大文，一切都好，低风险")
+    assert "对象：陈大文（西村）" in colleague.text and "这是 王芳 负责的对象" in colleague.text
+    await world.one("取消")
+    for text in ("今天去了王小明家里，老人精神好",  # not on the roster
+                 "黎秀珍家里漏水怎么办",  # a question
+                 "黎秀珍想申请低保"):  # no visit words
+        assert "请核对" not in "".join(r.text for r in await world.say(text)), text
+    resident = await world.say("今天上午去咗黎秀珍屋企，佢话腰痛", "resident", channel="wechat")
+    assert "请核对" not in "".join(r.text for r in resident) and "黎秀珍（" not in "".join(r.text for r in resident)
+    assert len(await visits(world)) == 1
+
+
+async def test_help_shows_the_commands_of_the_senders_role(world: World) -> None:
+    worker = await world.one("帮助")
+    assert "李敏（石湾镇社工站·社工）" in worker.text and "走访 张桂英 入户" in worker.text
+    assert "待办" in worker.text and "完成 编号" in worker.text and "工单" in worker.text
+    assert "本站统计" not in worker.text and "逾期" not in worker.text
+    lead = await world.one("帮助", "tg-lead", channel="telegram")
+    assert "陈站长（石湾镇社工站·站长）" in lead.text and "本站统计" in lead.text and "逾期" in lead.text
+    resident = await world.say("帮助", "resident", channel="wechat")
+    assert "查政策" in resident[-1].text and "走访" not in resident[-1].text
+
+
+async def test_how_to_questions_get_help_not_a_report(world: World) -> None:
+    for text in ("走访记录怎么写", "走访怎么用？", "怎么记录走访", "照片怎么附上去", "你有什么功能"):
+        reply = await world.one(text)
+        assert "您可以这样用" in reply.text and "请核对" not in reply.text, text
+    assert "没有待保存" in (await world.one("确认")).text  # no report was started
+    policy = await world.one("低保怎么申请")
+    assert "您可以这样用" not in policy.text
+    resident = await world.say("这个机器人怎么用", "resident", channel="wechat")
+    assert "查政策" in resident[-1].text
+
+
+def test_how_to_is_told_from_policy_questions() -> None:
+    for text in ("走访记录怎么写", "怎么记录走访", "照片怎么附上去", "你有什么功能", "这个机器人怎么用", "待办怎么用"):
+        assert is_how_to(text), text
+    for text in ("低保怎么申请", "低保申请表怎么填", "请问你知道低保怎么申请吗", "病历记录怎么写", "残疾证怎么办"):
+        assert not is_how_to(text), text
+    assert not asks_about_the_bot("证件照片怎么上传") and asks_about_the_bot("你可以做什么")
