@@ -8,14 +8,13 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime, tzinfo
 from typing import Any
 
-from handlers.common.localtime import WEEKDAYS
 from bot.messages import Button, Reply
 from bot.store import VisitDraft
 from handlers.casework.visit_parser import (
     FUTURE,
+    INVALID,
     MODES,
     SHANGHAI,
-    INVALID,
     DangerWords,
     ParsedVisit,
     default_danger_words,
@@ -24,6 +23,7 @@ from handlers.casework.visit_parser import (
     parse_risk,
     read_time,
 )
+from handlers.common.localtime import WEEKDAYS
 from knowledge.engine.normalize import to_simplified
 
 EMPTY = "（无）"

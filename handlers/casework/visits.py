@@ -9,13 +9,20 @@ import re
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
-from bot.routing import Command, Context, Regex, Router, SkipHandler, State, StatesGroup, has_text
 from bot.messages import Button, Reply, reply_to_payload
+from bot.routing import (
+    Command,
+    Context,
+    Regex,
+    Router,
+    SkipHandler,
+    State,
+    StatesGroup,
+    has_text,
+)
 from bot.store import CaseRecord, VisitRecord, WorkerRecord
 from bot.store.outbox import HELD
-from handlers.common.localtime import local_tz
-from handlers.common.help_texts import is_how_to, worker_help
-from handlers.common.roles import IsWorker, actor, private_only
+from handlers.casework.store import CaseworkStore
 from handlers.casework.visit_form import (
     CONFIRM_WORDS,
     NO_OWNER,
@@ -29,10 +36,19 @@ from handlers.casework.visit_form import (
     render_confirmation,
 )
 from handlers.casework.visit_names import Roster
-from handlers.casework.visit_parser import MODES, default_danger_words, describe, parse_mode, parse_risk, parse_visit
-from knowledge.engine.normalize import to_simplified
-from handlers.casework.store import CaseworkStore
+from handlers.casework.visit_parser import (
+    MODES,
+    default_danger_words,
+    describe,
+    parse_mode,
+    parse_risk,
+    parse_visit,
+)
+from handlers.common.help_texts import is_how_to, worker_help
+from handlers.common.localtime import local_tz
+from handlers.common.roles import IsWorker, actor, private_only
 from handlers.workers.store import WorkersStore
+from knowledge.engine.normalize import to_simplified
 
 log = logging.getLogger(__name__)
 router = Router("visits", IsWorker(), guard=private_only)
@@ -70,7 +86,7 @@ _OTHER_FEATURE = re.compile(r"^(?:(?:我的|今日)?待办(?:事项)?|(?:本站)
                             r"(?:\s*\d+\s*[天日])?|rmd:.*)$")
 USAGE = ("记录走访可以一条消息说完，例如：\n走访 张桂英 入户 身体还可以，腿脚不便，需要助餐，低风险，下周电话回访\n"
          "也可以只发“走访”，我一步步问您。")
-_COMMAND = re.compile(r"^\s*(?:/visit(?:@\w+)?|走访|走訪)\s*[:：]?\s*", re.S)
+_COMMAND = re.compile(r"^\s*(?:/visit(?:@\w+)?|走访|走訪)\s*[:：]?\s*", re.DOTALL)
 _CASE_REF = re.compile(r"^#(\d{1,10})$")
 _CHOICE = re.compile(r"^(?:#\d{1,10}|\d{1,2}|[\u4e00-\u9fff·]{2,8})$")
 
