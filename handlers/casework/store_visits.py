@@ -87,6 +87,20 @@ class VisitQueries(FeatureStore):
             found = await self._visits(s, Visit.worker_id == worker_id, newest_first=True, by_created=True, limit=1)
             return found[0] if found else None
 
+    async def visits_of_same_report(self, visit_id: int, worker_id: int) -> list[VisitRecord]:
+        """The visits saved from one report (one per person it named, keyed `<source>` and `<source>#<case>`),
+        the worker's own only."""
+        async with self.session() as s:
+            key = (await s.execute(select(Visit.source_key).where(Visit.id == visit_id, Visit.worker_id == worker_id))
+                   ).scalar_one_or_none()
+            if key is None:
+                return []
+            head, _, case_id = key.rpartition("#")
+            base = head if head and case_id.isdigit() else key
+            pattern = base.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "#%"
+            return await self._visits(s, Visit.worker_id == worker_id,
+                                      (Visit.source_key == base) | Visit.source_key.like(pattern, escape="\\"))
+
     async def delete_visit(self, visit_id: int, worker_id: int) -> bool:
         """Delete one of the worker's own visits. The case's risk level goes back to what it was before,
         unless a later report changed it again."""

@@ -517,9 +517,13 @@ async def undo(ctx: Context, worker: WorkerRecord) -> Reply:
     what = f"{last.case_name} {format_day(last.visited_at, tz)} 的走访记录"
     if ctx.services.clock.now() - last.created_at > UNDO_WINDOW:
         return Reply(f"{what}保存已超过 30 分钟，不能撤销了。如需更正，请联系站长。")
-    if not await CaseworkStore.of(store).delete_visit(last.id, worker.id):
-        return Reply("没有可以撤销的走访记录。")
-    log.info("visit undone", extra={"visit_id": last.id, "worker_id": worker.id})
+    report = await CaseworkStore.of(store).visits_of_same_report(last.id, worker.id) or [last]
+    for visit in report:  # a report naming several people saved one visit each: undone together
+        if not await CaseworkStore.of(store).delete_visit(visit.id, worker.id):
+            return Reply("没有可以撤销的走访记录。")
+        log.info("visit undone", extra={"visit_id": visit.id, "worker_id": worker.id})
+    if len(report) > 1:
+        what = f"{'、'.join(v.case_name for v in report)} {format_day(last.visited_at, tz)} 的 {len(report)} 条走访记录"
     told = "（已发给站长的安全提示不会撤回）" if last.danger or last.risk_after == "高" else ""
     return Reply(f"已撤销：{what}已删除{told}。")
 

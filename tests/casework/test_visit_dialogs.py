@@ -143,6 +143,9 @@ async def test_several_people_named_are_each_recorded_when_the_worker_says_so(wo
     rows = await visits(world)
     assert sorted(v.case_id for v in rows) == sorted([world.case_ids["罗嘉豪@北村"], world.case_ids["罗嘉欣@北村"]])
     assert {v.findings for v in rows} == {"两兄妹精神好"}
+    undone = await world.one("撤销")  # one report: undone together
+    assert "已撤销：罗嘉豪、罗嘉欣 11月28日 的 2 条走访记录已删除" in undone.text
+    assert await visits(world) == []
 
 
 async def test_only_the_first_person_when_the_worker_says_so(world: World) -> None:
