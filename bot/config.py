@@ -93,6 +93,19 @@ class Settings(BaseSettings):
         return f"sqlite+aiosqlite:///{self.data_dir / 'shegong.db'}"
 
     @property
+    def push_channels(self) -> frozenset[str]:
+        """The platforms this deployment can push a message to (the conditions each channel's `create` checks):
+        a person bound only elsewhere, e.g. on the console, cannot be notified and must be told another way."""
+        found = set()
+        if self.telegram_token:
+            found.add("telegram")
+        if self.wechat_token:
+            found.add("wechat")
+        if all((self.wecom_corpid, self.wecom_secret, self.wecom_token, self.wecom_aes_key, self.wecom_agentid)):
+            found.add("wecom")
+        return frozenset(found)
+
+    @property
     def is_embedded(self) -> bool:
         return self.effective_database_url.startswith("sqlite")
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from bot.routing import Command, Context, Event, Router
+from bot.routing import Command, Context, Event, Router, SkipHandler
 from bot.features import Feature
 from bot.messages import Button, Reply
+from handlers.common.help_texts import asks_about_the_bot, is_how_to, worker_help
+from handlers.common.roles import IsWorker
+from knowledge.engine.normalize import to_simplified
 
 router = Router("help")
 
@@ -38,6 +41,22 @@ async def welcome(ctx: Context) -> Reply:
 @router.message(Command("start", "help", "menu", keywords={"帮助", "菜单", "help", "你好", "您好", "在吗",
                                                          "hello", "hi", "你是谁", "你系边个", "功能"}))
 async def show_help(ctx: Context) -> Reply:
+    """Each role its own commands: a bound worker or lead sees casework, reminders and tickets."""
+    if (found := await IsWorker()(ctx)) is not None:
+        return Reply(worker_help(found["worker"]), buttons=WORKER_MENU)
+    return Reply(HELP_TEXT, buttons=MENU)
+
+
+WORKER_MENU = [Button("走访"), Button("我的对象"), Button("待办"), Button("本月走访")]
+
+
+@router.message(lambda ctx: bool(ctx.text) and is_how_to(to_simplified(ctx.text)))
+async def how_to(ctx: Context) -> Reply:
+    """`走访记录怎么写` from a worker, `你有什么功能` from anyone: how to use the bot, not a policy question."""
+    if (found := await IsWorker()(ctx)) is not None:
+        return Reply(worker_help(found["worker"]), buttons=WORKER_MENU)
+    if not asks_about_the_bot(to_simplified(ctx.text)):
+        raise SkipHandler  # a resident's `证件照片怎么上传` is a policy question
     return Reply(HELP_TEXT, buttons=MENU)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, Float, ForeignKey, Integer, String, Text, UniqueConstraint, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.store.models import Base
@@ -112,6 +112,8 @@ class Visit(Base):
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
     worker_id: Mapped[int] = mapped_column(ForeignKey("workers.id"), index=True)
     visited_at: Mapped[datetime] = mapped_column(index=True)
+    # False: only the day was reported; visited_at holds noon of that day and is shown and exported as a date.
+    time_known: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     mode: Mapped[str] = mapped_column(String(4))  # 入户 | 电话 | 视频 | 到站
     findings: Mapped[str] = mapped_column(Text, default="")
     needs: Mapped[str] = mapped_column(Text, default="")

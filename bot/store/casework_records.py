@@ -19,7 +19,7 @@ VISIT_MODES = ("入户", "电话", "视频", "到站")
 CATEGORIES = ("低保", "低保收入不固定", "低保边缘", "特困分散供养", "特困集中供养", "独居老人", "高龄老人", "残疾人",
               "困境儿童", "留守儿童", "事实无人抚养儿童", "孤儿", "其他")
 EXPORT_COLUMNS = ("社工站", "服务对象", "身份证号", "电话", "类别", "村居", "走访时间", "方式", "发现情况", "需求",
-                  "提供服务", "走访后风险", "跟进计划", "危险提示", "社工")
+                  "提供服务", "走访后风险", "跟进计划", "危险提示", "社工", "照片", "照片说明", "位置")
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +79,7 @@ class VisitDraft:
     risk_after: str = ""
     follow_up: str = ""
     danger: str = ""
+    time_known: bool = True  # False: a date-only report
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +99,7 @@ class VisitRecord:
     danger: str
     created_at: datetime
     attachments: int
+    time_known: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,11 @@ if TYPE_CHECKING:
     from bot.clock import Clock
 
 
+# A notice for someone no configured channel reaches: kept (status "held", never claimed by a sender) under
+# chat_id "worker:<id>" and shown with the reply to that person's next message on any channel.
+HELD = "held"
+
+
 @dataclass(frozen=True, slots=True)
 class OutboxItem:
     id: int
@@ -38,7 +43,8 @@ class OutboxQueries:
         a message with the same dedup_key was queued before."""
         now = self.clock.now()
         stmt = self.insert(OutboxMessage).values(
-            channel=channel, chat_id=chat_id, payload=payload, dedup_key=dedup_key, status="pending",
+            channel=channel, chat_id=chat_id, payload=payload, dedup_key=dedup_key,
+            status=HELD if channel == HELD else "pending",
             attempts=0, available_at=now, created_at=now, last_error="",
         ).on_conflict_do_nothing()
         if session is not None:
@@ -67,6 +73,17 @@ class OutboxQueries:
         async with self.session.begin() as s:
             rows = (await s.execute(stmt)).all()
         return sorted((OutboxItem(*row) for row in rows), key=lambda i: i.id)
+
+    async def take_held(self, chat_id: str) -> list[dict[str, Any]]:
+        """The notices held for this person, oldest first, marked sent in the same statement (so that two
+        processes never both show one)."""
+        stmt = (update(OutboxMessage)
+                .where(OutboxMessage.channel == HELD, OutboxMessage.chat_id == chat_id, OutboxMessage.status == HELD)
+                .values(status="sent", sent_at=self.clock.now())
+                .returning(OutboxMessage.id, OutboxMessage.payload))
+        async with self.session.begin() as s:
+            rows = (await s.execute(stmt)).all()
+        return [payload for _id, payload in sorted(rows, key=lambda r: r[0])]
 
     async def retry_later(self, item_id: int, error: str, delay: timedelta) -> None:
         async with self.session.begin() as s:

@@ -3,10 +3,11 @@
 from bot.features import Feature
 from bot.routing import Router
 from handlers.casework import admin, queries, visits
+from handlers.casework.held import deliver_held
 from handlers.common.roles import for_non_workers
 
 router = Router("casework")
 router.include_routers(visits.router, queries.router,
                        for_non_workers("casework.guests", visits.WORKER_ONLY + queries.WORKER_ONLY,
                                        forms=(visits.VisitForm,)))
-FEATURE = Feature("casework", router, commands=admin.add_commands)
+FEATURE = Feature("casework", router, middlewares=(deliver_held,), commands=admin.add_commands)

@@ -14,6 +14,7 @@ from handlers.common.roles import IsWorker, actor, private_only
 from handlers.casework.visit_form import format_day
 from knowledge.engine.normalize import to_simplified
 from handlers.casework.store import CaseworkStore
+from handlers.casework.store_visits import AttachmentInfo
 
 router = Router("casework_queries", IsWorker(), guard=private_only)
 
@@ -34,6 +35,17 @@ def _visit_line(v: VisitRecord, tz: tzinfo, with_case: bool = True) -> str:
     if len(summary) > 30:
         summary = summary[:30] + "…"
     return f"· {format_day(v.visited_at, tz)} {who}{v.mode}{flag}" + (f"：{summary}" if summary else "")
+
+
+def _attachment_lines(attachments: list[AttachmentInfo]) -> list[str]:
+    photos = [a for a in attachments if a.kind == "image"]
+    places = [a for a in attachments if a.kind == "location"]
+    lines = []
+    if photos:
+        captions = "；".join(a.label for a in photos if a.label)
+        lines.append(f"  📷 照片 {len(photos)} 张" + (f"：{captions}" if captions else ""))
+    lines += [f"  📍 位置：{a.place() or '未注明'}" for a in places]
+    return lines
 
 
 MY_CASES = Command("mycases", keywords={"我的对象", "我的服务对象", "我的个案", "对象名单"})
@@ -95,5 +107,10 @@ async def look_up(ctx: Context, worker: WorkerRecord, match: re.Match[str]) -> R
             f"电话：{case.phone_masked or '未登记'}｜身份证：{case.id_masked or '未登记'}"]
     if case.address:
         head.append(f"住址：{case.address}")
-    body = [_visit_line(v, tz, with_case=False) + f"（{v.worker_name}）" for v in visits] or ["· 还没有走访记录"]
+    attached = await CaseworkStore.of(store).attachments_of([v.id for v in visits if v.attachments])
+    body: list[str] = []
+    for v in visits:
+        body.append(_visit_line(v, tz, with_case=False) + f"（{v.worker_name}）")
+        body += _attachment_lines(attached.get(v.id, []))
+    body = body or ["· 还没有走访记录"]
     return Reply("\n".join(head) + "\n最近走访：\n" + "\n".join(body))

@@ -28,6 +28,13 @@ class CaseworkStore(CaseImportQueries, VisitQueries):
         async with self.session() as s:
             return await self._cases(s, Case.worker_id == worker_id, Case.status == "open")
 
+    async def station_case_names(self, station_id: int) -> list[str]:
+        """The names of the station's open cases: what a report's text is matched against, so a colleague's
+        case is recognised too (and then confirmed, not taken silently)."""
+        async with self.session() as s:
+            stmt = select(Case.name).where(Case.station_id == station_id, Case.status == "open").distinct()
+            return list((await s.execute(stmt)).scalars())
+
     async def find_cases(self, station_id: int, name_query: str, worker_id: int | None = None) -> list[CaseRecord]:
         """Exact name matches if any; otherwise names containing (or contained in) the query, or with the
         same surname and one character different (张桂英/张贵英, 张英/张桂英). Never outside the station, and

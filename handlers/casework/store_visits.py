@@ -6,6 +6,7 @@ from bot.store.feature import FeatureStore
 
 import functools
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -24,6 +25,21 @@ if TYPE_CHECKING:
     from bot.crypto import Secrets
 
 ATTACH_WINDOW = timedelta(minutes=10)
+
+
+@dataclass(frozen=True, slots=True)
+class AttachmentInfo:
+    """A photo or location attached to a visit; `label` is the photo's caption or the place's name."""
+
+    kind: str  # image | location
+    label: str
+    latitude: float | None
+    longitude: float | None
+
+    def place(self) -> str:
+        where = f"{self.latitude:.5f},{self.longitude:.5f}" if self.latitude is not None and self.longitude is not None \
+            else ""
+        return "".join((self.label, f"（{where}）" if self.label and where else where))
 
 
 class VisitQueries(FeatureStore):
@@ -52,7 +68,8 @@ class VisitQueries(FeatureStore):
                 raise ValueError("服务对象不属于该社工所在的社工站")
             protect = functools.partial(protect_note, encrypt=self.secrets.encrypt)
             stmt = self._insert(Visit).values(
-                case_id=case.id, worker_id=worker_id, visited_at=utc(draft.visited_at), mode=draft.mode,
+                case_id=case.id, worker_id=worker_id, visited_at=utc(draft.visited_at), time_known=draft.time_known,
+                mode=draft.mode,
                 findings=protect(draft.findings), needs=protect(draft.needs), services=protect(draft.services),
                 risk_after=draft.risk_after, risk_before=case.risk_level, follow_up=protect(draft.follow_up),
                 danger=draft.danger[:200],
@@ -73,6 +90,20 @@ class VisitQueries(FeatureStore):
         async with self.session() as s:
             found = await self._visits(s, Visit.worker_id == worker_id, newest_first=True, by_created=True, limit=1)
             return found[0] if found else None
+
+    async def visits_of_same_report(self, visit_id: int, worker_id: int) -> list[VisitRecord]:
+        """The visits saved from one report (one per person it named, keyed `<source>` and `<source>#<case>`),
+        the worker's own only."""
+        async with self.session() as s:
+            key = (await s.execute(select(Visit.source_key).where(Visit.id == visit_id, Visit.worker_id == worker_id))
+                   ).scalar_one_or_none()
+            if key is None:
+                return []
+            head, _, case_id = key.rpartition("#")
+            base = head if head and case_id.isdigit() else key
+            pattern = base.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "#%"
+            return await self._visits(s, Visit.worker_id == worker_id,
+                                      (Visit.source_key == base) | Visit.source_key.like(pattern, escape="\\"))
 
     async def delete_visit(self, visit_id: int, worker_id: int) -> bool:
         """Delete one of the worker's own visits. The case's risk level goes back to what it was before,
@@ -124,6 +155,21 @@ class VisitQueries(FeatureStore):
         async with self.session() as s:
             return await self._visits(s, Visit.case_id == case_id, newest_first=True, limit=limit)
 
+    async def attachments_of(self, visit_ids: Sequence[int]) -> dict[int, list[AttachmentInfo]]:
+        """The photos and locations of these visits, in the order they were sent."""
+        if not visit_ids:
+            return {}
+        async with self.session() as s:
+            return await self._attachments(s, visit_ids)
+
+    async def _attachments(self, s: AsyncSession, visit_ids: Sequence[int]) -> dict[int, list[AttachmentInfo]]:
+        stmt = (select(VisitAttachment).where(VisitAttachment.visit_id.in_(list(visit_ids)))
+                .order_by(VisitAttachment.id))
+        found: dict[int, list[AttachmentInfo]] = {}
+        for a in (await s.execute(stmt)).scalars():
+            found.setdefault(a.visit_id, []).append(AttachmentInfo(a.kind, a.label, a.latitude, a.longitude))
+        return found
+
     async def export_visits(self, station_id: int | None, start: datetime | None,
                             end: datetime | None) -> list[dict[str, str]]:
         """One row per visit (start <= visited_at < end), Chinese column names, ID and phone numbers in
@@ -141,6 +187,7 @@ class VisitQueries(FeatureStore):
                 .where(*where).order_by(Visit.visited_at, Visit.id))
         async with self.session() as s:
             rows = (await s.execute(stmt)).all()
+            attached = await self._attachments(s, [v.id for v, *_rest in rows])
         decrypt = self.secrets.decrypt
 
         def clear(note: str) -> str:
@@ -148,9 +195,10 @@ class VisitQueries(FeatureStore):
 
         return [{"社工站": station, "服务对象": case.name, "身份证号": decrypt(case.id_number_enc),
                  "电话": decrypt(case.phone_enc), "类别": "、".join(case.categories), "村居": case.village,
-                 "走访时间": aware(v.visited_at).astimezone(self.tz).strftime("%Y-%m-%d %H:%M"), "方式": v.mode,
+                 "走访时间": _when(v, self.tz), "方式": v.mode,
                  "发现情况": clear(v.findings), "需求": clear(v.needs), "提供服务": clear(v.services),
-                 "走访后风险": v.risk_after, "跟进计划": clear(v.follow_up), "危险提示": v.danger, "社工": worker}
+                 "走访后风险": v.risk_after, "跟进计划": clear(v.follow_up), "危险提示": v.danger, "社工": worker,
+                 **_attachment_columns(attached.get(v.id, []))}
                 for v, case, worker, station in rows]
 
     async def _visit_id_for(self, s: AsyncSession, source_key: str) -> int | None:
@@ -171,5 +219,19 @@ class VisitQueries(FeatureStore):
         return [VisitRecord(v.id, v.case_id, case_name, v.worker_id, worker_name, aware(v.visited_at), v.mode,
                             shown(v.findings), shown(v.needs), shown(v.services), v.risk_after, shown(v.follow_up),
                             v.danger,
-                            aware(v.created_at), n)
+                            aware(v.created_at), n, v.time_known)
                 for v, case_name, worker_name, n in (await s.execute(stmt)).all()]
+
+
+def _when(visit: Visit, tz: ZoneInfo) -> str:
+    """The visit's local time for the export; the date alone when only the day was reported."""
+    return aware(visit.visited_at).astimezone(tz).strftime("%Y-%m-%d %H:%M" if visit.time_known else "%Y-%m-%d")
+
+
+def _attachment_columns(attachments: list[AttachmentInfo]) -> dict[str, str]:
+    """照片 (how many), 照片说明 (their captions), 位置 (names and coordinates): the photos themselves stay on
+    the platform that received them."""
+    photos = [a for a in attachments if a.kind == "image"]
+    places = [a for a in attachments if a.kind == "location"]
+    return {"照片": str(len(photos)) if photos else "", "照片说明": "；".join(a.label for a in photos if a.label),
+            "位置": "；".join(a.place() for a in places)}

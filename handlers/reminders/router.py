@@ -18,6 +18,7 @@ from bot.store import WorkerRecord
 from handlers.reminders.store import ListEntry
 from handlers.common.roles import IsWorker, actor, private_only
 from handlers.casework.store import CaseworkStore
+from handlers.casework.visits import report_for_case
 from handlers.reminders.store import ReminderStore
 
 router = Router("reminders", IsWorker(), guard=private_only)
@@ -92,11 +93,30 @@ async def _from_button(ctx: Context, worker: WorkerRecord, match: re.Match[str])
 
 
 async def _complete(ctx: Context, worker: WorkerRecord, entries: list[ListEntry]) -> Reply:
-    await ReminderStore.of(ctx.services.store).complete_items(worker.id, entries)
-    done = "\n".join(f"· {e.case_name} {e.item_name}" for e in entries)
-    first = entries[0].case_name
-    return Reply(f"✅ 已标记完成：\n{done}\n\n下次提醒会从今天重新计算。请补一条走访记录，方便站里统计，例如：\n"
-                 f"走访 {first} 入户 身体状况、家里情况、提供了什么服务、风险高中低、跟进计划")
+    """Items done. An item that a visit resets (入户探访, 探访关爱) is done by recording that visit, so the
+    reminders and the visit counts agree: the visit report starts, asking its mode; other items are marked
+    done now."""
+    modes = {i.key: i.reset_by.modes for rules in _rules().rule_sets() for i in rules.all_items()}
+    visits = [e for e in entries if modes.get(e.item_key)]
+    others = [e for e in entries if not modes.get(e.item_key)]
+    lines: list[str] = []
+    if others:
+        await ReminderStore.of(ctx.services.store).complete_items(worker.id, others)
+        lines.append("✅ 已标记完成：\n" + "\n".join(f"· {e.case_name} {e.item_name}" for e in others)
+                     + "\n下次提醒会从今天重新计算。")
+    if not visits:
+        return Reply("\n".join(lines))
+    first, later = visits[0], visits[1:]
+    case = await CaseworkStore.of(ctx.services.store).case_by_id(first.case_id, worker.station_id)
+    if case is None:
+        return Reply("\n".join([*lines, "这条提醒已失效。发送“待办”查看最新清单。"]))
+    counted = "、".join(modes[first.item_key])
+    lines.append(f"“{first.case_name} {first.item_name}”要有一条走访记录（{counted}）才算完成。请补全这条记录，"
+                 "情况可用“修改 情况 …”写上：")
+    if later:
+        lines.append("保存后再回复“完成”记录：" + "、".join(f"{e.case_name} {e.item_name}" for e in later) + "。")
+    return await report_for_case(ctx, worker, case, note="\n".join(lines),
+                                 mode_hint=f"（{counted}才算完成“{first.item_name}”）")
 
 
 async def _snooze(ctx: Context, worker: WorkerRecord, entries: list[ListEntry], days: int) -> Reply:

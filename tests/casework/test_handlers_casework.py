@@ -46,6 +46,11 @@ REPORT = "走访 李四 入户 身体还可以，腿脚不便，需要助餐，�
 _ids = itertools.count(1)
 
 
+# Telegram and WeCom are configured (pushes to them count as delivered); the console never receives pushes.
+PUSH_SETTINGS: dict[str, Any] = dict(telegram_token="test-token", wecom_corpid="corp", wecom_agentid="1000002",
+                                     wecom_secret="secret", wecom_token="token", wecom_aes_key="a" * 43)
+
+
 @dataclass
 class World:
     """Two stations. 石湾: 李敏 and 王芳 (workers), 陈站长 (lead, on Telegram and WeCom); 龙江: 赵强."""
@@ -126,7 +131,7 @@ async def make_world(services: Services, clock: FrozenClock) -> World:
 
 @pytest.fixture
 async def world(database_url: str, tmp_path: Path, clock: FrozenClock) -> AsyncIterator[World]:
-    services = await build_services(settings_for(database_url, tmp_path, secret_key=KEY), clock=clock, migrate=True)
+    services = await build_services(settings_for(database_url, tmp_path, secret_key=KEY, **PUSH_SETTINGS), clock=clock, migrate=True)
     try:
         yield await make_world(services, clock)
     finally:
@@ -225,7 +230,7 @@ async def test_cancel_discards_the_report(world: World) -> None:
 
 
 async def test_ambiguous_name_asks_which_one_with_buttons(world: World) -> None:
-    ask = await world.one("走访 张桂英 入户 精神不错")
+    ask = await world.one("走访 张桂英 入户 精神不错，低风险")
     assert "2 位" in ask.text
     labels = [b.label for b in ask.buttons]
     assert labels == ["张桂英（东村）", "张桂英（南村）"]
@@ -237,15 +242,15 @@ async def test_ambiguous_name_asks_which_one_with_buttons(world: World) -> None:
     [visit] = await world.rows(Visit)
     assert visit.case_id == south
     # Answering with the number works too.
-    await world.one("走访 张桂英 电话 还好")
+    await world.one("走访 张桂英 电话 还好，低风险")
     assert "对象：张桂英（东村）" in (await world.one("1")).text
 
 
 async def test_unknown_name_says_so_and_offers_close_names(world: World) -> None:
-    near = await world.one("走访 张贵英 入户 精神不错")
-    assert "没有正好叫“张贵英”" in near.text and {b.label for b in near.buttons} == {"张桂英（东村）", "张桂英（南村）"}
+    near = await world.one("走访 张贵英 入户 精神不错，低风险")
+    assert "名单上没有“张贵英”，是不是 张桂英？" in near.text and {b.label for b in near.buttons} == {"张桂英（东村）", "张桂英（南村）"}
     assert "取消" in (await world.one("取消")).text
-    unknown = await world.one("走访 王小明 入户 精神不错")
+    unknown = await world.one("走访 王小明 入户 精神不错，低风险")
     assert "本站没有找到“王小明”" in unknown.text and not unknown.buttons
     question = await world.one("低保怎么申请？")  # not a name: answered as usual, the report waits
     assert "来源" in question.text
@@ -254,13 +259,13 @@ async def test_unknown_name_says_so_and_offers_close_names(world: World) -> None
 
 
 async def test_a_colleagues_case_in_the_same_station_is_found_and_labelled(world: World) -> None:
-    ask = await world.one("走访 张桂英 入户 精神不错", "wangfang")  # 王芳 has no 张桂英 of her own
+    ask = await world.one("走访 张桂英 入户 精神不错，低风险", "wangfang")  # 王芳 has no 张桂英 of her own
     assert [b.label for b in ask.buttons] == ["张桂英（东村·李敏负责）", "张桂英（南村·李敏负责）"]
-    assert "对象：陈大文（西村）" in (await world.one("走访 陈大文 电话 还好", "wangfang")).text
+    assert "对象：陈大文（西村）" in (await world.one("走访 陈大文 电话 还好，低风险", "wangfang")).text
 
 
 async def test_worker_of_another_station_cannot_report_on_or_read_its_cases(world: World) -> None:
-    reply = await world.one("走访 张桂英 入户 精神不错", "zhao")
+    reply = await world.one("走访 张桂英 入户 精神不错，低风险", "zhao")
     assert "本站没有找到" in reply.text and "东村" not in reply.text and not reply.buttons
     east = world.case_ids["张桂英@东村"]
     assert "请从列出的对象中选择" in (await world.one(f"#{east}", "zhao")).text
@@ -274,7 +279,7 @@ async def test_worker_of_another_station_cannot_report_on_or_read_its_cases(worl
 
 
 async def test_resident_or_unknown_user_gets_no_case_data(world: World) -> None:
-    for text in ("走访 张桂英 入户 精神不错", "走访", "我的对象", "本月走访", "本站统计", "撤销"):
+    for text in ("走访 张桂英 入户 精神不错，低风险", "走访", "我的对象", "本月走访", "本站统计", "撤销"):
         reply = await world.one(text, "resident", channel="wechat")
         assert reply.text.startswith(NOT_A_WORKER), text  # the first one carries the privacy notice
         assert "12345" in reply.text
@@ -313,7 +318,7 @@ async def test_guided_dialog_survives_a_restart(world: World, database_url: str,
     assert "（2/6）" in (await world.one("李四")).text
     await world.services.close()
     # A new process on the same database carries on where the worker left off.
-    world.services = await build_services(settings_for(database_url, tmp_path, secret_key=KEY), clock=world.clock, migrate=True)
+    world.services = await build_services(settings_for(database_url, tmp_path, secret_key=KEY, **PUSH_SETTINGS), clock=world.clock, migrate=True)
     mode = await world.one("电话")
     assert "（3/6）" in mode.text
     assert "（4/6）" in (await world.one("身体还好，送了米和油")).text
@@ -385,7 +390,7 @@ async def test_photo_or_location_within_10_minutes_attaches(world: World) -> Non
 
 # -- safety escalation --------------------------------------------------------------------------------
 async def test_danger_in_a_report_notifies_every_lead_chat_in_the_same_commit(world: World) -> None:
-    shown = await world.one("走访 李四 入户 老人昨天在家摔倒了，左腿擦伤，已陪同就医")
+    shown = await world.one("走访 李四 入户 老人昨天在家摔倒了，左腿擦伤，已陪同就医，低风险")
     assert "危险提示：摔倒" in shown.text
     store = world.services.store
     real = store.enqueue
@@ -418,7 +423,8 @@ async def test_danger_in_a_report_notifies_every_lead_chat_in_the_same_commit(wo
 async def test_high_risk_alone_notifies_and_the_reporting_lead_is_not_told_about_himself(world: World) -> None:
     await world.report("走访 李四 入户 情况变差，风险高")
     assert len(await world.rows(OutboxMessage)) == 2
-    await world.report("走访 陈大文 入户 家中断粮", user="tg-lead", channel="telegram")  # the lead reports; no one else to tell
+    # The lead reports; no one else to tell.
+    await world.report("走访 陈大文 入户 家中断粮，低风险", user="tg-lead", channel="telegram")
     assert len(await world.rows(OutboxMessage)) == 2
 
 
@@ -449,7 +455,7 @@ async def test_my_cases_lists_own_open_cases_masked_with_last_visit(world: World
 
 async def test_visits_this_month_in_local_time(world: World) -> None:
     await world.report()
-    await world.one("走访 周一平 电话 还好")
+    await world.one("走访 周一平 电话 还好，低风险")
     await world.one("修改 时间 10月31日")
     await world.one("确认")
     reply = await world.one("本月走访")
@@ -458,7 +464,7 @@ async def test_visits_this_month_in_local_time(world: World) -> None:
 
 
 async def test_look_up_one_case_within_own_station(world: World) -> None:
-    await world.report("走访 陈大文 入户 精神不错，需要助餐", user="wangfang")
+    await world.report("走访 陈大文 入户 精神不错，需要助餐，低风险", user="wangfang")
     reply = await world.one("查 陈大文")  # 李敏 may read a colleague's case in the same station
     assert "陈大文｜西村" in reply.text and "负责社工：王芳" in reply.text and "138****5678" in reply.text
     assert "入户" in reply.text and "精神不错" in reply.text and PHONE not in reply.text

@@ -50,6 +50,8 @@ async def test_migration_0006_keeps_cases_visits_and_reminder_rows(database_url:
             assert (await conn.execute(text("SELECT risk_level FROM cases"))).all() == [("中",)]
             assert (await conn.execute(text("SELECT risk_before, risk_after FROM visits"))).all() == [("低", "中")]
             assert (await conn.execute(text("SELECT count(*) FROM reminder_ledger"))).scalar_one() == 1
+            # Visits saved before time_known existed had a time of day (migration 0007_dialogs).
+            assert (await conn.execute(text("SELECT time_known FROM visits"))).scalar_one() in (True, 1)
             await conn.execute(text("UPDATE cases SET risk_level = '未评估'"))
             await conn.execute(text("UPDATE visits SET risk_before = '未评估'"))
             assert (await conn.execute(text("SELECT risk_level FROM cases"))).scalar_one() == "未评估"

@@ -429,11 +429,11 @@ def test_confirmation_shows_every_field() -> None:
     assert [b.label for b in reply.buttons] == ["确认", "修改", "取消"]
 
 
-def test_confirmation_marks_danger_and_assumed_mode_and_future_time() -> None:
+def test_confirmation_marks_danger_and_asks_for_the_missing_mode_and_a_future_time() -> None:
     reply = render_confirmation(draft("张桂英 晚上8点 老人摔倒了"), NOW)
     assert "危险提示：摔倒" in reply.text and "站长" in reply.text
-    assert "入户（未注明，按入户）" in reply.text
-    assert "晚于现在" in reply.text
+    assert "方式：❓待回答" in reply.text and "按入户" not in reply.text  # asked, never assumed
+    assert "时间：❓待回答" in reply.text and "还没到" in reply.text
     assert "日（周五）" in render_confirmation(draft("张桂英 昨天 入户 好"), NOW).text
 
 

@@ -19,7 +19,7 @@ from bot.config import Settings
 from bot.crypto import generate_key
 from bot.messages import Incoming, Reply
 from handlers.reminders.dispatch import ReminderDispatcher
-from bot.store.casework_models import AuditEntry
+from bot.store.casework_models import AuditEntry, Visit
 from bot.store.reminder_models import ReminderCompletion
 from handlers.common.roles import NOT_A_WORKER
 
@@ -70,17 +70,28 @@ async def test_todo_lists_my_items_numbered(services: Services, chat_town: Town)
     assert ("case.read", "reminders:todo:3") in audited
 
 
-async def test_done_by_number_resets_and_asks_for_the_visit_report(services: Services, chat_town: Town) -> None:
+async def test_done_for_a_visit_item_records_the_visit_asking_its_mode(services: Services, chat_town: Town) -> None:
+    """Counts and reminders agree: an item a visit resets is done by saving that visit, not by a mark."""
     await say(services, "待办")
     reply = await say(services, "完成 2")
-    assert "已标记完成" in reply.text and "陈伯 入户探访" in reply.text and "走访 陈伯 入户" in reply.text
+    assert "“陈伯 入户探访”要有一条走访记录（入户）才算完成" in reply.text and "对象：陈伯" in reply.text
+    assert "这次是哪种走访方式？（入户才算完成“入户探访”）" in reply.text and "时间：2月2日（周一）" in reply.text
+    assert "走访后的风险等级" in (await say(services, "入户")).text
+    assert "已保存" not in (await say(services, "低")).text
+    assert "已保存 ✅ 陈伯 2月2日 入户走访" in (await say(services, "确认")).text
     after = await say(services, "待办")
     assert "陈伯" not in after.text and "1. 张桂英" in after.text and "2. 李婆" in after.text
-    reply = await say(services, "完成 1、2")
-    assert "张桂英 入户探访" in reply.text and "李婆 探访关爱" in reply.text
-    assert "没有到期" in (await say(services, "待办")).text
+    # A phone call is recorded as a visit but does not do a home visit: the reminder stays.
+    both = await say(services, "完成 1、2")
+    assert "张桂英 入户探访" in both.text and "保存后再回复“完成”记录：李婆 探访关爱" in both.text
+    await say(services, "电话")
+    await say(services, "未评估")
+    await say(services, "确认")
+    assert "1. 张桂英" in (await say(services, "待办")).text
     async with services.store.session() as s:
-        assert len((await s.execute(select(ReminderCompletion))).all()) == 3
+        assert len((await s.execute(select(ReminderCompletion))).all()) == 0
+        visits = (await s.execute(select(Visit.mode, Visit.time_known).order_by(Visit.id))).all()
+    assert visits[-2:] == [("入户", False), ("电话", False)]
 
 
 async def test_wrong_numbers_and_no_list_yet(services: Services, chat_town: Town) -> None:
@@ -103,9 +114,13 @@ async def test_snooze_keeps_it_out_of_the_digest(services: Services, chat_town: 
 async def test_buttons_name_the_item_itself(services: Services, chat_town: Town) -> None:
     first = await say(services, "待办")
     done_chen = next(b for b in first.buttons if b.label == "完成 2").payload  # 陈伯
-    await say(services, "完成 1")  # the list changes: 陈伯 is now number 1
+    await say(services, "推迟 1 3天")
+    await say(services, "待办")  # the list changes: 陈伯 is now number 1
     reply = await say(services, done_chen, button=True)
     assert "陈伯 入户探访" in reply.text
+    assert "请先回答" in (await say(services, next(b for b in first.buttons if b.label == "推迟 3 3天").payload,
+                                     button=True)).text  # the visit report being written comes first
+    await say(services, "取消")
     snooze = next(b for b in first.buttons if b.label == "推迟 3 3天").payload
     assert "李婆 探访关爱 3 天后" in (await say(services, snooze, button=True)).text
     assert "已失效" in (await say(services, "rmd:done:999999:home_visit:20260202", button=True)).text
