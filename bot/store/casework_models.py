@@ -101,6 +101,19 @@ class Case(Base):
     updated_at: Mapped[datetime]
 
 
+class CaseHistory(Base):
+    """A date the roster gave for the case's history before the bot (上次走访日期 and the like): counts for
+    reminders like a visit of that kind on that day. `kind`: visit | home_visit | assessment (HISTORY_KINDS)."""
+
+    __tablename__ = "case_history"
+
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(12), primary_key=True)
+    done_at: Mapped[datetime]  # local noon of the day, in UTC: the day stays the day in any reading
+    source: Mapped[str] = mapped_column(String(16), default="import")
+    updated_at: Mapped[datetime]
+
+
 class Visit(Base):
     __tablename__ = "visits"
 

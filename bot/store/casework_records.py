@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import overload
 
 ROLES = ("worker", "lead", "admin")
@@ -16,6 +16,8 @@ VISIT_MODES = ("入户", "电话", "视频", "到站")
 # half-yearly instead of yearly (handlers/reminders/data/default.yaml).
 CATEGORIES = ("低保", "低保收入不固定", "低保边缘", "特困分散供养", "特困集中供养", "独居老人", "高龄老人", "残疾人",
               "困境儿童", "留守儿童", "事实无人抚养儿童", "孤儿", "其他")
+# A roster's history columns and what each date stands for: any visit, a home visit, an assessment.
+HISTORY_KINDS = {"上次走访日期": "visit", "上次入户日期": "home_visit", "上次评估日期": "assessment"}
 EXPORT_COLUMNS = ("社工站", "服务对象", "身份证号", "电话", "类别", "村居", "走访时间", "方式", "发现情况", "需求",
                   "提供服务", "走访后风险", "跟进计划", "危险提示", "社工")
 
@@ -104,6 +106,8 @@ class CaseRow:
     id_number: str
     risk_level: str
     worker_name: str
+    # (kind in HISTORY_KINDS' values, day) for each history column the row fills in
+    history: tuple[tuple[str, date], ...] = ()
 
 
 def utc(value: datetime) -> datetime:

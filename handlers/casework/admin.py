@@ -224,8 +224,8 @@ def describe_parsed(path: Path, parsed: ParsedFile) -> list[str]:
         lines.append("已整理：" + "；".join(f"{what} {n} 行" for what, n in parsed.changes.items()))
     history = [f for f in HISTORY_FIELDS if f in parsed.columns]
     if history:
-        lines.append(f"{'、'.join(history)}：{parsed.history_rows} 行有日期，日期已校验但没有写入"
-                     "（提醒排期暂不使用导入前的历史）")
+        lines.append(f"{'、'.join(history)}：{parsed.history_rows} 行有日期，记入走访历史，提醒从这些日期起算"
+                     "（上次走访日期算作一次走访，上次入户日期算作入户，上次评估日期算作评估）")
     return lines
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
 from bot.store import Store, create_engine, upgrade
@@ -45,7 +46,7 @@ async def test_migration_0006_keeps_cases_visits_and_reminder_rows(database_url:
                 f"created_at) VALUES (1, 'econ_check', '2026-12-01', 'escalation', 1, 1, 'queued', '{now}')",
             ):
                 await conn.execute(text(sql))
-        assert await upgrade(engine) == "0006"
+        assert await upgrade(engine) == ScriptDirectory.from_config(_alembic_config(None)).get_current_head()
         async with engine.begin() as conn:
             assert (await conn.execute(text("SELECT risk_level FROM cases"))).all() == [("中",)]
             assert (await conn.execute(text("SELECT risk_before, risk_after FROM visits"))).all() == [("低", "中")]
