@@ -52,6 +52,9 @@ class Worker(Base):
     name: Mapped[str] = mapped_column(String(32))
     role: Mapped[str] = mapped_column(String(8))  # worker | lead | admin
     created_at: Mapped[datetime]
+    # active | disabled (left the station: no chat identity, no case access; records kept). Migration 0008.
+    status: Mapped[str] = mapped_column(String(8), default="active")
+    disabled_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 class WorkerIdentity(Base):
@@ -99,6 +102,9 @@ class Case(Base):
     status: Mapped[str] = mapped_column(String(8), default="open")  # open | closed
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    # Why and when it was closed (CLOSE_REASONS), migration 0008; "" / None while open.
+    closed_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    closed_reason: Mapped[str] = mapped_column(String(8), default="")
 
 
 class CaseHistory(Base):

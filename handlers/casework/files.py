@@ -468,7 +468,7 @@ def write_csv(rows: list[dict[str, str]], out: IO[str], lineterminator: str = "\
 def write_xlsx(rows: list[dict[str, str]], path: Path) -> None:
     book = Workbook(write_only=True)
     sheet = book.create_sheet("走访记录")
-    for column, width in zip("ABCDEFGHIJKLMNO", (16, 8, 20, 14, 16, 10, 17, 6, 30, 20, 20, 8, 20, 10, 8)):
+    for column, width in zip("ABCDEFGHIJKLMNOP", (16, 8, 20, 14, 16, 10, 17, 6, 30, 20, 20, 8, 20, 10, 8, 14)):
         sheet.column_dimensions[column].width = width
     sheet.append(list(EXPORT_COLUMNS))
     for row in rows:

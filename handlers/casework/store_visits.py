@@ -142,7 +142,8 @@ class VisitQueries(FeatureStore):
                  "电话": decrypt(case.phone_enc), "类别": "、".join(case.categories), "村居": case.village,
                  "走访时间": aware(v.visited_at).astimezone(self.tz).strftime("%Y-%m-%d %H:%M"), "方式": v.mode,
                  "发现情况": v.findings, "需求": v.needs, "提供服务": v.services, "走访后风险": v.risk_after,
-                 "跟进计划": v.follow_up, "危险提示": v.danger, "社工": worker}
+                 "跟进计划": v.follow_up, "危险提示": v.danger, "社工": worker,
+                 "对象状态": "在册" if case.status == "open" else f"已结案（{case.closed_reason or '其他'}）"}
                 for v, case, worker, station in rows]
 
     async def _visit_id_for(self, s: AsyncSession, source_key: str) -> int | None:

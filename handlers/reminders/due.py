@@ -115,15 +115,15 @@ class DueCalculator:
         (closed cases keep their place; only a category change in a re-import moves the others)."""
         groups: dict[tuple[int, str, Interval], list[int]] = {}
         for c in cases:
-            key = c.station_id if c.station_id in self.own else 0
-            for item, _j in self._plan(key, c.categories):
+            rules_of = c.station_id if c.station_id in self.own else 0
+            for item, _j in self._plan(rules_of, c.categories):
                 if item.every is not None and not item.first_within_days:
                     groups.setdefault((c.station_id, item.key, item.every), []).append(c.case_id)
-        for (station, key, every), ids in groups.items():
+        for (station, item_key, every), ids in groups.items():
             first = self.first_days[station]
             days = (every.add_to(first) - first).days
             for rank, case_id in enumerate(ids, start=1):
-                self.spread[(case_id, key)] = first + timedelta(days=math.ceil(rank * days / len(ids)))
+                self.spread[(case_id, item_key)] = first + timedelta(days=math.ceil(rank * days / len(ids)))
 
     def local(self, at: datetime) -> date:
         """The local calendar day of a UTC time. Zones without daylight saving (Asia/Shanghai since 1991) take

@@ -420,9 +420,10 @@ class ReminderStore(FeatureStore):
 
     # -- who gets what ----------------------------------------------------------------------
     async def reminder_contacts(self, station_id: int | None = None) -> dict[int, Contact]:
-        """Every worker (of one station) with the chat identities they are bound to."""
+        """Every active worker (of one station) with the chat identities they are bound to: a disabled worker
+        gets no digest and no escalation (their cases were handed over or are unassigned)."""
         async with self.session() as s:
-            stmt = select(Worker.id, Worker.name, Worker.role, Worker.station_id)
+            stmt = select(Worker.id, Worker.name, Worker.role, Worker.station_id).where(Worker.status == "active")
             if station_id is not None:
                 stmt = stmt.where(Worker.station_id == station_id)
             workers = (await s.execute(stmt)).all()

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import re
-
 import logging
+import re
+from typing import Any
 
 from handlers.privacy import consent
 from bot.crypto import SecretKeyError
 from bot.routing import Context, Regex, Router, in_form
-from bot.messages import Reply
+from bot.messages import Reply, reply_to_payload
+from bot.store import WorkerRecord
 from handlers.common.roles import ROLE_NAMES
 from handlers.workers.store import WorkersStore
 from bot.trust import casework_refusal
@@ -22,7 +23,19 @@ FAILURES = {
     "unknown": "绑定码不对，请核对后重新发送（不区分大小写）。如仍不行，请找站长重新生成。",
     "expired": "这个绑定码已过期（有效期 7 天），请找站长重新生成。",
     "used": "这个绑定码已经用过了，每个绑定码只能用一次。如需在新的账号上使用，请找站长重新生成。",
+    "disabled": "这个绑定码对应的社工账号已停用，不能绑定。如有疑问请联系站长。",
 }
+CHANNEL_NAMES = {"telegram": "Telegram", "wecom": "企业微信", "wechat": "微信公众号", "web": "网页", "console": "终端"}
+
+
+def binding_notice(worker: WorkerRecord, channel: str, identities: int) -> dict[str, Any]:
+    """What the station's leads are told when a chat identity is bound to one of their workers."""
+    role = ROLE_NAMES.get(worker.role, worker.role)
+    where = CHANNEL_NAMES.get(channel, channel or "未知渠道")
+    return reply_to_payload(Reply(
+        f"🔔 绑定提醒：{worker.name}（{role}）刚在{where}绑定了聊天账号，现在共 {identities} 个账号可以查看本站服务对象。\n"
+        f"如果不是本人操作，或此人已离开本站，请管理员运行：shegong workers disable --station {worker.station_name} "
+        f"--name {worker.name}"))
 
 
 @router.message(Regex(r"^(?:/bind(?:@\w+)?|绑定|綁定)(?:\s*[:：]?\s*(?P<code>[A-Za-z0-9][A-Za-z0-9 \-]{3,30}))?\s*$"))
@@ -35,13 +48,15 @@ async def bind(ctx: Context, match: re.Match[str]) -> Reply:
         return Reply(USAGE)
     store = ctx.services.store
     try:
-        outcome = await WorkersStore.of(store).redeem_invite(store.secrets.invite_hash(code), ctx.user.id)
+        outcome = await WorkersStore.of(store).redeem_invite(store.secrets.invite_hash(code), ctx.user.id,
+                                                             notice=binding_notice)
     except SecretKeyError:
         log.error("invite cannot be checked: no secret key configured")
         return Reply("系统还没有配置加密密钥，暂时不能绑定，请联系管理员。")
     if isinstance(outcome, str):
         log.info("invite refused", extra={"reason": outcome, "channel": ctx.incoming.channel})
         return Reply(FAILURES.get(outcome, FAILURES["unknown"]))
+    ctx.services.wake_outbox()  # the leads' binding notice
     if in_form(ctx.state):
         await ctx.clear_state()  # a half-written form belonged to the previous binding
     consent.update_current(is_worker=True)  # workers get no residents' privacy notice

@@ -27,6 +27,7 @@ from handlers.reminders.store import ListEntry
 
 from .conftest import Town, local
 from handlers.reminders.store import ReminderStore
+from handlers.casework.store import CaseworkStore
 from handlers.workers.store import WorkersStore
 
 
@@ -339,3 +340,20 @@ async def test_an_item_comes_back_when_its_snooze_ends(town: Town) -> None:
     assert (await dispatcher(town.store, town).run(town.clock.now())).queued == 1
     town.at(date(2026, 2, 10))
     assert (await dispatcher(town.store, town).run(town.clock.now())).queued == 0
+
+
+async def test_a_reassigned_case_is_new_to_its_new_worker_and_a_disabled_worker_gets_nothing(town: Town) -> None:
+    await town.register("张桂英", ("独居老人",), at=local(date(2025, 12, 20)))
+    town.at(date(2026, 2, 2))
+    await dispatcher(town.store, town).run(town.clock.now())
+    await CaseworkStore.of(town.store).reassign_case(town.station_id, town.cases["张桂英"], town.workers["李敏"])
+    town.at(date(2026, 2, 3))
+    assert (await dispatcher(town.store, town).run(town.clock.now())).queued == 1
+    [moved] = [r for r in await outbox(town.store) if r.chat_id == "1003"]
+    assert "1. 张桂英" in moved.payload["text"]
+    await WorkersStore.of(town.store).disable_worker(town.station_id, "李敏", None)  # left: the case is unassigned
+    await town.register("陈伯", ("独居老人",), worker="王芳", at=local(date(2025, 12, 20)))
+    town.at(date(2026, 2, 4))
+    report = await dispatcher(town.store, town).run(town.clock.now())
+    assert report.queued == 1 and not [r for r in await outbox(town.store) if r.chat_id == "1003"
+                                        and "2026-02-04" in r.dedup_key]
