@@ -56,6 +56,9 @@ class Worker(Base):
     role: Mapped[str] = mapped_column(String(16))  # worker | lead | admin | supervisor
     scope: Mapped[str] = mapped_column(String(80), default="")  # supervisors: province | city:X | district:X
     created_at: Mapped[datetime]
+    # active | disabled (left the station: no chat identity, no case access; records kept). Migration 0008.
+    status: Mapped[str] = mapped_column(String(8), default="active")
+    disabled_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 class WorkerIdentity(Base):
@@ -102,6 +105,22 @@ class Case(Base):
     worker_id: Mapped[int | None] = mapped_column(ForeignKey("workers.id"), nullable=True, index=True)
     status: Mapped[str] = mapped_column(String(8), default="open")  # open | closed
     created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    # Why and when it was closed (CLOSE_REASONS), migration 0008; "" / None while open.
+    closed_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    closed_reason: Mapped[str] = mapped_column(String(8), default="")
+
+
+class CaseHistory(Base):
+    """A date the roster gave for the case's history before the bot (上次走访日期 and the like): counts for
+    reminders like a visit of that kind on that day. `kind`: visit | home_visit | assessment (HISTORY_KINDS)."""
+
+    __tablename__ = "case_history"
+
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(12), primary_key=True)
+    done_at: Mapped[datetime]  # local noon of the day, in UTC: the day stays the day in any reading
+    source: Mapped[str] = mapped_column(String(16), default="import")
     updated_at: Mapped[datetime]
 
 

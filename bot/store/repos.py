@@ -253,7 +253,8 @@ class Store(ArrivalQueries, InboxQueries, OutboxQueries, RateQueries):
     async def worker_for_user(self, user_id: int) -> WorkerRecord | None:
         async with self.session() as s:
             found = await self.workers_where(s, Worker.id == select(WorkerIdentity.worker_id)
-                                        .where(WorkerIdentity.user_id == user_id).scalar_subquery())
+                                        .where(WorkerIdentity.user_id == user_id).scalar_subquery(),
+                                        Worker.status == "active")  # a disabled worker has no case access
             return found[0] if found else None
 
     async def workers_where(self, s: AsyncSession, *where: ColumnElement[bool]) -> list[WorkerRecord]:

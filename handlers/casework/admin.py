@@ -7,8 +7,8 @@ message (on standard error). Nothing here prints or logs an ID or phone number, 
 from __future__ import annotations
 
 import argparse
-
 import getpass
+import json
 import os
 import sys
 from contextlib import asynccontextmanager
@@ -34,13 +34,15 @@ from handlers.casework.tables import HISTORY_FIELDS, TableError, current_categor
 from handlers.common.area import LEVEL_NAMES, AreaError, parse_scope
 from bot.config import Settings, make_private_file
 from bot.crypto import SecretKeyError, UnavailableSecrets, new_invite_code
-from bot.store import StationRecord, Store
+from bot.store import CaseRecord, StationRecord, Store
+from bot.store.casework_records import CLOSE_REASONS
 from handlers.casework.store import CaseworkStore
 from handlers.directory.store import DirectoryStore
 from handlers.workers.store import WorkersStore
 
 INVITE_DAYS = 7
 ROLE_NAMES = {"worker": "社工", "lead": "站长", "admin": "管理员", "supervisor": "督导"}
+STATUS_NAMES = {"active": "在职", "disabled": "已停用"}
 
 
 @asynccontextmanager
@@ -172,24 +174,71 @@ async def invite(settings: Settings, station_name: str, name: str, role: str | N
     return 0
 
 
-async def list_workers(settings: Settings, station_name: str | None = None) -> int:
+async def list_workers(settings: Settings, station_name: str | None = None, as_json: bool = False) -> int:
+    """Every worker with role, status (在职/已停用) and bound channels; `as_json`: one JSON document."""
     async with _store(settings) as store:
         station = await _station(store, station_name) if station_name else None
         workers = await WorkersStore.of(store).list_workers(station.id if station else None)
+        statuses = await WorkersStore.of(store).worker_statuses(station.id if station else None)
+    if as_json:
+        print(json.dumps([{"name": w.name, "role": w.role, "station": w.station_name,
+                           "status": statuses.get(w.id, "active"), "channels": channels}
+                          for w, channels in workers], ensure_ascii=False, indent=1))
+        return 0
     for worker, channels in workers:
-        print(f"{worker.name}  {ROLE_NAMES.get(worker.role, worker.role)}  {worker.station_name}  "
+        status = STATUS_NAMES.get(statuses.get(worker.id, "active"), "")
+        print(f"{worker.name}  {ROLE_NAMES.get(worker.role, worker.role)}  {status}  {worker.station_name}  "
               f"{'、'.join(channels) if channels else '未绑定'}")
     bound = sum(1 for _, channels in workers if channels)
-    print(f"共 {len(workers)} 人，已绑定 {bound} 人")
+    disabled = sum(1 for w, _ in workers if statuses.get(w.id) == "disabled")
+    print(f"共 {len(workers)} 人，已绑定 {bound} 人" + (f"，已停用 {disabled} 人" if disabled else ""))
+    return 0
+
+
+async def disable_worker(settings: Settings, station_name: str, name: str, transfer_to: str | None) -> int:
+    """A worker who left: every chat identity unbound at once, their open cases handed over, records kept."""
+    async with _store(settings) as store:
+        station = await _station(store, station_name)
+        try:
+            done = await WorkersStore.of(store).disable_worker(station.id, name, transfer_to)
+        except ValueError as exc:
+            raise SystemExit(str(exc)) from exc
+        await store.audit(_operator(), "worker.disable", target=f"station:{station.id}",
+                          detail={"worker": name, "identities": done["identities"], "cases": done["cases"],
+                                  "to": done["to"]})
+    print(f"已停用：{name}（{station.name}）。解除绑定的聊天账号 {done['identities']} 个，立即失去查看服务对象的权限；"
+          "走访记录保留。")
+    if done["to"]:
+        print(f"在册服务对象 {done['cases']} 位已转交给 {done['to']}。")
+    elif done["cases"]:
+        print(f"在册服务对象 {done['cases']} 位现在没有负责社工（逾期会通知站长），请用 "
+              f"shegong cases reassign 姓名 --station {station.name} --to 社工 分配。")
+    return 0
+
+
+async def enable_worker(settings: Settings, station_name: str, name: str) -> int:
+    async with _store(settings) as store:
+        station = await _station(store, station_name)
+        try:
+            await WorkersStore.of(store).enable_worker(station.id, name)
+        except ValueError as exc:
+            raise SystemExit(str(exc)) from exc
+        await store.audit(_operator(), "worker.enable", target=f"station:{station.id}", detail={"worker": name})
+    print(f"已恢复：{name}（{station.name}）。请用 shegong invite --station {station.name} --name {name} "
+          "生成新的绑定码，之前的聊天账号需要重新绑定。")
     return 0
 
 
 # -- cases ------------------------------------------------------------------------------------
 async def import_cases(settings: Settings, path: Path, station_name: str, sheet: str | None = None,
-                       dry_run: bool = False, errors_out: Path | None = None) -> int:
+                       dry_run: bool = False, errors_out: Path | None = None, sync: bool = False,
+                       close_missing: bool = False, reason: str = "其他") -> int:
     """Validate the whole file; import only if every row is good (all or nothing). Says which sheet, header
     row and columns were read and which were left out. `dry_run`: report what would change, write nothing.
-    `errors_out`: an .xlsx of the rejected rows with a reason column."""
+    `errors_out`: an .xlsx of the rejected rows with a reason column. `sync`: the file is the whole roster:
+    list the open cases it no longer has, and close them (with `reason`) only when `close_missing`."""
+    if close_missing and not sync:
+        raise SystemExit("--close-missing 要和 --sync 一起用：先用 --sync 看看哪些人不在新名单里")
     if not path.is_file():
         raise SystemExit(f"找不到文件：{path}")
     if path.suffix.lower() not in SUPPORTED:
@@ -224,14 +273,119 @@ async def import_cases(settings: Settings, path: Path, station_name: str, sheet:
             return 1
         if errors_out is not None:
             print(f"没有错误行，未生成 {errors_out}")
+        missing = await _missing(store, station, parsed, sync)
         if dry_run:
+            if missing and close_missing:
+                print(f"试运行：将结案以上 {len(missing)} 人（原因：{reason}）。")
             return 0
         with tqdm(total=len(parsed.rows), desc="导入", unit="行", file=sys.stderr) as bar:
             counts = await CaseworkStore.of(store).import_cases(station.id, parsed.rows, progress=bar.update)
         await store.audit(_operator(), "cases.import", target=f"station:{station.id}",
                           detail={"file": path.name, "sheet": parsed.sheet, **counts})
-    print(f"导入完成（{station.name}）：新增 {counts['added']} 人，更新 {counts['updated']} 人，"
-          f"未变 {counts['unchanged']} 人。")
+        print(f"导入完成（{station.name}）：新增 {counts['added']} 人，更新 {counts['updated']} 人，"
+              f"未变 {counts['unchanged']} 人。")
+        if missing and close_missing:
+            closed = await CaseworkStore.of(store).close_cases(station.id, [c.id for c in missing], reason)
+            await store.audit(_operator(), "cases.close", target=f"station:{station.id}",
+                              detail={"file": path.name, "reason": reason, "cases": closed})
+            print(f"已结案 {len(closed)} 人（原因：{reason}），走访记录保留。")
+        elif missing:
+            print("这些人没有结案。确认都已不在服务范围后，加 --close-missing 重新运行（可用 --reason 写明原因），"
+                  "或用 shegong cases close 逐个结案。")
+    return 0
+
+
+async def _missing(store: Store, station: StationRecord, parsed: ParsedFile, sync: bool) -> list[CaseRecord]:
+    """With --sync: the station's open cases the file does not list, printed (masked) for the operator."""
+    if not sync:
+        return []
+    ids = await CaseworkStore.of(store).open_cases_missing(station.id, [r.id_number for r in parsed.rows])
+    cases = [c for c in await CaseworkStore.of(store).station_cases(station.id) if c.id in set(ids)]
+    if not cases:
+        print("名单同步：本站在册的服务对象都在新名单里。")
+        return []
+    print(f"名单同步：本站有 {len(cases)} 位在册的服务对象不在新名单里：")
+    for c in cases:
+        print(f"  #{c.id} {c.name}｜{c.village or '未填村居'}｜{c.id_masked}｜负责社工：{c.worker_name or '未分配'}")
+    return cases
+
+
+async def _one_case(store: Store, station: StationRecord, ref: str) -> CaseRecord:
+    """The open case a NAME or ID (#12 or 12) names at the station; SystemExit listing them when several."""
+    text = ref.strip().lstrip("#")
+    if text.isdigit():
+        found = await CaseworkStore.of(store).case_by_id(int(text), station.id)
+        if found is None:
+            raise SystemExit(f"{station.name} 没有编号为 {text} 的在册服务对象（shegong cases list 查看）")
+        return found
+    same = [c for c in await CaseworkStore.of(store).find_cases(station.id, text) if c.name == text]
+    if not same:
+        raise SystemExit(f"{station.name} 没有在册的服务对象：{text}（已结案的不在其中；shegong cases list 查看）")
+    if len(same) > 1:
+        lines = "\n".join(f"  #{c.id} {c.name}｜{c.village or '未填村居'}｜{c.id_masked}" for c in same)
+        raise SystemExit(f"{station.name} 有 {len(same)} 位 {text}，请用编号指定：\n{lines}")
+    return same[0]
+
+
+async def close_case(settings: Settings, station_name: str, ref: str, reason: str, as_json: bool = False) -> int:
+    async with _store(settings, needs_key=True) as store:
+        station = await _station(store, station_name)
+        case = await _one_case(store, station, ref)
+        closed = await CaseworkStore.of(store).close_cases(station.id, [case.id], reason)
+        await store.audit(_operator(), "case.close", target=f"case:{case.id}",
+                          detail={"case_id": case.id, "reason": reason})
+    if as_json:
+        print(json.dumps({"id": case.id, "name": case.name, "status": "closed" if closed else case.status,
+                          "reason": reason}, ensure_ascii=False))
+    else:
+        print(f"已结案：{case.name}（#{case.id}，{case.village or '未填村居'}），原因：{reason}。不再提醒，走访记录保留。")
+    return 0
+
+
+async def reassign_case(settings: Settings, station_name: str, ref: str, to: str, as_json: bool = False) -> int:
+    async with _store(settings, needs_key=True) as store:
+        station = await _station(store, station_name)
+        case = await _one_case(store, station, ref)
+        workers = {w.name: w for w, _ in await WorkersStore.of(store).list_workers(station.id)}
+        statuses = await WorkersStore.of(store).worker_statuses(station.id)
+        target = workers.get(to.strip())
+        if target is None or statuses.get(target.id) != "active":
+            active = "、".join(n for n, w in workers.items() if statuses.get(w.id) == "active")
+            raise SystemExit(f"{station.name} 没有在职的社工：{to}（在职：{active or '无'}）")
+        try:
+            before = await CaseworkStore.of(store).reassign_case(station.id, case.id, target.id)
+        except ValueError as exc:
+            raise SystemExit(str(exc)) from exc
+        await store.audit(_operator(), "case.reassign", target=f"case:{case.id}",
+                          detail={"case_id": case.id, "from": before, "to": target.id})
+    if as_json:
+        print(json.dumps({"id": case.id, "name": case.name, "from": case.worker_name, "to": target.name},
+                         ensure_ascii=False))
+    else:
+        print(f"已转交：{case.name}（#{case.id}）由 {case.worker_name or '未分配'} 改为 {target.name} 负责。")
+    return 0
+
+
+async def list_cases(settings: Settings, station_name: str, status: str, as_json: bool = False) -> int:
+    """The station's cases (numbers masked); `as_json`: every field of every case."""
+    async with _store(settings, needs_key=True) as store:
+        station = await _station(store, station_name)
+        cases = await CaseworkStore.of(store).station_cases(station.id, None if status == "all" else status)
+        await store.audit(_operator(), "case.read", target=f"station:{station.id}:list",
+                          detail={"count": len(cases), "status": status})
+    if as_json:
+        print(json.dumps([{"id": c.id, "name": c.name, "categories": list(c.categories), "village": c.village,
+                           "address": c.address, "phone": c.phone_masked, "id_number": c.id_masked,
+                           "risk_level": c.risk_level, "worker": c.worker_name, "status": c.status,
+                           "closed_reason": c.closed_reason,
+                           "closed_at": c.closed_at.isoformat() if c.closed_at else None,
+                           "last_visit_at": c.last_visit_at.isoformat() if c.last_visit_at else None}
+                          for c in cases], ensure_ascii=False, indent=1))
+        return 0
+    for c in cases:
+        print(f"#{c.id} {c.name}｜{c.village or '未填村居'}｜{'、'.join(c.categories)}｜风险{c.risk_level}｜"
+              f"{c.worker_name or '未分配'}｜{c.status_label}")
+    print(f"共 {len(cases)} 位（{station.name}）")
     return 0
 
 
@@ -258,8 +412,8 @@ def describe_parsed(path: Path, parsed: ParsedFile) -> list[str]:
         lines.append("已整理：" + "；".join(f"{what} {n} 行" for what, n in parsed.changes.items()))
     history = [f for f in HISTORY_FIELDS if f in parsed.columns]
     if history:
-        lines.append(f"{'、'.join(history)}：{parsed.history_rows} 行有日期，日期已校验但没有写入"
-                     "（提醒排期暂不使用导入前的历史）")
+        lines.append(f"{'、'.join(history)}：{parsed.history_rows} 行有日期，记入走访历史，提醒从这些日期起算"
+                     "（上次走访日期算作一次走访，上次入户日期算作入户，上次评估日期算作评估）")
     return lines
 
 
@@ -351,12 +505,33 @@ async def _invite(args: argparse.Namespace) -> int:
 
 
 async def _workers_list(args: argparse.Namespace) -> int:
-    return await list_workers(Settings(), args.station)
+    return await list_workers(Settings(), args.station, as_json=args.json)
+
+
+async def _workers_disable(args: argparse.Namespace) -> int:
+    return await disable_worker(Settings(), args.station, args.name, args.transfer_to)
+
+
+async def _workers_enable(args: argparse.Namespace) -> int:
+    return await enable_worker(Settings(), args.station, args.name)
 
 
 async def _cases_import(args: argparse.Namespace) -> int:
     return await import_cases(Settings(), Path(args.file), args.station, sheet=args.sheet, dry_run=args.dry_run,
-                              errors_out=Path(args.errors_out) if args.errors_out else None)
+                              errors_out=Path(args.errors_out) if args.errors_out else None, sync=args.sync,
+                              close_missing=args.close_missing, reason=args.reason)
+
+
+async def _cases_close(args: argparse.Namespace) -> int:
+    return await close_case(Settings(), args.station, args.case, args.reason, as_json=args.json)
+
+
+async def _cases_reassign(args: argparse.Namespace) -> int:
+    return await reassign_case(Settings(), args.station, args.case, args.to, as_json=args.json)
+
+
+async def _cases_list(args: argparse.Namespace) -> int:
+    return await list_cases(Settings(), args.station, args.status, as_json=args.json)
 
 
 async def _visits_export(args: argparse.Namespace) -> int:
@@ -402,9 +577,19 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
     workers = sub.add_parser("workers", help="社工").add_subparsers(dest="workers_command", required=True,
                                                                   metavar="ACTION")
-    p = workers.add_parser("list", help="列出社工及其已绑定的渠道")
+    p = workers.add_parser("list", help="列出社工、在职或已停用、已绑定的渠道")
     p.add_argument("--station", metavar="NAME", help="只看这个社工站")
+    p.add_argument("--json", action="store_true", help="输出 JSON")
     p.set_defaults(run=_workers_list)
+    p = workers.add_parser("disable", help="停用离职的社工：立即解除所有聊天账号的绑定，转交其服务对象，保留记录")
+    p.add_argument("--station", required=True, metavar="NAME", help="社工站名称")
+    p.add_argument("--name", required=True, metavar="姓名", help="社工姓名")
+    p.add_argument("--transfer-to", metavar="姓名", help="接手其在册服务对象的社工（不填则变为未分配）")
+    p.set_defaults(run=_workers_disable)
+    p = workers.add_parser("enable", help="恢复停用的社工（之后用 shegong invite 生成新绑定码）")
+    p.add_argument("--station", required=True, metavar="NAME", help="社工站名称")
+    p.add_argument("--name", required=True, metavar="姓名", help="社工姓名")
+    p.set_defaults(run=_workers_enable)
 
     cases = sub.add_parser("cases", help="服务对象").add_subparsers(dest="cases_command", required=True,
                                                                 metavar="ACTION")
@@ -415,7 +600,28 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sheet", metavar="NAME", help="要读取的工作表（默认：第一个认得出表头的工作表）")
     p.add_argument("--dry-run", action="store_true", help="只校验并显示将新增、更新多少人，不写入数据库")
     p.add_argument("--errors-out", metavar="FILE.xlsx", help="把有错误的行连同错误原因写到这个 Excel 文件")
+    p.add_argument("--sync", action="store_true", help="这个文件是完整名单：列出本站在册但不在文件里的人")
+    p.add_argument("--close-missing", action="store_true", help="与 --sync 一起用：把不在文件里的人结案")
+    p.add_argument("--reason", choices=CLOSE_REASONS, default="其他", help="--close-missing 结案的原因（默认：其他）")
     p.set_defaults(run=_cases_import)
+    p = cases.add_parser("list", help="列出服务对象（号码打码）")
+    p.add_argument("--station", required=True, metavar="NAME", help="社工站名称")
+    p.add_argument("--status", choices=("open", "closed", "all"), default="open",
+                   help="open=在册（默认），closed=已结案，all=全部")
+    p.add_argument("--json", action="store_true", help="输出 JSON（每位对象的全部字段）")
+    p.set_defaults(run=_cases_list)
+    p = cases.add_parser("close", help="结案：迁出、死亡、不再符合或其他；不再提醒，记录保留")
+    p.add_argument("case", metavar="NAME|ID", help="服务对象姓名或编号（#12；同名时用编号）")
+    p.add_argument("--station", required=True, metavar="NAME", help="社工站名称")
+    p.add_argument("--reason", required=True, choices=CLOSE_REASONS, help="结案原因")
+    p.add_argument("--json", action="store_true", help="输出 JSON")
+    p.set_defaults(run=_cases_close)
+    p = cases.add_parser("reassign", help="把服务对象转交给本站另一位社工")
+    p.add_argument("case", metavar="NAME|ID", help="服务对象姓名或编号（#12；同名时用编号）")
+    p.add_argument("--station", required=True, metavar="NAME", help="社工站名称")
+    p.add_argument("--to", required=True, metavar="姓名", help="接手的社工")
+    p.add_argument("--json", action="store_true", help="输出 JSON")
+    p.set_defaults(run=_cases_reassign)
 
     visits = sub.add_parser("visits", help="走访记录").add_subparsers(dest="visits_command", required=True,
                                                                   metavar="ACTION")

@@ -36,6 +36,7 @@ from handlers.casework.tables import (
     header_key,
 )
 from bot.store import EXPORT_COLUMNS, RISK_LEVELS, CaseRow
+from bot.store.casework_records import HISTORY_KINDS
 from bot.store.casework_models import UNASSESSED
 
 COLUMNS = FIELDS
@@ -294,17 +295,19 @@ def _parse_row(values: dict[str, Any], workers: set[str], today: date, categorie
     worker = re.sub(r"\s+", "", text.get("负责社工", ""))
     if worker and worker not in workers:
         reasons.append(f"负责社工“{worker}”不是本站的社工（请先用 shegong invite 登记）")
-    history = 0
+    history: list[tuple[str, date]] = []
     for column in HISTORY_FIELDS:
         if column in values:
             day, why = parse_history_date(values[column], today)
             if why:
                 reasons.append(f"{column}{why}")
-            history += day is not None
+            elif day is not None:
+                history.append((HISTORY_KINDS[column], day))
     if reasons:
         return None, reasons
-    result.history_rows += history > 0
-    return CaseRow(name, found or (), text.get("村居", ""), text.get("住址", ""), phone, id_number, risk, worker), []
+    result.history_rows += bool(history)
+    return CaseRow(name, found or (), text.get("村居", ""), text.get("住址", ""), phone, id_number, risk, worker,
+                   tuple(history)), []
 
 
 def parse_categories(value: str, table: CategoryTable | None = None) -> tuple[tuple[str, ...] | None, list[str]]:
@@ -465,7 +468,7 @@ def write_csv(rows: list[dict[str, str]], out: IO[str], lineterminator: str = "\
 def write_xlsx(rows: list[dict[str, str]], path: Path) -> None:
     book = Workbook(write_only=True)
     sheet = book.create_sheet("走访记录")
-    for column, width in zip("ABCDEFGHIJKLMNO", (16, 8, 20, 14, 16, 10, 17, 6, 30, 20, 20, 8, 20, 10, 8)):
+    for column, width in zip("ABCDEFGHIJKLMNOP", (16, 8, 20, 14, 16, 10, 17, 6, 30, 20, 20, 8, 20, 10, 8, 14)):
         sheet.column_dimensions[column].width = width
     sheet.append(list(EXPORT_COLUMNS))
     for row in rows:

@@ -15,13 +15,14 @@ if TYPE_CHECKING:
     from sqlalchemy.sql import ColumnElement
 from bot.store.feature import FeatureStore
 from handlers.casework.store_import import CaseImportQueries
+from handlers.casework.store_roster import RosterQueries
 from handlers.casework.store_visits import VisitQueries
 
 
 FUZZY_LIMIT = 50  # more candidates than this cannot be offered as a choice anyway
 STALE_DAYS = 30
 
-class CaseworkStore(CaseImportQueries, VisitQueries):
+class CaseworkStore(CaseImportQueries, VisitQueries, RosterQueries):
     # -- cases ------------------------------------------------------------------------------
     async def cases_of_worker(self, worker_id: int) -> list[CaseRecord]:
         """Open cases assigned to this worker, with their last visit date."""
@@ -35,14 +36,17 @@ class CaseworkStore(CaseImportQueries, VisitQueries):
             stmt = select(Case.name).where(Case.station_id == station_id, Case.status == "open").distinct()
             return list((await s.execute(stmt)).scalars())
 
-    async def find_cases(self, station_id: int, name_query: str, worker_id: int | None = None) -> list[CaseRecord]:
+    async def find_cases(self, station_id: int, name_query: str, worker_id: int | None = None,
+                         include_closed: bool = False) -> list[CaseRecord]:
         """Exact name matches if any; otherwise names containing (or contained in) the query, or with the
         same surname and one character different (张桂英/张贵英, 张英/张桂英). Never outside the station, and
-        only the worker's own cases when worker_id is given."""
+        only the worker's own cases when worker_id is given. Closed cases are found only with `include_closed`."""
         query = "".join(name_query.split())
         if not query:
             return []
         scope = [Case.station_id == station_id]
+        if not include_closed:
+            scope.append(Case.status == "open")
         if worker_id is not None:
             scope.append(Case.worker_id == worker_id)
         async with self.session() as s:
@@ -56,10 +60,20 @@ class CaseworkStore(CaseImportQueries, VisitQueries):
             found = await self._cases(s, Case.id.in_(list(rank))) if rank else []
             return sorted(found, key=lambda c: rank[c.id])  # closest spelling first
 
-    async def case_by_id(self, case_id: int, station_id: int) -> CaseRecord | None:
+    async def case_by_id(self, case_id: int, station_id: int, include_closed: bool = False) -> CaseRecord | None:
+        """An open case of the station (closed ones too with `include_closed`)."""
+        where = [Case.id == case_id, Case.station_id == station_id]
+        if not include_closed:
+            where.append(Case.status == "open")
         async with self.session() as s:
-            found = await self._cases(s, Case.id == case_id, Case.station_id == station_id)
+            found = await self._cases(s, *where)
             return found[0] if found else None
+
+    async def station_cases(self, station_id: int, status: str | None = "open") -> list[CaseRecord]:
+        """The station's cases (status "open", "closed", or None for all), by name."""
+        where = [Case.station_id == station_id] + ([Case.status == status] if status else [])
+        async with self.session() as s:
+            return await self._cases(s, *where)
 
     async def _cases(self, s: AsyncSession, *where: ColumnElement[bool], last_visit: Any = None) -> list[CaseRecord]:
         """Case records with the assigned worker's name and the last visit time. `last_visit` is a
@@ -74,7 +88,7 @@ class CaseworkStore(CaseImportQueries, VisitQueries):
         decrypt = self.secrets.decrypt
         return [CaseRecord(c.id, c.station_id, c.name, tuple(c.categories), c.village, c.address,
                            mask_phone(decrypt(c.phone_enc)), mask_id(decrypt(c.id_number_enc)), c.risk_level,
-                           c.worker_id, worker_name or "", c.status, aware(at))
+                           c.worker_id, worker_name or "", c.status, aware(at), c.closed_reason, aware(c.closed_at))
                 for c, worker_name, at in (await s.execute(stmt)).all()]
 
     async def station_stats(self, station_id: int, month_start: datetime, now: datetime) -> dict[str, Any]:

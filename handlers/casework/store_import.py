@@ -7,22 +7,19 @@ not touched at all (so re-importing a file changes no row and no updated_at).
 
 from __future__ import annotations
 
-from bot.store.feature import FeatureStore
-
 import json
 from collections.abc import Callable, Sequence
+from datetime import date, datetime, time, timezone
 from typing import TYPE_CHECKING
 
 from sqlalchemy import insert, select, update
 
-from bot.store.casework_models import UNASSESSED, Case, Station, Worker
+from bot.store.casework_models import UNASSESSED, Case, CaseHistory, Station, Worker
 from bot.store.casework_records import RISK_LEVELS, CaseRow
+from bot.store.feature import FeatureStore
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
-    from bot.clock import Clock
-    from bot.crypto import Secrets
+    from sqlalchemy.ext.asyncio import AsyncSession
 
 CHUNK = 2000
 
@@ -93,12 +90,38 @@ class CaseImportQueries(FeatureStore):
                     await s.execute(stmt, chunk)
                     counts[key] += len(chunk)
                     tick(len(chunk))
+            written = {h for h, (ih, _row, _w) in prepared.items() if current.get(h, (None, ""))[1] != ih}
+            await self._write_history(s, station_id, {h: prepared[h][1].history for h in written
+                                                      if prepared[h][1].history})
         return counts
+
+    async def _write_history(self, s: AsyncSession, station_id: int,
+                             history: dict[str, tuple[tuple[str, date], ...]]) -> None:
+        """The roster's 上次走访/入户/评估日期 of the rows just written. A date replaces the one imported before
+        (the sheet is the station's record); a blank cell leaves it."""
+        now = self.clock.now()
+        hashes = list(history)
+        for start in range(0, len(hashes), CHUNK):
+            chunk = hashes[start:start + CHUNK]
+            ids = dict((await s.execute(select(Case.id_hash, Case.id).where(
+                Case.station_id == station_id, Case.id_hash.in_(chunk)))).all())
+            rows = [{"case_id": ids[h], "kind": kind, "done_at": self._local_noon(day), "source": "import",
+                     "updated_at": now} for h in chunk for kind, day in history[h]]
+            if rows:
+                ins = self._insert(CaseHistory.__table__)
+                await s.execute(ins.on_conflict_do_update(index_elements=["case_id", "kind"], set_={
+                    "done_at": ins.excluded.done_at, "source": ins.excluded.source,
+                    "updated_at": ins.excluded.updated_at}), rows)
+
+    def _local_noon(self, day: date) -> datetime:
+        return datetime.combine(day, time(12), self.tz).astimezone(timezone.utc)
 
     def _import_hash(self, row: CaseRow, worker_id: int | None) -> str:
         # Keyed, because it covers the ID and phone numbers.
-        fields = [row.name, list(row.categories), row.village, row.address, row.phone, row.id_number.upper(),
-                  row.risk_level, worker_id]
+        fields: list[object] = [row.name, list(row.categories), row.village, row.address, row.phone,
+                                row.id_number.upper(), row.risk_level, worker_id]
+        if row.history:  # only then: rows imported before history columns existed keep their hash
+            fields.append([[kind, day.isoformat()] for kind, day in row.history])
         return self.secrets.lookup_hash("case:" + json.dumps(fields, ensure_ascii=False))
 
     def _encrypt_row(self, row: CaseRow) -> tuple[str, str]:

@@ -198,7 +198,8 @@ class VisitQueries(FeatureStore):
                  "走访时间": _when(v, self.tz), "方式": v.mode,
                  "发现情况": clear(v.findings), "需求": clear(v.needs), "提供服务": clear(v.services),
                  "走访后风险": v.risk_after, "跟进计划": clear(v.follow_up), "危险提示": v.danger, "社工": worker,
-                 **_attachment_columns(attached.get(v.id, []))}
+                 **_attachment_columns(attached.get(v.id, [])),
+                 "对象状态": "在册" if case.status == "open" else f"已结案（{case.closed_reason or '其他'}）"}
                 for v, case, worker, station in rows]
 
     async def _visit_id_for(self, s: AsyncSession, source_key: str) -> int | None:

@@ -1,4 +1,5 @@
-"""One dispatch pass: on a working day inside the send window, queue each worker's digest (once per day) and
+"""One dispatch pass: on a working day inside the send window, queue each worker's digest of what is new or
+changed (at most once per day) and
 escalate long-overdue items to the station's leads (once per item and due date), all through the outbox.
 
 A pass is idempotent: run it twice, in two processes, or again after a crash, and each digest and each
@@ -105,23 +106,41 @@ class ReminderDispatcher:
 
     async def _digests(self, today: date, now: datetime, items: list[DueItem], contacts: dict[int, Contact],
                        report: DispatchReport) -> None:
+        """A digest goes to a worker only when something is new or changed since the last one: an item (for its
+        due date) no digest delivered yet, or one whose 推迟 ended since the last working day. It lists at most
+        DIGEST_LIMIT of them and counts the rest of the worker's list; the ones left out are new tomorrow."""
+        reminders = ReminderStore.of(self.store)
+        pending = {w: mine for w, mine in by_worker(d for d in items if not d.snoozed_until).items() if w is not None}
+        seen = await reminders.reminded([(d.case_id, d.item.key, d.due_date, w) for w, mine in pending.items()
+                                         for d in mine])
+        back = await reminders.snoozes_ended(self._previous_workday(today), today)
         plans: list[DigestPlan] = []
-        for worker_id, mine in by_worker(d for d in items if not d.snoozed_until).items():
-            if worker_id is None:  # unassigned cases reach the leads through escalation
+        for worker_id, mine in pending.items():  # unassigned cases reach the leads through escalation
+            new = [d for d in mine if (d.case_id, d.item.key, d.due_date, worker_id) not in seen
+                   or (d.case_id, d.item.key, d.due_date) in back]
+            if not new:
                 continue
             contact = contacts.get(worker_id)
             route = choose_route(contact, now, self.channels, self.wechat_window)
-            shown = mine[:render.DIGEST_LIMIT]
+            shown = new[:render.DIGEST_LIMIT]
             plans.append(DigestPlan(
                 worker_id, contact.station_id if contact else mine[0].station_id,
                 route.channel if route else "", route.chat_id if route else "",
-                reply_to_payload(render.digest(today, mine)) if route else {}, render.entries(shown),
-                sum(1 for d in mine if d.status == "overdue")))
+                reply_to_payload(render.digest(today, shown, mine, len(new))) if route else {},
+                render.entries(shown), sum(1 for d in mine if d.status == "overdue")))
             if route is None:
                 report.unreachable.append(contact.name if contact else f"社工#{worker_id}")
         report.digests = len(plans)
         for start in range(0, len(plans), BATCH):
-            report.queued += len(await ReminderStore.of(self.store).queue_digests(today, plans[start:start + BATCH]))
+            report.queued += len(await reminders.queue_digests(today, plans[start:start + BATCH]))
+
+    def _previous_workday(self, today: date) -> date:
+        day = today - timedelta(days=1)
+        for _ in range(30):  # the longest holiday with its weekends is far shorter
+            if self.calendar.is_workday(day):
+                break
+            day -= timedelta(days=1)
+        return day
 
     async def _escalations(self, today: date, now: datetime, items: list[DueItem], contacts: dict[int, Contact],
                            report: DispatchReport) -> None:

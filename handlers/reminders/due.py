@@ -2,24 +2,27 @@
 category change or a closed case takes effect on the next computation without any bookkeeping.
 
 For each item of a case (from its current categories and its station's rules):
-  anchor = the latest of: registration, the last visit matching the item's reset_by, a "完成" reply
-  due    = anchor + every                     (never done and first_within_days set: registration + that)
+  done   = the latest of: a visit matching the item's reset_by, a "完成" reply, a date of the roster's history
+           (上次走访/入户/评估日期), whenever it was, even before the case was registered
+  due    = done + every; never done: registration + every (first_within_days set: registration + that)
   one-time items (first_within_days, no every) are due once, registration + first_within_days, until done.
+Never-done items of the cases of a station's first roster import are not all due on the same day: their first
+due dates are spread evenly over the first interval, in case id order (see `spread_first_due`).
 An item is listed from `lead_days` before its due date; it is overdue the day after.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from handlers.reminders.rules import Item, RuleBook, RuleSet
-from handlers.reminders.store import ROW_TRACKS, DueRow, Gate, ResetSpec, Track
-from handlers.reminders.store import ReminderStore
+from handlers.reminders.rules import Interval, Item, RuleBook, RuleSet
+from handlers.reminders.store import ROW_TRACKS, DueRow, FirstImportCase, Gate, ReminderStore, ResetSpec, Track
 
 if TYPE_CHECKING:
     from bot.store import Store
@@ -58,8 +61,7 @@ def due_date(item: Item, registered: date, done: date | None) -> date | None:
         return None if done is not None else registered + timedelta(days=item.first_within_days or 0)
     if done is None and item.first_within_days:
         return registered + timedelta(days=item.first_within_days)
-    anchor = registered if done is None else max(done, registered)
-    return item.every.add_to(anchor)
+    return item.every.add_to(registered if done is None else done)
 
 
 def _fixed_offset(tz: ZoneInfo, today: date) -> timedelta | None:
@@ -99,6 +101,29 @@ class DueCalculator:
         self.first_days = {s: self.local(at) for s, at in (first_registered or {}).items()}
         self._items: dict[tuple[int, str], tuple[tuple[Item, int], ...]] = {}
         self._gate_plans: list[tuple[tuple[Item, int], ...]] = []
+        self.spread: dict[tuple[int, str], date] = {}  # (case, item key) → first due date (first import)
+
+    def first_import_ends(self) -> dict[int, datetime]:
+        """Per station, the end of its first day in UTC: cases registered before it are its first import."""
+        return {s: self._midnight_utc(day + timedelta(days=1)) for s, day in self.first_days.items()}
+
+    def spread_first_due(self, cases: Sequence[FirstImportCase]) -> None:
+        """First due dates for the never-done recurring items of a station's first import: per station and
+        item, the k-th of n cases (by id) is due ceil(k × days / n) days after the import, where days is the
+        item's first interval. So no day carries more than ceil(n / days) of them, a single case is due one
+        interval after the import as any later case is, and a case keeps its date while the roster changes
+        (closed cases keep their place; only a category change in a re-import moves the others)."""
+        groups: dict[tuple[int, str, Interval], list[int]] = {}
+        for c in cases:
+            rules_of = c.station_id if c.station_id in self.own else 0
+            for item, _j in self._plan(rules_of, c.categories):
+                if item.every is not None and not item.first_within_days:
+                    groups.setdefault((c.station_id, item.key, item.every), []).append(c.case_id)
+        for (station, item_key, every), ids in groups.items():
+            first = self.first_days[station]
+            days = (every.add_to(first) - first).days
+            for rank, case_id in enumerate(ids, start=1):
+                self.spread[(case_id, item_key)] = first + timedelta(days=math.ceil(rank * days / len(ids)))
 
     def local(self, at: datetime) -> date:
         """The local calendar day of a UTC time. Zones without daylight saving (Asia/Shanghai since 1991) take
@@ -151,12 +176,16 @@ class DueCalculator:
         case_id, station_id, worker_id, name, village, gate, created = row[:ROW_TRACKS]
         registered = self.local(created)
         today, found = self.today, []
+        first_import = registered <= self.first_days.get(station_id, date.min)
         for item, j in self._gate_plans[gate]:
             last = row[ROW_TRACKS + j]
-            due = due_date(item, registered, None if last is None else self.local(last))
+            if last is None and first_import and (case_id, item.key) in self.spread:
+                due: date | None = self.spread[(case_id, item.key)]
+            else:
+                due = due_date(item, registered, None if last is None else self.local(last))
             if due is None or (due - today).days > item.lead_days:
                 continue
-            if item.new_cases_only and registered <= self.first_days.get(station_id, date.min):
+            if item.new_cases_only and first_import:
                 continue  # the station's first roster import is not a new registration
             found.append(DueItem(case_id, name, village, station_id, worker_id, item, due, (today - due).days,
                                  self.snoozes.get((case_id, item.key, due))))
@@ -172,9 +201,13 @@ async def compute_due(store: Store, rules: RuleBook, today: date, station_id: in
     profile = await ReminderStore.of(store).case_profile(sorted(calc_own))
     calc = DueCalculator(rules, store.tz, today, station_names, profile.first_registered,
                          await ReminderStore.of(store).active_snoozes(today))
-    slots = await ReminderStore.of(store).harvest_marks([t.spec for t in calc.tracks])
+    reminders = ReminderStore.of(store)
+    slots = await reminders.harvest_marks([t.spec for t in calc.tracks])
     gates = calc.gates(profile.categories)
-    rows = await ReminderStore.of(store).due_rows(calc.tracks, gates, slots, station_id=station_id, worker_id=worker_id)
+    ends = calc.first_import_ends()
+    calc.spread_first_due(await reminders.first_import_cases(ends))
+    rows = await reminders.due_rows(calc.tracks, gates, slots, station_id=station_id, worker_id=worker_id,
+                                    first_import_ends=ends)
     return [d for row in rows for d in calc.items(row)]
 
 

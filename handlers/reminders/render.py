@@ -10,7 +10,7 @@ from bot.messages import Button, Reply
 from handlers.reminders.due import DueItem
 from handlers.reminders.store import ListEntry
 
-DIGEST_LIMIT = 30  # lines in one digest; the rest are counted and shown by 待办
+DIGEST_LIMIT = 10  # new or changed items in one digest; the rest are counted and shown by 待办
 LIST_LIMIT = 60
 BUTTON_ITEMS = 3  # Telegram buttons for the first items (two each): more would bury the message
 SNOOZE_BUTTON_DAYS = 3
@@ -58,12 +58,19 @@ def buttons(items: Sequence[DueItem]) -> list[Button]:
     return found
 
 
-def digest(today: date, items: Sequence[DueItem]) -> Reply:
-    shown = list(items[:DIGEST_LIMIT])
-    lines = [f"📋 待办提醒（{day_label(today)} 周{WEEKDAYS[today.weekday()]}）", counts_line(items) + "：", ""]
+def digest(today: date, shown: Sequence[DueItem], everything: Sequence[DueItem], new: int | None = None) -> Reply:
+    """The morning digest: `shown`, the new or changed items (numbered for 完成/推迟), out of `new` of them,
+    then one line counting the rest of the worker's list (`everything`)."""
+    new = len(shown) if new is None else new
+    lines = [f"📋 待办提醒（{day_label(today)} 周{WEEKDAYS[today.weekday()]}）", f"您的待办：{counts_line(everything)}。",
+             "", f"新增或有变化的 {new} 项" + (f"（先列 {len(shown)} 项，其余明天列出）" if new > len(shown) else "") + "："]
     lines += [_line(n, d) for n, d in enumerate(shown, start=1)]
-    if len(items) > len(shown):
-        lines.append(f"……另有 {len(items) - len(shown)} 项，发送“待办”查看全部。")
+    listed = {(d.case_id, d.item.key) for d in shown}
+    rest = [d for d in everything if (d.case_id, d.item.key) not in listed]
+    if rest:
+        overdue = sum(1 for d in rest if d.status == "overdue")
+        lines.append(f"另有 {len(rest)} 项待办" + (f"（其中逾期 {overdue} 项）" if overdue else "")
+                     + "，发送“待办”查看全部。")
     lines += ["", "回复“完成 2”表示第 2 项已做，“推迟 2 3天”3 天后再提醒。"]
     return Reply("\n".join(lines), buttons=buttons(shown))
 

@@ -16,10 +16,27 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import DateTime, Integer, Text, and_, case, cast, column, false, func, literal, or_, select, type_coerce, update, values
+from sqlalchemy import (
+    DateTime,
+    Integer,
+    Text,
+    and_,
+    case,
+    cast,
+    column,
+    false,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+    type_coerce,
+    update,
+    values,
+)
 from sqlalchemy.sql import ColumnElement
 
-from bot.store.casework_models import Case, Station, Visit, Worker, WorkerIdentity
+from bot.store.casework_models import Case, CaseHistory, Station, Visit, Worker, WorkerIdentity
 from bot.store.casework_records import LEAD_ROLES
 from bot.store.feature import FeatureStore
 from bot.store.models import OutboxMessage, User
@@ -50,6 +67,21 @@ class ResetSpec:
 
     modes: tuple[str, ...]
     keywords: tuple[str, ...]
+
+
+def history_kinds(spec: ResetSpec) -> tuple[str, ...]:
+    """Which roster history dates (bot.store.casework_records.HISTORY_KINDS) count as having done an item with
+    this reset condition: 上次走访日期 for any item a visit resets (the sheet does not say how the visit was
+    made), 上次入户日期 for items a home visit resets, 上次评估日期 for items whose keywords name an assessment
+    (评估: 需求评估, 自理能力评估)."""
+    kinds: list[str] = []
+    if spec.modes:
+        kinds.append("visit")
+    if "入户" in spec.modes:
+        kinds.append("home_visit")
+    if any("评估" in k for k in spec.keywords):
+        kinds.append("assessment")
+    return tuple(kinds)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +118,15 @@ class CaseProfile:
 
     categories: list[tuple[int, str]]  # (0, text) overall, plus (station, text) for stations with own rules
     first_registered: dict[int, datetime]
+
+
+@dataclass(frozen=True, slots=True)
+class FirstImportCase:
+    """A case of its station's first roster import (registered on the station's first day), any status."""
+
+    case_id: int
+    station_id: int
+    categories: str  # JSON text, as in the gates
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +212,39 @@ class ReminderStore(FeatureStore):
         return CaseProfile([(0, cat) for cat in overall] +
                            sorted({(st, cat) for st, cat, _, is_open in rows if is_open and st in own}), first)
 
+    async def first_import_cases(self, first_import_ends: dict[int, datetime]) -> list[FirstImportCase]:
+        """The cases of each station's first import (any status: closing one must not move the others' dates)."""
+        if not first_import_ends:
+            return []
+        stmt = (select(Case.id, Case.station_id, cast(Case.categories, Text))
+                .where(or_(*[and_(Case.station_id == station, Case.created_at < end)
+                             for station, end in sorted(first_import_ends.items())]))
+                .order_by(Case.id))
+        async with self.session() as s:
+            return [FirstImportCase(i, st, cat) for i, st, cat in (await s.execute(stmt)).all()]
+
+    async def reminded(self, keys: Sequence[tuple[int, str, date, int]]) -> set[tuple[int, str, date, int]]:
+        """Which of these (case, item, due date, worker) a digest already brought to the worker (an unreachable
+        worker's items are listed again once they can be reached)."""
+        found: set[tuple[int, str, date, int]] = set()
+        cases = sorted({k[0] for k in keys})
+        wanted = set(keys)
+        async with self.session() as s:
+            for start in range(0, len(cases), 5000):
+                stmt = (select(ReminderNotice.case_id, ReminderNotice.item_key, ReminderNotice.due_date,
+                               ReminderNotice.recipient_id)
+                        .where(ReminderNotice.kind == "remind", ReminderNotice.status == "queued",
+                               ReminderNotice.case_id.in_(cases[start:start + 5000])))
+                found.update(k for k in (tuple(r) for r in (await s.execute(stmt)).all()) if k in wanted)
+        return found  # type: ignore[return-value]
+
+    async def snoozes_ended(self, after: date, upto: date) -> set[tuple[int, str, date]]:
+        """Items whose 推迟 ended in (after, upto]: the worker asked to be reminded again."""
+        async with self.session() as s:
+            rows = await s.execute(select(ReminderSnooze.case_id, ReminderSnooze.item_key, ReminderSnooze.due_date)
+                                   .where(ReminderSnooze.until_date > after, ReminderSnooze.until_date <= upto))
+            return {(c, k, d) for c, k, d in rows.all()}
+
     async def harvest_marks(self, specs: Sequence[ResetSpec], lag: timedelta = HARVEST_LAG) -> dict[ResetSpec, int]:
         """Fold visits older than `lag` into reminder_marks, per reset condition, from where the last harvest
         stopped (a condition new to the rules gets a column and starts from the first visit: one full
@@ -234,11 +308,14 @@ class ReminderStore(FeatureStore):
         await s.flush()
 
     async def due_rows(self, tracks: Sequence[Track], gates: Sequence[Gate], slots: dict[ResetSpec, int],
-                       station_id: int | None = None, worker_id: int | None = None) -> Sequence[DueRow]:
-        """Open cases that may have something due, each with when every track was last done: the later of
-        its harvested mark, a matching visit not yet harvested, and a "完成" reply for the item. The
-        gates filter cases in the database, so cases with nothing due never leave it. `slots` comes from
-        harvest_marks, called just before."""
+                       station_id: int | None = None, worker_id: int | None = None,
+                       first_import_ends: dict[int, datetime] | None = None) -> Sequence[DueRow]:
+        """Open cases that may have something due, each with when every track was last done: the latest of
+        its harvested mark, a matching visit not yet harvested, a "完成" reply for the item and a date from
+        the roster's history. The gates filter cases in the database, so cases with nothing due never leave
+        it. `slots` comes from harvest_marks, called just before. `first_import_ends`: per station, the end of
+        its first day (UTC): cases registered before it that never did an item are always sent."""
+        first_import_ends = first_import_ends or {}
         specs = list(dict.fromkeys(t.spec for t in tracks))
         keys = list(dict.fromkeys(t.key for t in tracks))
         case_filter: list[ColumnElement[bool]] = [Case.status == "open"]
@@ -256,18 +333,25 @@ class ReminderStore(FeatureStore):
         done = select(ReminderCompletion.case_id, *[
             func.max(case((ReminderCompletion.item_key == key, ReminderCompletion.done_at))).label(f"c{i}")
             for i, key in enumerate(keys)]).group_by(ReminderCompletion.case_id)
+        stamp = DateTime(timezone=True)
+        history = select(CaseHistory.case_id, *[
+            (func.max(case((CaseHistory.kind.in_(kinds), CaseHistory.done_at))) if (kinds := history_kinds(spec))
+             else cast(null(), stamp)).label(f"h{i}") for i, spec in enumerate(specs)]
+                         ).group_by(CaseHistory.case_id)
         if len(case_filter) > 1:  # a station or a worker: aggregate only their cases
             mine = select(Case.id).where(*case_filter)
             fresh, done = fresh.where(Visit.case_id.in_(mine)), done.where(ReminderCompletion.case_id.in_(mine))
-        f, c, m = fresh.subquery("f"), done.subquery("c"), reminder_marks
+            history = history.where(CaseHistory.case_id.in_(mine))
+        f, c, m, h = fresh.subquery("f"), done.subquery("c"), reminder_marks, history.subquery("h")
         last = [self._greatest(m.c[f"s{slots[t.spec]}"], f.c[f"r{specs.index(t.spec)}"],
-                               c.c[f"c{keys.index(t.key)}"]).label(f"x{j}") for j, t in enumerate(tracks)]
+                               c.c[f"c{keys.index(t.key)}"], h.c[f"h{specs.index(t.spec)}"]).label(f"x{j}")
+                for j, t in enumerate(tracks)]
         x = (select(Case.id, Case.station_id, Case.worker_id, Case.name, Case.village,
                     cast(Case.categories, Text).label("cat"), Case.created_at, *last)
              .outerjoin(m, m.c.case_id == Case.id).outerjoin(f, f.c.case_id == Case.id)
-             .outerjoin(c, c.c.case_id == Case.id).where(*case_filter).subquery("x"))
+             .outerjoin(c, c.c.case_id == Case.id).outerjoin(h, h.c.case_id == Case.id)
+             .where(*case_filter).subquery("x"))
         n = len(tracks)
-        stamp = DateTime(timezone=True)
         gate = values(column("i", Integer), column("st", Integer), column("cat", Text),
                       *[column(f"d{j}", stamp) for j in range(n)], *[column(f"n{j}", stamp) for j in range(n)],
                       name="gate").data(
@@ -277,8 +361,16 @@ class ReminderStore(FeatureStore):
         ).cte("gate")  # a CTE: SQLite has no column list for a VALUES alias
         own = sorted({g.station_id for g in gates if g.station_id})
         station_key = case((x.c.station_id.in_(own), x.c.station_id), else_=0) if own else literal(0)
-        passes = [or_(self._greatest(x.c.created_at, x.c[f"x{j}"]) < gate.c[f"d{j}"],
-                      and_(x.c[f"x{j}"].is_(None), x.c.created_at < gate.c[f"n{j}"])) for j in range(n)]
+        # A case of its station's first import, never done: its first due date is spread over the first
+        # interval (DueCalculator.spread), so it may be due any day of it.
+        first_import = or_(*[and_(x.c.station_id == station, x.c.created_at < end)
+                             for station, end in sorted(first_import_ends.items())]) if first_import_ends else false()
+        # Whatever was done counts, even before registration (a visit the roster's history gives).
+        passes = [or_(and_(x.c[f"x{j}"].is_not(None), x.c[f"x{j}"] < gate.c[f"d{j}"]),
+                      and_(x.c[f"x{j}"].is_(None),
+                           or_(x.c.created_at < gate.c[f"d{j}"], x.c.created_at < gate.c[f"n{j}"],
+                               and_(gate.c[f"d{j}"] > NEVER, first_import))))
+                  for j in range(n)]
         # Only the tracks a case's categories use are sent back: decoding times is most of the client's work.
         used = [case((or_(gate.c[f"d{j}"] > NEVER, gate.c[f"n{j}"] > NEVER), x.c[f"x{j}"])) for j in range(n)]
         stmt = (select(x.c.id, x.c.station_id, x.c.worker_id, x.c.name, x.c.village, gate.c.i, x.c.created_at,
@@ -329,9 +421,10 @@ class ReminderStore(FeatureStore):
 
     # -- who gets what ----------------------------------------------------------------------
     async def reminder_contacts(self, station_id: int | None = None) -> dict[int, Contact]:
-        """Every worker (of one station) with the chat identities they are bound to."""
+        """Every active worker (of one station) with the chat identities they are bound to: a disabled worker
+        gets no digest and no escalation (their cases were handed over or are unassigned)."""
         async with self.session() as s:
-            stmt = select(Worker.id, Worker.name, Worker.role, Worker.station_id)
+            stmt = select(Worker.id, Worker.name, Worker.role, Worker.station_id).where(Worker.status == "active")
             if station_id is not None:
                 stmt = stmt.where(Worker.station_id == station_id)
             workers = (await s.execute(stmt)).all()

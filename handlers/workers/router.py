@@ -5,11 +5,15 @@ from __future__ import annotations
 import logging
 import re
 from datetime import timedelta
+from typing import Any
 
 from bot.crypto import SecretKeyError
-from bot.messages import Reply
+from bot.messages import Reply, reply_to_payload
 from bot.ratelimit import address_key
 from bot.routing import Context, Regex, Router, in_form
+from bot.store import WorkerRecord
+from handlers.common.roles import ROLE_NAMES
+from handlers.workers.store import WorkersStore
 from bot.trust import casework_refusal
 from bot.store.casework_records import AREA_ROLES
 from handlers.common.roles import ROLE_NAMES
@@ -20,18 +24,12 @@ log = logging.getLogger(__name__)
 router = Router("binding")
 
 USAGE = "请发送“绑定 绑定码”，例如：绑定 K7M2QX9P。绑定码由站长用管理命令生成，7 天内有效，只能用一次。"
-# One answer for every failure (unknown, expired, used, too many tries): a guesser learns nothing from it.
-REFUSED = ("绑定没有成功：绑定码不对、已过期或已用过（每个码只能用一次，7 天内有效）。请核对后重新发送，不区分大小写；"
-           "连续输错多次需要等 15 分钟再试。仍不行请找站长重新生成。")
-
-
-def attempt_keys(ctx: Context) -> list[str]:
-    """Failures are counted per chat identity and, where the channel sees one, per client address."""
-    assert ctx.user is not None
-    keys = [f"invite:user:{ctx.user.id}"]
-    if ctx.incoming.client_address:
-        keys.append(address_key("invite:addr", ctx.incoming.client_address))
-    return keys
+from bot.messages import Reply, reply_to_payload
+from bot.ratelimit import address_key
+from bot.routing import Context, Regex, Router, in_form
+from bot.store import WorkerRecord
+from handlers.common.roles import ROLE_NAMES
+from handlers.workers.store import WorkersStore
 
 
 @router.message(Regex(r"^(?:/bind(?:@\w+)?|绑定|綁定)(?:\s*[:：]?\s*(?P<code>[A-Za-z0-9][A-Za-z0-9 \-]{3,30}))?\s*$"))
@@ -51,7 +49,8 @@ async def bind(ctx: Context, match: re.Match[str]) -> Reply:
         await store.note_event(keys)
         return Reply(REFUSED)
     try:
-        outcome = await WorkersStore.of(store).redeem_invite(store.secrets.invite_hash(code), ctx.user.id)
+        outcome = await WorkersStore.of(store).redeem_invite(store.secrets.invite_hash(code), ctx.user.id,
+                                                             notice=binding_notice)
     except SecretKeyError:
         log.error("invite cannot be checked: no secret key configured")
         return Reply("系统还没有配置加密密钥，暂时不能绑定，请联系管理员。")

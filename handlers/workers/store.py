@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import TYPE_CHECKING
-from sqlalchemy import select, update
-from bot.store.casework_models import Invite, Station, Worker, WorkerIdentity
-from bot.store.casework_records import LEAD_ROLES, ROLES, StationRecord, WorkerRecord, utc
-from bot.store.models import User
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import and_, delete, func, select, update
+from bot.store.casework_models import AuditEntry, Case, Invite, Station, Visit, Worker, WorkerIdentity
+from bot.store.casework_records import LEAD_ROLES, ROLES, CaseRecord, StationRecord, WorkerRecord, aware, utc
+from bot.store.models import KeyValue, User
+from bot.crypto import mask_id, mask_phone
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 from bot.store.feature import FeatureStore
@@ -60,6 +63,9 @@ class WorkersStore(FeatureStore):
                 raise ValueError(f"社工站不存在：{station_id}")
             worker = (await s.execute(select(Worker).where(Worker.station_id == station_id, Worker.name == name))
                       ).scalar_one_or_none()
+            if worker is not None and worker.status != "active":
+                raise ValueError(f"{name} 已停用，不能生成绑定码；如已回到本站，请先运行 "
+                                 f"shegong workers enable --station {station.name} --name {name}")
             if worker is None:
                 worker = Worker(station_id=station_id, name=name, role=role or "worker", created_at=now)
                 s.add(worker)
@@ -71,9 +77,13 @@ class WorkersStore(FeatureStore):
             s.add(Invite(code_hash=code_hash, worker_id=worker.id, expires_at=utc(expires_at)))
             return WorkerRecord(worker.id, worker.name, worker.role, station.id, station.name)
 
-    async def redeem_invite(self, code_hash: str, user_id: int) -> WorkerRecord | str:
+    async def redeem_invite(self, code_hash: str, user_id: int,
+                            notice: Callable[[WorkerRecord, str, int], dict[str, Any]] | None = None
+                            ) -> WorkerRecord | str:
         """Link the chat identity to the invite's worker (re-binding it if it was bound to another), or say
-        why not: "unknown", "expired" or "used"."""
+        why not: "unknown", "expired", "used" or "disabled". `notice(worker, channel, identities)` makes the
+        outbox payload that tells the station's leads (on every chat of theirs but this one) of the binding,
+        queued in the same transaction: a new identity gets case access, so someone in charge must know."""
         now = self.clock.now()
         async with self.session.begin() as s:
             # One conditional UPDATE: of two people racing with the same code, exactly one wins.
@@ -85,17 +95,85 @@ class WorkersStore(FeatureStore):
                 invite = await s.get(Invite, code_hash)
                 if invite is None:
                     return "unknown"
+                if (await s.get(Worker, invite.worker_id)).status != "active":  # type: ignore[union-attr]
+                    return "disabled"  # disabling voids the worker's codes: say why, not "expired"
                 return "used" if invite.used_at is not None else "expired"
+            if (await s.get(Worker, worker_id)).status != "active":  # type: ignore[union-attr]
+                return "disabled"
             bind = self._insert(WorkerIdentity).values(user_id=user_id, worker_id=worker_id, bound_at=now)
             await s.execute(bind.on_conflict_do_update(index_elements=["user_id"],
                                                        set_={"worker_id": worker_id, "bound_at": now}))
             found = await self.store.workers_where(s, Worker.id == worker_id)
-            if found:
-                return found[0]
-            # A supervisor has no station: the record names their area instead (station_id 0).
-            worker = await s.get(Worker, worker_id)
-            assert worker is not None
-            return WorkerRecord(worker.id, worker.name, worker.role, 0, worker.scope)
+            if not found:
+                # A supervisor has no station: the record names their area instead (station_id 0).
+                row = await s.get(Worker, worker_id)
+                assert row is not None
+                return WorkerRecord(row.id, row.name, row.role, 0, row.scope)
+            worker = found[0]
+            if notice is not None:
+                user = await s.get(User, user_id)
+                count = (await s.execute(select(func.count()).select_from(WorkerIdentity)
+                                         .where(WorkerIdentity.worker_id == worker_id))).scalar_one()
+                payload = notice(worker, user.channel if user else "", count)
+                leads = await self.store.workers_where(s, Worker.station_id == worker.station_id,
+                                                       Worker.role.in_(LEAD_ROLES), Worker.status == "active")
+                identities = await self._identities(s, [lead.id for lead in leads], with_user_id=True)
+                stamp = now.isoformat()
+                for lead in leads:
+                    for channel, chat_id, lead_user in identities.get(lead.id, []):
+                        if lead_user != user_id:
+                            await self.store.enqueue(channel, chat_id, payload, session=s,
+                                                     dedup_key=f"bind:{user_id}:{stamp}:{lead_user}")
+            return worker
+
+    # -- workers who leave ------------------------------------------------------------------
+    async def disable_worker(self, station_id: int, name: str, transfer_to: str | None = None) -> dict[str, Any]:
+        """The worker left: every chat identity unbound at once (no case access from the next message), unused
+        codes void, open cases handed to `transfer_to` (an active worker of the station) or left unassigned,
+        records kept. Returns {"worker", "identities", "cases", "to"}. ValueError names what is wrong."""
+        now = self.clock.now()
+        async with self.session.begin() as s:
+            worker = await self._worker_named(s, station_id, name)
+            if worker.status != "active":
+                raise ValueError(f"{name} 已经停用")
+            target = None
+            if transfer_to:
+                target = await self._worker_named(s, station_id, transfer_to)
+                if target.id == worker.id or target.status != "active":
+                    raise ValueError(f"不能转交给 {transfer_to}：要转交给本站另一位在职社工")
+            identities = (await s.execute(delete(WorkerIdentity).where(WorkerIdentity.worker_id == worker.id)
+                                          .returning(WorkerIdentity.user_id))).scalars().all()
+            await s.execute(update(Invite).where(Invite.worker_id == worker.id, Invite.used_at.is_(None),
+                                                 Invite.expires_at > now).values(expires_at=now))
+            moved = (await s.execute(update(Case).where(Case.worker_id == worker.id, Case.status == "open")
+                                     .values(worker_id=target.id if target else None, updated_at=now)
+                                     .returning(Case.id))).scalars().all()
+            worker.status, worker.disabled_at = "disabled", now
+            return {"worker": worker.name, "identities": len(identities), "cases": len(moved),
+                    "to": target.name if target else ""}
+
+    async def enable_worker(self, station_id: int, name: str) -> None:
+        """Back at the station: active again; they bind with a new code (shegong invite)."""
+        async with self.session.begin() as s:
+            worker = await self._worker_named(s, station_id, name)
+            if worker.status == "active":
+                raise ValueError(f"{name} 没有停用")
+            worker.status, worker.disabled_at = "active", None
+
+    async def worker_statuses(self, station_id: int | None = None) -> dict[int, str]:
+        """worker id → active | disabled."""
+        stmt = select(Worker.id, Worker.status)
+        if station_id is not None:
+            stmt = stmt.where(Worker.station_id == station_id)
+        async with self.session() as s:
+            return {i: status for i, status in (await s.execute(stmt)).all()}
+
+    async def _worker_named(self, s: AsyncSession, station_id: int, name: str) -> Worker:
+        found = (await s.execute(select(Worker).where(Worker.station_id == station_id, Worker.name == name.strip())
+                                 .with_for_update())).scalar_one_or_none()
+        if found is None:
+            raise ValueError(f"本站没有社工：{name}（shegong workers list --station 站名 查看）")
+        return found
 
     async def list_workers(self, station_id: int | None = None) -> list[tuple[WorkerRecord, list[str]]]:
         """Workers with the channels they are bound on, e.g. ["telegram", "wecom"] ([] = not bound)."""
@@ -108,17 +186,21 @@ class WorkersStore(FeatureStore):
         """The station's leads (站长/副站长) and admins, with their (channel, platform user id) identities, for
         notices that need someone in charge (high-risk visits, knowledge-base drafts)."""
         async with self.session() as s:
-            leads = await self.store.workers_where(s, Worker.station_id == station_id, Worker.role.in_(LEAD_ROLES))
+            leads = await self.store.workers_where(s, Worker.station_id == station_id, Worker.role.in_(LEAD_ROLES),
+                                                   Worker.status == "active")
             identities = await self._identities(s, [w.id for w in leads])
         return [(w, identities.get(w.id, [])) for w in leads]
 
-    async def _identities(self, s: AsyncSession, worker_ids: list[int]) -> dict[int, list[tuple[str, str]]]:
-        stmt = (select(WorkerIdentity.worker_id, User.channel, User.platform_user_id)
+    async def _identities(self, s: AsyncSession, worker_ids: list[int], with_user_id: bool = False
+                          ) -> dict[int, list[Any]]:
+        """worker → [(channel, platform user id)], or [(channel, platform user id, users.id)] with_user_id."""
+        stmt = (select(WorkerIdentity.worker_id, User.channel, User.platform_user_id, User.id)
                 .join(User, User.id == WorkerIdentity.user_id).where(WorkerIdentity.worker_id.in_(worker_ids))
                 .order_by(User.channel, User.id))
-        found: dict[int, list[tuple[str, str]]] = {}
-        for worker_id, channel, platform_user_id in (await s.execute(stmt)).all():
-            found.setdefault(worker_id, []).append((channel, platform_user_id))
+        found: dict[int, list[Any]] = {}
+        for worker_id, channel, platform_user_id, user_id in (await s.execute(stmt)).all():
+            found.setdefault(worker_id, []).append((channel, platform_user_id, user_id) if with_user_id
+                                                   else (channel, platform_user_id))
         return found
 
     async def add_supervisor_with_invite(self, area: Area, name: str, code_hash: str,

@@ -91,7 +91,7 @@ async def test_station_invite_bind_and_workers_list(tmp_path: Path) -> None:
     assert f"请在任意渠道发送：绑定 {code}" in out
     unknown = run(["invite", "--station", "无此站", "--name", "甲"], tmp_path)
     assert unknown.returncode == 1 and "找不到社工站：无此站" in unknown.stderr
-    assert "李敏  站长  石牌街社工站  未绑定" in ok(["workers", "list"], tmp_path)
+    assert "李敏  站长  在职  石牌街社工站  未绑定" in ok(["workers", "list"], tmp_path)
 
     store = await open_store(settings(tmp_path))  # the bot process, sharing the data directory and its key
     try:
@@ -101,7 +101,7 @@ async def test_station_invite_bind_and_workers_list(tmp_path: Path) -> None:
     finally:
         await store.close()
     out = ok(["workers", "list", "--station", STATION], tmp_path)
-    assert "李敏  站长  石牌街社工站  wecom" in out and "共 1 人，已绑定 1 人" in out
+    assert "李敏  站长  在职  石牌街社工站  wecom" in out and "共 1 人，已绑定 1 人" in out
     assert "石牌街社工站" in ok(["station", "list"], tmp_path)
 
 
@@ -300,7 +300,7 @@ async def _report_visits(tmp_path: Path) -> None:
 FIRST_ROW = {"社工站": STATION, "服务对象": "张桂英", "身份证号": "440106199001011235", "电话": "13812345678",
              "类别": "低保、独居老人", "村居": "石牌村", "走访时间": "2026-11-05 10:30", "方式": "入户",
              "发现情况": "身体还可以，腿脚不便", "需求": "助餐", "提供服务": "", "走访后风险": "低",
-             "跟进计划": "下周电话回访", "危险提示": "", "社工": "王芳", "照片": "", "照片说明": "", "位置": ""}
+             "跟进计划": "下周电话回访", "危险提示": "", "社工": "王芳", "照片": "", "照片说明": "", "位置": "", "对象状态": "在册"}
 
 
 async def test_export_csv_xlsx_and_audit(station: Path) -> None:
@@ -375,5 +375,5 @@ def test_cli_on_postgresql(tmp_path: Path, fresh_postgres: str) -> None:
     assert "新增 1 人，更新 2 人" in ok(["cases", "import", str(clean), "--station", STATION, "--sheet", SHEET], tmp_path,
                                      **key)
     assert ok(["visits", "export", "--format", "csv"], tmp_path, **key).strip() == ",".join(EXPORT_COLUMNS)
-    assert "王芳  社工  石牌街社工站  未绑定" in ok(["workers", "list"], tmp_path, **db)
+    assert "王芳  社工  在职  石牌街社工站  未绑定" in ok(["workers", "list"], tmp_path, **db)
     assert not (tmp_path / "data" / "secret.key").exists()

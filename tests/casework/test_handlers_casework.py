@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from live_app import settings_for
 from bot.app import build_services
@@ -112,6 +112,8 @@ async def make_world(services: Services, clock: FrozenClock) -> World:
     await w.bind(w.a, "陈站长", "tg-lead", role="lead", channel="telegram")
     await w.bind(w.a, "陈站长", "wc-lead", role="lead", channel="wecom")  # a second chat for the same lead
     await w.bind(w.b, "赵强", "zhao")
+    async with store.session.begin() as s:  # the leads' binding notices (test_roster_changes): start from none
+        await s.execute(delete(OutboxMessage))
     await CaseworkStore.of(store).import_cases(w.a.id, [
         case("张桂英", "李敏", "东村", 1, id_number=ID_ZHANG),
         case("张桂英", "李敏", "南村", 2, categories=("高龄老人",)),

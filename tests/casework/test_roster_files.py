@@ -38,9 +38,11 @@ def test_the_messy_roster_reads_what_the_station_meant(tmp_path: Path) -> None:
     assert parsed.columns["风险等级"] == ["风险级别"] and parsed.columns["负责社工"] == ["责任社工"]
     assert parsed.footers == [(9, "合计"), (10, "填表人")]
     assert parsed.rows == [
-        CaseRow("何亚妹", ("特困分散供养", "独居老人"), "石牌村", "石牌东路1号", "13812345678", HE_ID, "高", "王芳"),
+        CaseRow("何亚妹", ("特困分散供养", "独居老人"), "石牌村", "石牌东路1号", "13812345678", HE_ID, "高", "王芳",
+                (("visit", date(2026, 10, 15)),)),
         CaseRow("李伯", ("低保", "残疾人"), "石牌村", "石牌东路3号", "020-12345678", OLD_ID_AS_18, "未评估", ""),
-        CaseRow("陈婆", ("特困分散供养",), "石牌村", "石牌西路2号", "0757-81234567", lower_x_id().upper(), "中", "王芳"),
+        CaseRow("陈婆", ("特困分散供养",), "石牌村", "石牌西路2号", "0757-81234567", lower_x_id().upper(), "中", "王芳",
+                (("visit", date(2026, 9, 1)),)),
     ]
     assert parsed.errors == [(7, "身份证号被 Excel 存成了数字，末几位已丢失：请把该列设为“文本”后重新录入"),
                              (8, "未知类别：五保户")]

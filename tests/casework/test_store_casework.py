@@ -348,7 +348,7 @@ async def test_export_has_clear_numbers_and_filters(store: Store, station, clock
                      "类别": "低保、独居老人", "村居": "石牌村", "走访时间": "2026-11-27 17:00", "方式": "入户",
                      "发现情况": "身体还可以", "需求": "助餐", "提供服务": "送餐", "走访后风险": "低",
                      "跟进计划": "下周电话回访", "危险提示": "", "社工": "王芳",
-                     "照片": "", "照片说明": "", "位置": ""}]
+                     "照片": "", "照片说明": "", "位置": "", "对象状态": "在册"}]
     assert len(await CaseworkStore.of(store).export_visits(None, None, None)) == 2
     assert [r["服务对象"] for r in await CaseworkStore.of(store).export_visits(None, clock.now() - day / 2, None)] == ["外站对象"]
     assert [r["服务对象"] for r in await CaseworkStore.of(store).export_visits(None, None, clock.now())] == ["张桂英"]

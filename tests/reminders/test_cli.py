@@ -52,7 +52,9 @@ async def test_due_is_a_dry_run_with_recipients(database_url: str, town: Town, t
     data = json.loads(out)
     assert data["workday"] is True
     rows = {r["case"]: r for r in data["items"]}
-    assert rows["张桂英"]["recipient"] == "王芳（telegram）" and rows["张桂英"]["days_overdue"] == 32
+    # The station's first import: the two first visits are spread over December (12月17日, 1月1日).
+    assert rows["张桂英"]["recipient"] == "王芳（telegram）" and rows["张桂英"]["days_overdue"] == 47
+    assert rows["无人管"]["days_overdue"] == 32
     assert rows["张桂英"]["escalates"] is True and rows["无人管"]["recipient"] == "未分配社工"
     code, out, _ = await shegong(env, "reminders", "due", "--date", "2026-10-01", "--station", "石岗镇社工站")
     assert code == 0 and "国庆节假期，不发送提醒" in out and "张桂英（#" in out

@@ -28,6 +28,7 @@ from handlers.reminders.store import ListEntry
 
 from .conftest import Town, local
 from handlers.reminders.store import ReminderStore
+from handlers.casework.store import CaseworkStore
 from handlers.workers.store import WorkersStore
 
 
@@ -74,11 +75,19 @@ async def test_one_digest_per_worker_numbered_with_buttons(town: Town) -> None:
     assert [e.case_name for e in listed] == ["张桂英", "陈伯", "李婆"]
     # the same morning again, and the next pass of another process: nothing new
     again = await dispatcher(town.store, town).run(town.clock.now() + timedelta(hours=2))
-    assert (again.digests, again.queued, again.escalated) == (2, 0, 0)
+    assert (again.digests, again.queued, again.escalated) == (0, 0, 0)
     assert len([r for r in await outbox(town.store) if r.dedup_key.startswith("digest:")]) == 2
-    # the next working day: a new digest
+    # the next working day: nothing new, so no digest repeating the same list
     town.at(date(2026, 2, 3))
-    assert (await dispatcher(town.store, town).run(town.clock.now())).queued == 2
+    assert (await dispatcher(town.store, town).run(town.clock.now())).queued == 0
+    # a new item: a digest listing it alone, and counting the rest
+    await town.register("周婆", ("独居老人",), at=local(date(2026, 1, 5)))
+    town.at(date(2026, 2, 4))
+    assert (await dispatcher(town.store, town).run(town.clock.now())).queued == 1
+    [fresh] = [r for r in await outbox(town.store) if r.dedup_key.endswith("2026-02-04:telegram")]
+    text = fresh.payload["text"]
+    assert "新增或有变化的 1 项：" in text and "1. 周婆" in text and "张桂英" not in text
+    assert "另有 3 项待办（其中逾期 2 项），发送“待办”查看全部。" in text, text
 
 
 async def test_escalation_goes_to_the_lead_once_with_a_list(town: Town) -> None:
@@ -278,3 +287,51 @@ def test_routes_prefer_the_identity_used_last() -> None:
     route = dispatch_module.choose_route(contact, now, ("telegram",), timedelta(hours=48))
     assert route is not None and route.channel == "telegram"
     assert dispatch_module.choose_route(contact, now, ("wecom",), timedelta(hours=48)) is None
+
+
+async def test_a_digest_lists_at_most_ten_new_items_and_counts_the_rest(town: Town) -> None:
+    for i in range(14):
+        await town.register(f"对象{chr(0x4e00 + i)}", ("独居老人",), at=local(date(2025, 12, 1)))
+    town.at(date(2026, 2, 2))
+    await dispatcher(town.store, town).run(town.clock.now())
+    [digest] = [r for r in await outbox(town.store) if r.chat_id == "1001"]
+    text = digest.payload["text"]
+    assert "新增或有变化的 14 项（先列 10 项，其余明天列出）：" in text
+    assert "10. " in text and "11. " not in text
+    assert "另有 4 项待办（其中逾期 4 项），发送“待办”查看全部。" in text
+    assert len(await ReminderStore.of(town.store).reminder_list(town.workers["王芳"])) == 10
+    town.at(date(2026, 2, 3))  # the four left out are new the next working day
+    await dispatcher(town.store, town).run(town.clock.now())
+    [second] = [r for r in await outbox(town.store) if r.chat_id == "1001" and "2026-02-03" in r.dedup_key]
+    assert "新增或有变化的 4 项：" in second.payload["text"] and "另有 10 项待办" in second.payload["text"]
+
+
+async def test_an_item_comes_back_when_its_snooze_ends(town: Town) -> None:
+    await town.register("张桂英", ("独居老人",), at=local(date(2025, 12, 20)))
+    town.at(date(2026, 2, 2))
+    await dispatcher(town.store, town).run(town.clock.now())
+    [entry] = await ReminderStore.of(town.store).reminder_list(town.workers["王芳"])
+    await ReminderStore.of(town.store).snooze_items(town.workers["王芳"], [entry], date(2026, 2, 7))  # a Saturday
+    town.at(date(2026, 2, 6))
+    assert (await dispatcher(town.store, town).run(town.clock.now())).queued == 0
+    town.at(date(2026, 2, 9))  # Monday: the snooze ended on Saturday
+    assert (await dispatcher(town.store, town).run(town.clock.now())).queued == 1
+    town.at(date(2026, 2, 10))
+    assert (await dispatcher(town.store, town).run(town.clock.now())).queued == 0
+
+
+async def test_a_reassigned_case_is_new_to_its_new_worker_and_a_disabled_worker_gets_nothing(town: Town) -> None:
+    await town.register("张桂英", ("独居老人",), at=local(date(2025, 12, 20)))
+    town.at(date(2026, 2, 2))
+    await dispatcher(town.store, town).run(town.clock.now())
+    await CaseworkStore.of(town.store).reassign_case(town.station_id, town.cases["张桂英"], town.workers["李敏"])
+    town.at(date(2026, 2, 3))
+    assert (await dispatcher(town.store, town).run(town.clock.now())).queued == 1
+    [moved] = [r for r in await outbox(town.store) if r.chat_id == "1003"]
+    assert "1. 张桂英" in moved.payload["text"]
+    await WorkersStore.of(town.store).disable_worker(town.station_id, "李敏", None)  # left: the case is unassigned
+    await town.register("陈伯", ("独居老人",), worker="王芳", at=local(date(2025, 12, 20)))
+    town.at(date(2026, 2, 4))
+    report = await dispatcher(town.store, town).run(town.clock.now())
+    assert report.queued == 1 and not [r for r in await outbox(town.store) if r.chat_id == "1003"
+                                        and "2026-02-04" in r.dedup_key]

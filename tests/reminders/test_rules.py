@@ -32,7 +32,7 @@ def test_a_case_gets_one_item_per_key_the_strictest() -> None:
     assert items["econ_check"].every == Interval(6)
     both = [i.key for i in rules.items_for(["特困分散供养", "独居老人"])]
     assert both.count("home_visit") == 1 and "selfcare_assessment" in both
-    assert [i.key for i in rules.items_for(["残疾人"])] == ["needs_assessment"]  # no recurring items
+    assert [i.key for i in rules.items_for(["其他"])] == ["needs_assessment"]  # no recurring items
 
 
 @pytest.mark.parametrize(("text", "months", "days"), [
