@@ -156,7 +156,7 @@ async def _suggest(ctx: Context, worker: WorkerRecord, draft: Draft, typed: str,
     if not found:
         return await _resolve_case(ctx, worker, draft, typed, after=CONFIRM, note=note)
     await ctx.set_state(PICK, {"draft": draft.to_state(), "after": CONFIRM, "candidates": [c.id for c in found]})
-    buttons = [Button(label, f"#{c.id}") for c, label in zip(found, _labels(found, worker))]
+    buttons = [Button(label, f"#{c.id}") for c, label in zip(found, case_labels(found, worker))]
     prefix = f"{note}\n" if note else ""
     return Reply(f"{prefix}名单上没有“{typed}”，是不是 {'、'.join(dict.fromkeys(c.name for c in found))}？\n"
                  "点选或回复序号；都不是请回复正确姓名或“取消”。\n"
@@ -193,7 +193,7 @@ def _label(case: CaseRecord, worker: WorkerRecord, detail: str = "") -> str:
     return f"{case.name}（{where}{detail}{owner}）"
 
 
-def _labels(cases: list[CaseRecord], worker: WorkerRecord) -> list[str]:
+def case_labels(cases: list[CaseRecord], worker: WorkerRecord) -> list[str]:
     """One line per case; two people of the same name and village are told apart by address, else by the
     masked ID number's last four characters."""
     plain = [_label(c, worker) for c in cases]
@@ -219,7 +219,7 @@ async def _resolve_case(ctx: Context, worker: WorkerRecord, draft: Draft, query:
         return await _with_case(ctx, worker, draft, found[0], after, note)
     shown = found[:MAX_CHOICES]
     await ctx.set_state(PICK, {"draft": draft.to_state(), "after": after, "candidates": [c.id for c in shown]})
-    buttons = [Button(label, f"#{c.id}") for c, label in zip(shown, _labels(shown, worker))]
+    buttons = [Button(label, f"#{c.id}") for c, label in zip(shown, case_labels(shown, worker))]
     prefix = f"{note}\n" if note else ""
     if not found:
         return Reply(f"{prefix}本站没有找到“{query}”。请回复正确的姓名，或发送“我的对象”查看名单，“取消”放弃。")

@@ -47,8 +47,8 @@ _ids = itertools.count(1)
 
 
 # Telegram and WeCom are configured (pushes to them count as delivered); the console never receives pushes.
-PUSH_SETTINGS: dict[str, Any] = dict(telegram_token="test-token", wecom_corpid="corp", wecom_agentid="1000002",
-                                     wecom_secret="secret", wecom_token="token", wecom_aes_key="a" * 43)
+PUSH_SETTINGS: dict[str, Any] = {"telegram_token": "test-token", "wecom_corpid": "corp", "wecom_agentid": "1000002",
+                                  "wecom_secret": "secret", "wecom_token": "token", "wecom_aes_key": "a" * 43}
 
 
 @dataclass

@@ -281,3 +281,8 @@ def test_how_to_is_told_from_policy_questions() -> None:
     for text in ("低保怎么申请", "低保申请表怎么填", "请问你知道低保怎么申请吗", "病历记录怎么写", "残疾证怎么办"):
         assert not is_how_to(text), text
     assert not asks_about_the_bot("证件照片怎么上传") and asks_about_the_bot("你可以做什么")
+
+
+async def test_look_up_tells_two_people_of_the_same_name_and_village_apart(world: World) -> None:
+    several = await world.one("查 梁秀英")
+    assert [b.label for b in several.buttons] == ["梁秀英（北村·北村3巷2号）", "梁秀英（北村·北村8巷1号）"]

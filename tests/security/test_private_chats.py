@@ -119,7 +119,7 @@ async def test_the_same_worker_gets_case_data_in_private_and_a_report_started_th
         station: Station) -> None:
     [mine] = await station.say(text_update(20, WORKER, "我的对象"))
     assert "张桂英" in mine  # the command itself works, in the private chat
-    [shown] = await station.say(text_update(21, WORKER, "走访 张桂英 入户 身体还可以，需要助餐"))
+    [shown] = await station.say(text_update(21, WORKER, "走访 张桂英 入户 身体还可以，需要助餐，低风险"))
     assert "张桂英" in shown
     # Writing in the group while the report waits for 确认 neither confirms it nor shows it there.
     assert await station.say(group_update(22, WORKER, "确认")) == [PRIVATE_ONLY]
