@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,7 +13,7 @@ class TableError(ValueError):
     """A data file has a bad line; the message names the file and the line number."""
 
 
-def _lines(path: Path):  # noqa: ANN202
+def _lines(path: Path) -> Iterator[tuple[int, str]]:
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
