@@ -95,11 +95,14 @@ def is_follow_up(kb: KnowledgeBase, text: str, answer: Answer, topic: Topic) -> 
     if LEANS_BACK.search(folded) or kb.city_in(folded):
         return True
     own = _own_topic_words(kb, text)
+    asks = bool(kb.facets.asked(*kb.question_forms(text)))
     foreign = [w for w in own if _foreign(kb, w)]
-    if foreign and (len(foreign) == len(own) or not kb.facets.asked(*kb.question_forms(text))):
+    if foreign and (len(foreign) == len(own) or not asks):
         return False  # 今日恒指几多点, 明天会不会落雨: words no document uses are about something else
-    # Nothing of its own (有补贴吗, 怎么申请), or nothing another document answers better.
-    return not own or not answer.confident or answer.sources[0].path == topic.path
+    if not own:
+        # 有补贴吗, 怎么申请, 住家里谁照顾 ask about the topic; 好的, 知道了 (stopwords only) ask nothing.
+        return asks or bool(kb.analyzer.question(text).words)
+    return not answer.confident or answer.sources[0].path == topic.path
 
 
 def _foreign(kb: KnowledgeBase, word: str) -> bool:

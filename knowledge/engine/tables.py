@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,7 +13,7 @@ class TableError(ValueError):
     """A data file has a bad line; the message names the file and the line number."""
 
 
-def _lines(path: Path):  # noqa: ANN202
+def _lines(path: Path) -> Iterator[tuple[int, str]]:
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
@@ -176,9 +177,9 @@ class TermTables:
                     parts = [x.strip() for x in line.split("\t")]
                     if len(parts) != 4 or not all(parts):
                         raise TableError(f"{p}:{number}: 每行应为“情况<TAB>去处<TAB>提示<TAB>词语”，实际为 {line!r}")
-                    kind, office, advice, words = parts
+                    kind, office, advice, word_text = parts
                     if office != "-" and office not in tables.referrals:
                         raise TableError(f"{p}:{number}: 去处 {office!r} 不在 referrals.tsv 里（不转介写 -）")
-                    tables.emergencies[kind] = Emergency(kind, advice, _split_words(p, number, words),
+                    tables.emergencies[kind] = Emergency(kind, advice, _split_words(p, number, word_text),
                                                          "" if office == "-" else office)
         return tables

@@ -198,6 +198,12 @@ def test_a_refusal_keeps_the_topic_and_an_unrelated_question_is_not_a_follow_up(
     assert len(detail.text) > len(answers[0].text)
 
 
+def test_an_acknowledgement_is_not_a_follow_up(facet_kb):
+    answers, topic = converse(facet_kb, "低保点样申请", "好的", "要几耐")
+    assert not answers[1].confident  # 好的 asks nothing: the answer is not repeated
+    assert answers[2].sections == ("要等多久",) and topic is not None and topic.path == "dibao/shenqing.md"
+
+
 def test_the_topic_expires(facet_kb):
     _, topic = converse(facet_kb, "低保点样申请")
     assert topic is not None
