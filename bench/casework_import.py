@@ -22,6 +22,7 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 from random import Random
+
 from handlers.casework.store import CaseworkStore
 from handlers.workers.store import WorkersStore
 
@@ -29,11 +30,11 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bot.store.connect import open_store  # noqa: E402
-from handlers.casework.files import parse_case_file  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.crypto import generate_key, new_invite_code  # noqa: E402
 from bot.store import CATEGORIES  # noqa: E402
+from bot.store.connect import open_store  # noqa: E402
+from handlers.casework.files import parse_case_file  # noqa: E402
 
 TARGET_SECONDS = 60.0
 HEADER = ["姓名", "类别", "村居", "住址", "电话", "身份证号", "风险等级", "负责社工"]
@@ -50,7 +51,7 @@ def id_number(serial: int) -> str:
     days = 365 * 90
     born = date(1930, 1, 1) + timedelta(days=serial * 7919 % days)
     body = f"440106{born:%Y%m%d}{serial // days:03d}"
-    return body + "10X98765432"[sum(int(d) * w for d, w in zip(body, WEIGHTS)) % 11]
+    return body + "10X98765432"[sum(int(d) * w for d, w in zip(body, WEIGHTS, strict=False)) % 11]
 
 
 def generate(path: Path, rows: int, seed: int) -> None:

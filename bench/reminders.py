@@ -43,7 +43,7 @@ import sys
 import time
 import uuid
 from collections import deque
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -59,8 +59,8 @@ from sqlalchemy.engine import make_url  # noqa: E402
 from sqlalchemy.ext.asyncio import create_async_engine  # noqa: E402
 
 from bot.clock import FrozenClock  # noqa: E402
-from handlers.reminders import compute_due, load_rulebook  # noqa: E402
 from bot.store import Store, create_engine, upgrade  # noqa: E402
+from handlers.reminders import compute_due, load_rulebook  # noqa: E402
 
 TZ = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=TZ)  # a working Monday
@@ -96,7 +96,7 @@ def weighted(rng: random.Random, choices: list[tuple[Any, int]]) -> Any:
 async def fill(dsn: str, cases: int, workers: int, seed: int) -> dict[str, int]:
     """Stations, workers with Telegram identities, cases and visits, by COPY (minutes by ORM, seconds so)."""
     rng = random.Random(seed)
-    now = NOW.astimezone(timezone.utc)
+    now = NOW.astimezone(UTC)
     conn = await asyncpg.connect(dsn)
     try:
         stations = max(1, workers // 10)
@@ -232,10 +232,10 @@ class LimitedTelegram:
 
 
 async def bench_dispatch(store: Store, url: str, rate_limit: float) -> dict[str, Any]:
-    from bot.services import Services
     from bot.channels import telegram
     from bot.config import Settings
     from bot.outbox import OutboxSender
+    from bot.services import Services
     from handlers.reminders.dispatch import ReminderDispatcher
 
     platform_fake = LimitedTelegram(rate_limit)
@@ -287,7 +287,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         print(f"data: {result['data']}", file=sys.stderr)
         async with engine.connect() as conn:
             result["machine"]["postgresql"] = (await conn.execute(text("SHOW server_version"))).scalar()
-        store = Store(engine, FrozenClock(NOW.astimezone(timezone.utc)))
+        store = Store(engine, FrozenClock(NOW.astimezone(UTC)))
         result["due"] = await bench_due(store, args.rounds)
         print(f"due: {result['due']}", file=sys.stderr)
         if not args.skip_dispatch:

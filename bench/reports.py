@@ -57,8 +57,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from bot.clock import FrozenClock
 from bot.config import Settings
 from bot.store import create_engine, upgrade
-from handlers.reminders import compute_due
 from handlers.common.area import Area
+from handlers.reminders import compute_due
 from handlers.reports.categories import default_categories
 from handlers.reports.monthly import Month, ReportInput, monthly_report
 from handlers.reports.service import build_report, reminder_rules

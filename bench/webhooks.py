@@ -96,7 +96,7 @@ async def _until_terminated() -> None:
     await stop.wait()
 
 
-async def _site(app, port: int = 0):  # noqa: ANN001, ANN202
+async def _site(app, port: int = 0):
     from aiohttp import web
 
     runner = web.AppRunner(app, shutdown_timeout=5)
@@ -123,11 +123,10 @@ async def serve_echo() -> None:
 async def serve_crypto() -> None:
     import xmltodict
     from aiohttp import web
+    from fakes.wechat_platform import AES_KEY
     from wechatpy.crypto import WeChatCrypto
     from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
     from wechatpy.replies import TextReply
-
-    from fakes.wechat_platform import AES_KEY
 
     crypto = WeChatCrypto(WX_TOKEN, AES_KEY, WX_APPID)
 
@@ -155,7 +154,6 @@ async def serve_crypto() -> None:
 async def serve_platform() -> None:
     """The fake Telegram and WeChat APIs, and /status for the load generator."""
     from aiohttp import web
-
     from fakes import telegram_api
     from fakes.telegram_api import FakeTelegram
     from fakes.wechat_platform import FakeWxPlatform
@@ -164,7 +162,7 @@ async def serve_platform() -> None:
     count = [0]
 
     class TimedTelegram(FakeTelegram):
-        async def sendMessage(self, params: dict[str, Any]) -> dict[str, Any]:  # noqa: N802 - Bot API name
+        async def sendMessage(self, params: dict[str, Any]) -> dict[str, Any]:
             result = await super().sendMessage(params)
             chat = params.get("chat_id")
             if isinstance(chat, int):
@@ -378,7 +376,7 @@ def scratch_database(admin_url: str, action: str) -> str:
 
 def start_server(kind: str, env: dict[str, str] | None = None, extra: list[str] | None = None,
                  stderr_path: Path | None = None) -> subprocess.Popen:
-    stderr = open(stderr_path, "wb") if stderr_path else subprocess.DEVNULL  # noqa: SIM115 - closed with the process
+    stderr = open(stderr_path, "wb") if stderr_path else subprocess.DEVNULL
     return subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--serve", kind, *(extra or [])],
                             stdout=subprocess.PIPE, stderr=stderr, cwd=ROOT, env={**os.environ, **(env or {})},
                             text=True)
@@ -474,7 +472,7 @@ class Phase:
         return len(self.latencies_ms) / self.elapsed_s if self.elapsed_s else 0.0
 
 
-async def drive(http, url: str, reqs: list[Req], concurrency: int, max_seconds: float, name: str,  # noqa: ANN001
+async def drive(http, url: str, reqs: list[Req], concurrency: int, max_seconds: float, name: str,
                 keep_bodies: bool = False) -> Phase:
     import aiohttp
 
@@ -509,7 +507,7 @@ async def drive(http, url: str, reqs: list[Req], concurrency: int, max_seconds: 
     return phase
 
 
-async def drive_open_loop(http, url: str, reqs: list[Req], rate: float, name: str) -> Phase:  # noqa: ANN001
+async def drive_open_loop(http, url: str, reqs: list[Req], rate: float, name: str) -> Phase:
     """Open loop: request i leaves at t0 + i/rate whether or not earlier ones were answered (as a platform
     delivers), and its latency runs from that scheduled moment, so a stalled server shows up as queueing delay
     instead of as fewer requests sent (no coordinated omission)."""
@@ -551,12 +549,12 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))]
 
 
-async def platform_status(http, plat: Server, full: bool = False) -> dict[str, Any]:  # noqa: ANN001
+async def platform_status(http, plat: Server, full: bool = False) -> dict[str, Any]:
     async with http.get(f"{plat.url}/status", params={"full": "1"} if full else None) as r:
         return await r.json()
 
 
-async def wait_answered(http, plat: Server, count: int, timeout: float) -> float | None:  # noqa: ANN001
+async def wait_answered(http, plat: Server, count: int, timeout: float) -> float | None:
     """Monotonic time at which the fake Bot API had received `count` sendMessage calls, or None on timeout."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -566,7 +564,7 @@ async def wait_answered(http, plat: Server, count: int, timeout: float) -> float
     return None
 
 
-async def control(http, ours: Server, action: str, name: str = "") -> str:  # noqa: ANN001
+async def control(http, ours: Server, action: str, name: str = "") -> str:
     async with http.post(f"http://127.0.0.1:{ours.info['control_port']}/profile/{action}",
                          params={"name": name}) as r:
         return await r.text()
@@ -819,8 +817,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"missing benchmark dependency ({exc.name}); run: pip install -e '.[bench]'", file=sys.stderr)
         return 0
 
-    from bot.crypto import generate_key
     from fakes.wechat_platform import AES_KEY
+
+    from bot.crypto import generate_key
 
     began = time.monotonic()
     tmp = Path(tempfile.mkdtemp(prefix="shegong-bench-webhooks-"))
@@ -938,7 +937,7 @@ def main(argv: list[str] | None = None) -> int:
         (f"WeChat safe mode ≥ {TARGET_WECHAT_RATIO:.0%} of bare crypto echo ({ratios['wechat_vs_crypto_echo']:.1%})",
          ratios["wechat_vs_crypto_echo"] >= TARGET_WECHAT_RATIO),
     ]
-    for name, r in open_rows.items():
+    for r in open_rows.values():
         clean = r["non_2xx"] + r["errors"] == 0
         verdict = f"{r['system']}: p99 < {TARGET_P99_MS:.0f} ms ({r['p99_ms']:.1f} ms), every request 2xx"
         checks.append((verdict + ("" if clean else " (NOT)"), r["p99_ms"] < TARGET_P99_MS and clean))

@@ -33,7 +33,7 @@ class BackgroundLoop(ABC):
     async def tick(self) -> object:
         """One pass of the work."""
 
-    async def started(self) -> None:
+    async def started(self) -> None:  # noqa: B027 - an optional hook, empty by default
         """Runs once before the first tick (e.g. a cheap read that should not wait a whole interval)."""
 
     def wake(self) -> None:
@@ -43,7 +43,7 @@ class BackgroundLoop(ABC):
     async def run_forever(self) -> None:
         try:
             await self.started()
-        except Exception:  # noqa: BLE001 - the loop still runs; its ticks retry
+        except Exception:
             log.exception("%s start failed", self.name)
         first = True
         while not self._stopping:
@@ -56,7 +56,7 @@ class BackgroundLoop(ABC):
             first = False
             try:
                 await self.tick()
-            except Exception:  # noqa: BLE001 - keep the loop alive; the database may come back
+            except Exception:
                 log.exception("%s pass failed", self.name)
 
     async def stop(self, task: asyncio.Task[None], timeout: float = 10) -> None:

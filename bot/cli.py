@@ -75,7 +75,7 @@ async def _telegram_set_webhook(args: argparse.Namespace) -> int:
 
 
 # -- shegong ask ----------------------------------------------------------------------------
-async def _load_kb(args: argparse.Namespace):  # noqa: ANN202
+async def _load_kb(args: argparse.Namespace):
     from knowledge import KnowledgeBase
 
     if args.kb:
@@ -83,8 +83,8 @@ async def _load_kb(args: argparse.Namespace):  # noqa: ANN202
         if not root.is_dir():
             raise SystemExit(f"找不到知识库目录：{root}")
         return KnowledgeBase.from_path(root)
-    from bot.store.connect import open_store
     from bot.knowledge_service import KnowledgeService
+    from bot.store.connect import open_store
 
     settings = _settings()
     store = await open_store(settings)
@@ -94,7 +94,7 @@ async def _load_kb(args: argparse.Namespace):  # noqa: ANN202
         await store.close()
 
 
-def _print_answer(kb, question: str, as_json: bool) -> None:  # noqa: ANN001
+def _print_answer(kb, question: str, as_json: bool) -> None:
     question = question.strip()
     if not question:
         if as_json:

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 
 class Clock:
     def now(self) -> datetime:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
 
 
 class FrozenClock(Clock):
     def __init__(self, at: datetime) -> None:
-        self._at = at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+        self._at = at if at.tzinfo else at.replace(tzinfo=UTC)
 
     def now(self) -> datetime:
         return self._at

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from bot.store.connect import open_store
 from bot.config import Settings
 from bot.store import StoredDocument
+from bot.store.connect import open_store
 from knowledge.ingest import iter_files, load_tree
 from knowledge.kb import BUILTIN_DOCS
 

@@ -7,7 +7,6 @@ processes may run senders on one database; row claims (SKIP LOCKED / leases) kee
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Mapping
@@ -94,7 +93,7 @@ class OutboxSender(BackgroundLoop):
                 delay = timedelta(seconds=exc.retry_after) if exc.retry_after else backoff(item.attempts)
                 await self.store.retry_later(item.id, str(exc), delay)
             return
-        except Exception as exc:  # noqa: BLE001 - a bug or network failure: retry with backoff
+        except Exception as exc:
             self.errors += 1
             OUTBOUND_ERRORS.inc(channel=item.channel)
             log.exception("push raised", extra={"outbox_id": item.id, "channel": item.channel})

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 import gc
 import hmac
 import ipaddress
 import logging
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
 from aiohttp import web
@@ -19,8 +18,8 @@ from bot.app import FEATURES
 from bot.channels import web as web_channel
 from bot.channels.base import Channel, DurableChannel
 from bot.channels.registry import configured_channels
-from bot.knowledge_service import KnowledgeRefresh
 from bot.features import Feature
+from bot.knowledge_service import KnowledgeRefresh
 from bot.outbox import OutboxSender
 from bot.services import Services
 
@@ -45,7 +44,7 @@ async def readyz(request: web.Request) -> web.Response:
     checks = {"knowledge_base": services.knowledge.loaded}
     try:
         checks["database"] = await services.store.ping()
-    except Exception:  # noqa: BLE001 - any failure means "not ready"
+    except Exception:
         log.warning("readiness: database unreachable", exc_info=True)
         checks["database"] = False
     return web.json_response({"ready": all(checks.values()), **checks}, status=200 if all(checks.values()) else 503)
@@ -92,7 +91,7 @@ def app_runner(app: web.Application, shutdown_timeout: float = 10) -> web.AppRun
 
 
 @web.middleware
-async def errors_as_json(request: web.Request, handler):  # noqa: ANN001, ANN201
+async def errors_as_json(request: web.Request, handler):
     try:
         return await handler(request)
     except web.HTTPRequestEntityTooLarge:

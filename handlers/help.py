@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bot.routing import Command, Context, Event, Router, SkipHandler
 from bot.features import Feature
 from bot.messages import Button, Reply
+from bot.routing import Command, Context, Event, Router, SkipHandler
 from handlers.common.help_texts import asks_about_the_bot, is_how_to, worker_help
 from handlers.common.roles import IsWorker
 from knowledge.engine.normalize import to_simplified

@@ -123,7 +123,7 @@ def load_regulations(path: Path = REGULATIONS) -> list[Regulation]:
             raise RegulationsError(f"{where}: 列了主题词的法律要写公布日期（用来判断文档是否对照它核对过）")
         regulation = Regulation(name, _split(also), dates[0], dates[1], replaced_by, _split(subjects))
         regulations[name] = (number, regulation)
-    for name, (number, regulation) in regulations.items():
+    for number, regulation in regulations.values():
         if regulation.replaced_by:
             replacement = regulations.get(regulation.replaced_by)
             if replacement is None:

@@ -451,7 +451,7 @@ class LoadReport:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
 
 
-def load_tree(root: Path, progress=None, exclude: Sequence[Path] = ()) -> LoadReport:  # noqa: ANN001
+def load_tree(root: Path, progress=None, exclude: Sequence[Path] = ()) -> LoadReport:
     """Parse every supported file under root; paths are relative to root. Files walk_files refuses (links,
     hidden files, anything outside root or inside an `exclude` folder) are reported as skipped, unread."""
     root = Path(root)

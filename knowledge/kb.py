@@ -8,19 +8,17 @@ from collections import Counter, OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
+from knowledge.answer import Answer, compose  # answer.py needs kb only for type hints
 from knowledge.engine.index import PostingsBuilder, score
 from knowledge.engine.normalize import fold
 from knowledge.engine.tables import TermTables
 from knowledge.engine.tokenize import Analyzer, Tokens
 from knowledge.facets import FacetTable
-from knowledge.answer import Answer, compose  # answer.py needs kb only for type hints
 from knowledge.ingest import Document, Passage, load_tree
 from knowledge.referral import Referrals
-
 
 BUILTIN_DOCS = Path(__file__).resolve().parent / "docs"
 MAX_QUESTION_CHARS = 500
@@ -165,7 +163,7 @@ class KnowledgeBase:
             top = _top_indices(scores, n)
         best: dict[int, tuple[float, int]] = {}  # doc number → (best passage score, passage)
         seconds: dict[int, float] = {}
-        for idx, s, doc in zip(top.tolist(), scores[top].tolist(), self._doc_of[top].tolist()):
+        for idx, s, doc in zip(top.tolist(), scores[top].tolist(), self._doc_of[top].tolist(), strict=False):
             if s <= 0:
                 break
             if doc not in best:
@@ -183,10 +181,10 @@ class KnowledgeBase:
                     totals[d] = total * self._title_factor(topics, d)
         ranked = sorted(((total, best[d][1]) for d, total in totals.items()), reverse=True)[:k]
         firsts = [idx - self.passages[idx].number for _, idx in ranked]
-        ends = [first + len(self.passages[idx].doc.passages) for first, (_, idx) in zip(firsts, ranked)]
+        ends = [first + len(self.passages[idx].doc.passages) for first, (_, idx) in zip(firsts, ranked, strict=False)]
         coverage = self._coverage(tokens, np.array(firsts + ends, dtype=np.int32))
         hits = []
-        for (total, idx), (share, term), first, end in zip(ranked, coverage, firsts, ends):
+        for (total, idx), (share, term), first, end in zip(ranked, coverage, firsts, ends, strict=False):
             p = self.passages[self._lead_passage(scores, idx)]
             hits.append(Hit(p.path, p.doc.title, round(total, 4), p.text, p, share, term, scores[first:end]))
         return hits
@@ -323,7 +321,7 @@ class KnowledgeBase:
             if w in self._topic_terms:
                 term |= present
         shares = found / total if total else found
-        return list(zip(shares.tolist(), term.tolist()))
+        return list(zip(shares.tolist(), term.tolist(), strict=False))
 
     def is_confident(self, hit: Hit, runner_up: float = 0.0) -> bool:
         """Enough of the question is in the document; or, for long spoken questions whose narrative words no

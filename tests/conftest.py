@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from live_app import serve_app, sqlite_settings, throwaway_postgres
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.clock import FrozenClock
 from bot.store import Store, create_engine, upgrade
-from live_app import serve_app, sqlite_settings, throwaway_postgres
 
 POSTGRES_URL = os.environ.get("SHEGONG_TEST_POSTGRES_URL", "")
 REPO = Path(__file__).resolve().parent.parent
@@ -32,7 +32,7 @@ def postgres_database() -> Iterator[str]:
 
 @pytest.fixture
 def clock() -> FrozenClock:
-    return FrozenClock(datetime(2026, 11, 28, 9, 0, tzinfo=timezone.utc))
+    return FrozenClock(datetime(2026, 11, 28, 9, 0, tzinfo=UTC))
 
 
 @pytest.fixture(params=DATABASES)

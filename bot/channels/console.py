@@ -8,8 +8,8 @@ import sys
 import uuid
 from typing import Any, TextIO
 
-from bot.services import Services
 from bot.messages import Incoming, Reply
+from bot.services import Services
 from knowledge.answer import NOT_SURE
 
 QUIT = {"退出", "exit", "quit", "/quit", "/exit"}

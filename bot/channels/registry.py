@@ -6,8 +6,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from bot.channels import telegram
-from bot.channels import wechat, wecom
+from bot.channels import telegram, wechat, wecom
 from bot.channels.base import Channel
 
 if TYPE_CHECKING:

@@ -294,8 +294,8 @@ class TelegramChannel:
                 continue
             for update in updates:
                 offset = update.update_id + 1
-                try:
-                    incoming = to_incoming(update, self.services.clock.now())
+                try:  # a malformed update is skipped (and confirmed) here rather than retried forever below
+                    to_incoming(update, self.services.clock.now())
                 except ValueError as exc:
                     log.warning("telegram update %d skipped: %s", update.update_id, exc)
                     continue

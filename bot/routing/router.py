@@ -19,7 +19,7 @@ ANY_STATE = object()
 StateSpec = object  # ANY_STATE, None (no dialog open), a State, a StatesGroup subclass, or a sequence of States
 
 
-class SkipHandler(Exception):  # noqa: N818 - aiogram's name, raised as a signal rather than an error
+class SkipHandler(Exception):
     """Raised by a handler that looked closer and does not want the message: routing goes on after it."""
 
 

@@ -39,9 +39,7 @@ from bot.store.models import (
 )
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncEngine
-
-    from sqlalchemy.ext.asyncio import AsyncConnection
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
     from bot.clock import Clock
 
@@ -183,7 +181,7 @@ class ArrivalQueries:
             # One claim for both, so that its rows are locked in one sorted order.
             claimed = await self._claim(conn, [*accepts, *arrivals], now) if accepts or arrivals else []
             if accepts:
-                await self._store_accepted(conn, [a for a, ok in zip(accepts, claimed) if ok], now)
+                await self._store_accepted(conn, [a for a, ok in zip(accepts, claimed, strict=False) if ok], now)
             senders = await self._take(conn, arrivals, claimed[len(accepts):], now) if arrivals else []
         found_senders, found_accepts = iter(senders), iter(claimed[:len(accepts)])
         return [next(found_senders) if isinstance(r, Arrival) else next(found_accepts) if isinstance(r, Accept)
@@ -208,11 +206,11 @@ class ArrivalQueries:
 
     async def _take(self, conn: AsyncConnection, arrivals: list[Arrival], claimed: list[bool], now: datetime
                     ) -> list[Sender | None]:
-        senders = sorted({(a.channel, a.platform_user_id) for a, ok in zip(arrivals, claimed) if ok})
+        senders = sorted({(a.channel, a.platform_user_id) for a, ok in zip(arrivals, claimed, strict=False) if ok})
         users = await self._upsert_users(conn, senders, now)
         facts = await self._read_senders(conn, [u.id for u in users.values()], now)
         return [Sender(users[a.channel, a.platform_user_id], *facts[users[a.channel, a.platform_user_id].id])
-                if ok else None for a, ok in zip(arrivals, claimed)]
+                if ok else None for a, ok in zip(arrivals, claimed, strict=False)]
 
     async def _claim(self, conn: AsyncConnection, arrivals: Sequence[Arrival | Accept], now: datetime
                      ) -> list[bool]:
@@ -298,7 +296,7 @@ def _statements(dialect: str) -> _Statements:
     )
 
 
-def _senders_query():  # noqa: ANN202
+def _senders_query():
     worker = (select(WorkerIdentity.worker_id).where(WorkerIdentity.user_id == User.id)
               .scalar_subquery().label("worker_id"))
     ticket = (select(Ticket.id).where(Ticket.user_id == User.id, Ticket.status == "open",

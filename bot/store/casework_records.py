@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import overload
 
 ROLES = ("worker", "lead", "admin", "supervisor")
@@ -130,7 +130,7 @@ class CaseRow:
 
 def utc(value: datetime) -> datetime:
     """Everything is stored in UTC: SQLite keeps the wall-clock digits and drops the offset."""
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 @overload
@@ -141,4 +141,4 @@ def aware(value: datetime | None) -> datetime | None:
     # SQLite returns naive datetimes; everything we store is UTC.
     if value is None:
         return None
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

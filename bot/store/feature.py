@@ -8,9 +8,9 @@ its own. What every message needs (intake, users, dialog state, the outbox, audi
 from __future__ import annotations
 
 from typing import Any, Self
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-from zoneinfo import ZoneInfo
 
 from bot.clock import Clock
 from bot.crypto import Secrets

@@ -59,7 +59,7 @@ class GroupCommit(Generic[Req, Res]):
                 for request, future in batch:
                     try:
                         (result,) = await self._run_batch([request])
-                    except Exception as exc:
+                    except Exception as exc:  # noqa: BLE001 - handed to the caller waiting on this request
                         _fail(future, exc)
                     else:
                         _settle(future, result)

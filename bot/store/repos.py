@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from collections.abc import Callable
 from typing import Any, TypeVar, cast
 from zoneinfo import ZoneInfo
 
@@ -15,12 +14,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.sql import ColumnElement
 
-from bot.store.database import affected
 from bot.clock import Clock
 from bot.crypto import Secrets
 from bot.store.arrivals import ArrivalQueries, UserRecord
 from bot.store.casework_models import AuditEntry, Station, Worker, WorkerIdentity
 from bot.store.casework_records import WorkerRecord, aware
+from bot.store.database import affected
 from bot.store.handoff_models import ResidentProfile
 from bot.store.models import (
     ConversationState,
@@ -81,7 +80,7 @@ class Store(ArrivalQueries, InboxQueries, OutboxQueries, RateQueries):
         """INSERT for this dialect, with its ON CONFLICT clauses."""
         return (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
 
-    def _core(self):  # noqa: ANN202
+    def _core(self):
         # A Core transaction: the hot path skips the ORM session's bookkeeping.
         return self.engine.begin()
 

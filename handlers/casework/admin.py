@@ -11,14 +11,18 @@ import getpass
 import json
 import os
 import sys
-from contextlib import asynccontextmanager
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from tqdm import tqdm
 
+from bot.config import Settings, make_private_file
+from bot.crypto import SecretKeyError, UnavailableSecrets, new_invite_code
+from bot.store import CaseRecord, StationRecord, Store
+from bot.store.casework_records import CLOSE_REASONS
 from bot.store.connect import open_store
 from handlers.casework.files import (
     SUPPORTED,
@@ -30,13 +34,9 @@ from handlers.casework.files import (
     write_errors_xlsx,
     write_xlsx,
 )
+from handlers.casework.store import CaseworkStore
 from handlers.casework.tables import HISTORY_FIELDS, TableError, current_categories
 from handlers.common.area import LEVEL_NAMES, AreaError, parse_scope
-from bot.config import Settings, make_private_file
-from bot.crypto import SecretKeyError, UnavailableSecrets, new_invite_code
-from bot.store import CaseRecord, StationRecord, Store
-from bot.store.casework_records import CLOSE_REASONS
-from handlers.casework.store import CaseworkStore
 from handlers.directory.store import DirectoryStore
 from handlers.workers.store import WorkersStore
 

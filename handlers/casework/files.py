@@ -25,6 +25,9 @@ from openpyxl import Workbook, load_workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.worksheet.worksheet import Worksheet
 
+from bot.store import EXPORT_COLUMNS, RISK_LEVELS, CaseRow
+from bot.store.casework_models import UNASSESSED
+from bot.store.casework_records import HISTORY_KINDS
 from handlers.casework.tables import (
     FIELDS,
     HISTORY_FIELDS,
@@ -35,9 +38,6 @@ from handlers.casework.tables import (
     current_headers,
     header_key,
 )
-from bot.store import EXPORT_COLUMNS, RISK_LEVELS, CaseRow
-from bot.store.casework_records import HISTORY_KINDS
-from bot.store.casework_models import UNASSESSED
 
 COLUMNS = FIELDS
 SUPPORTED = (".csv", ".xlsx")
@@ -318,7 +318,7 @@ def parse_categories(value: str, table: CategoryTable | None = None) -> tuple[tu
     if not parts:
         return (), ["类别不能为空"]
     found = [table.canonical(p) for p in parts]
-    unknown = [p for p, name in zip(parts, found) if name is None]
+    unknown = [p for p, name in zip(parts, found, strict=False) if name is None]
     if unknown:
         return None, [f"未知类别：{'、'.join(unknown)}"]
     return tuple(dict.fromkeys(n for n in found if n)), []
@@ -345,7 +345,7 @@ def _id_number(raw: Any, text: str, today: date, result: ParsedFile) -> tuple[st
 def upgrade_id_number(old: str) -> str:
     """GB 11643: a 15-digit number gets the century 19 in its birth date and a check character."""
     body = old[:6] + "19" + old[6:]
-    return body + _ID_CHECK[sum(int(d) * w for d, w in zip(body, _ID_WEIGHTS)) % 11]
+    return body + _ID_CHECK[sum(int(d) * w for d, w in zip(body, _ID_WEIGHTS, strict=False)) % 11]
 
 
 def check_id_number(value: str, today: date) -> str:
@@ -362,7 +362,7 @@ def check_id_number(value: str, today: date) -> str:
         return "身份证号中的出生日期不存在"
     if not date(1900, 1, 1) <= born <= today:
         return "身份证号中的出生日期不合理"
-    if _ID_CHECK[sum(int(d) * w for d, w in zip(value, _ID_WEIGHTS)) % 11] != value[17]:
+    if _ID_CHECK[sum(int(d) * w for d, w in zip(value, _ID_WEIGHTS, strict=False)) % 11] != value[17]:
         return "身份证号校验位不对，请核对号码"
     return ""
 
@@ -468,7 +468,7 @@ def write_csv(rows: list[dict[str, str]], out: IO[str], lineterminator: str = "\
 def write_xlsx(rows: list[dict[str, str]], path: Path) -> None:
     book = Workbook(write_only=True)
     sheet = book.create_sheet("走访记录")
-    for column, width in zip("ABCDEFGHIJKLMNOP", (16, 8, 20, 14, 16, 10, 17, 6, 30, 20, 20, 8, 20, 10, 8, 14)):
+    for column, width in zip("ABCDEFGHIJKLMNOP", (16, 8, 20, 14, 16, 10, 17, 6, 30, 20, 20, 8, 20, 10, 8, 14), strict=False):
         sheet.column_dimensions[column].width = width
     sheet.append(list(EXPORT_COLUMNS))
     for row in rows:

@@ -6,16 +6,16 @@ from __future__ import annotations
 import re
 from datetime import tzinfo
 
-from bot.routing import Command, Context, Regex, Router
 from bot.messages import Button, Reply
+from bot.routing import Command, Context, Regex, Router
 from bot.store import CaseRecord, VisitRecord, WorkerRecord
-from handlers.common.localtime import local_tz, month_bounds
-from handlers.common.roles import IsWorker, actor, private_only
-from handlers.casework.visit_form import format_day
-from handlers.casework.visits import case_labels
-from knowledge.engine.normalize import to_simplified
 from handlers.casework.store import CaseworkStore
 from handlers.casework.store_visits import AttachmentInfo
+from handlers.casework.visit_form import format_day
+from handlers.casework.visits import case_labels
+from handlers.common.localtime import local_tz, month_bounds
+from handlers.common.roles import IsWorker, actor, private_only
+from knowledge.engine.normalize import to_simplified
 
 router = Router("casework_queries", IsWorker(), guard=private_only)
 
@@ -97,7 +97,7 @@ async def look_up(ctx: Context, worker: WorkerRecord, match: re.Match[str]) -> R
     if len(found) > 1:
         await store.audit(actor(worker), "case.read", target=f"cases:search:{len(found)}", worker_id=worker.id)
         shown = found[:8]
-        buttons = [Button(label, f"查 #{c.id}") for c, label in zip(shown, case_labels(shown, worker))]
+        buttons = [Button(label, f"查 #{c.id}") for c, label in zip(shown, case_labels(shown, worker), strict=False)]
         return Reply(f"找到 {len(found)} 位，请选择：\n" + "\n".join(f"{i}. {b.label}" for i, b in enumerate(buttons, 1)),
                      buttons=buttons)
     case = found[0]

@@ -5,19 +5,19 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
-from sqlalchemy import and_, func, select, update
-from bot.store.casework_models import AuditEntry, Case, Invite, Station, Visit, Worker, WorkerIdentity
-from bot.store.casework_records import LEAD_ROLES, ROLES, CaseRecord, StationRecord, WorkerRecord, aware, utc
-from bot.store.models import KeyValue, User
+
+from sqlalchemy import and_, func, select
+
 from bot.crypto import mask_id, mask_phone
+from bot.store.casework_models import Case, Visit, Worker
+from bot.store.casework_records import CaseRecord, aware, utc
+
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
     from sqlalchemy.sql import ColumnElement
-from bot.store.feature import FeatureStore
 from handlers.casework.store_import import CaseImportQueries
 from handlers.casework.store_roster import RosterQueries
 from handlers.casework.store_visits import VisitQueries
-
 
 FUZZY_LIMIT = 50  # more candidates than this cannot be offered as a choice anyway
 STALE_DAYS = 30

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 from typing import TYPE_CHECKING
 
 from sqlalchemy import insert, select, update
@@ -114,7 +114,7 @@ class CaseImportQueries(FeatureStore):
                     "updated_at": ins.excluded.updated_at}), rows)
 
     def _local_noon(self, day: date) -> datetime:
-        return datetime.combine(day, time(12), self.tz).astimezone(timezone.utc)
+        return datetime.combine(day, time(12), self.tz).astimezone(UTC)
 
     def _import_hash(self, row: CaseRow, worker_id: int | None) -> str:
         # Keyed, because it covers the ID and phone numbers.

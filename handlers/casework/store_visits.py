@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from bot.store.feature import FeatureStore
-
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,13 +14,12 @@ from sqlalchemy import delete, func, select
 from bot.pii import protect_note, reveal
 from bot.store.casework_models import Case, Station, Visit, VisitAttachment, Worker
 from bot.store.casework_records import RISK_LEVELS, VISIT_MODES, VisitDraft, VisitRecord, aware, utc
+from bot.store.feature import FeatureStore
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+    from sqlalchemy.ext.asyncio import AsyncSession
     from sqlalchemy.sql import ColumnElement
 
-    from bot.clock import Clock
-    from bot.crypto import Secrets
 
 ATTACH_WINDOW = timedelta(minutes=10)
 

@@ -26,7 +26,7 @@ def syllable(char: str) -> str:
 
 
 def sounds_alike(a: str, b: str) -> bool:
-    return len(a) == len(b) and all(syllable(x) == syllable(y) for x, y in zip(a, b))
+    return len(a) == len(b) and all(syllable(x) == syllable(y) for x, y in zip(a, b, strict=False))
 
 
 def near_miss(typed: str, name: str) -> bool:
@@ -36,7 +36,7 @@ def near_miss(typed: str, name: str) -> bool:
         return False
     if sounds_alike(typed, name):
         return True
-    return len(typed) >= 3 and typed[0] == name[0] and sum(x != y for x, y in zip(typed, name)) == 1
+    return len(typed) >= 3 and typed[0] == name[0] and sum(x != y for x, y in zip(typed, name, strict=False)) == 1
 
 
 def _is_han(text: str) -> bool:

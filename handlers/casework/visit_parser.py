@@ -13,13 +13,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from datetime import date, datetime, time, timedelta, tzinfo
 from functools import lru_cache
 from itertools import pairwise
 from pathlib import Path
 
-from handlers.common.localtime import SHANGHAI
 from handlers.casework.visit_names import Roster
+from handlers.common.localtime import SHANGHAI
 from knowledge.engine.normalize import to_simplified
 
 DANGER_FILE = Path(__file__).resolve().parent / "data" / "danger_words.txt"

@@ -156,7 +156,7 @@ async def _suggest(ctx: Context, worker: WorkerRecord, draft: Draft, typed: str,
     if not found:
         return await _resolve_case(ctx, worker, draft, typed, after=CONFIRM, note=note)
     await ctx.set_state(PICK, {"draft": draft.to_state(), "after": CONFIRM, "candidates": [c.id for c in found]})
-    buttons = [Button(label, f"#{c.id}") for c, label in zip(found, case_labels(found, worker))]
+    buttons = [Button(label, f"#{c.id}") for c, label in zip(found, case_labels(found, worker), strict=False)]
     prefix = f"{note}\n" if note else ""
     return Reply(f"{prefix}名单上没有“{typed}”，是不是 {'、'.join(dict.fromkeys(c.name for c in found))}？\n"
                  "点选或回复序号；都不是请回复正确姓名或“取消”。\n"
@@ -198,11 +198,11 @@ def case_labels(cases: list[CaseRecord], worker: WorkerRecord) -> list[str]:
     masked ID number's last four characters."""
     plain = [_label(c, worker) for c in cases]
     labels = []
-    for case, label in zip(cases, plain):
+    for case, label in zip(cases, plain, strict=False):
         if plain.count(label) == 1:
             labels.append(label)
             continue
-        twins = [c for c, other in zip(cases, plain) if other == label]
+        twins = [c for c, other in zip(cases, plain, strict=False) if other == label]
         addresses = [c.address for c in twins]
         if case.address and addresses.count(case.address) == 1:
             labels.append(_label(case, worker, f"·{case.address}"))
@@ -219,7 +219,7 @@ async def _resolve_case(ctx: Context, worker: WorkerRecord, draft: Draft, query:
         return await _with_case(ctx, worker, draft, found[0], after, note)
     shown = found[:MAX_CHOICES]
     await ctx.set_state(PICK, {"draft": draft.to_state(), "after": after, "candidates": [c.id for c in shown]})
-    buttons = [Button(label, f"#{c.id}") for c, label in zip(shown, case_labels(shown, worker))]
+    buttons = [Button(label, f"#{c.id}") for c, label in zip(shown, case_labels(shown, worker), strict=False)]
     prefix = f"{note}\n" if note else ""
     if not found:
         return Reply(f"{prefix}本站没有找到“{query}”。请回复正确的姓名，或发送“我的对象”查看名单，“取消”放弃。")

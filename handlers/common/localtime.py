@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from datetime import date, datetime, timedelta, timezone, tzinfo
+from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.routing import Context
@@ -43,7 +43,7 @@ def month_bounds(now: datetime, tz: tzinfo) -> tuple[datetime, datetime]:
     local = now.astimezone(tz)
     first = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     following = (first + timedelta(days=32)).replace(day=1)
-    return first.astimezone(timezone.utc), following.astimezone(timezone.utc)
+    return first.astimezone(UTC), following.astimezone(UTC)
 
 
 def names_list(names: list[str], limit: int = 20) -> str:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from bot.routing import Context, Regex, Router
 from bot.messages import Reply
+from bot.routing import Context, Regex, Router
 from handlers.directory.router import looks_like_town, remember_town
 
 router = Router("profile")

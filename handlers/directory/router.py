@@ -7,12 +7,12 @@ import math
 import re
 from collections.abc import Sequence
 
-from handlers.privacy import consent
-from bot.routing import Context, HasAttachment, Regex, Router
 from bot.messages import Button, Reply
+from bot.routing import Context, HasAttachment, Regex, Router
 from bot.store.handoff_records import StationInfo
-from knowledge.engine.normalize import to_simplified
 from handlers.directory.store import DirectoryStore
+from handlers.privacy import consent
+from knowledge.engine.normalize import to_simplified
 
 router = Router("directory")
 

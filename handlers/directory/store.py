@@ -11,7 +11,7 @@ from bot.store.feature import FeatureStore
 from bot.store.handoff_records import StationInfo
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+    pass
 
 DETAIL_FIELDS = ("address", "phone", "hours", "latitude", "longitude")
 

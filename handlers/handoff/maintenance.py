@@ -7,8 +7,6 @@ is idempotent, so several processes may run it; a lease only saves them the dupl
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import os
 import socket

@@ -7,19 +7,19 @@ from __future__ import annotations
 import logging
 
 from bot import metrics
-from handlers.privacy import consent
-from bot.routing import Command, Context, HandlerResult, Router, SkipHandler, State, StatesGroup, has_text
-from handlers.handoff.mode import END_WORDS
 from bot.messages import Button, Reply, reply_to_payload
 from bot.pii import mask_id_numbers
+from bot.routing import Command, Context, HandlerResult, Router, SkipHandler, State, StatesGroup, has_text
 from bot.store.handoff_records import StationInfo
-from handlers.handoff.working_hours import URGENT, response_note
+from bot.trust import SAFE_MODE_ONLY
 from handlers.common.localtime import local_tz
 from handlers.directory.router import choices, describe, match_stations, save_town, town_of
-from bot.trust import SAFE_MODE_ONLY
-from handlers.help import CONTACT_TEXT
 from handlers.directory.store import DirectoryStore
+from handlers.handoff.mode import END_WORDS
 from handlers.handoff.store import HandoffStore
+from handlers.handoff.working_hours import URGENT, response_note
+from handlers.help import CONTACT_TEXT
+from handlers.privacy import consent
 
 log = logging.getLogger(__name__)
 router = Router("handoff")

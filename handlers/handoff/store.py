@@ -8,11 +8,14 @@ import statistics
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
+
 from sqlalchemy import func, select, update
-from bot.store.database import affected
+
+from bot.pii import mask_id_numbers
 from bot.store.casework_models import Station, Worker, WorkerIdentity
 from bot.store.casework_records import aware
-from bot.store.handoff_models import KbDraft, ResidentProfile, Ticket, TicketMessage, WorkerDuty
+from bot.store.database import affected
+from bot.store.handoff_models import KbDraft, Ticket, TicketMessage, WorkerDuty
 from bot.store.handoff_records import (
     ACTIVE_HOURS,
     DraftRecord,
@@ -21,13 +24,12 @@ from bot.store.handoff_records import (
     TicketRecord,
     TicketStats,
 )
-from bot.pii import mask_id_numbers
-from bot.store.models import OutboxMessage, User
-from handlers.privacy.store import draft_key_prefix, ticket_key_prefix
+from bot.store.models import User
+from handlers.privacy.store import ticket_key_prefix
+
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 from bot.store.feature import FeatureStore
-
 
 Payload = dict[str, Any]
 MAX_TEXT = 2000

@@ -12,9 +12,9 @@ import re
 from datetime import datetime, timedelta, tzinfo
 
 from bot import metrics
-from bot.routing import Command, Context, Regex, Router, not_in_form
 from bot.messages import Reply, reply_to_payload
 from bot.pii import mask_id_numbers, mask_phones
+from bot.routing import Command, Context, Regex, Router, not_in_form
 from bot.store import WorkerRecord
 from bot.store.handoff_records import TicketRecord, TicketStats
 from handlers.common.localtime import local_tz

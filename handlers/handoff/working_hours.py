@@ -8,7 +8,6 @@ from typing import Protocol
 
 from handlers.common.calendar import WorkCalendar
 from handlers.common.localtime import WEEKDAYS
-from handlers.common.texts import URGENT
 
 WORK_START, WORK_END = time(8, 30), time(17, 30)
 

@@ -7,8 +7,8 @@ import hashlib
 import logging
 import re
 
-from bot.routing import Context, Regex, Router
 from bot.messages import Button, Reply, reply_to_payload
+from bot.routing import Context, Regex, Router
 from bot.store import StoredDocument, WorkerRecord
 from bot.store.handoff_records import DraftRecord
 from handlers.common.localtime import local_tz

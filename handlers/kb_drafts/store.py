@@ -2,30 +2,25 @@
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Callable
-from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
-from sqlalchemy import func, select, update
-from bot.pii import scrub_for_publication
-from bot.store.database import affected
-from bot.store.casework_models import Case, Station, Worker, WorkerIdentity
-from bot.store.casework_records import aware
-from bot.store.handoff_models import KbDraft, ResidentProfile, Ticket, TicketMessage, WorkerDuty
-from bot.store.handoff_records import (
-    ACTIVE_HOURS,
-    DraftRecord,
-    ReplyOutcome,
-    TicketLine,
-    TicketRecord,
-    TicketStats,
-)
-from bot.store.models import OutboxMessage, User
-from handlers.privacy.store import draft_key_prefix, ticket_key_prefix
-if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncSession
-from handlers.handoff.store import HandoffStore
 
+from sqlalchemy import select, update
+
+from bot.pii import scrub_for_publication
+from bot.store.casework_models import Case
+from bot.store.casework_records import aware
+from bot.store.database import affected
+from bot.store.handoff_models import KbDraft, Ticket, TicketMessage
+from bot.store.handoff_records import (
+    DraftRecord,
+    TicketRecord,
+)
+from handlers.privacy.store import draft_key_prefix
+
+if TYPE_CHECKING:
+    pass
+from handlers.handoff.store import HandoffStore
 
 Payload = dict[str, Any]
 MAX_TEXT = 2000

@@ -5,8 +5,8 @@ follow-ups (要几耐, 咁深圳呢) are answered against it for half an hour, a
 
 from __future__ import annotations
 
-from bot.routing import Command, Context, Router, has_text
 from bot.messages import Button, Citation, Reply
+from bot.routing import Command, Context, Router, has_text
 from handlers.handoff.router import after_unsure
 from knowledge import Answer
 from knowledge.dialog import MORE_WORDS, Topic, answer_turn, detail_answer

@@ -16,8 +16,8 @@ from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from typing import Any
 
-from bot.routing import Context, HandlerResult, Next
 from bot.messages import Button, Reply
+from bot.routing import Context, HandlerResult, Next
 from bot.store.handoff_records import ResidentStatus
 from handlers.common.texts import URGENT
 from handlers.privacy.store import PrivacyStore

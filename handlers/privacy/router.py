@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 
-from handlers.privacy import consent
-from bot.routing import Command, Context, HandlerResult, Router, not_in_form
 from bot.messages import Reply
+from bot.routing import Command, Context, HandlerResult, Router, not_in_form
+from handlers.privacy import consent
 from handlers.privacy.store import PrivacyStore
 
 log = logging.getLogger(__name__)

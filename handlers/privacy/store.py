@@ -12,17 +12,16 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, or_, select, tuple_, update
 
-from bot.store.database import affected
 from bot.store.casework_models import AuditEntry, WorkerIdentity
-from bot.store.handoff_models import KbDraft, ResidentProfile, Ticket, TicketMessage
+from bot.store.database import affected
 from bot.store.feature import FeatureStore
+from bot.store.handoff_models import KbDraft, ResidentProfile, Ticket, TicketMessage
 from bot.store.models import ConversationState, KbDocument, OutboxMessage, SeenMessage, User
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+    from sqlalchemy.ext.asyncio import AsyncSession
     from sqlalchemy.sql import ColumnElement
 
-    from bot.clock import Clock
 
 
 def ticket_key_prefix(ticket_id: int) -> str:

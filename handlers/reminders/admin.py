@@ -6,11 +6,10 @@ Each function returns the exit code; problems the operator must fix end with Sys
 from __future__ import annotations
 
 import argparse
-
 import getpass
 import json
 import sys
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +31,7 @@ from handlers.workers.store import WorkersStore
 STATUS = {"overdue": "逾期", "today": "今天到期", "upcoming": "即将到期"}
 
 
-def _rulebook(settings: ReminderSettings, directory: str = ""):  # noqa: ANN202
+def _rulebook(settings: ReminderSettings, directory: str = ""):
     try:
         return load_rulebook(Path(directory or settings.rules_dir) if (directory or settings.rules_dir) else None)
     except RulesError as exc:
@@ -56,7 +55,7 @@ def parse_now(text: str | None, tz_name: str) -> datetime | None:
         value = datetime.fromisoformat(text)
     except ValueError:
         raise SystemExit(f"--now 应为 ISO-8601 时间，例如 2026-03-02T09:00:00+08:00（现在是 {text}）") from None
-    return (value if value.tzinfo else value.replace(tzinfo=ZoneInfo(tz_name))).astimezone(timezone.utc)
+    return (value if value.tzinfo else value.replace(tzinfo=ZoneInfo(tz_name))).astimezone(UTC)
 
 
 async def due(settings: Settings, day: str | None, station: str | None, as_json: bool) -> int:
@@ -83,7 +82,7 @@ async def due(settings: Settings, day: str | None, station: str | None, as_json:
     finally:
         await store.close()
     # Who would get it, were the digest sent at 09:00 that day.
-    at = datetime.combine(today, time(9), store.tz).astimezone(timezone.utc)
+    at = datetime.combine(today, time(9), store.tz).astimezone(UTC)
     channels = configured_pushable(settings)
 
     def recipient(d: DueItem) -> str:

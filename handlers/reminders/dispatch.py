@@ -15,12 +15,11 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from bot.messages import reply_to_payload
-from handlers.reminders import render
 from handlers.common.calendar import SendWindow, WorkCalendar
+from handlers.reminders import render
 from handlers.reminders.due import DueItem, by_worker, compute_due
 from handlers.reminders.rules import RuleBook
-from handlers.reminders.store import Contact, DigestPlan, Identity, Notice
-from handlers.reminders.store import ReminderStore
+from handlers.reminders.store import Contact, DigestPlan, Identity, Notice, ReminderStore
 
 if TYPE_CHECKING:
     from bot.store import Store

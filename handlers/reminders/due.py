@@ -17,7 +17,7 @@ import json
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
@@ -133,7 +133,7 @@ class DueCalculator:
         return at.astimezone(self.tz).date()
 
     def _midnight_utc(self, day: date) -> datetime:
-        return datetime.combine(day, time(), self.tz).astimezone(timezone.utc)
+        return datetime.combine(day, time(), self.tz).astimezone(UTC)
 
     def _plan(self, station_key: int, categories: str) -> tuple[tuple[Item, int], ...]:
         """The items of a category list (JSON text) at a station with own rules (or 0: the default rules),

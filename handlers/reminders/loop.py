@@ -8,13 +8,12 @@ not depend on either: the pass itself queues each digest and escalation once.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import os
 import socket
 from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import datetime, timedelta
+
 from aiohttp import web
 
 from bot.background import BackgroundLoop

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 
-from handlers.common.localtime import WEEKDAYS
 from bot.messages import Button, Reply
+from handlers.common.localtime import WEEKDAYS
 from handlers.reminders.due import DueItem
 from handlers.reminders.store import ListEntry
 

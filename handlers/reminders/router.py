@@ -6,20 +6,17 @@ from __future__ import annotations
 import re
 from datetime import date, timedelta
 
-from bot.routing import Command, Context, Regex, Router
 from bot.messages import Reply
-from handlers.reminders.due import compute_due
-from handlers.reminders.rules import current_rulebook
-from handlers.reminders import render
-from handlers.reminders.due import DueItem
-from handlers.reminders.rules import RuleBook
-from handlers.reminders.settings import ReminderSettings
+from bot.routing import Command, Context, Regex, Router
 from bot.store import WorkerRecord
-from handlers.reminders.store import ListEntry
-from handlers.common.roles import IsWorker, actor, private_only
 from handlers.casework.store import CaseworkStore
 from handlers.casework.visits import report_for_case
-from handlers.reminders.store import ReminderStore
+from handlers.common.roles import IsWorker, actor, private_only
+from handlers.reminders import render
+from handlers.reminders.due import DueItem, compute_due
+from handlers.reminders.rules import RuleBook, current_rulebook
+from handlers.reminders.settings import ReminderSettings
+from handlers.reminders.store import ListEntry, ReminderStore
 
 router = Router("reminders", IsWorker(), guard=private_only)
 

@@ -13,7 +13,7 @@ import hashlib
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
@@ -41,9 +41,9 @@ from bot.store.casework_records import LEAD_ROLES
 from bot.store.feature import FeatureStore
 from bot.store.models import OutboxMessage, User
 from bot.store.reminder_models import (
+    MARK_SLOTS,
     ReminderCompletion,
     ReminderDigest,
-    MARK_SLOTS,
     ReminderHarvest,
     ReminderList,
     ReminderNotice,
@@ -52,11 +52,10 @@ from bot.store.reminder_models import (
 )
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+    from sqlalchemy.ext.asyncio import AsyncSession
 
-    from bot.clock import Clock
 
-NEVER = datetime(1900, 1, 1, tzinfo=timezone.utc)  # a gate bound that no case passes
+NEVER = datetime(1900, 1, 1, tzinfo=UTC)  # a gate bound that no case passes
 # Visits are folded into marks only when older than this: longer than the 30-minute 撤销 window.
 HARVEST_LAG = timedelta(hours=6)
 
@@ -186,7 +185,7 @@ EscalationRender = Callable[[int, list[Notice]], "tuple[str, str, dict[str, Any]
 
 def _utc(value: datetime | None) -> datetime | None:
     # SQLite returns naive datetimes; everything we store is UTC.
-    return value if value is None or value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
 
 
 class ReminderStore(FeatureStore):

@@ -6,7 +6,6 @@ Each function returns the exit code; problems the operator must fix end with Sys
 from __future__ import annotations
 
 import argparse
-
 import getpass
 import json
 import os
@@ -17,12 +16,12 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.crypto import UnavailableSecrets
 from bot.store.connect import open_store
+from handlers.casework.store import CaseworkStore
 from handlers.common.area import Area, parse_scope
 from handlers.reports.categories import CategoriesError, default_categories
 from handlers.reports.monthly import Month
 from handlers.reports.service import ReportError, build_report
 from handlers.reports.xlsx import write_report_xlsx
-from handlers.casework.store import CaseworkStore
 from handlers.workers.store import WorkersStore
 
 INVITE_DAYS = 7

@@ -6,9 +6,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from bot.store import Store
+from handlers.common.area import Area
 from handlers.reminders import RuleBook, compute_due, current_rulebook
 from handlers.reminders.settings import ReminderSettings
-from handlers.common.area import Area
 from handlers.reports.categories import ServiceCategories, default_categories
 from handlers.reports.monthly import Month, OverdueFact, ReportInput, monthly_report
 from handlers.reports.store import report_facts, stations_in

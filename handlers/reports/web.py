@@ -25,9 +25,10 @@ from aiohttp import web
 
 from bot.crypto import UnavailableSecrets
 from bot.services import Services
+from handlers.casework.store import CaseworkStore
+from handlers.common.area import Area
 from handlers.common.localtime import zone
 from handlers.reminders import compute_due
-from handlers.common.area import Area
 from handlers.reports.monthly import Month
 from handlers.reports.pages import case_list, case_page, message_page, overview, page
 from handlers.reports.service import ReportError, build_report, reminder_rules
@@ -45,7 +46,6 @@ from handlers.reports.store import (
     viewer_by_id,
 )
 from handlers.reports.xlsx import write_report_xlsx
-from handlers.casework.store import CaseworkStore
 
 LINK_MINUTES = 10
 SESSION_HOURS = 8
@@ -68,7 +68,7 @@ async def new_link(services: Services, viewer: Viewer) -> str:
     if not base:
         raise ValueError("管理员还没有设置看板地址（SHEGONG_PUBLIC_URL），暂时不能打开看板。")
     if isinstance(services.store.secrets, UnavailableSecrets):
-        raise ValueError("系统还没有配置加密密钥，暂时不能打开看板，请联系管理员。")  # noqa: TRY004 - a user message
+        raise ValueError("系统还没有配置加密密钥，暂时不能打开看板，请联系管理员。")
     token = secrets.token_urlsafe(24)
     await save_token(services.store, LINK_PREFIX, _hash(token), viewer.worker_id,
                      services.clock.now() + timedelta(minutes=LINK_MINUTES))

@@ -12,10 +12,8 @@ from bot.messages import Reply, reply_to_payload
 from bot.ratelimit import address_key
 from bot.routing import Context, Regex, Router, in_form
 from bot.store import WorkerRecord
-from handlers.common.roles import ROLE_NAMES
-from handlers.workers.store import WorkersStore
-from bot.trust import casework_refusal
 from bot.store.casework_records import AREA_ROLES
+from bot.trust import casework_refusal
 from handlers.common.roles import ROLE_NAMES
 from handlers.privacy import consent
 from handlers.workers.store import WorkersStore
@@ -24,12 +22,31 @@ log = logging.getLogger(__name__)
 router = Router("binding")
 
 USAGE = "请发送“绑定 绑定码”，例如：绑定 K7M2QX9P。绑定码由站长用管理命令生成，7 天内有效，只能用一次。"
-from bot.messages import Reply, reply_to_payload
-from bot.ratelimit import address_key
-from bot.routing import Context, Regex, Router, in_form
-from bot.store import WorkerRecord
-from handlers.common.roles import ROLE_NAMES
-from handlers.workers.store import WorkersStore
+# One answer for every failure (unknown, expired, used, too many tries): a guesser learns nothing from it.
+REFUSED = ("绑定没有成功：绑定码不对、已过期或已用过（每个码只能用一次，7 天内有效）。请核对后重新发送，不区分大小写；"
+           "连续输错多次需要等 15 分钟再试。仍不行请找站长重新生成。")
+
+
+def attempt_keys(ctx: Context) -> list[str]:
+    """Failures are counted per chat identity and, where the channel sees one, per client address."""
+    assert ctx.user is not None
+    keys = [f"invite:user:{ctx.user.id}"]
+    if ctx.incoming.client_address:
+        keys.append(address_key("invite:addr", ctx.incoming.client_address))
+    return keys
+
+
+CHANNEL_NAMES = {"telegram": "Telegram", "wecom": "企业微信", "wechat": "微信公众号", "web": "网页", "console": "终端"}
+
+
+def binding_notice(worker: WorkerRecord, channel: str, identities: int) -> dict[str, Any]:
+    """What the station's leads are told when a chat identity is bound to one of their workers."""
+    role = ROLE_NAMES.get(worker.role, worker.role)
+    where = CHANNEL_NAMES.get(channel, channel or "未知渠道")
+    return reply_to_payload(Reply(
+        f"🔔 绑定提醒：{worker.name}（{role}）刚在{where}绑定了聊天账号，现在共 {identities} 个账号可以查看本站服务对象。\n"
+        f"如果不是本人操作，或此人已离开本站，请管理员运行：shegong workers disable --station {worker.station_name} "
+        f"--name {worker.name}"))
 
 
 @router.message(Regex(r"^(?:/bind(?:@\w+)?|绑定|綁定)(?:\s*[:：]?\s*(?P<code>[A-Za-z0-9][A-Za-z0-9 \-]{3,30}))?\s*$"))

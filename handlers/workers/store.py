@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, delete, func, select, update
-from bot.store.casework_models import AuditEntry, Case, Invite, Station, Visit, Worker, WorkerIdentity
-from bot.store.casework_records import LEAD_ROLES, ROLES, CaseRecord, StationRecord, WorkerRecord, aware, utc
-from bot.store.models import KeyValue, User
-from bot.crypto import mask_id, mask_phone
+from sqlalchemy import delete, func, select, update
+
+from bot.store.casework_models import Case, Invite, Station, Worker, WorkerIdentity
+from bot.store.casework_records import LEAD_ROLES, ROLES, StationRecord, WorkerRecord, utc
+from bot.store.models import User
+
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 from bot.store.feature import FeatureStore
 from handlers.common.area import Area
-
 
 
 class WorkersStore(FeatureStore):

@@ -135,7 +135,7 @@ class Normalizer:
         if not self._sound_index or not any(stray):
             return text
         starts, strays_before = [0], [0]  # prefix sums: character offsets and stray counts
-        for t, is_stray in zip(tokens, stray):
+        for t, is_stray in zip(tokens, stray, strict=False):
             starts.append(starts[-1] + len(t))
             strays_before.append(strays_before[-1] + is_stray)
         longest = self._term_lengths[0]
@@ -153,8 +153,8 @@ class Normalizer:
                 candidates = self._sound_index.get((length, " ".join(_pinyin(c) for c in chunk)))
                 if candidates:
                     # Prefer the term sharing the most characters with what was typed.
-                    best = max(candidates, key=lambda t: sum(a == b for a, b in zip(t, chunk)))
-                    if sum(a == b for a, b in zip(best, chunk)) >= length - max(1, length // 3):
+                    best = max(candidates, key=lambda t: sum(a == b for a, b in zip(t, chunk, strict=False)))
+                    if sum(a == b for a, b in zip(best, chunk, strict=False)) >= length - max(1, length // 3):
                         out.append(best)
                         n = m
                         break

@@ -4,27 +4,26 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import AsyncIterator
+from datetime import UTC
 from pathlib import Path
 
 import pytest
-
 from live_app import settings_for
-from bot.app import build_services
 
-from bot.services import Services
+from bot.app import build_services
 from bot.clock import FrozenClock
-from bot.config import Settings
-from bot.routing import Command, Context, Dispatcher, Router
 from bot.messages import Incoming, Reply
+from bot.routing import Command, Context, Dispatcher, Router
+from bot.services import Services
 
 _ids = itertools.count(1)
 
 
-def message(text: str, user: str = "u1", message_id: str | None = None, **kw) -> Incoming:  # noqa: ANN003
-    from datetime import datetime, timezone
+def message(text: str, user: str = "u1", message_id: str | None = None, **kw) -> Incoming:
+    from datetime import datetime
 
     return Incoming(channel="console", user_id=user, chat_id=user, text=text,
-                    message_id=message_id or f"m{next(_ids)}", at=datetime.now(timezone.utc), **kw)
+                    message_id=message_id or f"m{next(_ids)}", at=datetime.now(UTC), **kw)
 
 
 @pytest.fixture
@@ -34,7 +33,7 @@ async def services(database_url: str, tmp_path: Path, clock: FrozenClock) -> Asy
     await s.close()
 
 
-async def ask(services: Services, text: str, **kw) -> list[Reply]:  # noqa: ANN003
+async def ask(services: Services, text: str, **kw) -> list[Reply]:
     assert services.dispatcher is not None
     return await services.dispatcher.handle(message(text, **kw))
 

@@ -107,7 +107,7 @@ async def test_every_key_is_taken_once_across_two_processes(database_url: str, s
     assert len({r.user.id for r in taken}) == 7
 
 
-async def test_arrival_brings_state_and_status_and_departure_writes_them(store: Store, clock) -> None:  # noqa: ANN001
+async def test_arrival_brings_state_and_status_and_departure_writes_them(store: Store, clock) -> None:
     first = await store.arrive(Arrival("web:1", "web", "v1"))
     assert first is not None and first.state is None
     assert not first.status.is_worker and first.status.notice_at is None and first.status.ticket_id is None
@@ -140,11 +140,11 @@ async def test_a_departure_with_nothing_to_write_costs_no_transaction(store: Sto
     ran: list[int] = []
     original = store.pass_messages
 
-    async def counting(batch):  # noqa: ANN001, ANN202
+    async def counting(batch):
         ran.append(len(batch))
         return await original(batch)
 
-    store._hot_path._run_batch = counting  # noqa: SLF001 - observing, not replacing, the batch function
+    store._hot_path._run_batch = counting
     await store.depart(Departure(1))
     assert ran == []
 

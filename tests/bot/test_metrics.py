@@ -114,7 +114,7 @@ def test_render_escapes_labels_and_cumulates_buckets() -> None:
         counter.inc(outcome="x")
 
 
-async def test_metrics_token_when_configured(tmp_path, clock) -> None:  # noqa: ANN001
+async def test_metrics_token_when_configured(tmp_path, clock) -> None:
     from live_app import serve_app, sqlite_settings
 
     async with serve_app(sqlite_settings(tmp_path, metrics_token="s3cret"), clock) as url, \

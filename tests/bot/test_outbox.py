@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from aiohttp import web
-
 from fakes.channel import RecordingChannel
+
 from bot.channels.base import SendError
 from bot.messages import Button, Reply, reply_to_payload
 from bot.outbox import LEASE, OutboxSender
@@ -37,7 +36,7 @@ async def test_two_processes_never_claim_the_same_message(database_url: str, sto
         await other.close()
 
 
-async def test_lease_expiry_hands_a_crashed_claim_to_another_sender(store: Store, clock) -> None:  # noqa: ANN001
+async def test_lease_expiry_hands_a_crashed_claim_to_another_sender(store: Store, clock) -> None:
     await store.enqueue("test", "c1", payload("hello"))
     [claimed] = await store.claim_outbox(10, LEASE)  # then the process "crashes" before sending
     assert await store.claim_outbox(10, LEASE) == []
@@ -57,7 +56,7 @@ async def test_sender_delivers_once_and_marks_sent(store: Store) -> None:
     assert await store.outbox_counts() == {"sent": 1}
 
 
-async def test_transient_failure_retries_with_backoff_then_succeeds(store: Store, clock) -> None:  # noqa: ANN001
+async def test_transient_failure_retries_with_backoff_then_succeeds(store: Store, clock) -> None:
     channel = RecordingChannel("test", [SendError("timeout")])
     await store.enqueue("test", "c", payload("x"))
     sender = OutboxSender(store, {"test": channel})
@@ -69,7 +68,7 @@ async def test_transient_failure_retries_with_backoff_then_succeeds(store: Store
     assert len(channel.sent) == 1 and await store.outbox_counts() == {"sent": 1}
 
 
-async def test_permanent_failure_is_recorded_not_retried(store: Store, clock) -> None:  # noqa: ANN001
+async def test_permanent_failure_is_recorded_not_retried(store: Store, clock) -> None:
     channel = RecordingChannel("test", [SendError("blocked by user", permanent=True)])
     await store.enqueue("test", "c", payload("x"))
     sender = OutboxSender(store, {"test": channel})
@@ -79,14 +78,14 @@ async def test_permanent_failure_is_recorded_not_retried(store: Store, clock) ->
     assert channel.sent == [] and await store.outbox_counts() == {"failed": 1}
 
 
-async def test_shared_values_expire(store: Store, clock) -> None:  # noqa: ANN001
+async def test_shared_values_expire(store: Store, clock) -> None:
     await store.put_shared("wechat:token", "T1", clock.now() + timedelta(seconds=100))
     assert await store.get_shared("wechat:token") == "T1"
     clock.advance(seconds=101)
     assert await store.get_shared("wechat:token") is None
 
 
-async def test_lease_is_exclusive_until_released_or_expired(database_url: str, store: Store, clock) -> None:  # noqa: ANN001
+async def test_lease_is_exclusive_until_released_or_expired(database_url: str, store: Store, clock) -> None:
     other = Store(create_engine(database_url), clock)
     try:
         assert await store.take_lease("wechat:token:refresh", "a", timedelta(seconds=15)) is True

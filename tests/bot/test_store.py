@@ -46,7 +46,7 @@ async def test_claims_are_shared_between_two_engines(database_url: str, store: S
         await other.close()
 
 
-async def test_state_round_trip_and_expiry(store: Store, clock) -> None:  # noqa: ANN001
+async def test_state_round_trip_and_expiry(store: Store, clock) -> None:
     user = await store.user_for("console", "u1")
     assert await store.get_state(user.id) is None
     await store.set_state(user.id, "qa:answered", {"q": "低保怎么申请"})
@@ -58,7 +58,7 @@ async def test_state_round_trip_and_expiry(store: Store, clock) -> None:  # noqa
     assert await store.get_state(user.id) is None
 
 
-async def test_documents_add_update_unchanged_remove(store: Store, clock) -> None:  # noqa: ANN001
+async def test_documents_add_update_unchanged_remove(store: Store, clock) -> None:
     doc = StoredDocument("gz/a.md", "标题", "来源", "2024", "广州市", "正文内容一", "h1")
     assert await store.save_document(doc) == "added"
     rev1 = await store.documents_revision()
@@ -74,7 +74,7 @@ async def test_documents_add_update_unchanged_remove(store: Store, clock) -> Non
     assert [d.path for d in await store.list_documents()] == ["gzx/c.md"]
 
 
-async def test_old_seen_messages_are_forgotten(store: Store, clock) -> None:  # noqa: ANN001
+async def test_old_seen_messages_are_forgotten(store: Store, clock) -> None:
     await store.arrive(Arrival("web:1", "web", "v1"))
     clock.advance(days=8)
     await store.arrive(Arrival("web:2", "web", "v1"))

@@ -15,7 +15,7 @@ WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 
 def with_check(body: str) -> str:
     """An 18-digit ID number from its first 17 digits (GB 11643 check character)."""
-    return body + "10X98765432"[sum(int(d) * w for d, w in zip(body, WEIGHTS)) % 11]
+    return body + "10X98765432"[sum(int(d) * w for d, w in zip(body, WEIGHTS, strict=False)) % 11]
 
 
 OLD_ID = "440106520315018"  # 15 digits, born 1952-03-15

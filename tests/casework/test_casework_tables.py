@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from bot.store import CATEGORIES
 from handlers.casework.files import parse_categories
 from handlers.casework.tables import TableError, load_categories, load_headers
 from handlers.reminders.rules import load_rulebook
-from bot.store import CATEGORIES
 
 
 def test_the_shipped_category_table_covers_the_store_and_the_issue_spellings() -> None:

@@ -12,8 +12,8 @@ import sqlite3
 import stat
 import subprocess
 import sys
-from datetime import datetime, timezone
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import openpyxl
@@ -21,10 +21,10 @@ import pytest
 from live_app import throwaway_postgres
 from messy_roster import IGNORED, SHEET, build_messy_roster
 
-from bot.store.connect import open_store
 from bot.config import Settings
 from bot.crypto import generate_key, new_invite_code
 from bot.store import EXPORT_COLUMNS, Store, VisitDraft, WorkerRecord
+from bot.store.connect import open_store
 from handlers.casework.store import CaseworkStore
 from handlers.workers.store import WorkersStore
 
@@ -288,10 +288,10 @@ async def _report_visits(tmp_path: Path) -> None:
         workers = {w.name: w for w, _ in await WorkersStore.of(store).list_workers(station.id)}
         cases = {c.name: c for c in await CaseworkStore.of(store).cases_of_worker(workers["王芳"].id)}
         await CaseworkStore.of(store).save_visit(workers["王芳"].id, VisitDraft(
-            cases["张桂英"].id, datetime(2026, 11, 5, 2, 30, tzinfo=timezone.utc), "入户", findings="身体还可以，腿脚不便",
+            cases["张桂英"].id, datetime(2026, 11, 5, 2, 30, tzinfo=UTC), "入户", findings="身体还可以，腿脚不便",
             needs="助餐", risk_after="低", follow_up="下周电话回访"), "console:wf:1")
         await CaseworkStore.of(store).save_visit(workers["王芳"].id, VisitDraft(
-            cases["陈婆"].id, datetime(2026, 11, 20, 16, 30, tzinfo=timezone.utc), "电话",
+            cases["陈婆"].id, datetime(2026, 11, 20, 16, 30, tzinfo=UTC), "电话",
             findings="=HYPERLINK(\"http://x\")"), "console:wf:2")
     finally:
         await store.close()

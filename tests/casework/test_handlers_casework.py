@@ -13,22 +13,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from live_app import settings_for
 from sqlalchemy import delete, select
 
-from live_app import settings_for
 from bot.app import build_services
-
-from bot.services import Services
 from bot.clock import FrozenClock
-from bot.config import Settings
 from bot.crypto import generate_key, new_invite_code
 from bot.messages import Attachment, Incoming, Reply
+from bot.services import Services
 from bot.store import CaseRow, StationRecord
 from bot.store.casework_models import AuditEntry, Visit, VisitAttachment
 from bot.store.models import OutboxMessage
+from handlers.casework.store import CaseworkStore
 from handlers.common.roles import NOT_A_WORKER
 from handlers.workers.router import REFUSED
-from handlers.casework.store import CaseworkStore
 from handlers.workers.store import WorkersStore
 
 KEY = generate_key()
@@ -38,7 +36,7 @@ WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 
 def id_number(body: str) -> str:
     """A resident ID with a valid GB 11643 check character."""
-    return body + "10X98765432"[sum(int(c) * w for c, w in zip(body, WEIGHTS)) % 11]
+    return body + "10X98765432"[sum(int(c) * w for c, w in zip(body, WEIGHTS, strict=False)) % 11]
 
 
 ID_ZHANG = id_number("44060519450312002")

@@ -40,7 +40,7 @@ WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 
 
 def id_number(body: str) -> str:
-    return body + "10X98765432"[sum(int(c) * w for c, w in zip(body, WEIGHTS)) % 11]
+    return body + "10X98765432"[sum(int(c) * w for c, w in zip(body, WEIGHTS, strict=False)) % 11]
 
 
 async def shegong(tmp_path: Path, database_url: str, *args: str) -> str:

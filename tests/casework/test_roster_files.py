@@ -10,6 +10,7 @@ import openpyxl
 import pytest
 from messy_roster import HE_ID, IGNORED, OLD_ID, OLD_ID_AS_18, SHEET, build_messy_roster, lower_x_id, with_check
 
+from bot.store import CaseRow
 from handlers.casework.files import (
     ImportFileError,
     ParsedFile,
@@ -20,7 +21,6 @@ from handlers.casework.files import (
     upgrade_id_number,
     write_errors_xlsx,
 )
-from bot.store import CaseRow
 
 TODAY = date(2026, 12, 2)
 WORKERS = ["王芳", "李敏"]

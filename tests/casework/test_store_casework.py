@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import text
@@ -43,7 +43,7 @@ async def bound_worker(store: Store, station_id: int, name: str, channel: str, u
 
 
 @pytest.fixture
-async def station(store: Store):  # noqa: ANN201
+async def station(store: Store):
     return await WorkersStore.of(store).add_station("石牌街社工站", county="天河区", city="广州市")
 
 
@@ -60,7 +60,7 @@ async def test_station_add_lookup_and_duplicate(store: Store) -> None:
 
 
 # -- invites and binding ----------------------------------------------------------------------
-async def test_invite_binds_once_and_reuse_is_refused(store: Store, station) -> None:  # noqa: ANN001
+async def test_invite_binds_once_and_reuse_is_refused(store: Store, station) -> None:
     worker, code = await invite(store, station.id, "李敏", "lead")
     assert worker == WorkerRecord(worker.id, "李敏", "lead", station.id, "石牌街社工站")
     phone = await store.user_for("wecom", "limin")
@@ -73,7 +73,7 @@ async def test_invite_binds_once_and_reuse_is_refused(store: Store, station) -> 
     assert await WorkersStore.of(store).redeem_invite(store.secrets.invite_hash("ZZZZZZZZ"), other.id) == "unknown"
 
 
-async def test_invite_expires_after_seven_days(store: Store, station, clock: FrozenClock) -> None:  # noqa: ANN001
+async def test_invite_expires_after_seven_days(store: Store, station, clock: FrozenClock) -> None:
     _, early = await invite(store, station.id, "王芳")
     _, late = await invite(store, station.id, "陈军")
     user = await store.user_for("console", "u1")
@@ -84,7 +84,7 @@ async def test_invite_expires_after_seven_days(store: Store, station, clock: Fro
     assert (await store.worker_for_user(user.id)).name == "王芳"
 
 
-async def test_new_invite_replaces_old_code_and_keeps_worker(store: Store, station) -> None:  # noqa: ANN001
+async def test_new_invite_replaces_old_code_and_keeps_worker(store: Store, station) -> None:
     first, old_code = await invite(store, station.id, "李敏", "lead")
     again, new_code = await invite(store, station.id, "李敏", "")  # "" keeps the role
     assert again == first
@@ -95,7 +95,7 @@ async def test_new_invite_replaces_old_code_and_keeps_worker(store: Store, stati
     assert demoted.role == "worker" and demoted.id == first.id
 
 
-async def test_rebind_moves_identity_to_new_worker(store: Store, station) -> None:  # noqa: ANN001
+async def test_rebind_moves_identity_to_new_worker(store: Store, station) -> None:
     user = await store.user_for("wecom", "shared-phone")
     a, code_a = await invite(store, station.id, "甲")
     b, code_b = await invite(store, station.id, "乙")
@@ -106,7 +106,7 @@ async def test_rebind_moves_identity_to_new_worker(store: Store, station) -> Non
     assert listed == {"甲": [], "乙": ["wecom"]}
 
 
-async def test_same_code_raced_binds_exactly_one(store: Store, station) -> None:  # noqa: ANN001
+async def test_same_code_raced_binds_exactly_one(store: Store, station) -> None:
     _, code = await invite(store, station.id, "李敏")
     users = [await store.user_for("telegram", str(i)) for i in range(6)]
     results = await asyncio.gather(*(WorkersStore.of(store).redeem_invite(store.secrets.invite_hash(code), u.id) for u in users))
@@ -114,7 +114,7 @@ async def test_same_code_raced_binds_exactly_one(store: Store, station) -> None:
     assert sorted(r for r in results if isinstance(r, str)) == ["used"] * 5
 
 
-async def test_workers_list_and_leads_with_identities(store: Store, station) -> None:  # noqa: ANN001
+async def test_workers_list_and_leads_with_identities(store: Store, station) -> None:
     other = await WorkersStore.of(store).add_station("冼村街社工站")
     lead = await bound_worker(store, station.id, "李敏", "wecom", "limin", role="lead")
     user = await store.user_for("telegram", "777")
@@ -135,7 +135,7 @@ async def test_workers_list_and_leads_with_identities(store: Store, station) -> 
 
 
 # -- cases ------------------------------------------------------------------------------------
-async def test_cases_found_by_exact_then_fuzzy_name_within_station_and_worker(store: Store, station) -> None:  # noqa: ANN001
+async def test_cases_found_by_exact_then_fuzzy_name_within_station_and_worker(store: Store, station) -> None:
     me = await bound_worker(store, station.id, "王芳", "console", "wf")
     colleague = await bound_worker(store, station.id, "陈军", "console", "cj")
     await CaseworkStore.of(store).import_cases(station.id, [row("张桂英", ID_A, "王芳"), row("张贵英", ID_B, "陈军"),
@@ -163,7 +163,7 @@ async def test_cases_found_by_exact_then_fuzzy_name_within_station_and_worker(st
     assert await CaseworkStore.of(store).case_by_id(case.id, other.id) is None
 
 
-async def test_import_adds_updates_and_leaves_unchanged(store: Store, station, clock: FrozenClock) -> None:  # noqa: ANN001
+async def test_import_adds_updates_and_leaves_unchanged(store: Store, station, clock: FrozenClock) -> None:
     await bound_worker(store, station.id, "王芳", "console", "wf")
     rows = [row("张桂英", ID_A, "王芳"), row("李伯", ID_B, phone="", risk_level="高")]
     assert await CaseworkStore.of(store).import_cases(station.id, rows) == {"added": 2, "updated": 0, "unchanged": 0}
@@ -180,7 +180,7 @@ async def test_import_adds_updates_and_leaves_unchanged(store: Store, station, c
     assert (case.address, case.phone_masked, case.risk_level, case.worker_id) == ("新地址", "", "高", None)
 
 
-async def test_import_dry_run_counts_the_same_and_writes_nothing(store: Store, station) -> None:  # noqa: ANN001
+async def test_import_dry_run_counts_the_same_and_writes_nothing(store: Store, station) -> None:
     rows = [row("张桂英", ID_A), row("李伯", ID_B)]
     assert await CaseworkStore.of(store).import_cases(station.id, rows, dry_run=True) == {"added": 2, "updated": 0, "unchanged": 0}
     assert await _count(store, "cases") == 0
@@ -191,7 +191,7 @@ async def test_import_dry_run_counts_the_same_and_writes_nothing(store: Store, s
     assert (await CaseworkStore.of(store).find_cases(station.id, "李伯"))[0].village == "石牌村"
 
 
-async def test_a_blank_roster_risk_is_kept_as_unassessed_through_a_visit_and_its_undo(  # noqa: ANN001
+async def test_a_blank_roster_risk_is_kept_as_unassessed_through_a_visit_and_its_undo(
         store: Store, station, clock: FrozenClock) -> None:
     worker = await bound_worker(store, station.id, "王芳", "console", "wf")
     await CaseworkStore.of(store).import_cases(station.id, [row("张桂英", ID_A, "王芳", risk_level="未评估")])
@@ -205,7 +205,7 @@ async def test_a_blank_roster_risk_is_kept_as_unassessed_through_a_visit_and_its
         await CaseworkStore.of(store).import_cases(station.id, [row("李伯", ID_B, risk_level="很高")])
 
 
-async def test_import_all_or_nothing_on_unknown_worker_or_duplicate(store: Store, station) -> None:  # noqa: ANN001
+async def test_import_all_or_nothing_on_unknown_worker_or_duplicate(store: Store, station) -> None:
     with pytest.raises(ValueError, match="负责社工不是本站的社工：路人"):
         await CaseworkStore.of(store).import_cases(station.id, [row("张桂英", ID_A), row("李伯", ID_B, "路人")])
     with pytest.raises(ValueError, match="身份证号重复"):
@@ -215,7 +215,7 @@ async def test_import_all_or_nothing_on_unknown_worker_or_duplicate(store: Store
     assert await _count(store, "cases") == 0
 
 
-async def test_numbers_are_encrypted_at_rest(store: Store, station) -> None:  # noqa: ANN001
+async def test_numbers_are_encrypted_at_rest(store: Store, station) -> None:
     await CaseworkStore.of(store).import_cases(station.id, [row("张桂英", ID_A, phone="020-12345678")])
     async with store.engine.connect() as conn:
         raw = " ".join(str(v) for r in (await conn.execute(text("SELECT * FROM cases"))).all() for v in r)
@@ -226,14 +226,14 @@ async def test_numbers_are_encrypted_at_rest(store: Store, station) -> None:  # 
 
 
 # -- visits -----------------------------------------------------------------------------------
-async def _setup_visits(store: Store, station):  # noqa: ANN001, ANN202
+async def _setup_visits(store: Store, station):
     worker = await bound_worker(store, station.id, "王芳", "console", "wf")
     await CaseworkStore.of(store).import_cases(station.id, [row("张桂英", ID_A, "王芳"), row("李伯", ID_B, "王芳")])
     cases = {c.name: c for c in await CaseworkStore.of(store).cases_of_worker(worker.id)}
     return worker, cases
 
 
-async def test_save_visit_is_idempotent_and_queues_notices(store: Store, station, clock: FrozenClock) -> None:  # noqa: ANN001
+async def test_save_visit_is_idempotent_and_queues_notices(store: Store, station, clock: FrozenClock) -> None:
     worker, cases = await _setup_visits(store, station)
     lead = await bound_worker(store, station.id, "李敏", "wecom", "limin", role="lead")
     draft = VisitDraft(case_id=cases["张桂英"].id, visited_at=clock.now() - timedelta(hours=2), mode="入户",
@@ -253,7 +253,7 @@ async def test_save_visit_is_idempotent_and_queues_notices(store: Store, station
     assert lead.role == "lead"
 
 
-async def test_visit_with_local_time_is_stored_as_the_same_instant(store: Store, station) -> None:  # noqa: ANN001
+async def test_visit_with_local_time_is_stored_as_the_same_instant(store: Store, station) -> None:
     worker, cases = await _setup_visits(store, station)
     local = datetime(2026, 11, 28, 15, 0, tzinfo=timezone(timedelta(hours=8)))
     visit, _ = await CaseworkStore.of(store).save_visit(worker.id, VisitDraft(cases["李伯"].id, local, "电话"), "k1")
@@ -262,7 +262,7 @@ async def test_visit_with_local_time_is_stored_as_the_same_instant(store: Store,
     assert rows[0]["走访时间"] == "2026-11-28 15:00"
 
 
-async def test_worker_cannot_report_on_another_stations_case(store: Store, station) -> None:  # noqa: ANN001
+async def test_worker_cannot_report_on_another_stations_case(store: Store, station) -> None:
     _, cases = await _setup_visits(store, station)
     other = await WorkersStore.of(store).add_station("冼村街社工站")
     stranger = await bound_worker(store, other.id, "赵强", "telegram", "zq")
@@ -274,7 +274,7 @@ async def test_worker_cannot_report_on_another_stations_case(store: Store, stati
         await CaseworkStore.of(store).save_visit(stranger.id, replace(draft, mode="上门"), "x")
 
 
-async def test_undo_deletes_visit_and_restores_risk(store: Store, station, clock: FrozenClock) -> None:  # noqa: ANN001
+async def test_undo_deletes_visit_and_restores_risk(store: Store, station, clock: FrozenClock) -> None:
     worker, cases = await _setup_visits(store, station)
     colleague = await bound_worker(store, station.id, "陈军", "console", "cj")
     case_id = cases["张桂英"].id
@@ -291,7 +291,7 @@ async def test_undo_deletes_visit_and_restores_risk(store: Store, station, clock
     assert await _count(store, "visit_attachments") == 0
 
 
-async def test_attachments_go_to_the_newest_recent_visit(store: Store, station, clock: FrozenClock) -> None:  # noqa: ANN001
+async def test_attachments_go_to_the_newest_recent_visit(store: Store, station, clock: FrozenClock) -> None:
     worker, cases = await _setup_visits(store, station)
     assert await CaseworkStore.of(store).attach_to_recent_visit(worker.id, "image", url="u0") is None
     await CaseworkStore.of(store).save_visit(worker.id, VisitDraft(cases["张桂英"].id, clock.now(), "入户"), "k1")
@@ -307,13 +307,13 @@ async def test_attachments_go_to_the_newest_recent_visit(store: Store, station, 
     assert await CaseworkStore.of(store).attach_to_recent_visit(worker.id, "image", url="u2") is None
 
 
-async def test_visit_lists_and_station_stats(store: Store, station, clock: FrozenClock) -> None:  # noqa: ANN001
+async def test_visit_lists_and_station_stats(store: Store, station, clock: FrozenClock) -> None:
     worker, cases = await _setup_visits(store, station)
     colleague = await bound_worker(store, station.id, "陈军", "console", "cj")
     await CaseworkStore.of(store).import_cases(station.id, [row("张桂英", ID_A, "王芳"), row("李伯", ID_B, "王芳"),
                                           row("陈婆", ID_C, "陈军")])
     now = clock.now()
-    month_start = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    month_start = datetime(2026, 11, 1, tzinfo=UTC)
     old, _ = await CaseworkStore.of(store).save_visit(worker.id, VisitDraft(cases["李伯"].id, now - timedelta(days=40), "电话"), "k0")
     for i in range(6):
         await CaseworkStore.of(store).save_visit(worker.id, VisitDraft(cases["张桂英"].id, now - timedelta(days=i), "入户",
@@ -332,7 +332,7 @@ async def test_visit_lists_and_station_stats(store: Store, station, clock: Froze
     assert [(c.name, c.last_visit_at) for c in stats["stale"]] == [("李伯", old.visited_at)]
 
 
-async def test_export_has_clear_numbers_and_filters(store: Store, station, clock: FrozenClock) -> None:  # noqa: ANN001
+async def test_export_has_clear_numbers_and_filters(store: Store, station, clock: FrozenClock) -> None:
     worker, cases = await _setup_visits(store, station)
     other = await WorkersStore.of(store).add_station("冼村街社工站")
     stranger = await bound_worker(store, other.id, "赵强", "telegram", "zq")
@@ -354,7 +354,7 @@ async def test_export_has_clear_numbers_and_filters(store: Store, station, clock
     assert [r["服务对象"] for r in await CaseworkStore.of(store).export_visits(None, None, clock.now())] == ["张桂英"]
 
 
-async def test_audit_rows(store: Store, station, clock: FrozenClock) -> None:  # noqa: ANN001
+async def test_audit_rows(store: Store, station, clock: FrozenClock) -> None:
     worker, cases = await _setup_visits(store, station)
     await store.audit(f"worker:{worker.id}", "case.read", target=f"case:{cases['张桂英'].id}", worker_id=worker.id,
                       detail={"query": "张桂英"})

@@ -8,9 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.store.connect import open_store
 from bot.config import Settings
-from bot.store import CaseRow
 from bot.crypto import (
     SecretKeyError,
     Secrets,
@@ -20,6 +18,8 @@ from bot.crypto import (
     mask_phone,
     new_invite_code,
 )
+from bot.store import CaseRow
+from bot.store.connect import open_store
 from handlers.casework.store import CaseworkStore
 from handlers.workers.store import WorkersStore
 

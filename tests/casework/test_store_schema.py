@@ -5,7 +5,6 @@ from __future__ import annotations
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
 from bot.store import Store, create_engine, upgrade
@@ -14,7 +13,7 @@ from bot.store.models import Base
 
 
 async def test_migrated_schema_matches_models(store: Store) -> None:
-    def compare(sync_conn):  # noqa: ANN001, ANN202
+    def compare(sync_conn):
         context = MigrationContext.configure(sync_conn, opts={"compare_type": True})
         return compare_metadata(context, Base.metadata)
 

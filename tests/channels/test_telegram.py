@@ -21,12 +21,12 @@ from sqlalchemy import select
 
 from bot import cli
 from bot.app import build_services
-from bot.services import Services
 from bot.channels import telegram
 from bot.clock import FrozenClock
 from bot.config import Settings
 from bot.messages import Button, Reply
 from bot.server import app_runner, create_app
+from bot.services import Services
 from bot.store.models import OutboxMessage
 
 # PTB itself warns when it builds a RetryAfter (the channel accepts both types the warning is about).

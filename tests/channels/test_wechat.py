@@ -16,21 +16,19 @@ import xmltodict
 from aiohttp import web
 from fakes.wechat_platform import AES_KEY, Callbacks, FakeWxPlatform, eventually
 
-from bot.app import build_services
-
-from bot.services import Services
+from bot.app import FEATURES, build_services, middlewares_of
 from bot.channels import registry, wechat
 from bot.channels.base import SendError
 from bot.channels.wx_common import MAX_CALLBACK_AGE, MAX_TEXT_BYTES, UNSUPPORTED_TEXT, split_text
 from bot.config import Settings
-from handlers.privacy.consent import notice_text
-from handlers.handoff.maintenance import SEEN_MESSAGE_DAYS
-from bot.routing import Context, Dispatcher, Next, Regex, Router
 from bot.messages import Incoming, Reply
-from bot.app import FEATURES, middlewares_of
+from bot.routing import Context, Dispatcher, Next, Regex, Router
 from bot.routing.middlewares import intake
 from bot.server import app_runner, create_app
+from bot.services import Services
 from bot.store import Store, create_engine
+from handlers.handoff.maintenance import SEEN_MESSAGE_DAYS
+from handlers.privacy.consent import notice_text
 
 TOKEN = "wx-callback-token"
 NOTICE = notice_text(180)  # the privacy notice a resident's first message gets (bot/consent.py)
@@ -95,7 +93,7 @@ Launch = Callable[..., Awaitable[Bot]]
 
 
 @pytest.fixture
-async def launch(tmp_path: Path, clock, platform: FakeWxPlatform) -> AsyncIterator[Launch]:  # noqa: ANN001
+async def launch(tmp_path: Path, clock, platform: FakeWxPlatform) -> AsyncIterator[Launch]:
     """Start the bot: `aes_key=""` for plaintext mode; `share_with` for a second process on the same database."""
     stack = AsyncExitStack()
 
@@ -168,7 +166,7 @@ async def ask(http: aiohttp.ClientSession, bot: Bot, cb: Callbacks, xml: str) ->
 
 
 # -- answering ------------------------------------------------------------------------------------
-async def test_encrypted_question_gets_encrypted_cited_answer(launch: Launch, http, platform) -> None:  # noqa: ANN001
+async def test_encrypted_question_gets_encrypted_cited_answer(launch: Launch, http, platform) -> None:
     bot = await launch()
     answer = await ask(http, bot, SAFE, SAFE.text("低保怎么申请"))
     assert answer is not None and "来源" in answer and "申请" in answer
@@ -176,7 +174,7 @@ async def test_encrypted_question_gets_encrypted_cited_answer(launch: Launch, ht
     assert platform.sent == [] and await bot.outbox() == {}
 
 
-async def test_plaintext_mode(launch: Launch, http) -> None:  # noqa: ANN001
+async def test_plaintext_mode(launch: Launch, http) -> None:
     bot = await launch(aes_key="")
     answer = await ask(http, bot, PLAIN, PLAIN.text("低保怎么申请"))
     assert answer is not None and "来源" in answer
@@ -194,13 +192,13 @@ async def test_plaintext_mode(launch: Launch, http) -> None:  # noqa: ANN001
     (SAFE.message("link", {"Title": "t", "Description": "d", "Url": "http://example.com"}), UNSUPPORTED_TEXT),
     (SAFE.message("brand_new_type", {"Whatever": "x"}), UNSUPPORTED_TEXT),
 ])
-async def test_message_kinds(launch: Launch, http, xml: str, expected: str) -> None:  # noqa: ANN001
+async def test_message_kinds(launch: Launch, http, xml: str, expected: str) -> None:
     bot = await launch()
     answer = await ask(http, bot, SAFE, xml)
     assert answer is not None and expected in answer
 
 
-async def test_location_and_subscribe_reach_handlers_translated(launch: Launch, http) -> None:  # noqa: ANN001
+async def test_location_and_subscribe_reach_handlers_translated(launch: Launch, http) -> None:
     bot = await launch()
     await ask(http, bot, SAFE, SAFE.message("location", {"Location_X": "23.13", "Location_Y": "113.35",
                                                          "Scale": "20", "Label": "天河"}))
@@ -216,14 +214,14 @@ async def test_location_and_subscribe_reach_handlers_translated(launch: Launch, 
     assert len(bot.processed) == 2
 
 
-async def test_several_replies_first_passive_rest_pushed(launch: Launch, http, platform) -> None:  # noqa: ANN001
+async def test_several_replies_first_passive_rest_pushed(launch: Launch, http, platform) -> None:
     bot = await launch()
     assert await ask(http, bot, SAFE, SAFE.text("两条")) == "第一条\n\n" + NOTICE  # a first message: the notice
     await eventually(lambda: platform.sent)
     assert [(s.api, s.touser, s.content) for s in platform.sent] == [("custom", "o_user_1", "第二条")]
 
 
-async def test_long_answer_is_split_under_the_byte_limit(launch: Launch, http, platform) -> None:  # noqa: ANN001
+async def test_long_answer_is_split_under_the_byte_limit(launch: Launch, http, platform) -> None:
     bot = await launch()
     first = await ask(http, bot, SAFE, SAFE.text("长文"))
     assert first is not None and len(first.encode()) <= MAX_TEXT_BYTES
@@ -245,7 +243,7 @@ def test_split_text_keeps_everything() -> None:
 
 
 # -- deadline and deduplication -------------------------------------------------------------------
-async def test_same_msgid_three_times_is_answered_once(launch: Launch, http, platform, database_url: str) -> None:  # noqa: ANN001
+async def test_same_msgid_three_times_is_answered_once(launch: Launch, http, platform, database_url: str) -> None:
     first = await launch(database_url=database_url)
     second = await launch(database_url=database_url, share_with=first)  # another process, same database
     xml = SAFE.text("低保怎么申请")
@@ -258,7 +256,7 @@ async def test_same_msgid_three_times_is_answered_once(launch: Launch, http, pla
     assert (await first.outbox()).get("pending", 0) == 0
 
 
-async def test_slow_answer_says_success_then_pushes_once(launch: Launch, http, platform) -> None:  # noqa: ANN001
+async def test_slow_answer_says_success_then_pushes_once(launch: Launch, http, platform) -> None:
     bot = await launch()
     xml = SAFE.text("慢慢答")
     started = time.monotonic()
@@ -275,7 +273,7 @@ async def test_slow_answer_says_success_then_pushes_once(launch: Launch, http, p
 
 
 # -- refusing ---------------------------------------------------------------------------------------
-async def test_forged_signatures_are_refused(launch: Launch, http, platform) -> None:  # noqa: ANN001
+async def test_forged_signatures_are_refused(launch: Launch, http, platform) -> None:
     safe = await launch()
     assert (await deliver(http, safe, SAFE, SAFE.text("低保怎么申请"), forge=True))[0] == 403
     params, body = SAFE.post(SAFE.text("低保怎么申请"))
@@ -287,7 +285,7 @@ async def test_forged_signatures_are_refused(launch: Launch, http, platform) -> 
     assert safe.processed == plain.processed == [] and platform.sent == []
 
 
-async def test_replayed_old_callbacks_are_refused(launch: Launch, http, platform) -> None:  # noqa: ANN001
+async def test_replayed_old_callbacks_are_refused(launch: Launch, http, platform) -> None:
     # Correctly signed callbacks: accepted an hour after they were signed (a slow network, a skewed clock);
     # refused when signed longer ago than message ids are remembered for sure, or far in the future.
     bot = await launch()
@@ -311,7 +309,7 @@ def test_replay_window_is_inside_the_dedup_memory() -> None:
     assert MAX_CALLBACK_AGE < timedelta(days=SEEN_MESSAGE_DAYS)
 
 
-async def test_url_verification(launch: Launch, http) -> None:  # noqa: ANN001
+async def test_url_verification(launch: Launch, http) -> None:
     plain, safe = await launch(aes_key=""), await launch()
     for bot, encrypted in ((plain, False), (safe, False), (safe, True)):
         async with http.get(f"{bot.url}/wechat", params=SAFE.verify_url("echo-12345", encrypted)) as r:
@@ -325,7 +323,7 @@ async def test_url_verification(launch: Launch, http) -> None:  # noqa: ANN001
     ("safe", "outer", BOMB), ("safe", "inner", BOMB), ("safe", "inner", XXE),
     ("safe", "inner", '<!doctype xml><xml><MsgType>text</MsgType></xml>'),
 ])
-async def test_xml_entity_attacks_are_refused(launch: Launch, http, platform, mode: str, where: str, xml: str) -> None:  # noqa: ANN001
+async def test_xml_entity_attacks_are_refused(launch: Launch, http, platform, mode: str, where: str, xml: str) -> None:
     bot = await launch(aes_key="" if mode == "plain" else AES_KEY)
     cb = PLAIN if mode == "plain" else SAFE
     params, body = cb.post(xml)
@@ -348,7 +346,7 @@ def test_xmltodict_does_not_expand_entities_either() -> None:
     ("plain", "<xml><MsgType>text</MsgType><Content>no sender</Content></xml>"),
     ("safe", "<xml><MsgType>text</MsgType"), ("safe", "<other>1</other>"),
 ])
-async def test_malformed_xml_is_400(launch: Launch, http, mode: str, xml: str) -> None:  # noqa: ANN001
+async def test_malformed_xml_is_400(launch: Launch, http, mode: str, xml: str) -> None:
     bot = await launch(aes_key="" if mode == "plain" else AES_KEY)
     status, _ = await deliver(http, bot, PLAIN if mode == "plain" else SAFE, xml)
     assert status == 400 and bot.processed == []
@@ -357,7 +355,7 @@ async def test_malformed_xml_is_400(launch: Launch, http, mode: str, xml: str) -
         assert r.status == 400
 
 
-async def test_body_over_one_megabyte_is_413(launch: Launch, http) -> None:  # noqa: ANN001
+async def test_body_over_one_megabyte_is_413(launch: Launch, http) -> None:
     bot = await launch(aes_key="")
     params, _ = PLAIN.post("<xml/>")
     async with http.post(f"{bot.url}/wechat", params=params, data=b"<xml>" + b"x" * (1024 * 1024) + b"</xml>") as r:
@@ -366,7 +364,7 @@ async def test_body_over_one_megabyte_is_413(launch: Launch, http) -> None:  # n
 
 
 # -- pushing through the customer-service API ------------------------------------------------------
-async def test_access_token_fetched_once_and_shared_between_stores(launch: Launch, platform) -> None:  # noqa: ANN001
+async def test_access_token_fetched_once_and_shared_between_stores(launch: Launch, platform) -> None:
     bot = await launch()
     for n in range(3):
         await bot.services.push("wechat", "o_user_1", Reply(f"提醒{n}"), dedup_key=f"test:{n}")
@@ -400,7 +398,7 @@ async def test_access_token_fetched_once_and_shared_between_stores(launch: Launc
         await other.close()
 
 
-async def test_invalid_token_is_refreshed_once_and_retried(launch: Launch, platform) -> None:  # noqa: ANN001
+async def test_invalid_token_is_refreshed_once_and_retried(launch: Launch, platform) -> None:
     bot = await launch()
     await bot.services.push("wechat", "o_user_1", Reply("第一条"))
     await eventually(lambda: platform.sent)
@@ -411,7 +409,7 @@ async def test_invalid_token_is_refreshed_once_and_retried(launch: Launch, platf
     assert await bot.outbox() == {"sent": 2}
 
 
-async def test_outside_48_hour_window_fails_for_good(launch: Launch, platform) -> None:  # noqa: ANN001
+async def test_outside_48_hour_window_fails_for_good(launch: Launch, platform) -> None:
     bot = await launch()
     platform.fail_next.append(45015)
     await bot.services.push("wechat", "o_user_1", Reply("过期的回复"))
@@ -419,7 +417,7 @@ async def test_outside_48_hour_window_fails_for_good(launch: Launch, platform) -
     assert platform.sent == [] and platform.rejected == [45015]
 
 
-async def test_other_errcodes_are_transient(launch: Launch, platform) -> None:  # noqa: ANN001
+async def test_other_errcodes_are_transient(launch: Launch, platform) -> None:
     bot = await launch()
     channel = wechat.create(bot.services)
     assert channel is not None

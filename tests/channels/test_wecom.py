@@ -14,16 +14,14 @@ import pytest
 from aiohttp import web
 from fakes.wechat_platform import AES_KEY, Callbacks, FakeWxPlatform, eventually
 
-from bot.app import build_services
-
-from bot.services import Services
+from bot.app import FEATURES, build_services, middlewares_of
 from bot.channels import registry, wecom
 from bot.config import Settings
-from bot.routing import Context, Dispatcher, Next, Regex, Router
 from bot.messages import Incoming, Reply
-from bot.app import FEATURES, middlewares_of
+from bot.routing import Context, Dispatcher, Next, Regex, Router
 from bot.routing.middlewares import intake
 from bot.server import app_runner, create_app
+from bot.services import Services
 from bot.store import Store, create_engine
 
 TOKEN = "wecom-callback-token"
@@ -71,7 +69,7 @@ async def stop_app(runner: web.AppRunner) -> None:
 
 
 @pytest.fixture
-async def launch(tmp_path: Path, clock, platform: FakeWxPlatform) -> AsyncIterator[Launch]:  # noqa: ANN001
+async def launch(tmp_path: Path, clock, platform: FakeWxPlatform) -> AsyncIterator[Launch]:
     stack = AsyncExitStack()
 
     async def start(database_url: str | None = None, share_with: Bot | None = None) -> Bot:
@@ -138,7 +136,7 @@ def text(content: str, **kw: object) -> str:
     return CB.text(content, user="zhangsan", **kw)
 
 
-async def test_url_verification(launch: Launch, http) -> None:  # noqa: ANN001
+async def test_url_verification(launch: Launch, http) -> None:
     bot = await launch()
     async with http.get(f"{bot.url}/wecom", params=CB.verify_url("echo-67890", encrypted=True)) as r:
         assert (r.status, await r.text()) == (200, "echo-67890")
@@ -146,14 +144,14 @@ async def test_url_verification(launch: Launch, http) -> None:  # noqa: ANN001
         assert r.status == 403
 
 
-async def test_encrypted_question_gets_encrypted_cited_answer(launch: Launch, http, platform) -> None:  # noqa: ANN001
+async def test_encrypted_question_gets_encrypted_cited_answer(launch: Launch, http, platform) -> None:
     bot = await launch()
     answer = await ask(http, bot, text("低保怎么申请"))
     assert answer is not None and "来源" in answer
     assert [(m.channel, m.user_id) for m in bot.processed] == [("wecom", "zhangsan")] and platform.sent == []
 
 
-async def test_same_msgid_three_times_is_answered_once(launch: Launch, http, platform, database_url: str) -> None:  # noqa: ANN001
+async def test_same_msgid_three_times_is_answered_once(launch: Launch, http, platform, database_url: str) -> None:
     first = await launch(database_url=database_url)
     second = await launch(database_url=database_url, share_with=first)
     xml = text("低保怎么申请")
@@ -164,7 +162,7 @@ async def test_same_msgid_three_times_is_answered_once(launch: Launch, http, pla
     assert len([a for a in answers if a]) + len(platform.sent) == 1
 
 
-async def test_slow_answer_goes_out_as_app_message_once(launch: Launch, http, platform) -> None:  # noqa: ANN001
+async def test_slow_answer_goes_out_as_app_message_once(launch: Launch, http, platform) -> None:
     bot = await launch()
     xml = text("慢慢答")
     started = time.monotonic()
@@ -179,7 +177,7 @@ async def test_slow_answer_goes_out_as_app_message_once(launch: Launch, http, pl
     assert platform.token_fetches == ["wecom"] and len(bot.processed) == 1
 
 
-async def test_forged_signature_is_refused(launch: Launch, http, platform) -> None:  # noqa: ANN001
+async def test_forged_signature_is_refused(launch: Launch, http, platform) -> None:
     bot = await launch()
     assert (await deliver(http, bot, text("低保怎么申请"), forge=True))[0] == 403
     params, body = CB.post(text("低保怎么申请"))
@@ -193,7 +191,7 @@ async def test_forged_signature_is_refused(launch: Launch, http, platform) -> No
 
 
 @pytest.mark.parametrize("where", ["outer", "inner"])
-async def test_xml_entity_attacks_are_refused(launch: Launch, http, platform, where: str) -> None:  # noqa: ANN001
+async def test_xml_entity_attacks_are_refused(launch: Launch, http, platform, where: str) -> None:
     bot = await launch()
     params, body = CB.post(DOCTYPE)
     if where == "outer":
@@ -204,7 +202,7 @@ async def test_xml_entity_attacks_are_refused(launch: Launch, http, platform, wh
 
 
 @pytest.mark.parametrize("xml", ["<xml><MsgType>text", "<xml><MsgType>text</MsgType></xml>", "plain words"])
-async def test_malformed_xml_is_400(launch: Launch, http, xml: str) -> None:  # noqa: ANN001
+async def test_malformed_xml_is_400(launch: Launch, http, xml: str) -> None:
     bot = await launch()
     assert (await deliver(http, bot, xml))[0] == 400
     params, _ = CB.post(text("x"))
@@ -213,14 +211,14 @@ async def test_malformed_xml_is_400(launch: Launch, http, xml: str) -> None:  # 
     assert bot.processed == []
 
 
-async def test_body_over_one_megabyte_is_413(launch: Launch, http) -> None:  # noqa: ANN001
+async def test_body_over_one_megabyte_is_413(launch: Launch, http) -> None:
     bot = await launch()
     params, _ = CB.post(text("x"))
     async with http.post(f"{bot.url}/wecom", params=params, data=b"<xml>" + b"x" * (1024 * 1024) + b"</xml>") as r:
         assert r.status == 413
 
 
-async def test_events_subscribe_welcomes_enter_agent_is_silent(launch: Launch, http) -> None:  # noqa: ANN001
+async def test_events_subscribe_welcomes_enter_agent_is_silent(launch: Launch, http) -> None:
     bot = await launch()
     welcome = await ask(http, bot, CB.event("subscribe", user="zhangsan"))
     assert welcome is not None and "感谢关注" in welcome
@@ -228,7 +226,7 @@ async def test_events_subscribe_welcomes_enter_agent_is_silent(launch: Launch, h
     assert [m.event for m in bot.processed] == ["subscribe"]
 
 
-async def test_token_shared_between_stores_and_refreshed_once_when_invalid(launch: Launch, platform) -> None:  # noqa: ANN001
+async def test_token_shared_between_stores_and_refreshed_once_when_invalid(launch: Launch, platform) -> None:
     bot = await launch()
     for n in range(3):
         await bot.services.push("wecom", "zhangsan", Reply(f"提醒{n}"))
@@ -249,7 +247,7 @@ async def test_token_shared_between_stores_and_refreshed_once_when_invalid(launc
 
 
 @pytest.mark.parametrize("failure", ["invaliduser", "81013"])
-async def test_unreachable_user_fails_for_good(launch: Launch, platform, failure: str) -> None:  # noqa: ANN001
+async def test_unreachable_user_fails_for_good(launch: Launch, platform, failure: str) -> None:
     bot = await launch()
     if failure == "invaliduser":
         platform.invalid_users.add("gone")

@@ -12,16 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from live_app import settings_for
 from sqlalchemy import select
 
-from live_app import settings_for
 from bot.app import build_services
-
-from bot.services import Services
 from bot.clock import FrozenClock
-from bot.config import Settings
 from bot.crypto import generate_key, new_invite_code
 from bot.messages import Incoming, Reply
+from bot.services import Services
 from bot.store import StationRecord
 from bot.store.models import OutboxMessage
 from handlers.directory.store import DirectoryStore
@@ -49,7 +47,7 @@ class Desk:
     resident: str = RESIDENT
 
     @property
-    def store(self):  # noqa: ANN201
+    def store(self):
         return self.services.store
 
     async def say(self, text: str = "", user: str = RESIDENT, channel: str = "wechat", **kw: Any) -> list[Reply]:

@@ -19,7 +19,7 @@ def test_place_names_and_distances() -> None:
     assert distance_km(23.0, 113.0, 23.0, 113.0) == 0
 
 
-async def test_where_is_my_station(desk) -> None:  # noqa: ANN001
+async def test_where_is_my_station(desk) -> None:
     unknown = await desk.one("社工站在哪")
     assert "哪个镇（街）" in unknown.text and {b.label for b in unknown.buttons} == {"石湾镇", "龙江镇"}
     await desk.say("同意")
@@ -31,7 +31,7 @@ async def test_where_is_my_station(desk) -> None:  # noqa: ANN001
     assert "0757-82700000" not in (await desk.worker("李敏", "社工站在哪")).text  # workers: a policy question
 
 
-async def test_shared_location_lists_the_nearest_stations(desk) -> None:  # noqa: ANN001
+async def test_shared_location_lists_the_nearest_stations(desk) -> None:
     near_longjiang = Attachment("location", latitude=22.8800, longitude=113.0900, label="龙江镇政府")
     reply = await desk.one(attachments=(near_longjiang,))
     assert reply.text.index("龙江镇社工站") < reply.text.index("石湾镇社工站")
@@ -40,7 +40,7 @@ async def test_shared_location_lists_the_nearest_stations(desk) -> None:  # noqa
     assert "同意" in (await desk.one("我在龙江镇社工站")).text  # choosing one asks for consent first
 
 
-async def test_town_names_match_stations_and_cities_still_set_the_city(desk) -> None:  # noqa: ANN001
+async def test_town_names_match_stations_and_cities_still_set_the_city(desk) -> None:
     stations = await DirectoryStore.of(desk.store).station_directory()
     assert [s.name for s in match_stations(stations, "龙江")] == ["龙江镇社工站"]
     assert match_stations(stations, "广州") == []
@@ -50,7 +50,7 @@ async def test_town_names_match_stations_and_cities_still_set_the_city(desk) -> 
     assert "龙江镇社工站" in (await desk.one("我喺龙江镇")).text
 
 
-async def test_saved_answer_is_published_by_the_lead_and_answered_by_the_bot(desk) -> None:  # noqa: ANN001
+async def test_saved_answer_is_published_by_the_lead_and_answered_by_the_bot(desk) -> None:
     question = "石湾镇的长者助餐配送服务怎么预约？"
     answer = "打石湾镇长者饭堂电话 0757-82711111 预约，提前一天登记，行动不便的老人可以送餐上门，每餐八元。"
     await desk.ready_resident()
@@ -82,7 +82,7 @@ async def test_saved_answer_is_published_by_the_lead_and_answered_by_the_bot(des
     assert bot.citations[0].source == "石湾镇社工站社工解答"
 
 
-async def test_a_city_named_in_station_names_still_sets_the_city(desk) -> None:  # noqa: ANN001
+async def test_a_city_named_in_station_names_still_sets_the_city(desk) -> None:
     await WorkersStore.of(desk.store).add_station("佛山市禅城区张槎街道社工站", city="佛山市")
     await desk.say("同意")
     assert "佛山市" in (await desk.one("我在佛山")).text and "社工站" not in (await desk.one("我在佛山")).text

@@ -4,7 +4,7 @@ SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -18,7 +18,7 @@ from handlers.directory.store import DirectoryStore
 
 
 @pytest.fixture
-def shegong(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,  # noqa: ANN201
+def shegong(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
             capsys: pytest.CaptureFixture):
     monkeypatch.setenv("SHEGONG_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("SHEGONG_DATABASE_URL", database_url)
@@ -34,8 +34,8 @@ def shegong(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, 
     return run
 
 
-def in_store(database_url: str, work, clock: FrozenClock | None = None):  # noqa: ANN001, ANN201
-    async def go():  # noqa: ANN202
+def in_store(database_url: str, work, clock: FrozenClock | None = None):
+    async def go():
         store = Store(create_engine(database_url), clock)
         try:
             return await work(store)
@@ -45,7 +45,7 @@ def in_store(database_url: str, work, clock: FrozenClock | None = None):  # noqa
     return asyncio.run(go())
 
 
-def test_station_add_and_set_directory_details(shegong, database_url: str) -> None:  # noqa: ANN001
+def test_station_add_and_set_directory_details(shegong, database_url: str) -> None:
     out = shegong("station", "add", "石湾镇社工站", "--city", "佛山市", "--address", "太平街 8 号", "--phone",
                   "0757-82700000", "--hours", "周一至周五 8:30-17:30", "--lat", "23.003", "--lon", "113.086")
     assert "已添加社工站：石湾镇社工站" in out
@@ -65,8 +65,8 @@ def test_station_add_and_set_directory_details(shegong, database_url: str) -> No
     assert "龙江" not in shegong("station", "list")  # the refused add created nothing
 
 
-def test_privacy_purge_with_a_given_now(shegong, database_url: str) -> None:  # noqa: ANN001
-    old = FrozenClock(datetime(2026, 1, 1, tzinfo=timezone.utc))
+def test_privacy_purge_with_a_given_now(shegong, database_url: str) -> None:
+    old = FrozenClock(datetime(2026, 1, 1, tzinfo=UTC))
     assert in_store(database_url, lambda store: store.arrive(Arrival("wechat:1", "wechat", "o1")), old)
     out = shegong("privacy", "purge", "--now", "2026-01-04T00:00:00+08:00")  # 3 days later: still a redelivery
     assert "消息去重记录 0" in out

@@ -4,7 +4,7 @@ or 24 hours without activity), unsure answers, duty, and station isolation."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 
@@ -14,7 +14,7 @@ from handlers.directory.store import DirectoryStore
 from handlers.workers.store import WorkersStore
 
 
-async def test_first_message_gets_the_notice_once_and_workers_none(desk) -> None:  # noqa: ANN001
+async def test_first_message_gets_the_notice_once_and_workers_none(desk) -> None:
     first = await desk.one("低保怎么申请")
     assert first.citations and "【隐私说明】" in first.text and "180 天" in first.text and "删除我的信息" in first.text
     assert first.text.index("【隐私说明】") > first.text.index("低保")  # the answer first, the notice after it
@@ -24,7 +24,7 @@ async def test_first_message_gets_the_notice_once_and_workers_none(desk) -> None
     assert "180 天" in (await desk.one("隐私")).text
 
 
-async def test_nothing_beyond_the_conversation_is_stored_before_consent(desk) -> None:  # noqa: ANN001
+async def test_nothing_beyond_the_conversation_is_stored_before_consent(desk) -> None:
     await desk.say("你好")
     ask = await desk.one("我在石湾镇")
     assert "同意" in ask.text and [b.label for b in ask.buttons] == ["同意", "不同意"]
@@ -36,7 +36,7 @@ async def test_nothing_beyond_the_conversation_is_stored_before_consent(desk) ->
     assert status.consented and status.station_id == desk.a.id and status.town == "石湾镇"
 
 
-async def test_handoff_round_trip(desk) -> None:  # noqa: ANN001
+async def test_handoff_round_trip(desk) -> None:
     consent = await desk.one("找社工")
     assert "同意" in consent.text and all(n in consent.text for n in ("12345", "110", "120"))
     town = await desk.one("同意")
@@ -76,7 +76,7 @@ async def test_handoff_round_trip(desk) -> None:  # noqa: ANN001
     assert "将转给石湾镇社工站" in again.text and "同意" not in again.text
 
 
-async def test_another_station_cannot_reply_read_close_or_save_a_ticket(desk) -> None:  # noqa: ANN001
+async def test_another_station_cannot_reply_read_close_or_save_a_ticket(desk) -> None:
     await desk.ready_resident()
     number = await desk.open_ticket("家里老人没人照顾，想找社工")
     before = await desk.outbox()
@@ -96,7 +96,7 @@ async def test_another_station_cannot_reply_read_close_or_save_a_ticket(desk) ->
     assert read.target == f"ticket:{number}" and "老人" not in str(read.detail)
 
 
-async def test_a_resident_is_not_a_worker(desk) -> None:  # noqa: ANN001
+async def test_a_resident_is_not_a_worker(desk) -> None:
     await desk.ready_resident()
     number = await desk.open_ticket("想问临时救助")
     await desk.worker("李敏", f"结束 {number}")
@@ -104,7 +104,7 @@ async def test_a_resident_is_not_a_worker(desk) -> None:  # noqa: ANN001
     assert "已发给居民" not in reply.text
 
 
-async def test_handoff_lapses_after_24_hours_and_a_late_reply_resumes_it(desk) -> None:  # noqa: ANN001
+async def test_handoff_lapses_after_24_hours_and_a_late_reply_resumes_it(desk) -> None:
     await desk.ready_resident()
     number = await desk.open_ticket("周末想咨询一下特困供养")
     desk.clock.advance(hours=24, minutes=1)
@@ -115,7 +115,7 @@ async def test_handoff_lapses_after_24_hours_and_a_late_reply_resumes_it(desk) -
     assert "认定条件" in (await desk.to_worker("李敏"))[-1]
 
 
-async def test_resident_can_leave_the_handoff(desk) -> None:  # noqa: ANN001
+async def test_resident_can_leave_the_handoff(desk) -> None:
     await desk.ready_resident()
     number = await desk.open_ticket("想问高龄津贴")
     assert f"已结束与社工的对话（工单 #{number}）" in (await desk.one("结束人工")).text
@@ -126,7 +126,7 @@ async def test_resident_can_leave_the_handoff(desk) -> None:  # noqa: ANN001
     assert ticket.status == "closed" and ticket.closed_by == "resident"
 
 
-async def test_two_unsure_answers_in_a_row_offer_a_social_worker(desk) -> None:  # noqa: ANN001
+async def test_two_unsure_answers_in_a_row_offer_a_social_worker(desk) -> None:
     await desk.ready_resident()
     first = await desk.one("今日恒指收市几多点")
     assert "不太确定" in first.text and "连续两次" not in first.text
@@ -141,7 +141,7 @@ async def test_two_unsure_answers_in_a_row_offer_a_social_worker(desk) -> None: 
     assert "恒指" in ticket.question and "落雨" in ticket.question
 
 
-async def test_after_an_unsure_offer_another_question_is_just_answered(desk) -> None:  # noqa: ANN001
+async def test_after_an_unsure_offer_another_question_is_just_answered(desk) -> None:
     await desk.ready_resident()
     await desk.one("今日恒指收市几多点")
     assert "连续两次" in (await desk.one("明天会不会落雨")).text
@@ -150,7 +150,7 @@ async def test_after_an_unsure_offer_another_question_is_just_answered(desk) -> 
         assert (await s.execute(select(Ticket))).first() is None
 
 
-async def test_on_duty_workers_get_the_notices(desk) -> None:  # noqa: ANN001
+async def test_on_duty_workers_get_the_notices(desk) -> None:
     assert "已开始值班" in (await desk.worker("王芳", "值班")).text
     await desk.ready_resident()
     number = await desk.open_ticket("想了解困境儿童政策")
@@ -162,7 +162,7 @@ async def test_on_duty_workers_get_the_notices(desk) -> None:  # noqa: ANN001
     assert len(await desk.to_worker("李敏")) == 1  # nobody on duty: everyone again
 
 
-async def test_lead_sees_ticket_statistics(desk) -> None:  # noqa: ANN001
+async def test_lead_sees_ticket_statistics(desk) -> None:
     await desk.ready_resident()
     number = await desk.open_ticket("想申请临时救助")
     desk.clock.advance(minutes=30)
@@ -176,7 +176,7 @@ async def test_lead_sees_ticket_statistics(desk) -> None:  # noqa: ANN001
     assert "本站未结束的工单（2 个）" in worker.text and "中位数" not in worker.text
 
 
-async def test_station_without_bound_workers_refers_to_its_phone(desk) -> None:  # noqa: ANN001
+async def test_station_without_bound_workers_refers_to_its_phone(desk) -> None:
     other = await WorkersStore.of(desk.store).add_station("张槎街道社工站", city="佛山市")
     await DirectoryStore.of(desk.store).set_station_details(other.id, phone="0757-88888888")
     await desk.say("你好")
@@ -189,14 +189,14 @@ async def test_station_without_bound_workers_refers_to_its_phone(desk) -> None: 
         assert (await s.execute(select(Ticket))).first() is None
 
 
-async def test_working_hours_reply_expects_an_answer_today(desk) -> None:  # noqa: ANN001
-    desk.clock._at = datetime(2026, 11, 30, 2, 0, tzinfo=timezone.utc)  # Monday 10:00 in Guangdong
+async def test_working_hours_reply_expects_an_answer_today(desk) -> None:
+    desk.clock._at = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)  # Monday 10:00 in Guangdong
     await desk.ready_resident()
     await desk.say("找社工")
     assert "现在是工作时间" in (await desk.one("想问低保")).text
 
 
-async def test_relayed_messages_are_logged_on_the_ticket(desk) -> None:  # noqa: ANN001
+async def test_relayed_messages_are_logged_on_the_ticket(desk) -> None:
     await desk.ready_resident()
     number = await desk.open_ticket("想问长者饭堂")
     await desk.say("在哪里吃")
@@ -209,7 +209,7 @@ async def test_relayed_messages_are_logged_on_the_ticket(desk) -> None:  # noqa:
     assert "居民：在哪里吃" in view.text and "社工李敏：社区党群服务中心一楼" in view.text
 
 
-async def test_pictures_and_places_are_relayed_as_notes(desk) -> None:  # noqa: ANN001
+async def test_pictures_and_places_are_relayed_as_notes(desk) -> None:
     from bot.messages import Attachment
 
     await desk.ready_resident()
@@ -223,7 +223,7 @@ async def test_pictures_and_places_are_relayed_as_notes(desk) -> None:  # noqa: 
     assert (await desk.to_worker("李敏"))[-1].startswith("💬 工单 #1 居民：残疾证怎么办\n")
 
 
-async def test_asking_again_in_the_middle_starts_over(desk) -> None:  # noqa: ANN001
+async def test_asking_again_in_the_middle_starts_over(desk) -> None:
     await desk.say("你好")
     await desk.say("找社工")
     await desk.say("同意")

@@ -142,7 +142,7 @@ async def test_resident_on_wechat_worker_on_telegram(tmp_path: Path, database_ur
         await services.close()
 
 
-async def test_web_chat_resident_gets_the_workers_reply_by_polling(desk) -> None:  # noqa: ANN001
+async def test_web_chat_resident_gets_the_workers_reply_by_polling(desk) -> None:
     """The web chat cannot be pushed to: the page polls /api/chat/updates, which hands each message over once."""
     runner = app_runner(create_app(desk.services, {}))
     await runner.setup()

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 import aiohttp
 from aiohttp import web
 
 from bot import metrics
-from handlers.handoff.maintenance import MaintenanceLoop, refresh_gauges
 from bot.server import app_runner, create_app
+from handlers.handoff.maintenance import MaintenanceLoop, refresh_gauges
 from handlers.handoff.working_hours import WeekdayCalendar, in_working_hours, next_opening, response_note
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -44,7 +44,7 @@ def test_working_hours_and_next_opening() -> None:
     assert "2 小时内" in response_note(local(2026, 11, 30, 9, 0), TZ, weekdays)
 
 
-async def test_first_reply_time_and_open_tickets_in_metrics(desk) -> None:  # noqa: ANN001
+async def test_first_reply_time_and_open_tickets_in_metrics(desk) -> None:
     before = metrics.TICKET_FIRST_REPLY_SECONDS.count(station="石湾镇社工站")
     opened = metrics.TICKETS_OPENED.value(station="石湾镇社工站")
     await desk.ready_resident()
@@ -67,7 +67,7 @@ async def test_first_reply_time_and_open_tickets_in_metrics(desk) -> None:  # no
     assert metrics.TICKETS_OPEN.value(station="石湾镇社工站") == 1
 
 
-async def test_maintenance_loop_runs_with_the_server_and_stops_promptly(desk) -> None:  # noqa: ANN001
+async def test_maintenance_loop_runs_with_the_server_and_stops_promptly(desk) -> None:
     await desk.ready_resident()
     await desk.open_ticket("想问低保")
     metrics.TICKETS_OPEN.replace({})
@@ -90,7 +90,7 @@ async def test_maintenance_loop_runs_with_the_server_and_stops_promptly(desk) ->
         assert time.monotonic() - started < 15
 
 
-async def test_maintenance_tick_purges_once_an_hour(desk) -> None:  # noqa: ANN001
+async def test_maintenance_tick_purges_once_an_hour(desk) -> None:
     loop = MaintenanceLoop(desk.store, retention_days=180, tick_seconds=0.01)
     assert await loop.tick() is not None
     assert await loop.tick() is None  # within the hour
@@ -100,4 +100,4 @@ async def test_maintenance_tick_purges_once_an_hour(desk) -> None:  # noqa: ANN0
     await asyncio.sleep(0.05)
     await loop.stop(task, timeout=2)
     assert task.done()
-    assert desk.clock.now().tzinfo is timezone.utc
+    assert desk.clock.now().tzinfo is UTC

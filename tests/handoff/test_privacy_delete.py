@@ -10,11 +10,10 @@ from typing import Any
 
 from sqlalchemy import MetaData, select, text
 
-from handlers.handoff.maintenance import purge
 from bot.messages import Reply
 from bot.store.handoff_models import ResidentProfile, Ticket, TicketMessage
 from bot.store.models import ConversationState, OutboxMessage, SeenMessage, User
-from handlers.workers.store import WorkersStore
+from handlers.handoff.maintenance import purge
 
 MARKER = "暗号QX7Z"
 
@@ -24,7 +23,7 @@ async def rows_mentioning(store: Any, needle: str) -> list[tuple[str, str]]:
     "\\u6697…"), across all tables in the database, read raw."""
     forms = {needle, json.dumps(needle)[1:-1]}
 
-    def tables(sync_conn) -> list[str]:  # noqa: ANN001
+    def tables(sync_conn) -> list[str]:
         meta = MetaData()
         meta.reflect(bind=sync_conn)
         return sorted(meta.tables)
@@ -41,7 +40,7 @@ async def rows_mentioning(store: Any, needle: str) -> list[tuple[str, str]]:
     return found
 
 
-async def test_deleting_my_information_leaves_no_trace_of_my_messages(desk) -> None:  # noqa: ANN001
+async def test_deleting_my_information_leaves_no_trace_of_my_messages(desk) -> None:
     store = desk.store
     await desk.say(f"今日恒指几多点 {MARKER}")  # an unsure answer: the question is kept in the dialog state
     await desk.say("同意")
@@ -81,7 +80,7 @@ async def test_deleting_my_information_leaves_no_trace_of_my_messages(desk) -> N
     assert "同意" in (await desk.one("找社工")).text
 
 
-async def test_deleting_during_a_handoff_reaches_the_handler_and_ends_it(desk) -> None:  # noqa: ANN001
+async def test_deleting_during_a_handoff_reaches_the_handler_and_ends_it(desk) -> None:
     await desk.ready_resident()
     number = await desk.open_ticket(f"{MARKER} 想问问")
     assert "已删除" in (await desk.one("删除我的信息")).text
@@ -89,13 +88,13 @@ async def test_deleting_during_a_handoff_reaches_the_handler_and_ends_it(desk) -
     assert "已结束，消息没有发出" in (await desk.worker("李敏", f"回复 {number} 在吗")).text
 
 
-async def test_workers_cannot_delete_their_binding_this_way(desk) -> None:  # noqa: ANN001
+async def test_workers_cannot_delete_their_binding_this_way(desk) -> None:
     reply = await desk.worker("李敏", "删除我的信息")
     assert "站长" in reply.text
     assert (await desk.store.worker_for_user((await desk.store.user_for("telegram", "101")).id)) is not None
 
 
-async def test_retention_purge_removes_old_conversation_logs(desk) -> None:  # noqa: ANN001
+async def test_retention_purge_removes_old_conversation_logs(desk) -> None:
     store = desk.store
     await desk.ready_resident()
     old = await desk.open_ticket("去年的问题")

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from bot.clock import FrozenClock
-from handlers.reminders.rules import RuleBook, load_rulebook
 from bot.store import CaseRow, Store, VisitDraft
-from handlers.reminders.store import HARVEST_LAG
 from handlers.casework.store import CaseworkStore
+from handlers.reminders.rules import RuleBook, load_rulebook
+from handlers.reminders.store import HARVEST_LAG
 from handlers.workers.store import WorkersStore
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -23,7 +23,7 @@ _serial = itertools.count(100)
 
 def local(day: date, hour: int = 9, minute: int = 0) -> datetime:
     """That local (Asia/Shanghai) time, in UTC as the clock keeps it."""
-    return datetime.combine(day, time(hour, minute), SHANGHAI).astimezone(timezone.utc)
+    return datetime.combine(day, time(hour, minute), SHANGHAI).astimezone(UTC)
 
 
 @dataclass
@@ -57,10 +57,10 @@ class Town:
         """Import one case (registered at `at`, default now)."""
         keep = self.clock.now()
         if at is not None:
-            self.clock._at = at  # noqa: SLF001 - the import stamps created_at from the clock
+            self.clock._at = at
         row = CaseRow(name, categories, "石岗村", "", "", f"44010119500101{next(_serial):04d}", "低", worker or "")
         await CaseworkStore.of(self.store).import_cases(self.station_id, [row])
-        self.clock._at = keep  # noqa: SLF001
+        self.clock._at = keep
         found = [c for c in await CaseworkStore.of(self.store).find_cases(self.station_id, name) if c.name == name]
         self.cases[name] = found[0].id
         return found[0].id
@@ -71,7 +71,7 @@ class Town:
         await CaseworkStore.of(self.store).save_visit(self.workers[worker], draft, f"visit:{name}:{at.isoformat()}:{mode}")
 
     def at(self, day: date, hour: int = 9, minute: int = 0) -> None:
-        self.clock._at = local(day, hour, minute)  # noqa: SLF001
+        self.clock._at = local(day, hour, minute)
 
     def later(self, **delta: float) -> None:
         self.clock.advance(**delta)
@@ -79,7 +79,7 @@ class Town:
 
 @pytest.fixture
 async def town(store: Store, clock: FrozenClock) -> Town:
-    clock._at = local(date(2026, 1, 5))  # noqa: SLF001 - a working Monday
+    clock._at = local(date(2026, 1, 5))
     return await Town(store, clock).setup()
 
 

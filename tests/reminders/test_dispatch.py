@@ -6,30 +6,27 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from aiohttp import web
+from fakes.channel import RecordingChannel
 from sqlalchemy import select, update
 
-from fakes.channel import RecordingChannel
 from bot.channels.base import SendError
-from bot.messages import Reply
 from bot.outbox import LEASE, OutboxSender
-from handlers.common import calendar as calendar_module
-from handlers.reminders import dispatch as dispatch_module
-from handlers.common.calendar import SendWindow, WorkCalendar
-from handlers.reminders.dispatch import ReminderDispatcher
-from handlers.reminders.rules import RuleBook, RuleSet
 from bot.store import Store, create_engine
 from bot.store.models import OutboxMessage, User
 from bot.store.reminder_models import ReminderDigest, ReminderNotice
-from handlers.reminders.store import ListEntry
+from handlers.casework.store import CaseworkStore
+from handlers.common import calendar as calendar_module
+from handlers.common.calendar import SendWindow, WorkCalendar
+from handlers.reminders import dispatch as dispatch_module
+from handlers.reminders.dispatch import ReminderDispatcher
+from handlers.reminders.rules import RuleBook, RuleSet
+from handlers.reminders.store import ListEntry, ReminderStore
+from handlers.workers.store import WorkersStore
 
 from .conftest import Town, local
-from handlers.reminders.store import ReminderStore
-from handlers.casework.store import CaseworkStore
-from handlers.workers.store import WorkersStore
 
 
 @pytest.fixture(autouse=True)
@@ -278,7 +275,7 @@ async def test_a_permanent_failure_is_recorded_and_shown_to_the_lead(town: Town)
 def test_routes_prefer_the_identity_used_last() -> None:
     from handlers.reminders.store import Contact, Identity
 
-    now = datetime(2026, 2, 2, 1, tzinfo=timezone.utc)
+    now = datetime(2026, 2, 2, 1, tzinfo=UTC)
     contact = Contact(1, "王芳", "worker", 1, (
         Identity("telegram", "1", now - timedelta(days=9)), Identity("wechat", "o1", now - timedelta(hours=2)),
         Identity("web", "w1", now)))

@@ -7,14 +7,13 @@ from datetime import date, timedelta
 
 from sqlalchemy import update
 
+from bot.store.casework_models import Case
+from handlers.casework.store import CaseworkStore
 from handlers.reminders import compute_due
 from handlers.reminders.due import DueItem
-from bot.store.casework_models import Case
-from handlers.reminders.store import ListEntry
+from handlers.reminders.store import ListEntry, ReminderStore
 
 from .conftest import HARVEST_LAG, Town, local
-from handlers.casework.store import CaseworkStore
-from handlers.reminders.store import ReminderStore
 
 
 async def due(town: Town, day: date | None = None) -> dict[tuple[str, str], DueItem]:

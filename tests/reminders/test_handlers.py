@@ -12,19 +12,18 @@ import pytest
 from sqlalchemy import select
 
 from bot.app import build_services
-
-from bot.services import Services
 from bot.clock import FrozenClock
 from bot.config import Settings
 from bot.crypto import generate_key
 from bot.messages import Incoming, Reply
-from handlers.reminders.dispatch import ReminderDispatcher
+from bot.services import Services
 from bot.store.casework_models import AuditEntry, Visit
 from bot.store.reminder_models import ReminderCompletion
 from handlers.common.roles import NOT_A_WORKER
+from handlers.reminders.dispatch import ReminderDispatcher
+from handlers.reminders.store import ReminderStore
 
 from .conftest import Town, local
-from handlers.reminders.store import ReminderStore
 
 _ids = itertools.count(1)
 

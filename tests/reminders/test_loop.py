@@ -16,9 +16,9 @@ from bot.channels.registry import configured_channels
 from bot.clock import FrozenClock
 from bot.config import Settings
 from bot.crypto import generate_key
+from bot.server import app_runner, create_app
 from handlers.reminders.loop import ReminderLoop
 from handlers.reminders.settings import ReminderSettings
-from bot.server import app_runner, create_app
 
 from .conftest import Town, local
 
@@ -61,7 +61,7 @@ async def test_serve_sends_the_digest_once_across_a_restart(database_url: str, t
         await fake.stop()
 
 
-async def test_the_loop_stops_within_its_timeout_even_mid_pass(store, clock) -> None:  # noqa: ANN001
+async def test_the_loop_stops_within_its_timeout_even_mid_pass(store, clock) -> None:
     services = type("S", (), {"store": store, "clock": clock})()
     loop = ReminderLoop(services, {}, ReminderSettings(poll_seconds=0.01))  # type: ignore[arg-type]
 

@@ -16,14 +16,14 @@ from bot.config import Settings
 from bot.crypto import generate_key, new_invite_code
 from bot.messages import Incoming
 from bot.services import Services
-from handlers.reminders import compute_due
 from handlers.common.area import Area
+from handlers.reminders import compute_due
 from handlers.reports.chat import pct
 from handlers.reports.monthly import Month
 from handlers.reports.service import build_report, reminder_rules
+from handlers.workers.store import WorkersStore
 
 from .world import NOW, Seeded, seed
-from handlers.workers.store import WorkersStore
 
 
 @dataclass

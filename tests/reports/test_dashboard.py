@@ -28,9 +28,9 @@ from bot.services import Services
 from bot.store.casework_models import AuditEntry
 from handlers.common.area import Area
 from handlers.reports.chat import pct
+from handlers.workers.store import WorkersStore
 
 from .world import NOW, Seeded, seed
-from handlers.workers.store import WorkersStore
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

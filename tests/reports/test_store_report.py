@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from bot.store import Store
-from handlers.reminders import compute_due
 from handlers.common.area import Area
+from handlers.reminders import compute_due
 from handlers.reports.monthly import Month
 from handlers.reports.service import ReportError, build_report, reminder_rules
 

@@ -22,12 +22,9 @@ from bot.channels import telegram, wechat, wecom
 from bot.channels.base import Channel
 from bot.channels.wx_common import to_incoming as wx_incoming
 from bot.clock import FrozenClock
-from bot.config import Settings
-from bot.crypto import generate_key
-from bot.routing import Context, Dispatcher, Regex, Router
 from bot.logging_setup import install_redaction
 from bot.messages import Incoming
-from bot.store import create_engine, upgrade
+from bot.routing import Context, Dispatcher, Regex, Router
 
 APOLOGY = "系统刚才出了点问题"
 TG_TOKEN, TG_SECRET = "123:ABC", "s3cret"

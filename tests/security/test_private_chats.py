@@ -20,13 +20,13 @@ from fakes.wechat_platform import AES_KEY, Callbacks, FakeWxPlatform
 from live_app import serve_services
 
 from bot.app import Services
-from handlers.casework.admin import add_station, import_cases, invite
 from bot.channels import telegram, wecom
 from bot.channels.base import Channel
 from bot.channels.wx_common import to_incoming as wx_incoming
 from bot.clock import FrozenClock
 from bot.config import Settings
 from bot.trust import PRIVATE_ONLY
+from handlers.casework.admin import add_station, import_cases, invite
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*`retry_after` will be of type:DeprecationWarning")
 

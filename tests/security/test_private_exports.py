@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from handlers.casework.admin import add_station, export_visits, import_cases
 from bot.config import Settings
+from handlers.casework.admin import add_station, export_visits, import_cases
 
 
 @pytest.mark.parametrize("fmt", ["csv", "xlsx"])

@@ -18,12 +18,12 @@ from fakes.wechat_platform import AES_KEY, Callbacks, FakeWxPlatform
 from live_app import serve_services
 
 from bot.app import Services, build_services
-from handlers.casework.admin import add_station, import_cases, invite
 from bot.channels import wechat
 from bot.channels.base import Channel
 from bot.clock import FrozenClock
 from bot.config import Settings
 from bot.trust import SAFE_MODE_ONLY
+from handlers.casework.admin import add_station, import_cases, invite
 
 TOKEN = "wx-callback-token"
 WORKER_OPENID = "o_worker_li_min"

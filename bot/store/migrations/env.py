@@ -2,9 +2,11 @@
 
 from alembic import context
 
-from bot.store import casework_models  # noqa: F401 - registers the casework tables
-from bot.store import handoff_models  # noqa: F401 - registers the handoff tables
-from bot.store import reminder_models  # noqa: F401 - registers the reminder tables
+from bot.store import (
+    casework_models,  # noqa: F401 - registers the casework tables
+    handoff_models,  # noqa: F401 - registers the handoff tables
+    reminder_models,  # noqa: F401 - registers the reminder tables
+)
 from bot.store.models import Base
 
 connection = context.config.attributes["connection"]
