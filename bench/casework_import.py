@@ -30,11 +30,11 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bot.config import Settings  # noqa: E402
-from bot.crypto import generate_key, new_invite_code  # noqa: E402
-from bot.store import CATEGORIES  # noqa: E402
-from bot.store.connect import open_store  # noqa: E402
-from handlers.casework.files import parse_case_file  # noqa: E402
+from bot.config import Settings
+from bot.crypto import generate_key, new_invite_code
+from bot.store import CATEGORIES
+from bot.store.connect import open_store
+from handlers.casework.files import parse_case_file
 
 TARGET_SECONDS = 60.0
 HEADER = ["姓名", "类别", "村居", "住址", "电话", "身份证号", "风险等级", "负责社工"]
@@ -62,12 +62,26 @@ def generate(path: Path, rows: int, seed: int) -> None:
         for i in range(rows):
             number = id_number(i)
             roll = rng.random()
-            phone = (f"1{rng.choice('3456789')}{rng.randrange(10**9):09d}" if roll < 0.7
-                     else f"020-{rng.randrange(10**7, 10**8)}" if roll < 0.8 else "")
+            phone = (
+                f"1{rng.choice('3456789')}{rng.randrange(10**9):09d}"
+                if roll < 0.7
+                else f"020-{rng.randrange(10**7, 10**8)}"
+                if roll < 0.8
+                else ""
+            )
             categories = "、".join(rng.sample(CATEGORIES[:-1], rng.choice((1, 1, 2))))
-            writer.writerow([rng.choice(SURNAMES) + "".join(rng.sample(GIVEN, 2)), categories, rng.choice(VILLAGES),
-                             f"{rng.choice(VILLAGES)}{rng.randrange(1, 300)}号", phone, number,
-                             rng.choice("高中低低低"), rng.choice(WORKERS) if rng.random() < 0.5 else ""])
+            writer.writerow(
+                [
+                    rng.choice(SURNAMES) + "".join(rng.sample(GIVEN, 2)),
+                    categories,
+                    rng.choice(VILLAGES),
+                    f"{rng.choice(VILLAGES)}{rng.randrange(1, 300)}号",
+                    phone,
+                    number,
+                    rng.choice("高中低低低"),
+                    rng.choice(WORKERS) if rng.random() < 0.5 else "",
+                ]
+            )
 
 
 async def run(rows: int, seed: int, database_url: str, keep: Path | None) -> None:
@@ -77,14 +91,19 @@ async def run(rows: int, seed: int, database_url: str, keep: Path | None) -> Non
         t0 = time.perf_counter()
         generate(csv_path, rows, seed)
         print(f"generated {rows:,} rows ({csv_path.stat().st_size / 1e6:.1f} MB) in {time.perf_counter() - t0:.1f} s")
-        settings = Settings(_env_file=None, data_dir=data / "data", database_url=database_url,
-                            secret_key=generate_key() if database_url else "")
+        settings = Settings(
+            _env_file=None,
+            data_dir=data / "data",
+            database_url=database_url,
+            secret_key=generate_key() if database_url else "",
+        )
         store = await open_store(settings, migrate=True)
         try:
             station = await WorkersStore.of(store).add_station("基准测试社工站")
             for name in WORKERS:
-                await WorkersStore.of(store).add_worker_with_invite(station.id, name, "worker",
-                                                   store.secrets.invite_hash(new_invite_code()), store.clock.now())
+                await WorkersStore.of(store).add_worker_with_invite(
+                    station.id, name, "worker", store.secrets.invite_hash(new_invite_code()), store.clock.now()
+                )
             names = [w.name for w, _ in await WorkersStore.of(store).list_workers(station.id)]
             for attempt in ("first import", "re-import"):
                 t0 = time.perf_counter()
@@ -94,9 +113,11 @@ async def run(rows: int, seed: int, database_url: str, keep: Path | None) -> Non
                 counts = await CaseworkStore.of(store).import_cases(station.id, parsed.rows)
                 t2 = time.perf_counter()
                 total = t2 - t0
-                print(f"{attempt:>12}: validate {t1 - t0:6.2f} s + import {t2 - t1:6.2f} s = {total:6.2f} s "
-                      f"({rows / total:,.0f} rows/s; target {TARGET_SECONDS:.0f} s: "
-                      f"{'met' if total < TARGET_SECONDS else 'MISSED'}, {TARGET_SECONDS / total:.1f}x margin) {counts}")
+                print(
+                    f"{attempt:>12}: validate {t1 - t0:6.2f} s + import {t2 - t1:6.2f} s = {total:6.2f} s "
+                    f"({rows / total:,.0f} rows/s; target {TARGET_SECONDS:.0f} s: "
+                    f"{'met' if total < TARGET_SECONDS else 'MISSED'}, {TARGET_SECONDS / total:.1f}x margin) {counts}"
+                )
         finally:
             await store.close()
 

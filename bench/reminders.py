@@ -12,9 +12,11 @@ project's migrations, filled with COPY, and dropped at the end.
 Data (deterministic from ``--seed``): ``--workers`` workers in stations of 10 (one lead each), every worker
 bound to a Telegram identity; ``--cases`` cases spread evenly over the workers (100 each by default), with
 categories drawn like a township roster (低保 most, then 高龄/独居/特困, children, some with two categories),
-85 % from the roster imported two years ago and the rest registered since, 3 % closed; visits of a station that mostly keeps up (see
+85 % from the roster imported two years ago and the rest registered since, 3 % closed; visits of a station that
+mostly keeps up (see
 ``history``: per recurring item of the case, its last matching visit up to 1.05 intervals ago, for 5 % of
-items a backlog of up to three intervals; plus unrelated phone calls). "Today" is a working Monday, 2026-03-02, 09:00 Asia/Shanghai.
+items a backlog of up to three intervals; plus unrelated phone calls). "Today" is a working Monday, 2026-03-02,
+09:00 Asia/Shanghai.
 
 Measured:
 * ``due``: ``compute_due`` (the same call as ``shegong reminders due``) over all stations: the harvest of
@@ -53,25 +55,42 @@ for extra in (ROOT, ROOT / "tests"):
     if str(extra) not in sys.path:
         sys.path.insert(0, str(extra))
 
-import asyncpg  # noqa: E402
-from sqlalchemy import text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
-from sqlalchemy.ext.asyncio import create_async_engine  # noqa: E402
+import asyncpg
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
 
-from bot.clock import FrozenClock  # noqa: E402
-from bot.store import Store, create_engine, upgrade  # noqa: E402
-from handlers.reminders import compute_due, load_rulebook  # noqa: E402
+from bot.clock import FrozenClock
+from bot.store import Store, create_engine, upgrade
+from handlers.reminders import compute_due, load_rulebook
 
 TZ = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=TZ)  # a working Monday
 TARGET_DUE_SECONDS = 5.0
 CATEGORY_MIX = [  # (categories, weight): a township roster
-    (["低保"], 30), (["低保", "低保收入不固定"], 8), (["高龄老人"], 14), (["独居老人"], 10), (["特困分散供养"], 6),
-    (["特困分散供养", "独居老人"], 4), (["特困集中供养"], 2), (["残疾人"], 10), (["困境儿童"], 4),
-    (["事实无人抚养儿童"], 2), (["低保边缘"], 6), (["孤儿"], 1), (["低保", "残疾人"], 3),
+    (["低保"], 30),
+    (["低保", "低保收入不固定"], 8),
+    (["高龄老人"], 14),
+    (["独居老人"], 10),
+    (["特困分散供养"], 6),
+    (["特困分散供养", "独居老人"], 4),
+    (["特困集中供养"], 2),
+    (["残疾人"], 10),
+    (["困境儿童"], 4),
+    (["事实无人抚养儿童"], 2),
+    (["低保边缘"], 6),
+    (["孤儿"], 1),
+    (["低保", "残疾人"], 3),
 ]
-FINDINGS = ["身体状况稳定，精神尚可", "腿脚不便，需要助餐服务", "家中卫生一般，已提醒家属", "近期血压偏高，已提醒就医",
-            "孩子上学正常，监护人在家", "独居，邻里偶尔照看", "老人反映药费负担重，已告知医疗救助政策"]
+FINDINGS = [
+    "身体状况稳定，精神尚可",
+    "腿脚不便，需要助餐服务",
+    "家中卫生一般，已提醒家属",
+    "近期血压偏高，已提醒就医",
+    "孩子上学正常，监护人在家",
+    "独居，邻里偶尔照看",
+    "老人反映药费负担重，已告知医疗救助政策",
+]
 
 
 def pg_url() -> str:
@@ -100,18 +119,37 @@ async def fill(dsn: str, cases: int, workers: int, seed: int) -> dict[str, int]:
     conn = await asyncpg.connect(dsn)
     try:
         stations = max(1, workers // 10)
-        await conn.copy_records_to_table("stations", columns=["id", "name", "district", "city", "created_at"],
-                                         records=[(s + 1, f"第{s + 1:04d}镇社工站", "", "", now) for s in range(stations)])
-        await conn.copy_records_to_table("workers", columns=["id", "station_id", "name", "role", "created_at"], records=[
-            (w + 1, w // 10 + 1, f"社工{w + 1:05d}", "lead" if w % 10 == 0 else "worker", now) for w in range(workers)])
+        await conn.copy_records_to_table(
+            "stations",
+            columns=["id", "name", "district", "city", "created_at"],
+            records=[(s + 1, f"第{s + 1:04d}镇社工站", "", "", now) for s in range(stations)],
+        )
+        await conn.copy_records_to_table(
+            "workers",
+            columns=["id", "station_id", "name", "role", "created_at"],
+            records=[
+                (w + 1, w // 10 + 1, f"社工{w + 1:05d}", "lead" if w % 10 == 0 else "worker", now)
+                for w in range(workers)
+            ],
+        )
         seen = now - timedelta(hours=1)
-        await conn.copy_records_to_table("users", columns=[
-            "id", "channel", "platform_user_id", "display_name", "city", "created_at", "last_seen_at"],
-            records=[(w + 1, "telegram", str(700000 + w), "", "", now, seen) for w in range(workers)])
-        await conn.copy_records_to_table("worker_identities", columns=["user_id", "worker_id", "bound_at"],
-                                         records=[(w + 1, w + 1, now) for w in range(workers)])
-        columns = [r["column_name"] for r in await conn.fetch(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = 'cases' ORDER BY ordinal_position")]
+        await conn.copy_records_to_table(
+            "users",
+            columns=["id", "channel", "platform_user_id", "display_name", "city", "created_at", "last_seen_at"],
+            records=[(w + 1, "telegram", str(700000 + w), "", "", now, seen) for w in range(workers)],
+        )
+        await conn.copy_records_to_table(
+            "worker_identities",
+            columns=["user_id", "worker_id", "bound_at"],
+            records=[(w + 1, w + 1, now) for w in range(workers)],
+        )
+        columns = [
+            r["column_name"]
+            for r in await conn.fetch(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = 'cases' "
+                "ORDER BY ordinal_position"
+            )
+        ]
         visits_written = 0
         case_rows: list[tuple[Any, ...]] = []
         visit_rows: list[tuple[Any, ...]] = []
@@ -123,18 +161,45 @@ async def fill(dsn: str, cases: int, workers: int, seed: int) -> dict[str, int]:
             # The roster imported two years ago, then new registrations since.
             created = roster if rng.random() < 0.85 else now - timedelta(days=rng.uniform(0, 730))
             categories = weighted(rng, CATEGORY_MIX)
-            values = {"id": c + 1, "station_id": (worker - 1) // 10 + 1, "name": f"对象{c:07d}",
-                      "categories": json.dumps(categories, ensure_ascii=False),
-                      "village": f"第{c % 30 + 1}村", "address": "", "phone_enc": "", "id_number_enc": "",
-                      "id_hash": uuid.UUID(int=rng.getrandbits(128)).hex + "0" * 32, "import_hash": "",
-                      "risk_level": "低", "worker_id": worker, "status": "closed" if rng.random() < 0.03 else "open",
-                      "created_at": created, "updated_at": created}
+            values = {
+                "id": c + 1,
+                "station_id": (worker - 1) // 10 + 1,
+                "name": f"对象{c:07d}",
+                "categories": json.dumps(categories, ensure_ascii=False),
+                "village": f"第{c % 30 + 1}村",
+                "address": "",
+                "phone_enc": "",
+                "id_number_enc": "",
+                "id_hash": uuid.UUID(int=rng.getrandbits(128)).hex + "0" * 32,
+                "import_hash": "",
+                "risk_level": "低",
+                "worker_id": worker,
+                "status": "closed" if rng.random() < 0.03 else "open",
+                "created_at": created,
+                "updated_at": created,
+            }
             case_rows.append(tuple(values[col] for col in columns))
             for at, mode, findings in history(rng, rules.items_for(categories), created, now):
                 vid += 1
                 # created_at grows with the id, as when workers report visits one after another.
-                visit_rows.append((vid, c + 1, worker, at, mode, findings, "", "", "", "", "", "", f"bench:{vid}",
-                                   now - timedelta(days=1) + timedelta(microseconds=vid)))
+                visit_rows.append(
+                    (
+                        vid,
+                        c + 1,
+                        worker,
+                        at,
+                        mode,
+                        findings,
+                        "",
+                        "",
+                        "",
+                        "",
+                        "",
+                        "",
+                        f"bench:{vid}",
+                        now - timedelta(days=1) + timedelta(microseconds=vid),
+                    )
+                )
             if len(visit_rows) >= 100_000:  # cases first: visits refer to them
                 await conn.copy_records_to_table("cases", columns=columns, records=case_rows)
                 case_rows = []
@@ -179,9 +244,26 @@ def history(rng: random.Random, items: Any, created: datetime, now: datetime) ->
 
 
 async def _copy_visits(conn: asyncpg.Connection, rows: list[tuple[Any, ...]]) -> None:
-    await conn.copy_records_to_table("visits", columns=[
-        "id", "case_id", "worker_id", "visited_at", "mode", "findings", "needs", "services", "risk_after",
-        "risk_before", "follow_up", "danger", "source_key", "created_at"], records=rows)
+    await conn.copy_records_to_table(
+        "visits",
+        columns=[
+            "id",
+            "case_id",
+            "worker_id",
+            "visited_at",
+            "mode",
+            "findings",
+            "needs",
+            "services",
+            "risk_after",
+            "risk_before",
+            "follow_up",
+            "danger",
+            "source_key",
+            "created_at",
+        ],
+        records=rows,
+    )
 
 
 async def bench_due(store: Store, rounds: int) -> dict[str, Any]:
@@ -197,10 +279,16 @@ async def bench_due(store: Store, rounds: int) -> dict[str, Any]:
         found = await compute_due(store, rules, today)
         times.append(time.perf_counter() - started)
     by_status = {s: sum(1 for d in found if d.status == s) for s in ("overdue", "today", "upcoming")}
-    return {"seconds_median": statistics.median(times), "seconds_all": times, "first_run_seconds": first,
-            "items": len(found),
-            **by_status, "workers_with_items": len({d.worker_id for d in found}),
-            "target_seconds": TARGET_DUE_SECONDS, "pass": statistics.median(times) < TARGET_DUE_SECONDS}
+    return {
+        "seconds_median": statistics.median(times),
+        "seconds_all": times,
+        "first_run_seconds": first,
+        "items": len(found),
+        **by_status,
+        "workers_with_items": len({d.worker_id for d in found}),
+        "target_seconds": TARGET_DUE_SECONDS,
+        "pass": statistics.median(times) < TARGET_DUE_SECONDS,
+    }
 
 
 class LimitedTelegram:
@@ -240,8 +328,9 @@ async def bench_dispatch(store: Store, url: str, rate_limit: float) -> dict[str,
 
     platform_fake = LimitedTelegram(rate_limit)
     await platform_fake.fake.start()
-    settings = Settings(database_url=url, telegram_token=platform_fake.fake.token,
-                        telegram_api_base=platform_fake.fake.api_base)
+    settings = Settings(
+        database_url=url, telegram_token=platform_fake.fake.token, telegram_api_base=platform_fake.fake.api_base
+    )
     services = Services(settings, store, None, store.clock)  # type: ignore[arg-type] - no knowledge base needed
     channel = telegram.create(services)
     assert channel is not None
@@ -262,10 +351,18 @@ async def bench_dispatch(store: Store, url: str, rate_limit: float) -> dict[str,
                 store.clock.advance(seconds=2)  # type: ignore[attr-defined]
         send_s = time.perf_counter() - started
         delivered = len(platform_fake.fake.sent("sendMessage"))
-        return {"digests_queued": report.queued, "escalation_notices": report.escalated, "queue_seconds": queued_s,
-                "send_seconds": send_s, "delivered": delivered, "outbox": counts,
-                "achieved_per_second": delivered / send_s if send_s else 0.0, "rate_limit": rate_limit,
-                "sender_pace": channel.rate_per_second, "rejected_429": platform_fake.rejected}
+        return {
+            "digests_queued": report.queued,
+            "escalation_notices": report.escalated,
+            "queue_seconds": queued_s,
+            "send_seconds": send_s,
+            "delivered": delivered,
+            "outbox": counts,
+            "achieved_per_second": delivered / send_s if send_s else 0.0,
+            "rate_limit": rate_limit,
+            "sender_pace": channel.rate_per_second,
+            "rejected_429": platform_fake.rejected,
+        }
     finally:
         await channel.close()
         await platform_fake.fake.stop()
@@ -276,8 +373,12 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     base = make_url(args.postgres_url)
     url = base.set(database=name).render_as_string(hide_password=False)
     await admin(args.postgres_url, f'CREATE DATABASE "{name}"')
-    result: dict[str, Any] = {"machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
-                              "cases": args.cases, "workers": args.workers, "seed": args.seed}
+    result: dict[str, Any] = {
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
+        "cases": args.cases,
+        "workers": args.workers,
+        "seed": args.seed,
+    }
     try:
         engine = create_engine(url)
         await upgrade(engine)
@@ -301,19 +402,26 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
 
 def report(result: dict[str, Any]) -> str:
     due = result["due"]
-    lines = [f"due list: {result['cases']:,} cases, {result['data']['visits']:,} visits → {due['items']:,} items "
-             f"({due['overdue']:,} overdue, {due['today']:,} today, {due['upcoming']:,} upcoming) for "
-             f"{due['workers_with_items']:,} workers in {due['seconds_median']:.2f} s median "
-             f"(target < {TARGET_DUE_SECONDS:.0f} s: {'ok' if due['pass'] else 'MISSED'}); runs "
-             + ", ".join(f"{t:.2f}" for t in due["seconds_all"])
-             + (f"; first run, harvesting every visit once: {due['first_run_seconds']:.1f} s"
-                if "first_run_seconds" in due else "")]
+    lines = [
+        f"due list: {result['cases']:,} cases, {result['data']['visits']:,} visits → {due['items']:,} items "
+        f"({due['overdue']:,} overdue, {due['today']:,} today, {due['upcoming']:,} upcoming) for "
+        f"{due['workers_with_items']:,} workers in {due['seconds_median']:.2f} s median "
+        f"(target < {TARGET_DUE_SECONDS:.0f} s: {'ok' if due['pass'] else 'MISSED'}); runs "
+        + ", ".join(f"{t:.2f}" for t in due["seconds_all"])
+        + (
+            f"; first run, harvesting every visit once: {due['first_run_seconds']:.1f} s"
+            if "first_run_seconds" in due
+            else ""
+        )
+    ]
     if "dispatch" in result:
         d = result["dispatch"]
-        lines.append(f"dispatch: {d['digests_queued']:,} digests + {d['escalation_notices']:,} escalation notices "
-                     f"queued in {d['queue_seconds']:.1f} s; {d['delivered']:,} sendMessage delivered in "
-                     f"{d['send_seconds']:.1f} s = {d['achieved_per_second']:.1f} msgs/s (platform limit "
-                     f"{d['rate_limit']:.0f}/s, sender pace {d['sender_pace']:.0f}/s, 429 answers: {d['rejected_429']})")
+        lines.append(
+            f"dispatch: {d['digests_queued']:,} digests + {d['escalation_notices']:,} escalation notices "
+            f"queued in {d['queue_seconds']:.1f} s; {d['delivered']:,} sendMessage delivered in "
+            f"{d['send_seconds']:.1f} s = {d['achieved_per_second']:.1f} msgs/s (platform limit "
+            f"{d['rate_limit']:.0f}/s, sender pace {d['sender_pace']:.0f}/s, 429 answers: {d['rejected_429']})"
+        )
     return "\n".join(lines)
 
 

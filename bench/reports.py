@@ -72,9 +72,17 @@ TARGET_REPORT_SECONDS = 3.0
 # A fixed key (nothing secret is stored): a database kept with --keep can be measured again with --reuse.
 BENCH_KEY = base64.urlsafe_b64encode(hashlib.sha256(b"shegong bench").digest()).decode()
 TARGET_OVERVIEW_MS = 300.0
-CATEGORY_MIX = [(["低保"], 30), (["高龄老人"], 14), (["独居老人"], 10), (["特困分散供养"], 6),
-                (["特困分散供养", "独居老人"], 4), (["残疾人"], 10), (["困境儿童"], 4), (["低保边缘"], 6),
-                (["低保", "残疾人"], 3)]
+CATEGORY_MIX = [
+    (["低保"], 30),
+    (["高龄老人"], 14),
+    (["独居老人"], 10),
+    (["特困分散供养"], 6),
+    (["特困分散供养", "独居老人"], 4),
+    (["残疾人"], 10),
+    (["困境儿童"], 4),
+    (["低保边缘"], 6),
+    (["低保", "残疾人"], 3),
+]
 NEEDS = ["需要助餐", "想咨询低保续期", "腿脚不便，想要轮椅", "情绪低落，需要陪伴", "", "", "看病不方便"]
 SERVICES = ["联系长者饭堂送餐", "讲解救助政策", "转介到镇卫生院", "谈心疏导", "", "陪诊"]
 
@@ -90,42 +98,85 @@ async def admin(url: str, sql: str) -> None:
     await engine.dispose()
 
 
-async def fill(dsn: str, stations: int, cases_per_station: int, months: int, seed: int,
-               args_visit_rate: float = 0.97) -> dict[str, int]:
+async def fill(
+    dsn: str, stations: int, cases_per_station: int, months: int, seed: int, args_visit_rate: float = 0.97
+) -> dict[str, int]:
     rng = random.Random(seed)
     conn = await asyncpg.connect(dsn)
     try:
         start = NOW - timedelta(days=400)
-        await conn.copy_records_to_table("stations", columns=["id", "name", "district", "city", "town", "created_at"],
-                                         records=[(s + 1, f"第{s + 1:02d}镇社工站", "", "东莞市", f"第{s + 1:02d}镇", start)
-                                                  for s in range(stations)])
+        await conn.copy_records_to_table(
+            "stations",
+            columns=["id", "name", "district", "city", "town", "created_at"],
+            records=[
+                (s + 1, f"第{s + 1:02d}镇社工站", "", "东莞市", f"第{s + 1:02d}镇", start) for s in range(stations)
+            ],
+        )
         workers = stations * 10
-        await conn.copy_records_to_table("workers", columns=["id", "station_id", "name", "role", "scope", "created_at"],
-                                         records=[(w + 1, w // 10 + 1, f"社工{w + 1:04d}", "lead" if w % 10 == 0 else "worker",
-                                                   "", start) for w in range(workers)])
-        columns = [r["column_name"] for r in await conn.fetch(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = 'cases' ORDER BY ordinal_position")]
+        await conn.copy_records_to_table(
+            "workers",
+            columns=["id", "station_id", "name", "role", "scope", "created_at"],
+            records=[
+                (w + 1, w // 10 + 1, f"社工{w + 1:04d}", "lead" if w % 10 == 0 else "worker", "", start)
+                for w in range(workers)
+            ],
+        )
+        columns = [
+            r["column_name"]
+            for r in await conn.fetch(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = 'cases' "
+                "ORDER BY ordinal_position"
+            )
+        ]
         case_rows, visit_rows, vid, visits = [], [], 0, 0
         for c in range(stations * cases_per_station):
             station = c // cases_per_station + 1
             worker = (station - 1) * 10 + 1 + c % 10
             closed = rng.random() < 0.03
-            values = {"id": c + 1, "station_id": station, "name": f"对象{c:06d}",
-                      "categories": json.dumps(rng.choices([m for m, _ in CATEGORY_MIX],
-                                                           weights=[w for _, w in CATEGORY_MIX])[0], ensure_ascii=False),
-                      "village": f"第{c % 30 + 1}村", "address": "", "phone_enc": "", "id_number_enc": "",
-                      "id_hash": uuid.UUID(int=rng.getrandbits(128)).hex, "import_hash": "", "risk_level": "低",
-                      "worker_id": worker, "status": "closed" if closed else "open", "created_at": start,
-                      "updated_at": NOW - timedelta(days=rng.uniform(0, 300)) if closed else start}
+            values = {
+                "id": c + 1,
+                "station_id": station,
+                "name": f"对象{c:06d}",
+                "categories": json.dumps(
+                    rng.choices([m for m, _ in CATEGORY_MIX], weights=[w for _, w in CATEGORY_MIX])[0],
+                    ensure_ascii=False,
+                ),
+                "village": f"第{c % 30 + 1}村",
+                "address": "",
+                "phone_enc": "",
+                "id_number_enc": "",
+                "id_hash": uuid.UUID(int=rng.getrandbits(128)).hex,
+                "import_hash": "",
+                "risk_level": "低",
+                "worker_id": worker,
+                "status": "closed" if closed else "open",
+                "created_at": start,
+                "updated_at": NOW - timedelta(days=rng.uniform(0, 300)) if closed else start,
+            }
             case_rows.append(tuple(values[col] for col in columns))
             for m in range(months):
                 if rng.random() < args_visit_rate:
                     vid += 1
                     at = NOW - timedelta(days=30 * m + rng.uniform(1, 30))
                     danger = "想不开" if rng.random() < 0.01 else ""
-                    visit_rows.append((vid, c + 1, worker, at, "入户" if rng.random() < 0.6 else "电话", "身体尚可",
-                                       rng.choice(NEEDS), rng.choice(SERVICES), "高" if danger else "低", "低", "",
-                                       danger, f"bench:{vid}", at))
+                    visit_rows.append(
+                        (
+                            vid,
+                            c + 1,
+                            worker,
+                            at,
+                            "入户" if rng.random() < 0.6 else "电话",
+                            "身体尚可",
+                            rng.choice(NEEDS),
+                            rng.choice(SERVICES),
+                            "高" if danger else "低",
+                            "低",
+                            "",
+                            danger,
+                            f"bench:{vid}",
+                            at,
+                        )
+                    )
             if len(visit_rows) >= 100_000:
                 await conn.copy_records_to_table("cases", columns=columns, records=case_rows)
                 case_rows = []
@@ -141,24 +192,60 @@ async def fill(dsn: str, stations: int, cases_per_station: int, months: int, see
         for t in range(300 * months):
             opened = NOW - timedelta(days=rng.uniform(1, 30 * months))
             first = opened + timedelta(minutes=rng.uniform(2, 240)) if rng.random() < 0.9 else None
-            tickets.append((t + 1, rng.randint(1, stations), "wechat", f"r{t}", "问", "closed", opened, opened, first,
-                            "worker"))
-        await conn.copy_records_to_table("tickets", columns=[
-            "id", "station_id", "channel", "chat_id", "question", "status", "created_at", "last_activity_at",
-            "first_reply_at", "closed_by"], records=tickets)
+            tickets.append(
+                (t + 1, rng.randint(1, stations), "wechat", f"r{t}", "问", "closed", opened, opened, first, "worker")
+            )
+        await conn.copy_records_to_table(
+            "tickets",
+            columns=[
+                "id",
+                "station_id",
+                "channel",
+                "chat_id",
+                "question",
+                "status",
+                "created_at",
+                "last_activity_at",
+                "first_reply_at",
+                "closed_by",
+            ],
+            records=tickets,
+        )
         for table in ("stations", "workers", "cases", "visits", "tickets"):
             await conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
         await conn.execute("ANALYZE")
-        return {"stations": stations, "workers": workers, "cases": stations * cases_per_station, "visits": visits,
-                "tickets": len(tickets)}
+        return {
+            "stations": stations,
+            "workers": workers,
+            "cases": stations * cases_per_station,
+            "visits": visits,
+            "tickets": len(tickets),
+        }
     finally:
         await conn.close()
 
 
 async def _copy_visits(conn: asyncpg.Connection, rows: list[tuple[Any, ...]]) -> None:
-    await conn.copy_records_to_table("visits", columns=[
-        "id", "case_id", "worker_id", "visited_at", "mode", "findings", "needs", "services", "risk_after",
-        "risk_before", "follow_up", "danger", "source_key", "created_at"], records=rows)
+    await conn.copy_records_to_table(
+        "visits",
+        columns=[
+            "id",
+            "case_id",
+            "worker_id",
+            "visited_at",
+            "mode",
+            "findings",
+            "needs",
+            "services",
+            "risk_after",
+            "risk_before",
+            "follow_up",
+            "danger",
+            "source_key",
+            "created_at",
+        ],
+        records=rows,
+    )
 
 
 async def timed(run: Any, rounds: int) -> tuple[float, list[float]]:
@@ -185,11 +272,28 @@ async def breakdown(store: Any, rounds: int) -> dict[str, float]:
         await compute_due(store, reminder_rules(), MONTH.last_day())
         due.append(time.perf_counter() - started)
         started = time.perf_counter()
-        monthly_report(ReportInput(Area("city", "东莞市"), MONTH, store.tz, NOW, stations, *loaded[:2], loaded[2],
-                                   loaded[3], loaded[4], [], MONTH.last_day(), default_categories()))
+        monthly_report(
+            ReportInput(
+                Area("city", "东莞市"),
+                MONTH,
+                store.tz,
+                NOW,
+                stations,
+                *loaded[:2],
+                loaded[2],
+                loaded[3],
+                loaded[4],
+                [],
+                MONTH.last_day(),
+                default_categories(),
+            )
+        )
         compute.append(time.perf_counter() - started)
-    return {"facts_query": round(statistics.median(facts), 3), "overdue_compute_due": round(statistics.median(due), 3),
-            "python_pass": round(statistics.median(compute), 3)}
+    return {
+        "facts_query": round(statistics.median(facts), 3),
+        "overdue_compute_due": round(statistics.median(due), 3),
+        "python_pass": round(statistics.median(compute), 3),
+    }
 
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
@@ -203,15 +307,21 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         engine = create_engine(url)
         await upgrade(engine)
         await engine.dispose()
-        settings = Settings(_env_file=None, database_url=url, secret_key=BENCH_KEY, data_dir=Path("/tmp"),
-                            log_level="WARNING")
+        settings = Settings(
+            _env_file=None, database_url=url, secret_key=BENCH_KEY, data_dir=Path("/tmp"), log_level="WARNING"
+        )
         async with serve_services(settings, FrozenClock(NOW)) as (site, services):
             services.settings.public_url = site
             started = time.perf_counter()
             sizes: dict[str, int] = {"reused": 1}
             if not args.reuse:
-                sizes = await fill(make_url(url).set(drivername="postgresql").render_as_string(hide_password=False),
-                                   args.stations, args.cases, args.months, args.seed)
+                sizes = await fill(
+                    make_url(url).set(drivername="postgresql").render_as_string(hide_password=False),
+                    args.stations,
+                    args.cases,
+                    args.months,
+                    args.seed,
+                )
             fill_seconds = time.perf_counter() - started
             store = services.store
 
@@ -237,12 +347,17 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                         async with http.get(f"{site}/dashboard/?month={MONTH}") as r:
                             assert r.status == 200, r.status
                             await r.read()
+
                     return await timed(get, rounds)
 
             lead_first, lead_times = await page_times(1, args.rounds)  # worker 1 leads station 1
             async with store.session.begin() as s:
-                await s.execute(text("INSERT INTO workers (station_id, name, role, scope, created_at) "
-                                     "VALUES (NULL, '陈主任', 'supervisor', 'city:东莞市', now())"))
+                await s.execute(
+                    text(
+                        "INSERT INTO workers (station_id, name, role, scope, created_at) "
+                        "VALUES (NULL, '陈主任', 'supervisor', 'city:东莞市', now())"
+                    )
+                )
                 supervisor = (await s.execute(text("SELECT max(id) FROM workers"))).scalar_one()
             city_first, city_times = await page_times(supervisor, args.rounds)
     finally:
@@ -251,17 +366,29 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         else:
             await admin(base.render_as_string(hide_password=False), f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     return {
-        "data": sizes, "fill_seconds": round(fill_seconds, 1), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "data": sizes,
+        "fill_seconds": round(fill_seconds, 1),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
         "load_average": [round(load_before, 1), round(os.getloadavg()[0], 1)],
-        "city_report": {"seconds_median": round(statistics.median(times), 3), "first_run_seconds": round(first, 3),
-                        "python_cpu_seconds_per_run": round(cpu_per_run, 3),
-                        "target_seconds": TARGET_REPORT_SECONDS, "active_cases": report["totals"]["active_cases"],  # type: ignore[index]
-                        "served_rate": report["totals"]["served_rate"], "overdue": report["overdue"]["items"]},  # type: ignore[index]
+        "city_report": {
+            "seconds_median": round(statistics.median(times), 3),
+            "first_run_seconds": round(first, 3),
+            "python_cpu_seconds_per_run": round(cpu_per_run, 3),
+            "target_seconds": TARGET_REPORT_SECONDS,
+            "active_cases": report["totals"]["active_cases"],  # type: ignore[index]
+            "served_rate": report["totals"]["served_rate"],
+            "overdue": report["overdue"]["items"],
+        },  # type: ignore[index]
         "city_report_parts_seconds": parts,
-        "overview_lead_ms": {"median": round(statistics.median(lead_times) * 1000, 1),
-                             "first": round(lead_first * 1000, 1), "target": TARGET_OVERVIEW_MS},
-        "overview_city_supervisor_ms": {"first_uncached": round(city_first * 1000, 1),
-                                        "median_cached": round(statistics.median(city_times) * 1000, 1)},
+        "overview_lead_ms": {
+            "median": round(statistics.median(lead_times) * 1000, 1),
+            "first": round(lead_first * 1000, 1),
+            "target": TARGET_OVERVIEW_MS,
+        },
+        "overview_city_supervisor_ms": {
+            "first_uncached": round(city_first * 1000, 1),
+            "median_cached": round(statistics.median(city_times) * 1000, 1),
+        },
     }
 
 

@@ -51,10 +51,36 @@ WARMUP = 50
 
 NAMES = ["张桂英", "李四", "陈大文", "黄美玲", "周一平", "欧阳春花", "梁秀珍", "何伯", "林阿婆", "吴志强"]
 MODES = ["入户", "上门", "家访", "电话", "电访", "打电话", "视频", "视频通话", "到站", "来站", ""]
-TIMES = ["", "", "今天", "昨天", "前天", "上午", "下午3点", "昨天下午三点半", "晚上8点", "3月5日", "周一", "上周三",
-         "礼拜五上午", "10:30"]
-FINDINGS = ["身体还可以", "腿脚不便", "精神不错", "家里比较乱", "独居，子女在外地打工", "血压偏高，按时服药",
-            "老人说最近睡眠不好", "家中卫生一般", "屋顶有漏水", "老人昨天在家摔倒了", "家中断粮", "情绪低落，说不想活了"]
+TIMES = [
+    "",
+    "",
+    "今天",
+    "昨天",
+    "前天",
+    "上午",
+    "下午3点",
+    "昨天下午三点半",
+    "晚上8点",
+    "3月5日",
+    "周一",
+    "上周三",
+    "礼拜五上午",
+    "10:30",
+]
+FINDINGS = [
+    "身体还可以",
+    "腿脚不便",
+    "精神不错",
+    "家里比较乱",
+    "独居，子女在外地打工",
+    "血压偏高，按时服药",
+    "老人说最近睡眠不好",
+    "家中卫生一般",
+    "屋顶有漏水",
+    "老人昨天在家摔倒了",
+    "家中断粮",
+    "情绪低落，说不想活了",
+]
 NEEDS = ["需要助餐", "希望有人陪聊", "想申请轮椅", "有助浴需求", "需要维修屋顶", ""]
 SERVICES = ["提供政策咨询", "送了米和油", "协助办理高龄津贴", "帮她预约了体检", "陪同就医", ""]
 RISKS = ["低风险", "中风险", "高风险", "风险较高", "风险评估为低", ""]
@@ -81,8 +107,7 @@ def make_reports(n: int, seed: int) -> list[str]:
     return out
 
 
-_T = str.maketrans("访户话视风险体还脚难需维护协办转龄张陈黄梁吴强",
-                   "訪戶話視風險體還腳難需維護協辦轉齡張陳黃梁吳強")
+_T = str.maketrans("访户话视风险体还脚难需维护协办转龄张陈黄梁吴强", "訪戶話視風險體還腳難需維護協辦轉齡張陳黃梁吳強")
 
 
 def traditional(text: str) -> str:
@@ -118,20 +143,32 @@ def accuracy(show_misses: bool) -> dict[str, object]:
     print(_table(by_style))
     overall = results["all"]
     met = all(overall.accuracy(f) >= (TARGET_PERSON if f == "person" else TARGET_FIELD) for f in FIELDS)
-    print(f"\ntargets: every field >= {TARGET_FIELD}, person >= {TARGET_PERSON}, no unflagged wrong date: "
-          f"{'met' if met and not overall.silent_wrong_dates else 'NOT MET'}"
-          f" (unflagged wrong dates: {len(overall.silent_wrong_dates)})")
+    print(
+        f"\ntargets: every field >= {TARGET_FIELD}, person >= {TARGET_PERSON}, no unflagged wrong date: "
+        f"{'met' if met and not overall.silent_wrong_dates else 'NOT MET'}"
+        f" (unflagged wrong dates: {len(overall.silent_wrong_dates)})"
+    )
     if show_misses:
         for report_id, name, said in overall.misses:
             print(f"  {report_id} {name}: {said}")
-    return {name: {"reports": r.reports, **{f: round(r.accuracy(f), 4) for f in FIELDS},
-                   "unflagged_wrong_dates": len(r.silent_wrong_dates)} for name, r in results.items()}
+    return {
+        name: {
+            "reports": r.reports,
+            **{f: round(r.accuracy(f), 4) for f in FIELDS},
+            "unflagged_wrong_dates": len(r.silent_wrong_dates),
+        }
+        for name, r in results.items()
+    }
 
 
 def _table(results: dict[str, Score]) -> str:
     head = f"  {'set':<12}{'n':>5}" + "".join(f"{f[:9]:>10}" for f in FIELDS) + f"{'bad date':>10}"
-    rows = [f"  {name:<12}{r.reports:>5}" + "".join(f"{r.accuracy(f):>10.3f}" for f in FIELDS)
-            + f"{len(r.silent_wrong_dates):>10}" for name, r in results.items()]
+    rows = [
+        f"  {name:<12}{r.reports:>5}"
+        + "".join(f"{r.accuracy(f):>10.3f}" for f in FIELDS)
+        + f"{len(r.silent_wrong_dates):>10}"
+        for name, r in results.items()
+    ]
     return "\n".join([head, *rows])
 
 
@@ -170,10 +207,22 @@ def main(argv: list[str] | None = None) -> int:
     sample = reports[1]
     print(f"\nexample: {sample}\n{run_one(sample, now, names)}")
     if args.json:
-        args.json.write_text(json.dumps({"reports": len(reports), "rounds": args.rounds, "median_ms": median,
-                                         "p99_ms": p99, "target_median_ms": TARGET_MEDIAN_MS, "ratio": ratio,
-                                         "accuracy": fields},
-                                        ensure_ascii=False, indent=2), encoding="utf-8")
+        args.json.write_text(
+            json.dumps(
+                {
+                    "reports": len(reports),
+                    "rounds": args.rounds,
+                    "median_ms": median,
+                    "p99_ms": p99,
+                    "target_median_ms": TARGET_MEDIAN_MS,
+                    "ratio": ratio,
+                    "accuracy": fields,
+                },
+                ensure_ascii=False,
+                indent=2,
+            ),
+            encoding="utf-8",
+        )
     return 0
 
 

@@ -68,10 +68,12 @@ WX_APPID = "wx123"
 WX_SECRET = "sec"
 CHAT_BASE = 700_000_000  # Telegram chat ids (private chats: one per resident) are CHAT_BASE + resident number
 # The bare crypto echo answers this (the length of a typical answer with its source line).
-ECHO_REPLY = ("【第一步：提出申请】由家里选一名成员做申请人，向户籍所在地的镇政府或街道办事处提出书面申请。本人年老、生病或行动"
-              "不便的，可以委托村（居）委会或其他人代为申请。广东不少地方也可以通过“粤省事”等线上渠道提交。镇街社工站的社工"
-              "可以帮忙讲解政策、填写申请表，必要时陪同到窗口办理。\n（回复“详细”看更多内容）\n\n📄 来源：《低保怎么申请》，"
-              "《社会救助暂行办法》（国务院令第649号），2021年")
+ECHO_REPLY = (
+    "【第一步：提出申请】由家里选一名成员做申请人，向户籍所在地的镇政府或街道办事处提出书面申请。本人年老、生病或行动"
+    "不便的，可以委托村（居）委会或其他人代为申请。广东不少地方也可以通过“粤省事”等线上渠道提交。镇街社工站的社工"
+    "可以帮忙讲解政策、填写申请表，必要时陪同到窗口办理。\n（回复“详细”看更多内容）\n\n📄 来源：《低保怎么申请》，"
+    "《社会救助暂行办法》（国务院令第649号），2021年"
+)
 EXTRA_QUESTIONS = ["低保怎么申请", "高龄津贴几时发", "残疾人两项补贴点样申请", "特困供养有咩条件", "临时救助要什么材料"]
 
 # Targets (see docs/benchmarks.md).
@@ -138,10 +140,12 @@ async def serve_crypto() -> None:
         except (KeyError, InvalidSignatureException, InvalidAppIdException):
             return web.Response(status=403)
         msg = xmltodict.parse(xml)["xml"]
-        reply = TextReply(source=msg["ToUserName"], target=msg["FromUserName"], content=ECHO_REPLY,
-                          time=int(time.time())).render()
-        return web.Response(text=crypto.encrypt_message(reply, q["nonce"], q["timestamp"]),
-                            content_type="application/xml")
+        reply = TextReply(
+            source=msg["ToUserName"], target=msg["FromUserName"], content=ECHO_REPLY, time=int(time.time())
+        ).render()
+        return web.Response(
+            text=crypto.encrypt_message(reply, q["nonce"], q["timestamp"]), content_type="application/xml"
+        )
 
     app = web.Application()
     app.add_routes([web.post("/wechat", callback)])
@@ -178,8 +182,12 @@ async def serve_platform() -> None:
     await wx.start()
 
     async def status(request: web.Request) -> web.Response:
-        info: dict[str, Any] = {"tg_answered": count[0], "tg_calls": len(tg.calls),
-                                "tg_failed": sum(not c.ok for c in tg.calls), "wx_sent": len(wx.sent)}
+        info: dict[str, Any] = {
+            "tg_answered": count[0],
+            "tg_calls": len(tg.calls),
+            "tg_failed": sum(not c.ok for c in tg.calls),
+            "wx_sent": len(wx.sent),
+        }
         if request.query.get("full"):
             info["tg_answers"] = {str(k): v for k, v in answered.items()}
         return web.json_response(info)
@@ -331,8 +339,9 @@ class Server:
         """CPU seconds of the event-loop thread (the process's main thread)."""
         import psutil
 
-        return next((t.user_time + t.system_time for t in psutil.Process(self.proc.pid).threads()
-                     if t.id == self.proc.pid), 0.0)
+        return next(
+            (t.user_time + t.system_time for t in psutil.Process(self.proc.pid).threads() if t.id == self.proc.pid), 0.0
+        )
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -374,12 +383,18 @@ def scratch_database(admin_url: str, action: str) -> str:
     return url
 
 
-def start_server(kind: str, env: dict[str, str] | None = None, extra: list[str] | None = None,
-                 stderr_path: Path | None = None) -> subprocess.Popen:
+def start_server(
+    kind: str, env: dict[str, str] | None = None, extra: list[str] | None = None, stderr_path: Path | None = None
+) -> subprocess.Popen:
     stderr = open(stderr_path, "wb") if stderr_path else subprocess.DEVNULL
-    return subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--serve", kind, *(extra or [])],
-                            stdout=subprocess.PIPE, stderr=stderr, cwd=ROOT, env={**os.environ, **(env or {})},
-                            text=True)
+    return subprocess.Popen(
+        [sys.executable, str(Path(__file__).resolve()), "--serve", kind, *(extra or [])],
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        text=True,
+    )
 
 
 def await_server(kind: str, proc: subprocess.Popen, stderr_path: Path | None, timeout: float = 60) -> Server:
@@ -408,11 +423,20 @@ def load_questions() -> tuple[list[str], list[str]]:
     return answerable, declined
 
 
-def pick_questions(n: int, rng: random.Random, answerable: list[str], declined: list[str], residents: range,
-                   declined_share: float = 0.15) -> list[tuple[str, bool, int]]:
+def pick_questions(
+    n: int,
+    rng: random.Random,
+    answerable: list[str],
+    declined: list[str],
+    residents: range,
+    declined_share: float = 0.15,
+) -> list[tuple[str, bool, int]]:
     """(question, answerable, resident): 15 % questions the bot declines; residents drawn at random."""
-    return [((rng.choice(declined), False) if rng.random() < declined_share else (rng.choice(answerable), True))
-            + (rng.choice(residents),) for _ in range(n)]
+    return [
+        ((rng.choice(declined), False) if rng.random() < declined_share else (rng.choice(answerable), True))
+        + (rng.choice(residents),)
+        for _ in range(n)
+    ]
 
 
 @dataclass
@@ -433,8 +457,17 @@ def telegram_requests(questions: list[tuple[str, bool, int]], first_id: int) -> 
     out = []
     for i, (q, ok, who) in enumerate(questions):
         uid = first_id + i
-        out.append(Req(None, json.dumps(text_update(uid, CHAT_BASE + who, q), ensure_ascii=False).encode(),
-                       headers, q, ok, uid, who))
+        out.append(
+            Req(
+                None,
+                json.dumps(text_update(uid, CHAT_BASE + who, q), ensure_ascii=False).encode(),
+                headers,
+                q,
+                ok,
+                uid,
+                who,
+            )
+        )
     return out
 
 
@@ -472,8 +505,9 @@ class Phase:
         return len(self.latencies_ms) / self.elapsed_s if self.elapsed_s else 0.0
 
 
-async def drive(http, url: str, reqs: list[Req], concurrency: int, max_seconds: float, name: str,
-                keep_bodies: bool = False) -> Phase:
+async def drive(
+    http, url: str, reqs: list[Req], concurrency: int, max_seconds: float, name: str, keep_bodies: bool = False
+) -> Phase:
     import aiohttp
 
     phase = Phase(name)
@@ -565,8 +599,7 @@ async def wait_answered(http, plat: Server, count: int, timeout: float) -> float
 
 
 async def control(http, ours: Server, action: str, name: str = "") -> str:
-    async with http.post(f"http://127.0.0.1:{ours.info['control_port']}/profile/{action}",
-                         params={"name": name}) as r:
+    async with http.post(f"http://127.0.0.1:{ours.info['control_port']}/profile/{action}", params={"name": name}) as r:
         return await r.text()
 
 
@@ -611,8 +644,9 @@ async def run_benchmark(args: argparse.Namespace, servers: dict[str, Server]) ->
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
         baseline_rounds: dict[str, list[Phase]] = {}
 
-        async def baseline(server: Server, url: str, warm: list[Req], main: list[Req], name: str,
-                           keep: bool = False) -> None:
+        async def baseline(
+            server: Server, url: str, warm: list[Req], main: list[Req], name: str, keep: bool = False
+        ) -> None:
             """--baseline-rounds timed rounds; called before and after the phase of ours it is compared with."""
             await drive(http, url, warm, c, args.max_seconds, name + " warm-up")
             for _ in range(args.baseline_rounds):
@@ -666,19 +700,27 @@ async def run_benchmark(args: argparse.Namespace, servers: dict[str, Server]) ->
         # Fixed offered load: the acknowledgement's latency while the server also works off what it acknowledged.
         if k:
             cpu = ours.cpu_seconds()
-            results["telegram_open"] = await drive_open_loop(http, f"{ours.url}/telegram/webhook", tg_open,
-                                                             args.open_loop_rate, "telegram open loop")
+            results["telegram_open"] = await drive_open_loop(
+                http, f"{ours.url}/telegram/webhook", tg_open, args.open_loop_rate, "telegram open loop"
+            )
             results["telegram_open"].cpu_s = ours.cpu_seconds() - cpu
             if await wait_answered(http, plat, w + tg.sent + k, args.max_seconds) is None:
                 print("warning: the open-loop Telegram updates were not all answered", file=sys.stderr)
         await baseline(echo, f"{echo.url}/echo", echo_warm, echo_main, "bare JSON echo")  # again, after
         results["echo"] = median_round("bare JSON echo")
         results["telegram_e2e"] = {
-            "updates": len(e2e_ms), "complete": done_at is not None,
-            "elapsed_s": e2e_end - tg.t0, "rate": len(e2e_ms) / (e2e_end - tg.t0) if e2e_ms else 0.0,
-            "p50_ms": pct(e2e_ms, 50), "p99_ms": pct(e2e_ms, 99), "max_ms": max(e2e_ms, default=float("nan")),
-            "cpu_s": e2e_cpu, "answerable": answerable_n, "answerable_with_source": with_source,
-            "failed_sends": status["tg_failed"], "main_thread_cpu_s": e2e_main_cpu,
+            "updates": len(e2e_ms),
+            "complete": done_at is not None,
+            "elapsed_s": e2e_end - tg.t0,
+            "rate": len(e2e_ms) / (e2e_end - tg.t0) if e2e_ms else 0.0,
+            "p50_ms": pct(e2e_ms, 50),
+            "p99_ms": pct(e2e_ms, 99),
+            "max_ms": max(e2e_ms, default=float("nan")),
+            "cpu_s": e2e_cpu,
+            "answerable": answerable_n,
+            "answerable_with_source": with_source,
+            "failed_sends": status["tg_failed"],
+            "main_thread_cpu_s": e2e_main_cpu,
         }
 
         # 3. bare signature-check-decrypt-encrypt echo
@@ -701,8 +743,9 @@ async def run_benchmark(args: argparse.Namespace, servers: dict[str, Server]) ->
         results["wechat"] = wx
         if k:
             cpu = ours.cpu_seconds()
-            results["wechat_open"] = await drive_open_loop(http, f"{ours.url}/wechat", wx_open, args.open_loop_rate,
-                                                           "wechat open loop")
+            results["wechat_open"] = await drive_open_loop(
+                http, f"{ours.url}/wechat", wx_open, args.open_loop_rate, "wechat open loop"
+            )
             results["wechat_open"].cpu_s = ours.cpu_seconds() - cpu
 
         # 5. ablations, the same callbacks: hot-path rows in memory; then the channel layer with a fixed reply
@@ -741,10 +784,20 @@ async def run_benchmark(args: argparse.Namespace, servers: dict[str, Server]) ->
         except Exception:  # noqa: BLE001
             pass
     return {
-        "phases": results, "profiles": profiles, "loads": loads, "baseline_rates": baseline_rates,
+        "phases": results,
+        "profiles": profiles,
+        "loads": loads,
+        "baseline_rates": baseline_rates,
         "wechat_main_thread_cpu_s": wx_main_cpu,
-        "wechat_checks": {"passive": passive, "success": success, "undecryptable": bad, "pushed": wx_pushed,
-                          "answerable": answerable_n, "answerable_with_source": with_source, "sample": sample},
+        "wechat_checks": {
+            "passive": passive,
+            "success": success,
+            "undecryptable": bad,
+            "pushed": wx_pushed,
+            "answerable": answerable_n,
+            "answerable_with_source": with_source,
+            "sample": sample,
+        },
         "crypto_checks": {"replies_opened_with_source": crypto_ok},
     }
 
@@ -754,11 +807,19 @@ async def run_benchmark(args: argparse.Namespace, servers: dict[str, Server]) ->
 # --------------------------------------------------------------------------------------------
 def phase_row(name: str, ph: Phase) -> dict[str, Any]:
     n = len(ph.latencies_ms)
-    return {"system": name, "requests": n, "non_2xx": n - sum(v for k, v in ph.statuses.items() if 200 <= k < 300),
-            "errors": ph.errors, "elapsed_s": ph.elapsed_s, "rate": ph.rate, "p50_ms": pct(ph.latencies_ms, 50),
-            "p99_ms": pct(ph.latencies_ms, 99), "max_ms": max(ph.latencies_ms, default=float("nan")),
-            "cpu_ms_per_req": ph.cpu_s * 1000 / n if n else float("nan"),
-            "client_cpu_ms_per_req": ph.client_cpu_s * 1000 / n if n else float("nan")}
+    return {
+        "system": name,
+        "requests": n,
+        "non_2xx": n - sum(v for k, v in ph.statuses.items() if 200 <= k < 300),
+        "errors": ph.errors,
+        "elapsed_s": ph.elapsed_s,
+        "rate": ph.rate,
+        "p50_ms": pct(ph.latencies_ms, 50),
+        "p99_ms": pct(ph.latencies_ms, 99),
+        "max_ms": max(ph.latencies_ms, default=float("nan")),
+        "cpu_ms_per_req": ph.cpu_s * 1000 / n if n else float("nan"),
+        "client_cpu_ms_per_req": ph.client_cpu_s * 1000 / n if n else float("nan"),
+    }
 
 
 def print_profile(path: str, title: str, top: int = 25) -> None:
@@ -783,25 +844,48 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--warmup", type=int, default=100, help="untimed requests per system first")
     ap.add_argument("--max-seconds", type=float, default=60.0, help="upper bound on each phase")
-    ap.add_argument("--baseline-rounds", type=int, default=3,
-                    help="timed rounds of each bare echo before and after the phase of ours it is compared with "
-                         "(the round with the median rate is reported)")
-    ap.add_argument("--questions-per-resident", type=float, default=4.0,
-                    help="timed requests per distinct sender, on average (1: every message is a first contact)")
-    ap.add_argument("--telegram-rate", type=float, default=0.0,
-                    help="outbox Telegram messages/s in our server (0: lifted; production uses 25)")
-    ap.add_argument("--open-loop-rate", type=float, default=200.0,
-                    help="offered load of the fixed-rate phases, requests/s (open loop: sent on schedule)")
-    ap.add_argument("--open-loop-seconds", type=float, default=5.0,
-                    help="length of each fixed-rate phase (0: skip them)")
+    ap.add_argument(
+        "--baseline-rounds",
+        type=int,
+        default=3,
+        help="timed rounds of each bare echo before and after the phase of ours it is compared with "
+        "(the round with the median rate is reported)",
+    )
+    ap.add_argument(
+        "--questions-per-resident",
+        type=float,
+        default=4.0,
+        help="timed requests per distinct sender, on average (1: every message is a first contact)",
+    )
+    ap.add_argument(
+        "--telegram-rate",
+        type=float,
+        default=0.0,
+        help="outbox Telegram messages/s in our server (0: lifted; production uses 25)",
+    )
+    ap.add_argument(
+        "--open-loop-rate",
+        type=float,
+        default=200.0,
+        help="offered load of the fixed-rate phases, requests/s (open loop: sent on schedule)",
+    )
+    ap.add_argument(
+        "--open-loop-seconds", type=float, default=5.0, help="length of each fixed-rate phase (0: skip them)"
+    )
     ap.add_argument("--json", type=Path, help="also write the results here")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, database)")
-    ap.add_argument("--profile", action="store_true",
-                    help="cProfile our server's event loop during the Telegram and WeChat phases and print the top")
-    ap.add_argument("--database-url", default="",
-                    help="run our server on this PostgreSQL server instead of the embedded SQLite (a throwaway "
-                         "database is created there, migrated, and dropped), e.g. "
-                         "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+    ap.add_argument(
+        "--profile",
+        action="store_true",
+        help="cProfile our server's event loop during the Telegram and WeChat phases and print the top",
+    )
+    ap.add_argument(
+        "--database-url",
+        default="",
+        help="run our server on this PostgreSQL server instead of the embedded SQLite (a throwaway "
+        "database is created there, migrated, and dropped), e.g. "
+        "postgresql+asyncpg://postgres@127.0.0.1:5432/test",
+    )
     ap.add_argument("--serve", choices=["echo", "crypto", "platform", "ours"], help=argparse.SUPPRESS)
     ap.add_argument("--profile-dir", help=argparse.SUPPRESS)
     ap.add_argument("--ablate", choices=["store", "dispatcher"], help=argparse.SUPPRESS)
@@ -823,11 +907,15 @@ def main(argv: list[str] | None = None) -> int:
 
     began = time.monotonic()
     tmp = Path(tempfile.mkdtemp(prefix="shegong-bench-webhooks-"))
-    print(f"python {platform.python_version()}, aiohttp {aiohttp.__version__}, {os.cpu_count()} CPUs; "
-          f"load average {os.getloadavg()[0]:.2f} at start; temp dir {tmp}")
-    print(f"{args.requests} timed requests per system (+{args.warmup} warm-up), {args.concurrency} in flight, "
-          f"{args.questions_per_resident:g} questions per resident, seed {args.seed}; Telegram outbox rate "
-          f"{'lifted' if args.telegram_rate <= 0 else f'{args.telegram_rate:g}/s'}")
+    print(
+        f"python {platform.python_version()}, aiohttp {aiohttp.__version__}, {os.cpu_count()} CPUs; "
+        f"load average {os.getloadavg()[0]:.2f} at start; temp dir {tmp}"
+    )
+    print(
+        f"{args.requests} timed requests per system (+{args.warmup} warm-up), {args.concurrency} in flight, "
+        f"{args.questions_per_resident:g} questions per resident, seed {args.seed}; Telegram outbox rate "
+        f"{'lifted' if args.telegram_rate <= 0 else f'{args.telegram_rate:g}/s'}"
+    )
 
     procs: dict[str, tuple[subprocess.Popen, Path]] = {}
     servers: dict[str, Server] = {}
@@ -837,24 +925,36 @@ def main(argv: list[str] | None = None) -> int:
             procs[kind] = (start_server(kind, stderr_path=log), log)
         servers["platform"] = await_server("platform", *procs["platform"])
         plat = servers["platform"].info
-        env = {"SHEGONG_DATA_DIR": str(tmp / "data"), "SHEGONG_DATABASE_URL": "", "SHEGONG_LOG_LEVEL": "INFO",
-               "SHEGONG_KB_EXTRA_DIRS": "",
-               "SHEGONG_TELEGRAM_TOKEN": TG_TOKEN, "SHEGONG_TELEGRAM_WEBHOOK_SECRET": TG_SECRET,
-               "SHEGONG_TELEGRAM_API_BASE": plat["telegram_api_base"],
-               "SHEGONG_WECHAT_TOKEN": WX_TOKEN, "SHEGONG_WECHAT_APPID": WX_APPID,
-               "SHEGONG_WECHAT_APPSECRET": WX_SECRET, "SHEGONG_WECHAT_AES_KEY": AES_KEY,
-               "SHEGONG_WECHAT_API_BASE": plat["wechat_api_base"],
-               "SHEGONG_WECOM_CORPID": "", "SHEGONG_WECOM_TOKEN": "", "SHEGONG_WECOM_SECRET": ""}
+        env = {
+            "SHEGONG_DATA_DIR": str(tmp / "data"),
+            "SHEGONG_DATABASE_URL": "",
+            "SHEGONG_LOG_LEVEL": "INFO",
+            "SHEGONG_KB_EXTRA_DIRS": "",
+            "SHEGONG_TELEGRAM_TOKEN": TG_TOKEN,
+            "SHEGONG_TELEGRAM_WEBHOOK_SECRET": TG_SECRET,
+            "SHEGONG_TELEGRAM_API_BASE": plat["telegram_api_base"],
+            "SHEGONG_WECHAT_TOKEN": WX_TOKEN,
+            "SHEGONG_WECHAT_APPID": WX_APPID,
+            "SHEGONG_WECHAT_APPSECRET": WX_SECRET,
+            "SHEGONG_WECHAT_AES_KEY": AES_KEY,
+            "SHEGONG_WECHAT_API_BASE": plat["wechat_api_base"],
+            "SHEGONG_WECOM_CORPID": "",
+            "SHEGONG_WECOM_TOKEN": "",
+            "SHEGONG_WECOM_SECRET": "",
+        }
         if args.database_url:
-            env.update(SHEGONG_DATABASE_URL=scratch_database(args.database_url, "create"),
-                       SHEGONG_SECRET_KEY=generate_key())
+            env.update(
+                SHEGONG_DATABASE_URL=scratch_database(args.database_url, "create"), SHEGONG_SECRET_KEY=generate_key()
+            )
         extra = ["--telegram-rate", str(args.telegram_rate), "--profile-dir", str(tmp)]
         procs["ours"] = (start_server("ours", env, extra, tmp / "ours.log"), tmp / "ours.log")
         for kind in ("nodb", "channel"):  # the ablations: no database on the hot path; no dispatcher
             ablated_env = {**env, "SHEGONG_DATA_DIR": str(tmp / f"{kind}-data")}
             ablation = {"nodb": "store", "channel": "dispatcher"}[kind]
-            procs[kind] = (start_server("ours", ablated_env, [*extra, "--ablate", ablation], tmp / f"{kind}.log"),
-                           tmp / f"{kind}.log")
+            procs[kind] = (
+                start_server("ours", ablated_env, [*extra, "--ablate", ablation], tmp / f"{kind}.log"),
+                tmp / f"{kind}.log",
+            )
         for kind in ("echo", "crypto", "ours", "nodb", "channel"):
             servers[kind] = await_server(kind, *procs[kind])
         print(f"servers up after {time.monotonic() - began:.1f} s; ours mounts {servers['ours'].info['channels']}")
@@ -875,45 +975,72 @@ def main(argv: list[str] | None = None) -> int:
     ph = out["phases"]
     rows = [phase_row("bare JSON echo", ph["echo"]), phase_row("Telegram webhook (ack)", ph["telegram"])]
     e2e = ph["telegram_e2e"]
-    rows.append({"system": "Telegram end to end (update → sendMessage)", "requests": e2e["updates"], "non_2xx": 0,
-                 "errors": 0, "elapsed_s": e2e["elapsed_s"], "rate": e2e["rate"], "p50_ms": e2e["p50_ms"],
-                 "p99_ms": e2e["p99_ms"], "max_ms": e2e["max_ms"],
-                 "cpu_ms_per_req": e2e["cpu_s"] * 1000 / e2e["updates"] if e2e["updates"] else float("nan"),
-                 "client_cpu_ms_per_req": float("nan")})
-    open_rows = {name: phase_row(f"{label} at {args.open_loop_rate:g}/s (open loop)", ph[name])
-                 for name, label in (("telegram_open", "Telegram webhook"), ("wechat_open", "WeChat safe mode"))
-                 if name in ph}
-    rows += [phase_row("bare crypto echo (WeChat safe mode)", ph["crypto"]),
-             phase_row("WeChat safe mode (passive reply)", ph["wechat"]),
-             phase_row("  ablation: hot-path rows in memory", ph["nodb"]),
-             phase_row("  ablation: channel only (fixed reply)", ph["channel"])]
+    rows.append(
+        {
+            "system": "Telegram end to end (update → sendMessage)",
+            "requests": e2e["updates"],
+            "non_2xx": 0,
+            "errors": 0,
+            "elapsed_s": e2e["elapsed_s"],
+            "rate": e2e["rate"],
+            "p50_ms": e2e["p50_ms"],
+            "p99_ms": e2e["p99_ms"],
+            "max_ms": e2e["max_ms"],
+            "cpu_ms_per_req": e2e["cpu_s"] * 1000 / e2e["updates"] if e2e["updates"] else float("nan"),
+            "client_cpu_ms_per_req": float("nan"),
+        }
+    )
+    open_rows = {
+        name: phase_row(f"{label} at {args.open_loop_rate:g}/s (open loop)", ph[name])
+        for name, label in (("telegram_open", "Telegram webhook"), ("wechat_open", "WeChat safe mode"))
+        if name in ph
+    }
+    rows += [
+        phase_row("bare crypto echo (WeChat safe mode)", ph["crypto"]),
+        phase_row("WeChat safe mode (passive reply)", ph["wechat"]),
+        phase_row("  ablation: hot-path rows in memory", ph["nodb"]),
+        phase_row("  ablation: channel only (fixed reply)", ph["channel"]),
+    ]
 
     print(f"\nload average: {' → '.join(f'{x:.2f}' for x in out['loads'])} (after each phase; {os.cpu_count()} CPUs)")
-    print(f"\n{'system':<44}{'requests':>9}{'non-2xx':>8}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}"
-          f"{'server CPU':>11}{'client CPU':>11}")
+    print(
+        f"\n{'system':<44}{'requests':>9}{'non-2xx':>8}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}"
+        f"{'server CPU':>11}{'client CPU':>11}"
+    )
     for r in [*rows, *open_rows.values()]:
-        print(f"{r['system']:<44}{r['requests']:>9}{r['non_2xx'] + r['errors']:>8}{r['rate']:>9.0f}"
-              f"{r['p50_ms']:>9.1f}{r['p99_ms']:>9.1f}{r['max_ms']:>9.1f}{r['cpu_ms_per_req']:>11.2f}"
-              f"{r['client_cpu_ms_per_req']:>11.2f}")
-    print("(server CPU, client CPU: milliseconds of CPU per request, all threads of the server process / of this "
-          "load generator; end to end: the server's CPU from the first update to the last sendMessage)")
-    print(f"bare echo req/s over {2 * args.baseline_rounds} rounds, before and after ours (the median round "
-          "is shown): "
-          + "; ".join(f"{k}: {v}" for k, v in out["baseline_rates"].items()))
+        print(
+            f"{r['system']:<44}{r['requests']:>9}{r['non_2xx'] + r['errors']:>8}{r['rate']:>9.0f}"
+            f"{r['p50_ms']:>9.1f}{r['p99_ms']:>9.1f}{r['max_ms']:>9.1f}{r['cpu_ms_per_req']:>11.2f}"
+            f"{r['client_cpu_ms_per_req']:>11.2f}"
+        )
+    print(
+        "(server CPU, client CPU: milliseconds of CPU per request, all threads of the server process / of this "
+        "load generator; end to end: the server's CPU from the first update to the last sendMessage)"
+    )
+    print(
+        f"bare echo req/s over {2 * args.baseline_rounds} rounds, before and after ours (the median round "
+        "is shown): " + "; ".join(f"{k}: {v}" for k, v in out["baseline_rates"].items())
+    )
     wc = out["wechat_checks"]
-    print(f"\nTelegram: {e2e['updates']} of {ph['telegram'].sent} updates answered at the fake Bot API "
-          f"({'all' if e2e['complete'] else 'NOT all'} within {args.max_seconds:.0f} s), "
-          f"{e2e['answerable_with_source']} answers cite a source ({e2e['answerable']} answerable questions sent), "
-          f"{e2e['failed_sends']} sendMessage calls failed; event-loop thread {e2e['main_thread_cpu_s']:.1f} of "
-          f"{e2e['cpu_s']:.1f} CPU s")
-    print(f"WeChat: {wc['passive']} passive encrypted replies (verified and decrypted), {wc['success']} 'success' "
-          f"(pushed later: {wc['pushed']}), {wc['undecryptable']} undecryptable; "
-          f"{wc['answerable_with_source']}/{wc['answerable']} answerable questions answered with a source; "
-          f"event-loop thread {out['wechat_main_thread_cpu_s']:.1f} of {ph['wechat'].cpu_s:.1f} CPU s")
+    print(
+        f"\nTelegram: {e2e['updates']} of {ph['telegram'].sent} updates answered at the fake Bot API "
+        f"({'all' if e2e['complete'] else 'NOT all'} within {args.max_seconds:.0f} s), "
+        f"{e2e['answerable_with_source']} answers cite a source ({e2e['answerable']} answerable questions sent), "
+        f"{e2e['failed_sends']} sendMessage calls failed; event-loop thread {e2e['main_thread_cpu_s']:.1f} of "
+        f"{e2e['cpu_s']:.1f} CPU s"
+    )
+    print(
+        f"WeChat: {wc['passive']} passive encrypted replies (verified and decrypted), {wc['success']} 'success' "
+        f"(pushed later: {wc['pushed']}), {wc['undecryptable']} undecryptable; "
+        f"{wc['answerable_with_source']}/{wc['answerable']} answerable questions answered with a source; "
+        f"event-loop thread {out['wechat_main_thread_cpu_s']:.1f} of {ph['wechat'].cpu_s:.1f} CPU s"
+    )
     if wc["sample"]:
         print(f"  sample: {wc['sample']}")
-    print(f"bare crypto echo: {out['crypto_checks']['replies_opened_with_source']} of {rows[3]['requests']} replies "
-          "verified and decrypted")
+    print(
+        f"bare crypto echo: {out['crypto_checks']['replies_opened_with_source']} of {rows[3]['requests']} replies "
+        "verified and decrypted"
+    )
 
     echo_rate, crypto_rate = rows[0]["rate"], rows[3]["rate"]
     ratios = {
@@ -927,27 +1054,41 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  Telegram webhook / bare JSON echo:          {ratios['telegram_webhook_vs_echo']:.3f}")
     print(f"  Telegram end to end / bare JSON echo:       {ratios['telegram_e2e_vs_echo']:.3f}")
     print(f"  WeChat safe mode / bare crypto echo:        {ratios['wechat_vs_crypto_echo']:.3f}")
-    print(f"  ablation, hot-path rows in memory / crypto: {ratios['wechat_no_database_vs_crypto_echo']:.3f}"
-          "  (the whole dispatcher, but message ids, users and dialog state in a dict)")
-    print(f"  ablation, channel only / crypto echo:       {ratios['wechat_channel_only_vs_crypto_echo']:.3f}"
-          "  (our HTTP app and WeChat channel, the dispatcher replaced by a fixed reply)")
+    print(
+        f"  ablation, hot-path rows in memory / crypto: {ratios['wechat_no_database_vs_crypto_echo']:.3f}"
+        "  (the whole dispatcher, but message ids, users and dialog state in a dict)"
+    )
+    print(
+        f"  ablation, channel only / crypto echo:       {ratios['wechat_channel_only_vs_crypto_echo']:.3f}"
+        "  (our HTTP app and WeChat channel, the dispatcher replaced by a fixed reply)"
+    )
     checks = [
-        (f"Telegram webhook ≥ {TARGET_TELEGRAM_RATIO:.0%} of bare echo ({ratios['telegram_webhook_vs_echo']:.1%})",
-         ratios["telegram_webhook_vs_echo"] >= TARGET_TELEGRAM_RATIO),
-        (f"WeChat safe mode ≥ {TARGET_WECHAT_RATIO:.0%} of bare crypto echo ({ratios['wechat_vs_crypto_echo']:.1%})",
-         ratios["wechat_vs_crypto_echo"] >= TARGET_WECHAT_RATIO),
+        (
+            f"Telegram webhook ≥ {TARGET_TELEGRAM_RATIO:.0%} of bare echo ({ratios['telegram_webhook_vs_echo']:.1%})",
+            ratios["telegram_webhook_vs_echo"] >= TARGET_TELEGRAM_RATIO,
+        ),
+        (
+            f"WeChat safe mode ≥ {TARGET_WECHAT_RATIO:.0%} of bare crypto echo ({ratios['wechat_vs_crypto_echo']:.1%})",
+            ratios["wechat_vs_crypto_echo"] >= TARGET_WECHAT_RATIO,
+        ),
     ]
     for r in open_rows.values():
         clean = r["non_2xx"] + r["errors"] == 0
         verdict = f"{r['system']}: p99 < {TARGET_P99_MS:.0f} ms ({r['p99_ms']:.1f} ms), every request 2xx"
         checks.append((verdict + ("" if clean else " (NOT)"), r["p99_ms"] < TARGET_P99_MS and clean))
     info = [
-        (f"Telegram webhook p99 at saturation < {TARGET_P99_MS:.0f} ms ({rows[1]['p99_ms']:.1f} ms)",
-         rows[1]["p99_ms"] < TARGET_P99_MS),
-        (f"WeChat safe mode p99 at saturation < {TARGET_P99_MS:.0f} ms ({rows[4]['p99_ms']:.1f} ms)",
-         rows[4]["p99_ms"] < TARGET_P99_MS),
-        (f"Telegram end to end ≥ {TARGET_TELEGRAM_RATIO:.0%} of bare echo ({ratios['telegram_e2e_vs_echo']:.1%})",
-         ratios["telegram_e2e_vs_echo"] >= TARGET_TELEGRAM_RATIO),
+        (
+            f"Telegram webhook p99 at saturation < {TARGET_P99_MS:.0f} ms ({rows[1]['p99_ms']:.1f} ms)",
+            rows[1]["p99_ms"] < TARGET_P99_MS,
+        ),
+        (
+            f"WeChat safe mode p99 at saturation < {TARGET_P99_MS:.0f} ms ({rows[4]['p99_ms']:.1f} ms)",
+            rows[4]["p99_ms"] < TARGET_P99_MS,
+        ),
+        (
+            f"Telegram end to end ≥ {TARGET_TELEGRAM_RATIO:.0%} of bare echo ({ratios['telegram_e2e_vs_echo']:.1%})",
+            ratios["telegram_e2e_vs_echo"] >= TARGET_TELEGRAM_RATIO,
+        ),
         (f"Telegram end-to-end p99 < {TARGET_P99_MS:.0f} ms ({e2e['p99_ms']:.1f} ms)", e2e["p99_ms"] < TARGET_P99_MS),
     ]
     print("\ntargets")
@@ -963,12 +1104,29 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\ntotal run time {time.monotonic() - began:.0f} s")
 
     if args.json:
-        args.json.write_text(json.dumps({
-            "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "serve"},
-            "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
-            "loads": out["loads"], "rows": [*rows, *open_rows.values()], "ratios": ratios, "telegram_e2e": e2e,
-            "wechat_checks": wc, "targets": {t: ok for t, ok in checks}, "info": {t: ok for t, ok in info},
-        }, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
+        args.json.write_text(
+            json.dumps(
+                {
+                    "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "serve"},
+                    "machine": {
+                        "python": platform.python_version(),
+                        "cpus": os.cpu_count(),
+                        "platform": platform.platform(),
+                    },
+                    "loads": out["loads"],
+                    "rows": [*rows, *open_rows.values()],
+                    "ratios": ratios,
+                    "telegram_e2e": e2e,
+                    "wechat_checks": wc,
+                    "targets": {t: ok for t, ok in checks},
+                    "info": {t: ok for t, ok in info},
+                },
+                ensure_ascii=False,
+                indent=2,
+                default=str,
+            ),
+            encoding="utf-8",
+        )
     return 0
 
 

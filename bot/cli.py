@@ -98,8 +98,11 @@ def _print_answer(kb, question: str, as_json: bool) -> None:
     question = question.strip()
     if not question:
         if as_json:
-            print(json.dumps({"answer": "", "confident": False, "sources": [], "error": "empty question"},
-                             ensure_ascii=False))
+            print(
+                json.dumps(
+                    {"answer": "", "confident": False, "sources": [], "error": "empty question"}, ensure_ascii=False
+                )
+            )
         else:
             print("问题是空的，请输入想问的内容。", file=sys.stderr)
         return
@@ -120,7 +123,7 @@ async def _ask(args: argparse.Namespace) -> int:
                 _print_answer(kb, line, args.json)
         return 0
     if not args.question.strip():
-        print("问题是空的，请输入想问的内容，例如：shegong ask \"低保怎么申请\"", file=sys.stderr)
+        print('问题是空的，请输入想问的内容，例如：shegong ask "低保怎么申请"', file=sys.stderr)
         return 2
     _print_answer(kb, args.question, args.json)
     return 0
@@ -193,15 +196,21 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("chat", help="在终端里和机器人对话（也可从管道读入，每行一条消息）")
-    p.add_argument("--json", action="store_true",
-                   help='每行输入输出一行 JSON：{"in", "replies": [{"text", "confident", "sources"}]}')
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help='每行输入输出一行 JSON：{"in", "replies": [{"text", "confident", "sources"}]}',
+    )
     p.set_defaults(run=_chat)
 
     p = sub.add_parser("serve", help="启动 HTTP 服务（健康检查、网页聊天接口）")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
-    p.add_argument("--telegram-polling", action="store_true",
-                   help="用长轮询（getUpdates）接收 Telegram 消息，适合开发调试，无需公网地址")
+    p.add_argument(
+        "--telegram-polling",
+        action="store_true",
+        help="用长轮询（getUpdates）接收 Telegram 消息，适合开发调试，无需公网地址",
+    )
     p.set_defaults(run=_serve)
 
     p = sub.add_parser("ask", help="问一个政策问题")
@@ -227,7 +236,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.add_argument("-v", "--verbose", action="store_true", help="列出答错的问题")
     p.set_defaults(run=_kb_eval)
-    p = kb.add_parser("check", help="检查文档的来源、核对日期、数字出处、已被取代的法规、链接和别名；有问题时退出码为 1")
+    p = kb.add_parser(
+        "check", help="检查文档的来源、核对日期、数字出处、已被取代的法规、链接和别名；有问题时退出码为 1"
+    )
     p.add_argument("dir", nargs="?", metavar="DIR", help="文档目录（默认内置知识库）")
     p.add_argument("--json", action="store_true", help="以 JSON 输出全部问题")
     p.add_argument("--today", metavar="YYYY-MM-DD", help="按这一天判断核对日期是否过期（默认今天）")
@@ -237,8 +248,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = db.add_parser("upgrade", help="把数据库结构升级到最新版本")
     p.set_defaults(run=_db_upgrade)
 
-    tg = sub.add_parser("telegram", help="Telegram 设置").add_subparsers(dest="tg_command", required=True,
-                                                                    metavar="ACTION")
+    tg = sub.add_parser("telegram", help="Telegram 设置").add_subparsers(
+        dest="tg_command", required=True, metavar="ACTION"
+    )
     p = tg.add_parser("set-webhook", help="让 Telegram 把消息推送到这个地址（需 HTTPS，带密钥）")
     p.add_argument("url", metavar="URL", help="例如 https://example.org/telegram/webhook")
     p.set_defaults(run=_telegram_set_webhook)

@@ -38,8 +38,14 @@ async def welcome(ctx: Context) -> Reply:
     return Reply("感谢关注！" + HELP_TEXT, buttons=MENU)
 
 
-@router.message(Command("start", "help", "menu", keywords={"帮助", "菜单", "help", "你好", "您好", "在吗",
-                                                         "hello", "hi", "你是谁", "你系边个", "功能"}))
+@router.message(
+    Command(
+        "start",
+        "help",
+        "menu",
+        keywords={"帮助", "菜单", "help", "你好", "您好", "在吗", "hello", "hi", "你是谁", "你系边个", "功能"},
+    )
+)
 async def show_help(ctx: Context) -> Reply:
     """Each role its own commands: a bound worker or lead sees casework, reminders and tickets."""
     if (found := await IsWorker()(ctx)) is not None:
@@ -60,7 +66,26 @@ async def how_to(ctx: Context) -> Reply:
     return Reply(HELP_TEXT, buttons=MENU)
 
 
-@router.message(Command(keywords={"谢谢", "多谢", "唔该", "感谢", "好的", "好", "收到", "ok", "OK", "明白", "哈哈", "哈哈哈", "嗯", "嗯嗯"}))
+@router.message(
+    Command(
+        keywords={
+            "谢谢",
+            "多谢",
+            "唔该",
+            "感谢",
+            "好的",
+            "好",
+            "收到",
+            "ok",
+            "OK",
+            "明白",
+            "哈哈",
+            "哈哈哈",
+            "嗯",
+            "嗯嗯",
+        }
+    )
+)
 async def thanks(ctx: Context) -> Reply:
     return Reply("😊 还有其他问题随时问我。")
 

@@ -106,8 +106,10 @@ def load_regulations(path: Path = REGULATIONS) -> list[Regulation]:
         where = f"{path}:{number}"
         cells = [c.strip() for c in line.split("\t")]
         if len(cells) != 6:
-            raise RegulationsError(f"{where}: 每行应有 6 列（名称、别称、公布日期、施行日期、被谁取代、主题词），"
-                                   f"用 TAB 分隔，实际为 {len(cells)} 列")
+            raise RegulationsError(
+                f"{where}: 每行应有 6 列（名称、别称、公布日期、施行日期、被谁取代、主题词），"
+                f"用 TAB 分隔，实际为 {len(cells)} 列"
+            )
         name, also, issued, effective, replaced_by, subjects = cells
         if not name or "《" in name or "》" in name:
             raise RegulationsError(f"{where}: 第一列应为法规名称（不带书名号）")
@@ -129,8 +131,9 @@ def load_regulations(path: Path = REGULATIONS) -> list[Regulation]:
             if replacement is None:
                 raise RegulationsError(f"{path}:{number}: 取代它的“{regulation.replaced_by}”没有在本文件中列出")
             if replacement[1].effective is None:
-                raise RegulationsError(f"{path}:{replacement[0]}: “{regulation.replaced_by}”取代了其他法规，"
-                                       "要写施行日期")
+                raise RegulationsError(
+                    f"{path}:{replacement[0]}: “{regulation.replaced_by}”取代了其他法规，要写施行日期"
+                )
     return [regulation for _, regulation in regulations.values()]
 
 
@@ -163,8 +166,11 @@ class CheckReport:
         return {kind: counted[kind] for kind in KINDS if counted[kind]}
 
     def as_json(self) -> dict[str, Any]:
-        return {"documents": self.documents, "findings": [f.as_json(self.file_of(f)) for f in self.findings],
-                "counts": self.counts()}
+        return {
+            "documents": self.documents,
+            "findings": [f.as_json(self.file_of(f)) for f in self.findings],
+            "counts": self.counts(),
+        }
 
     def format(self) -> str:
         lines = [f"{self.file_of(f)}:{f.line}: {f.message}" for f in self.findings]
@@ -240,8 +246,14 @@ class _Context:
         self.findings.append(Finding(self.path, line, kind, f"第{line}行：{message}"))
 
 
-def check_text(path: str, text: str, today: date, regulations: Sequence[Regulation],
-               documents: set[str] | None = None, served: set[str] | None = None) -> list[Finding]:
+def check_text(
+    path: str,
+    text: str,
+    today: date,
+    regulations: Sequence[Regulation],
+    documents: set[str] | None = None,
+    served: set[str] | None = None,
+) -> list[Finding]:
     """The findings for one Markdown document. `documents`/`served` are the folder's document paths and
     the paths served through aliases; links are checked only when they are given."""
     front = read_front_matter(text.replace("\r\n", "\n"))
@@ -259,7 +271,9 @@ def check_text(path: str, text: str, today: date, regulations: Sequence[Regulati
 def _check_front_matter(ctx: _Context) -> None:
     front = ctx.front
     if not front.present:
-        ctx.add(1, "front-matter", "缺少开头信息：文件应以 --- 开始，写明 title、region、reviewed、sources，再以 --- 结束")
+        ctx.add(
+            1, "front-matter", "缺少开头信息：文件应以 --- 开始，写明 title、region、reviewed、sources，再以 --- 结束"
+        )
         return
     if front.error:
         line = int(m.group(1)) if (m := re.match(r"第(\d+)行", front.error)) else 1
@@ -267,8 +281,11 @@ def _check_front_matter(ctx: _Context) -> None:
     fields = front.fields
     for key in fields:
         if key not in KNOWN_KEYS:
-            ctx.add(front.line_of(key), "front-matter",
-                    f"不认识的字段“{key}”（可用：{'、'.join(sorted(KNOWN_KEYS - {'source', 'year'}))}）")
+            ctx.add(
+                front.line_of(key),
+                "front-matter",
+                f"不认识的字段“{key}”（可用：{'、'.join(sorted(KNOWN_KEYS - {'source', 'year'}))}）",
+            )
     if not str(fields.get("title") or "").strip():
         ctx.add(front.line_of("title"), "title", "缺少 title（文档标题）")
     _check_sources(ctx)
@@ -284,8 +301,11 @@ def _check_sources(ctx: _Context) -> None:
     sources = front.fields.get("sources")
     if sources is None:
         if front.fields.get("source"):
-            ctx.add(front.line_of("source"), "sources",
-                    "只有旧的 source 字段：请改为 sources 列表，每项写 title、issuer、number、date、url")
+            ctx.add(
+                front.line_of("source"),
+                "sources",
+                "只有旧的 source 字段：请改为 sources 列表，每项写 title、issuer、number、date、url",
+            )
         else:
             ctx.add(1, "sources", "缺少 sources（本文依据的文件：title、issuer、number、date、url）")
         return
@@ -306,12 +326,16 @@ def _check_sources(ctx: _Context) -> None:
                 ctx.add(line, "sources", f"sources 第{n}项缺少 {label}")
         when = str(entry.get("date") or "").strip()
         if when and not SOURCE_DATE.match(when):
-            ctx.add(key_lines.get("date", line), "sources",
-                    f"sources 第{n}项的日期“{when}”应为 YYYY-MM-DD、YYYY-MM 或 YYYY")
+            ctx.add(
+                key_lines.get("date", line), "sources", f"sources 第{n}项的日期“{when}”应为 YYYY-MM-DD、YYYY-MM 或 YYYY"
+            )
         url = entry.get("url")
         if url is not None and not re.match(r"https?://\S+$", str(url).strip()):
-            ctx.add(key_lines.get("url", line), "sources",
-                    f"sources 第{n}项的 url 应以 http:// 或 https:// 开头；没有网址时删去 url 这一项")
+            ctx.add(
+                key_lines.get("url", line),
+                "sources",
+                f"sources 第{n}项的 url 应以 http:// 或 https:// 开头；没有网址时删去 url 这一项",
+            )
 
 
 def _check_reviewed(ctx: _Context) -> None:
@@ -341,8 +365,11 @@ def _check_figures(ctx: _Context, body_units: list[Unit]) -> None:
         figures = list(dict.fromkeys(m.group(0).strip() for m in FIGURE.finditer(plain)))
         if figures:
             shown = "、".join(f"“{f}”" for f in figures[:3]) + ("等" if len(figures) > 3 else "")
-            ctx.add(unit.line_of(figures[0]), "figure",
-                    f"数字{shown}所在段落没有来源（如“（依据：《某法》第几条，2026年）”）或“以当地…为准”说明")
+            ctx.add(
+                unit.line_of(figures[0]),
+                "figure",
+                f"数字{shown}所在段落没有来源（如“（依据：《某法》第几条，2026年）”）或“以当地…为准”说明",
+            )
 
 
 def _checked(ctx: _Context, regulation: Regulation) -> bool:
@@ -363,8 +390,11 @@ def _check_superseded(ctx: _Context, body_units: list[Unit]) -> None:
         lists_new = any(new.named_in(f"{e.get('title', '')}") for e in entries)
         for entry in entries:
             if old.named_in(f"{entry.get('title', '')} {entry.get('number', '')}") and not lists_new:
-                ctx.add(getattr(entry, "line", ctx.front.line_of("sources")), "superseded",
-                        f"来源{message.removeprefix('引用了')}")
+                ctx.add(
+                    getattr(entry, "line", ctx.front.line_of("sources")),
+                    "superseded",
+                    f"来源{message.removeprefix('引用了')}",
+                )
         legacy = str(ctx.front.fields.get("source") or "")
         if old.named_in(legacy) and not new.named_in(legacy) and not REPLACED_WORDS.search(legacy):
             ctx.add(ctx.front.line_of("source"), "superseded", f"source 字段{message}")
@@ -378,8 +408,9 @@ def _check_new_laws(ctx: _Context, body_units: list[Unit]) -> None:
     front = ctx.front
     # The title says what a document is about; a heading may only mention a neighbouring topic.
     title = str(front.fields.get("title") or "")
-    headings = [(front.line_of("title"), title)] if title else [(u.lines[0][0], u.text) for u in body_units[:1]
-                                                                 if u.heading]
+    headings = (
+        [(front.line_of("title"), title)] if title else [(u.lines[0][0], u.text) for u in body_units[:1] if u.heading]
+    )
     everything = "\n".join([front.body, str(front.fields.get("source") or ""), _source_titles(front)])
     reviewed = parse_date(front.fields.get("reviewed"))
     for law in ctx.regulations:
@@ -391,11 +422,18 @@ def _check_new_laws(ctx: _Context, body_units: list[Unit]) -> None:
         line, word = hit
         when = f"{law.issued} 公布" + (f"、{law.effective} 起施行" if law.effective else "")
         if reviewed is not None and reviewed < law.issued:
-            ctx.add(front.line_of("reviewed"), "new-law",
-                    f"本文涉及“{word}”，最近核对日期 {reviewed} 早于《{law.name}》（{when}），请对照新法核对")
+            ctx.add(
+                front.line_of("reviewed"),
+                "new-law",
+                f"本文涉及“{word}”，最近核对日期 {reviewed} 早于《{law.name}》（{when}），请对照新法核对",
+            )
         elif not law.named_in(everything) and not _checked(ctx, law):
-            ctx.add(line, "new-law", f"本文涉及“{word}”，但没有提到《{law.name}》（{when}）；请对照新法核对，"
-                                     f"在正文写明变化，或核对后在 supersedes_checked 中列出“{law.name}”")
+            ctx.add(
+                line,
+                "new-law",
+                f"本文涉及“{word}”，但没有提到《{law.name}》（{when}）；请对照新法核对，"
+                f"在正文写明变化，或核对后在 supersedes_checked 中列出“{law.name}”",
+            )
 
 
 def _source_titles(front: FrontMatter) -> str:
@@ -459,6 +497,7 @@ def check_tree(root: Path, today: date, regulations: Sequence[Regulation] | None
 def _alias_findings(aliases: dict[str, list[tuple[str, int]]], documents: set[str]) -> Iterator[Finding]:
     for alias, owners in aliases.items():
         for rel, line in dict.fromkeys(owners):
+
             def finding(message: str, rel: str = rel, line: int = line) -> Finding:
                 return Finding(rel, line, "alias", f"第{line}行：{message}")
 

@@ -19,11 +19,15 @@ MORE_WORDS = frozenset({"详细", "更多", "详细点", "详细啲", "讲详细
 OWN_WORDS_SCORE = 2.0  # a follow-up's own words matching a passage this well choose what to show
 FOLLOW_UP_CHARS = 24  # longer messages carry their own topic
 # 咁/那/如果… at the start or 呢 at the end: the message leans on what was said before.
-LEANS_BACK = re.compile(r"^(?:咁|噉|那|那么|那如果|如果|假如|要是|万一|还有|另外|仲有|再问|又|定系|还是|然后|跟住|之后)|[呢咧嘞][?？!！。.~…\s]*$")
+LEANS_BACK = re.compile(
+    r"^(?:咁|噉|那|那么|那如果|如果|假如|要是|万一|还有|另外|仲有|再问|又|定系|还是|然后|跟住|之后)|[呢咧嘞][?？!！。.~…\s]*$"
+)
 HYPOTHETICAL = re.compile(r"如果|假如|要是|万一|若果|假设")
 # "我系低保户" says who the asker is (a fact for the current topic), not what they ask about.
-ABOUT_ME = re.compile(r"^(?:我|我们|我哋|我家|我屋企|我老豆|我老窦|我阿爸|我阿妈|我爸|我妈|我老公|我老婆|佢|他|她|屋企)"
-                      r"(?:系|是|属于|算|都系|都是|也是|亦系)")
+ABOUT_ME = re.compile(
+    r"^(?:我|我们|我哋|我家|我屋企|我老豆|我老窦|我阿爸|我阿妈|我爸|我妈|我老公|我老婆|佢|他|她|屋企)"
+    r"(?:系|是|属于|算|都系|都是|也是|亦系)"
+)
 
 
 @dataclass(frozen=True)
@@ -38,8 +42,13 @@ class Topic:
         return now - self.at <= TOPIC_LIFETIME
 
     def as_data(self) -> dict[str, Any]:
-        return {"q": self.question, "path": self.path, "facets": list(self.facets), "city": self.city,
-                "at": self.at.isoformat()}
+        return {
+            "q": self.question,
+            "path": self.path,
+            "facets": list(self.facets),
+            "city": self.city,
+            "at": self.at.isoformat(),
+        }
 
     @classmethod
     def from_data(cls, data: Any) -> Topic | None:
@@ -47,8 +56,13 @@ class Topic:
         if not isinstance(data, dict):
             return None
         try:
-            return cls(str(data["q"]), str(data["path"]), tuple(str(f) for f in data.get("facets", [])),
-                       str(data.get("city", "")), datetime.fromisoformat(str(data["at"])))
+            return cls(
+                str(data["q"]),
+                str(data["path"]),
+                tuple(str(f) for f in data.get("facets", [])),
+                str(data.get("city", "")),
+                datetime.fromisoformat(str(data["at"])),
+            )
         except (KeyError, ValueError, TypeError):
             return None
 
@@ -65,8 +79,13 @@ def _own_topic_words(kb: KnowledgeBase, text: str) -> list[str]:
     facet_words = kb.facets.ask_words_in(*forms)
     words = []
     for w in kb.analyzer.question(text).words:
-        if (w in kb.tables.soft_words or w in kb.tables.generic_words or kb.city_in(w) or len(w) < 2
-                or any(w in f for f in facet_words)):
+        if (
+            w in kb.tables.soft_words
+            or w in kb.tables.generic_words
+            or kb.city_in(w)
+            or len(w) < 2
+            or any(w in f for f in facet_words)
+        ):
             continue
         words.append(w)
     return words
@@ -126,8 +145,9 @@ def answer_in_topic(kb: KnowledgeBase, text: str, topic: Topic, city: str, now: 
         # 咁深圳呢: the same question for another city may have a document of its own.
         again = kb.answer(f"{topic.question} {text}", city=named_city)
         if again.confident:
-            return again, replace(topic, path=again.sources[0].path, facets=again.facets or facets,
-                                  city=named_city, at=now)
+            return again, replace(
+                topic, path=again.sources[0].path, facets=again.facets or facets, city=named_city, at=now
+            )
     asked_now = kb.facets.asked(*forms)
     if asked_now and not all(kb.facets.headed(doc, f) for f in asked_now):
         # 要带咩 after 低保要多久: another document on the same topic may have a section for it. The topic's
@@ -136,10 +156,14 @@ def answer_in_topic(kb: KnowledgeBase, text: str, topic: Topic, city: str, now: 
         where = named_city or topic.city or city
         again = kb.answer_for_facets(f"{about} {text}", asked_now, city=where)
         for hit in again.sources if again.confident else []:
-            if (hit.path != doc.path and kb.same_topic(doc, hit.document)
-                    and all(kb.facets.headed(hit.document, f) for f in asked_now)):
-                moved = document_answer(kb, hit, asked_now, where, False, kb.referrals.emergency(*forms),
-                                        question=f"{about} {text}")
+            if (
+                hit.path != doc.path
+                and kb.same_topic(doc, hit.document)
+                and all(kb.facets.headed(hit.document, f) for f in asked_now)
+            ):
+                moved = document_answer(
+                    kb, hit, asked_now, where, False, kb.referrals.emergency(*forms), question=f"{about} {text}"
+                )
                 return moved, replace(topic, path=hit.path, facets=asked_now, at=now)
     own = _own_topic_words(kb, text)
     own_scores = kb.passage_scores(text, doc) if own else ()
@@ -161,21 +185,34 @@ def answer_in_topic(kb: KnowledgeBase, text: str, topic: Topic, city: str, now: 
     best = max(range(len(doc.passages)), key=lambda n: scores[n]) if doc.passages else 0
     hit = Hit(doc.path, doc.title, 0.0, doc.passages[best].text, doc.passages[best], 1.0, True, scores)
     emergency = kb.referrals.emergency(*forms)
-    answer = document_answer(kb, hit, facets, named_city or topic.city or city, False, emergency,
-                             question=text if scores is own_scores else f"{text} {topic.question}")
+    answer = document_answer(
+        kb,
+        hit,
+        facets,
+        named_city or topic.city or city,
+        False,
+        emergency,
+        question=text if scores is own_scores else f"{text} {topic.question}",
+    )
     return answer, replace(topic, facets=facets, city=named_city or topic.city, at=now)
 
 
-def answer_turn(kb: KnowledgeBase, text: str, topic: Topic | None, city: str,
-                now: datetime) -> tuple[Answer, Topic | None]:
+def answer_turn(
+    kb: KnowledgeBase, text: str, topic: Topic | None, city: str, now: datetime
+) -> tuple[Answer, Topic | None]:
     """One message of a conversation: the answer, and the topic to keep for the next message. A refusal keeps
     the previous topic, so that 详细 and later follow-ups still work."""
     answer = kb.answer(text, city=city)
     live = topic if topic is not None and topic.fresh(now) and kb.document(topic.path) is not None else None
     if live is not None and is_follow_up(kb, text, answer, live):
         return answer_in_topic(kb, text, live, city, now)
-    if (live is not None and answer.confident and live.facets and not answer.facets
-            and LEANS_BACK.search(fold(text).strip())):
+    if (
+        live is not None
+        and answer.confident
+        and live.facets
+        and not answer.facets
+        and LEANS_BACK.search(fold(text).strip())
+    ):
         # 高龄津贴呢 after 长者饭堂边度办: the same question about another topic.
         answer = kb.answer_for_facets(text, live.facets, city=city)
     return answer, topic_of(answer, text, kb.city_in(text), now) or topic

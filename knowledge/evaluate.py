@@ -120,9 +120,14 @@ class EvalReport:
 
 def _question(obj: dict[str, Any], where: str, style: str = "standard") -> Question:
     section = obj.get("section")
-    return Question(str(obj["q"]), [str(p) for p in obj.get("expect", [])],
-                    None if section is None else str(section), str(obj.get("style", style)),
-                    str(obj.get("refer", "") or ""), where)
+    return Question(
+        str(obj["q"]),
+        [str(p) for p in obj.get("expect", [])],
+        None if section is None else str(section),
+        str(obj.get("style", style)),
+        str(obj.get("refer", "") or ""),
+        where,
+    )
 
 
 def question_files(*paths: Path) -> list[Path]:
@@ -155,8 +160,10 @@ def load_items(*paths: Path) -> list[Question | Conversation]:
                 else:
                     items.append(_question(obj, where))
             except (ValueError, KeyError, TypeError, AttributeError) as exc:
-                raise ValueError(f"{where}: 每行应为 {{\"q\": 问题, \"expect\": [文档路径], \"section\": 小标题或 null}}"
-                                 f" 或 {{\"id\", \"style\", \"turns\": [...]}}（{exc}）") from exc
+                raise ValueError(
+                    f'{where}: 每行应为 {{"q": 问题, "expect": [文档路径], "section": 小标题或 null}}'
+                    f' 或 {{"id", "style", "turns": [...]}}（{exc}）'
+                ) from exc
     return items
 
 
@@ -198,8 +205,9 @@ def _score_question(report: EvalReport, item: Question, answer: Answer) -> None:
     elif paths[0] not in item.expect:
         report.misses.append(f"首条来源不对：{item.q} → {paths} 期望 {item.expect}（{item.style}，{item.where}）")
     elif not _section_right(answer, item):
-        report.misses.append(f"小节不对：{item.q} → {list(answer.sections)} 期望 {item.section}"
-                             f"（{item.style}，{item.where}）")
+        report.misses.append(
+            f"小节不对：{item.q} → {list(answer.sections)} 期望 {item.section}（{item.style}，{item.where}）"
+        )
 
 
 def _score_conversation(kb: KnowledgeBase, report: EvalReport, conversation: Conversation) -> None:
@@ -212,7 +220,7 @@ def _score_conversation(kb: KnowledgeBase, report: EvalReport, conversation: Con
             answer, topic = answer_turn(kb, turn.q, topic, "", REPLAY_AT)
         if n == 0:
             continue
-        right = (answer.confident if turn.expect else not answer.confident)
+        right = answer.confident if turn.expect else not answer.confident
         if turn.expect:
             right = right and bool(answer.sources) and answer.sources[0].path in turn.expect
             right = right and _section_right(answer, turn)
@@ -221,8 +229,9 @@ def _score_conversation(kb: KnowledgeBase, report: EvalReport, conversation: Con
             tally.follow_ups_right += right
         if not right:
             got = f"{answer.sources[0].path} {list(answer.sections)}" if answer.confident else "拒答"
-            report.misses.append(f"追问答错：{conversation.id} 第{n + 1}轮 {turn.q} → {got} 期望 {turn.expect}"
-                                 f" {turn.section}")
+            report.misses.append(
+                f"追问答错：{conversation.id} 第{n + 1}轮 {turn.q} → {got} 期望 {turn.expect} {turn.section}"
+            )
 
 
 def evaluate(kb: KnowledgeBase, *question_files: Path) -> EvalReport:
@@ -254,8 +263,10 @@ def format_report(report: EvalReport, verbose: bool = False) -> str:
     if len(j["styles"]) > 1:
         lines += ["", f"{'style':<12} {'n':>4} {'hit@1':>6} {'sect@1':>6} {'refused':>7} {'uncov.ok':>8} {'follow':>6}"]
         for style, s in j["styles"].items():
-            lines.append(f"{style:<12} {s['answerable']:>4} {s['hit@1']:>6.3f} {s['section@1']:>6.3f}"
-                         f" {s['wrongly_refused']:>7.3f} {s['refused']:>8.3f} {s['follow_up_accuracy']:>6.3f}")
+            lines.append(
+                f"{style:<12} {s['answerable']:>4} {s['hit@1']:>6.3f} {s['section@1']:>6.3f}"
+                f" {s['wrongly_refused']:>7.3f} {s['refused']:>8.3f} {s['follow_up_accuracy']:>6.3f}"
+            )
     if verbose and report.misses:
         lines += ["", "misses:", *("  " + m for m in report.misses)]
     return "\n".join(lines)

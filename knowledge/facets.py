@@ -45,11 +45,18 @@ class FacetTable:
                 self._ask_facet.setdefault(word, facet)
         self._ask = _alternation(list(self._ask_facet))
         # A question that is only a topic and a verb (孤儿补助申请, 办残疾证) asks how to get it.
-        self._edges = [(facet, tuple(kinds.get("ask_start", [])), tuple(kinds.get("ask_end", [])))
-                       for facet, kinds in tables.facets.items()]
+        self._edges = [
+            (facet, tuple(kinds.get("ask_start", [])), tuple(kinds.get("ask_end", [])))
+            for facet, kinds in tables.facets.items()
+        ]
         self._heading = {f: _alternation(k.get("heading", [])) for f, k in tables.facets.items()}
-        self._text = {f: [(re.compile(re.escape(w).replace("\\#", NUMBER)), 2 if "#" in w else 1)
-                          for w in dict.fromkeys(k.get("text", []))] for f, k in tables.facets.items()}
+        self._text = {
+            f: [
+                (re.compile(re.escape(w).replace("\\#", NUMBER)), 2 if "#" in w else 1)
+                for w in dict.fromkeys(k.get("text", []))
+            ]
+            for f, k in tables.facets.items()
+        }
         self._near = {f: tuple(k.get("near", [])) for f, k in tables.facets.items()}
         self._sections: dict[int, list[Section]] = {}
         self._scores: dict[tuple[int, str], list[float]] = {}
@@ -119,7 +126,11 @@ class FacetTable:
                     near_heading = self._heading.get(near)
                     for n, section in enumerate(self.sections(doc)):
                         # ...and only if its text hints at this facet too (a time limit, a place).
-                        if near_heading is not None and near_heading.search(section.heading) and (cached[n] > 0 or not self._text.get(facet)):
+                        if (
+                            near_heading is not None
+                            and near_heading.search(section.heading)
+                            and (cached[n] > 0 or not self._text.get(facet))
+                        ):
                             cached[n] += NEAR_MATCH
             self._scores[key] = cached
         return cached

@@ -33,8 +33,13 @@ def _resolve(name: str) -> str | None:
 
 def _imports(module: str, path: Path) -> set[str]:
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    typing_only = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
-                   for stmt in node.body for n in ast.walk(stmt)}
+    typing_only = {
+        id(n)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+        for stmt in node.body
+        for n in ast.walk(stmt)
+    }
     targets: set[str] = set()
     for node in ast.walk(tree):
         if id(node) in typing_only:
@@ -44,7 +49,9 @@ def _imports(module: str, path: Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                parts = module.split(".")[: len(module.split(".")) - node.level + (1 if path.name == "__init__.py" else 0)]
+                parts = module.split(".")[
+                    : len(module.split(".")) - node.level + (1 if path.name == "__init__.py" else 0)
+                ]
                 base = ".".join([*parts, base] if base else parts)
             names = [f"{base}.{a.name}" for a in node.names] + [base]
         else:
@@ -106,21 +113,34 @@ def test_no_import_cycle_between_modules_outside_a_feature_package() -> None:
 
 
 def test_the_engine_names_no_feature_outside_the_wiring() -> None:
-    offenders = {m: sorted(t for t in targets if t.startswith("handlers")) for m, targets in GRAPH.items()
-                 if m.startswith("bot") and m not in WIRING}
+    offenders = {
+        m: sorted(t for t in targets if t.startswith("handlers"))
+        for m, targets in GRAPH.items()
+        if m.startswith("bot") and m not in WIRING
+    }
     assert {m: t for m, t in offenders.items() if t} == {}
 
 
 def test_knowledge_is_pure() -> None:
-    assert {m: sorted(t) for m, t in GRAPH.items() if m.startswith("knowledge")
-            and any(x.startswith(("bot", "handlers")) for x in t)} == {}
+    assert {
+        m: sorted(t)
+        for m, t in GRAPH.items()
+        if m.startswith("knowledge") and any(x.startswith(("bot", "handlers")) for x in t)
+    } == {}
 
 
 def test_no_feature_imports_a_platform_channel() -> None:
-    platforms = ("bot.channels.telegram", "bot.channels.wechat", "bot.channels.wecom", "bot.channels.wx_common",
-                 "bot.channels.web", "bot.channels.console")
-    assert {m: sorted(t) for m, t in GRAPH.items() if m.startswith("handlers")
-            and any(x.startswith(platforms) for x in t)} == {}
+    platforms = (
+        "bot.channels.telegram",
+        "bot.channels.wechat",
+        "bot.channels.wecom",
+        "bot.channels.wx_common",
+        "bot.channels.web",
+        "bot.channels.console",
+    )
+    assert {
+        m: sorted(t) for m, t in GRAPH.items() if m.startswith("handlers") and any(x.startswith(platforms) for x in t)
+    } == {}
 
 
 def test_the_checker_sees_a_deferred_import(tmp_path: Path) -> None:
@@ -139,5 +159,6 @@ def test_features_depend_on_each_other_without_a_cycle() -> None:
         if module.startswith("handlers."):
             own = _feature(module)
             features.setdefault(own, set()).update(
-                _feature(t) for t in targets if t.startswith("handlers.") and _feature(t) != own)
+                _feature(t) for t in targets if t.startswith("handlers.") and _feature(t) != own
+            )
     assert [sorted(c) for c in _strongly_connected(features)] == []

@@ -50,8 +50,7 @@ def reply_json(reply: Reply) -> dict:
     return {
         "text": reply.text,
         "buttons": [{"label": b.label, "payload": b.value} for b in reply.buttons],
-        "citations": [{"title": c.title, "source": c.source, "year": c.year, "path": c.path}
-                      for c in reply.citations],
+        "citations": [{"title": c.title, "source": c.source, "year": c.year, "path": c.path} for c in reply.citations],
     }
 
 
@@ -102,8 +101,9 @@ class WebSessions:
     async def may_issue(self, address: str) -> bool:
         """Whether this client address may get another identity this hour (counted across processes)."""
         key = address_key("web:new", address)
-        if (await self.services.store.recent_events([key], timedelta(hours=1)))[key] \
-                >= self.services.settings.web_new_identities_per_hour:
+        if (await self.services.store.recent_events([key], timedelta(hours=1)))[
+            key
+        ] >= self.services.settings.web_new_identities_per_hour:
             return False
         await self.services.store.note_event([key])
         return True
@@ -114,16 +114,25 @@ class WebSessions:
     def secure(self, request: web.Request) -> bool:
         if self.services.settings.web_cookie_secure or request.secure:
             return True
-        return from_trusted_proxy(request, self.trusted) and \
-            request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower() == "https"
+        return (
+            from_trusted_proxy(request, self.trusted)
+            and request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower() == "https"
+        )
 
     def keep(self, request: web.Request, response: web.StreamResponse, session: Session) -> None:
         """Set (or refresh) the cookie on the response when it is new or getting old."""
         if not session.new and self.now() - session.issued < REFRESH_AFTER_SECONDS:
             return
         value = self.services.store.secrets.sign_session(session.identity, self.now())
-        response.set_cookie(SESSION_COOKIE, value, max_age=self.max_age, path="/", httponly=True,
-                            samesite="Lax", secure=self.secure(request))
+        response.set_cookie(
+            SESSION_COOKIE,
+            value,
+            max_age=self.max_age,
+            path="/",
+            httponly=True,
+            samesite="Lax",
+            secure=self.secure(request),
+        )
 
     def client_address(self, request: web.Request) -> str:
         return client_address(request, self.trusted)
@@ -157,13 +166,20 @@ def routes(services: Services) -> list[web.AbstractRouteDef]:
         # The page's message id only deduplicates this visitor's own retries: scoped to the identity, one
         # visitor cannot make another's message look like a redelivery.
         client_message_id = str(body.get("message_id") or uuid.uuid4().hex)[:64]
-        incoming = Incoming(channel="web", user_id=session.identity, chat_id=session.identity,
-                            text=body.get("text", ""), message_id=f"{session.identity}:{client_message_id}",
-                            at=services.clock.now(), is_button=bool(body.get("is_button")),
-                            client_address=sessions.client_address(request))
+        incoming = Incoming(
+            channel="web",
+            user_id=session.identity,
+            chat_id=session.identity,
+            text=body.get("text", ""),
+            message_id=f"{session.identity}:{client_message_id}",
+            at=services.clock.now(),
+            is_button=bool(body.get("is_button")),
+            client_address=sessions.client_address(request),
+        )
         replies = await dispatcher.handle(incoming)
-        response = web.json_response({"replies": [reply_json(r) for r in replies]},
-                                     dumps=lambda o: json.dumps(o, ensure_ascii=False))
+        response = web.json_response(
+            {"replies": [reply_json(r) for r in replies]}, dumps=lambda o: json.dumps(o, ensure_ascii=False)
+        )
         sessions.keep(request, response, session)
         return response
 
@@ -174,8 +190,10 @@ def routes(services: Services) -> list[web.AbstractRouteDef]:
             return web.json_response({"error": NO_KEY}, status=503)
         session = sessions.current(request)
         pushed = await services.store.take_pushed("web", session.identity) if session is not None else []
-        return web.json_response({"replies": [reply_json(payload_to_reply(p)) for p in pushed]},
-                                 dumps=lambda o: json.dumps(o, ensure_ascii=False))
+        return web.json_response(
+            {"replies": [reply_json(payload_to_reply(p)) for p in pushed]},
+            dumps=lambda o: json.dumps(o, ensure_ascii=False),
+        )
 
     chat_page = _chat_html()
 
@@ -191,14 +209,21 @@ def routes(services: Services) -> list[web.AbstractRouteDef]:
             # A renamed document keeps its old address: answers already sent link to it.
             raise web.HTTPMovedPermanently(f"/docs/{quote(doc.path)}", headers=PAGE_HEADERS)
         if doc is None:
-            return web.Response(text=_page("找不到文档", "<h1>找不到这份文档</h1><p>文档可能已被删除或更新。"
-                                          "请返回对话重新提问。</p>"),
-                                status=404, content_type="text/html", headers=PAGE_HEADERS)
+            return web.Response(
+                text=_page("找不到文档", "<h1>找不到这份文档</h1><p>文档可能已被删除或更新。请返回对话重新提问。</p>"),
+                status=404,
+                content_type="text/html",
+                headers=PAGE_HEADERS,
+            )
         return web.Response(text=_document_html(doc), content_type="text/html", headers=PAGE_HEADERS)
 
-    routes: list[web.AbstractRouteDef] = [web.post("/api/chat", chat), web.get("/api/chat/updates", updates), web.get("/chat", page),
-            web.get("/docs/{path:.+}", document),
-            web.static("/chat/static", STATIC_DIR)]
+    routes: list[web.AbstractRouteDef] = [
+        web.post("/api/chat", chat),
+        web.get("/api/chat/updates", updates),
+        web.get("/chat", page),
+        web.get("/docs/{path:.+}", document),
+        web.static("/chat/static", STATIC_DIR),
+    ]
     return routes
 
 
@@ -211,30 +236,35 @@ def _chat_html() -> str:
 
 
 def _page(title: str, content: str) -> str:
-    return ('<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
-            '<meta name="viewport" content="width=device-width, initial-scale=1">'
-            '<meta name="color-scheme" content="light dark">'
-            f'<title>{html.escape(title)} - 社工助手</title><link rel="stylesheet" href="/chat/static/chat.css">'
-            '</head><body class="doc-page"><nav class="doc-nav"><a href="/chat">← 返回对话</a></nav>'
-            f'<main class="doc">{content}</main></body></html>')
+    return (
+        '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        '<meta name="color-scheme" content="light dark">'
+        f'<title>{html.escape(title)} - 社工助手</title><link rel="stylesheet" href="/chat/static/chat.css">'
+        '</head><body class="doc-page"><nav class="doc-nav"><a href="/chat">← 返回对话</a></nav>'
+        f'<main class="doc">{content}</main></body></html>'
+    )
 
 
 def _document_html(doc: Document) -> str:
     # A document with a `sources:` list shows it in full below the text; older ones keep their one-line source.
     credit = () if doc.sources else (doc.source, f"{doc.year}年" if doc.year else "")
     meta = " · ".join(html.escape(x) for x in (*credit, doc.region) if x)
-    return _page(doc.title, f"<h1>{html.escape(doc.title)}</h1>"
-                            + (f'<p class="doc-meta">{meta}</p>' if meta else "")
-                            + _markdown_html(doc.body, doc.path)
-                            + _provenance_html(doc)
-                            + '<p class="doc-note">具体标准和办理要求以当地民政部门最新公布为准。</p>')
+    return _page(
+        doc.title,
+        f"<h1>{html.escape(doc.title)}</h1>"
+        + (f'<p class="doc-meta">{meta}</p>' if meta else "")
+        + _markdown_html(doc.body, doc.path)
+        + _provenance_html(doc)
+        + '<p class="doc-note">具体标准和办理要求以当地民政部门最新公布为准。</p>',
+    )
 
 
 def _provenance_html(doc: Document) -> str:
     """The texts the document relies on (linked where an official page exists) and when it was last checked."""
     parts = []
     if doc.sources:
-        parts.append("<h2>来源</h2><ul class=\"doc-sources\">" + "".join(map(_source_html, doc.sources)) + "</ul>")
+        parts.append('<h2>来源</h2><ul class="doc-sources">' + "".join(map(_source_html, doc.sources)) + "</ul>")
     if doc.reviewed is not None:
         day = doc.reviewed
         parts.append(f'<p class="doc-reviewed">最近核对：{day.year}年{day.month}月{day.day}日</p>')
@@ -273,7 +303,7 @@ def _markdown_html(body: str, path: str = "") -> str:
             in_list = bool(bullet)
         stripped = line.strip()
         if bullet:
-            out.append(f"<li>{_inline_html(line[bullet.end():], path)}</li>")
+            out.append(f"<li>{_inline_html(line[bullet.end() :], path)}</li>")
         elif heading := re.match(r"^(#{1,6})\s*(.*)$", stripped):
             level = min(len(heading.group(1)) + 1, 4)  # the page title is the only <h1>
             out.append(f"<h{level}>{html.escape(heading.group(2))}</h{level}>")

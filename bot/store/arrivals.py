@@ -9,8 +9,8 @@ can repeat.
 sender and reads their dialog state and consent/handoff status. `depart` writes the dialog state and the
 privacy-notice mark the handlers left. Both go through one `GroupCommit`, so concurrent messages, arriving
 and leaving, share one transaction (departures first: a sender's next message reads what the previous one
-left). Accepts and finishes share the same transactions. Rows are touched in sorted key order so that concurrent batches of several processes on PostgreSQL
-lock in the same order and cannot deadlock.
+left). Accepts and finishes share the same transactions. Rows are touched in sorted key order so that
+concurrent batches of several processes on PostgreSQL lock in the same order and cannot deadlock.
 """
 
 from __future__ import annotations
@@ -170,10 +170,13 @@ class ArrivalQueries:
         now = self.clock.now()
         # What a webhook is about to acknowledge must be on disk before it does; the rest need not wait for a
         # flush (Store._core_lazy says why), and an accept's flush makes them durable anyway.
-        async with (self._core() if accepts else self._core_lazy()) as conn:
+        async with self._core() if accepts else self._core_lazy() as conn:
             if sent:
-                await conn.execute(update(OutboxMessage).where(OutboxMessage.id.in_(sent))
-                                   .values(status="sent", sent_at=now, last_error=""))
+                await conn.execute(
+                    update(OutboxMessage)
+                    .where(OutboxMessage.id.in_(sent))
+                    .values(status="sent", sent_at=now, last_error="")
+                )
             if departures:
                 await self._leave(conn, departures, now)
             if finishes:
@@ -182,38 +185,68 @@ class ArrivalQueries:
             claimed = await self._claim(conn, [*accepts, *arrivals], now) if accepts or arrivals else []
             if accepts:
                 await self._store_accepted(conn, [a for a, ok in zip(accepts, claimed, strict=False) if ok], now)
-            senders = await self._take(conn, arrivals, claimed[len(accepts):], now) if arrivals else []
-        found_senders, found_accepts = iter(senders), iter(claimed[:len(accepts)])
-        return [next(found_senders) if isinstance(r, Arrival) else next(found_accepts) if isinstance(r, Accept)
-                else None for r in batch]
+            senders = await self._take(conn, arrivals, claimed[len(accepts) :], now) if arrivals else []
+        found_senders, found_accepts = iter(senders), iter(claimed[: len(accepts)])
+        return [
+            next(found_senders) if isinstance(r, Arrival) else next(found_accepts) if isinstance(r, Accept) else None
+            for r in batch
+        ]
 
     async def _store_accepted(self, conn: AsyncConnection, accepted: list[Accept], now: datetime) -> None:
         if accepted:
-            await conn.execute(plain_insert(InboxMessage), [
-                {"key": a.key, "channel": a.channel, "payload": a.payload, "owner": a.owner,
-                 "lease_until": a.lease_until, "attempts": 1, "accepted_at": now}
-                for a in sorted(accepted, key=lambda a: a.key)])
+            await conn.execute(
+                plain_insert(InboxMessage),
+                [
+                    {
+                        "key": a.key,
+                        "channel": a.channel,
+                        "payload": a.payload,
+                        "owner": a.owner,
+                        "lease_until": a.lease_until,
+                        "attempts": 1,
+                        "accepted_at": now,
+                    }
+                    for a in sorted(accepted, key=lambda a: a.key)
+                ],
+            )
 
     async def _finish(self, conn: AsyncConnection, finishes: list[Finish], now: datetime) -> None:
         pushes = sorted((p for f in finishes for p in f.pushes), key=lambda p: p.dedup_key)
         if pushes:
-            await conn.execute(_statements(self.dialect).enqueue, [
-                {"channel": p.channel, "chat_id": p.chat_id, "payload": p.payload, "dedup_key": p.dedup_key,
-                 "status": "pending", "attempts": 0, "available_at": now, "created_at": now, "last_error": ""}
-                for p in pushes])
+            await conn.execute(
+                _statements(self.dialect).enqueue,
+                [
+                    {
+                        "channel": p.channel,
+                        "chat_id": p.chat_id,
+                        "payload": p.payload,
+                        "dedup_key": p.dedup_key,
+                        "status": "pending",
+                        "attempts": 0,
+                        "available_at": now,
+                        "created_at": now,
+                        "last_error": "",
+                    }
+                    for p in pushes
+                ],
+            )
         if keys := sorted({f.key for f in finishes if f.key}):
             await conn.execute(delete(InboxMessage).where(InboxMessage.key.in_(keys)))
 
-    async def _take(self, conn: AsyncConnection, arrivals: list[Arrival], claimed: list[bool], now: datetime
-                    ) -> list[Sender | None]:
+    async def _take(
+        self, conn: AsyncConnection, arrivals: list[Arrival], claimed: list[bool], now: datetime
+    ) -> list[Sender | None]:
         senders = sorted({(a.channel, a.platform_user_id) for a, ok in zip(arrivals, claimed, strict=False) if ok})
         users = await self._upsert_users(conn, senders, now)
         facts = await self._read_senders(conn, [u.id for u in users.values()], now)
-        return [Sender(users[a.channel, a.platform_user_id], *facts[users[a.channel, a.platform_user_id].id])
-                if ok else None for a, ok in zip(arrivals, claimed, strict=False)]
+        return [
+            Sender(users[a.channel, a.platform_user_id], *facts[users[a.channel, a.platform_user_id].id])
+            if ok
+            else None
+            for a, ok in zip(arrivals, claimed, strict=False)
+        ]
 
-    async def _claim(self, conn: AsyncConnection, arrivals: Sequence[Arrival | Accept], now: datetime
-                     ) -> list[bool]:
+    async def _claim(self, conn: AsyncConnection, arrivals: Sequence[Arrival | Accept], now: datetime) -> list[bool]:
         keys = sorted({a.key for a in arrivals if a.key})
         won: set[str] = set()
         if keys:
@@ -225,27 +258,44 @@ class ArrivalQueries:
             won.discard(a.key)
         return result
 
-    async def _upsert_users(self, conn: AsyncConnection, senders: list[tuple[str, str]], now: datetime
-                            ) -> dict[tuple[str, str], UserRecord]:
+    async def _upsert_users(
+        self, conn: AsyncConnection, senders: list[tuple[str, str]], now: datetime
+    ) -> dict[tuple[str, str], UserRecord]:
         if not senders:
             return {}
-        rows = await conn.execute(_statements(self.dialect).upsert_user, [
-            {"channel": c, "platform_user_id": p, "display_name": "", "city": "", "created_at": now,
-             "last_seen_at": now} for c, p in senders])
+        rows = await conn.execute(
+            _statements(self.dialect).upsert_user,
+            [
+                {
+                    "channel": c,
+                    "platform_user_id": p,
+                    "display_name": "",
+                    "city": "",
+                    "created_at": now,
+                    "last_seen_at": now,
+                }
+                for c, p in senders
+            ],
+        )
         return {(r.channel, r.platform_user_id): UserRecord(*r) for r in rows}
 
-    async def _read_senders(self, conn: AsyncConnection, user_ids: list[int], now: datetime
-                            ) -> dict[int, tuple[State | None, ResidentStatus]]:
+    async def _read_senders(
+        self, conn: AsyncConnection, user_ids: list[int], now: datetime
+    ) -> dict[int, tuple[State | None, ResidentStatus]]:
         if not user_ids:
             return {}
         rows = await conn.execute(_SENDERS, {"ids": user_ids, "since": now - timedelta(hours=ACTIVE_HOURS)})
         fresh_after = now - STATE_TTL
         facts: dict[int, tuple[State | None, ResidentStatus]] = {}
         for r in rows:
-            state = ((r.state_name, dict(r.state_data)) if r.state_name is not None
-                     and aware(r.state_updated_at) >= fresh_after else None)
-            status = ResidentStatus(r.worker_id is not None, r.notice_at, r.consented_at, r.station_id,
-                                    r.town or "", r.ticket_id)
+            state = (
+                (r.state_name, dict(r.state_data))
+                if r.state_name is not None and aware(r.state_updated_at) >= fresh_after
+                else None
+            )
+            status = ResidentStatus(
+                r.worker_id is not None, r.notice_at, r.consented_at, r.station_id, r.town or "", r.ticket_id
+            )
             facts[r.id] = (state, status)
         return facts
 
@@ -259,13 +309,16 @@ class ArrivalQueries:
         notices = sorted({d.user_id for d in departures if d.notice_shown})
         sql = _statements(self.dialect)
         if writes:
-            await conn.execute(sql.put_state, [{"user_id": uid, "name": name, "data": data, "updated_at": now}
-                                               for uid, (name, data) in writes])
+            await conn.execute(
+                sql.put_state,
+                [{"user_id": uid, "name": name, "data": data, "updated_at": now} for uid, (name, data) in writes],
+            )
         if clears:
             await conn.execute(delete(_state).where(_state.c.user_id.in_(clears)))
         if notices:
-            await conn.execute(sql.note_notice, [{"user_id": uid, "town": "", "notice_at": now, "updated_at": now}
-                                                 for uid in notices])
+            await conn.execute(
+                sql.note_notice, [{"user_id": uid, "town": "", "notice_at": now, "updated_at": now} for uid in notices]
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,29 +338,53 @@ def _statements(dialect: str) -> _Statements:
     user, state, profile = insert(User), insert(ConversationState), insert(ResidentProfile)
     return _Statements(
         claim=insert(SeenMessage).on_conflict_do_nothing().returning(SeenMessage.key),
-        upsert_user=user.on_conflict_do_update(index_elements=["channel", "platform_user_id"], set_={
-            "last_seen_at": user.excluded.last_seen_at}).returning(*_USER_COLUMNS),
-        put_state=state.on_conflict_do_update(index_elements=["user_id"], set_={
-            "name": state.excluded.name, "data": state.excluded.data, "updated_at": state.excluded.updated_at}),
-        note_notice=profile.on_conflict_do_update(index_elements=["user_id"], set_={
-            "notice_at": profile.excluded.notice_at, "updated_at": profile.excluded.updated_at}),
+        upsert_user=user.on_conflict_do_update(
+            index_elements=["channel", "platform_user_id"], set_={"last_seen_at": user.excluded.last_seen_at}
+        ).returning(*_USER_COLUMNS),
+        put_state=state.on_conflict_do_update(
+            index_elements=["user_id"],
+            set_={"name": state.excluded.name, "data": state.excluded.data, "updated_at": state.excluded.updated_at},
+        ),
+        note_notice=profile.on_conflict_do_update(
+            index_elements=["user_id"],
+            set_={"notice_at": profile.excluded.notice_at, "updated_at": profile.excluded.updated_at},
+        ),
         # A reply queued before (same dedup key: a message handled again after a crash) is not queued twice.
         enqueue=insert(OutboxMessage).on_conflict_do_nothing(),
     )
 
 
 def _senders_query():
-    worker = (select(WorkerIdentity.worker_id).where(WorkerIdentity.user_id == User.id)
-              .scalar_subquery().label("worker_id"))
-    ticket = (select(Ticket.id).where(Ticket.user_id == User.id, Ticket.status == "open",
-                                      Ticket.last_activity_at >= bindparam("since"))
-              .order_by(Ticket.id.desc()).limit(1).scalar_subquery().label("ticket_id"))
+    worker = (
+        select(WorkerIdentity.worker_id).where(WorkerIdentity.user_id == User.id).scalar_subquery().label("worker_id")
+    )
+    ticket = (
+        select(Ticket.id)
+        .where(Ticket.user_id == User.id, Ticket.status == "open", Ticket.last_activity_at >= bindparam("since"))
+        .order_by(Ticket.id.desc())
+        .limit(1)
+        .scalar_subquery()
+        .label("ticket_id")
+    )
     P, S = ResidentProfile, ConversationState
-    return (select(User.id, worker, ticket, P.notice_at, P.consented_at, P.station_id, P.town,
-                   S.name.label("state_name"), S.data.label("state_data"), S.updated_at.label("state_updated_at"))
-            .select_from(User).outerjoin(P, P.user_id == User.id).outerjoin(S, S.user_id == User.id)
-            .where(User.id.in_(bindparam("ids", expanding=True))))
+    return (
+        select(
+            User.id,
+            worker,
+            ticket,
+            P.notice_at,
+            P.consented_at,
+            P.station_id,
+            P.town,
+            S.name.label("state_name"),
+            S.data.label("state_data"),
+            S.updated_at.label("state_updated_at"),
+        )
+        .select_from(User)
+        .outerjoin(P, P.user_id == User.id)
+        .outerjoin(S, S.user_id == User.id)
+        .where(User.id.in_(bindparam("ids", expanding=True)))
+    )
 
 
 _SENDERS = _senders_query()
-

@@ -21,6 +21,7 @@ from bot.store.casework_models import AuditEntry, Station, Worker, WorkerIdentit
 from bot.store.casework_records import WorkerRecord, aware
 from bot.store.database import affected
 from bot.store.handoff_models import ResidentProfile
+from bot.store.inbox import InboxQueries
 from bot.store.models import (
     ConversationState,
     KbDocument,
@@ -29,13 +30,12 @@ from bot.store.models import (
     SeenMessage,
     User,
 )
+from bot.store.outbox import OutboxQueries, RateQueries
 
 __all__ = ["Store", "StoredDocument", "UserRecord"]
 V = TypeVar("V")
 KEY_FINGERPRINT = "secret_key_fingerprint"
 Payload = dict[str, Any]
-from bot.store.inbox import InboxQueries
-from bot.store.outbox import OutboxQueries, RateQueries
 
 
 @dataclass(frozen=True, slots=True)

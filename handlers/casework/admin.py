@@ -87,8 +87,9 @@ async def invite_supervisor(settings: Settings, scope: str, name: str) -> int:
         code = new_invite_code()
         expires = store.clock.now() + timedelta(days=INVITE_DAYS)
         try:
-            worker = await WorkersStore.of(store).add_supervisor_with_invite(area, name, store.secrets.invite_hash(code),
-                                                                            expires)
+            worker = await WorkersStore.of(store).add_supervisor_with_invite(
+                area, name, store.secrets.invite_hash(code), expires
+            )
         except ValueError as exc:
             raise SystemExit(str(exc)) from exc
     finally:
@@ -103,8 +104,15 @@ async def invite_supervisor(settings: Settings, scope: str, name: str) -> int:
 
 
 # -- stations ---------------------------------------------------------------------------------
-async def add_station(settings: Settings, name: str, county: str = "", city: str = "", district: str = "",
-                      town: str = "", **details: str | float | None) -> int:
+async def add_station(
+    settings: Settings,
+    name: str,
+    county: str = "",
+    city: str = "",
+    district: str = "",
+    town: str = "",
+    **details: str | float | None,
+) -> int:
     """`details`: address, phone, hours, latitude, longitude (the directory residents see). `county` is the
     old name of `district`."""
     _check_location(details)
@@ -140,8 +148,10 @@ async def set_station(settings: Settings, name: str, **details: str | float | No
             raise SystemExit(str(exc)) from exc
     assert info is not None
     where = f"{info.latitude},{info.longitude}" if info.latitude is not None else "未登记"
-    print(f"已更新社工站：{info.name}\n地址：{info.address or '未登记'}\n电话：{info.phone or '未登记'}\n"
-          f"开放时间：{info.hours or '未登记'}\n位置：{where}")
+    print(
+        f"已更新社工站：{info.name}\n地址：{info.address or '未登记'}\n电话：{info.phone or '未登记'}\n"
+        f"开放时间：{info.hours or '未登记'}\n位置：{where}"
+    )
     return 0
 
 
@@ -162,8 +172,9 @@ async def invite(settings: Settings, station_name: str, name: str, role: str | N
         code = new_invite_code()
         expires = store.clock.now() + timedelta(days=INVITE_DAYS)
         try:
-            worker = await WorkersStore.of(store).add_worker_with_invite(station.id, name, role or "", store.secrets.invite_hash(code),
-                                                        expires)
+            worker = await WorkersStore.of(store).add_worker_with_invite(
+                station.id, name, role or "", store.secrets.invite_hash(code), expires
+            )
         except ValueError as exc:
             raise SystemExit(str(exc)) from exc
     local = expires.astimezone(ZoneInfo(settings.timezone)).strftime("%Y-%m-%d %H:%M")
@@ -181,14 +192,29 @@ async def list_workers(settings: Settings, station_name: str | None = None, as_j
         workers = await WorkersStore.of(store).list_workers(station.id if station else None)
         statuses = await WorkersStore.of(store).worker_statuses(station.id if station else None)
     if as_json:
-        print(json.dumps([{"name": w.name, "role": w.role, "station": w.station_name,
-                           "status": statuses.get(w.id, "active"), "channels": channels}
-                          for w, channels in workers], ensure_ascii=False, indent=1))
+        print(
+            json.dumps(
+                [
+                    {
+                        "name": w.name,
+                        "role": w.role,
+                        "station": w.station_name,
+                        "status": statuses.get(w.id, "active"),
+                        "channels": channels,
+                    }
+                    for w, channels in workers
+                ],
+                ensure_ascii=False,
+                indent=1,
+            )
+        )
         return 0
     for worker, channels in workers:
         status = STATUS_NAMES.get(statuses.get(worker.id, "active"), "")
-        print(f"{worker.name}  {ROLE_NAMES.get(worker.role, worker.role)}  {status}  {worker.station_name}  "
-              f"{'、'.join(channels) if channels else '未绑定'}")
+        print(
+            f"{worker.name}  {ROLE_NAMES.get(worker.role, worker.role)}  {status}  {worker.station_name}  "
+            f"{'、'.join(channels) if channels else '未绑定'}"
+        )
     bound = sum(1 for _, channels in workers if channels)
     disabled = sum(1 for w, _ in workers if statuses.get(w.id) == "disabled")
     print(f"共 {len(workers)} 人，已绑定 {bound} 人" + (f"，已停用 {disabled} 人" if disabled else ""))
@@ -203,16 +229,23 @@ async def disable_worker(settings: Settings, station_name: str, name: str, trans
             done = await WorkersStore.of(store).disable_worker(station.id, name, transfer_to)
         except ValueError as exc:
             raise SystemExit(str(exc)) from exc
-        await store.audit(_operator(), "worker.disable", target=f"station:{station.id}",
-                          detail={"worker": name, "identities": done["identities"], "cases": done["cases"],
-                                  "to": done["to"]})
-    print(f"已停用：{name}（{station.name}）。解除绑定的聊天账号 {done['identities']} 个，立即失去查看服务对象的权限；"
-          "走访记录保留。")
+        await store.audit(
+            _operator(),
+            "worker.disable",
+            target=f"station:{station.id}",
+            detail={"worker": name, "identities": done["identities"], "cases": done["cases"], "to": done["to"]},
+        )
+    print(
+        f"已停用：{name}（{station.name}）。解除绑定的聊天账号 {done['identities']} 个，立即失去查看服务对象的权限；"
+        "走访记录保留。"
+    )
     if done["to"]:
         print(f"在册服务对象 {done['cases']} 位已转交给 {done['to']}。")
     elif done["cases"]:
-        print(f"在册服务对象 {done['cases']} 位现在没有负责社工（逾期会通知站长），请用 "
-              f"shegong cases reassign 姓名 --station {station.name} --to 社工 分配。")
+        print(
+            f"在册服务对象 {done['cases']} 位现在没有负责社工（逾期会通知站长），请用 "
+            f"shegong cases reassign 姓名 --station {station.name} --to 社工 分配。"
+        )
     return 0
 
 
@@ -224,15 +257,25 @@ async def enable_worker(settings: Settings, station_name: str, name: str) -> int
         except ValueError as exc:
             raise SystemExit(str(exc)) from exc
         await store.audit(_operator(), "worker.enable", target=f"station:{station.id}", detail={"worker": name})
-    print(f"已恢复：{name}（{station.name}）。请用 shegong invite --station {station.name} --name {name} "
-          "生成新的绑定码，之前的聊天账号需要重新绑定。")
+    print(
+        f"已恢复：{name}（{station.name}）。请用 shegong invite --station {station.name} --name {name} "
+        "生成新的绑定码，之前的聊天账号需要重新绑定。"
+    )
     return 0
 
 
 # -- cases ------------------------------------------------------------------------------------
-async def import_cases(settings: Settings, path: Path, station_name: str, sheet: str | None = None,
-                       dry_run: bool = False, errors_out: Path | None = None, sync: bool = False,
-                       close_missing: bool = False, reason: str = "其他") -> int:
+async def import_cases(
+    settings: Settings,
+    path: Path,
+    station_name: str,
+    sheet: str | None = None,
+    dry_run: bool = False,
+    errors_out: Path | None = None,
+    sync: bool = False,
+    close_missing: bool = False,
+    reason: str = "其他",
+) -> int:
     """Validate the whole file; import only if every row is good (all or nothing). Says which sheet, header
     row and columns were read and which were left out. `dry_run`: report what would change, write nothing.
     `errors_out`: an .xlsx of the rejected rows with a reason column. `sync`: the file is the whole roster:
@@ -242,7 +285,9 @@ async def import_cases(settings: Settings, path: Path, station_name: str, sheet:
     if not path.is_file():
         raise SystemExit(f"找不到文件：{path}")
     if path.suffix.lower() not in SUPPORTED:
-        raise SystemExit(f"不支持的文件类型：{path.suffix or path.name}（请用 .csv 或 .xlsx；.xls 请在 Excel 中另存为 .xlsx）")
+        raise SystemExit(
+            f"不支持的文件类型：{path.suffix or path.name}（请用 .csv 或 .xlsx；.xls 请在 Excel 中另存为 .xlsx）"
+        )
     if errors_out is not None:
         if errors_out.suffix.lower() != ".xlsx":
             raise SystemExit(f"--errors-out 应为 .xlsx 文件，例如 --errors-out 有错误的行.xlsx（收到：{errors_out}）")
@@ -263,13 +308,19 @@ async def import_cases(settings: Settings, path: Path, station_name: str, sheet:
             print(line)
         if dry_run:
             counts = await CaseworkStore.of(store).import_cases(station.id, parsed.rows, dry_run=True)
-            print(f"试运行（没有写入数据库）：{len(parsed.rows)} 行可以导入，将新增 {counts['added']} 人，"
-                  f"更新 {counts['updated']} 人，未变 {counts['unchanged']} 人。")
+            print(
+                f"试运行（没有写入数据库）：{len(parsed.rows)} 行可以导入，将新增 {counts['added']} 人，"
+                f"更新 {counts['updated']} 人，未变 {counts['unchanged']} 人。"
+            )
         if parsed.errors:
             _report_errors(parsed, errors_out)
             if not dry_run:
-                await store.audit(_operator(), "cases.import.rejected", target=f"station:{station.id}",
-                                  detail={"file": path.name, "rows": len(parsed.rows), "errors": len(parsed.errors)})
+                await store.audit(
+                    _operator(),
+                    "cases.import.rejected",
+                    target=f"station:{station.id}",
+                    detail={"file": path.name, "rows": len(parsed.rows), "errors": len(parsed.errors)},
+                )
             return 1
         if errors_out is not None:
             print(f"没有错误行，未生成 {errors_out}")
@@ -280,18 +331,30 @@ async def import_cases(settings: Settings, path: Path, station_name: str, sheet:
             return 0
         with tqdm(total=len(parsed.rows), desc="导入", unit="行", file=sys.stderr) as bar:
             counts = await CaseworkStore.of(store).import_cases(station.id, parsed.rows, progress=bar.update)
-        await store.audit(_operator(), "cases.import", target=f"station:{station.id}",
-                          detail={"file": path.name, "sheet": parsed.sheet, **counts})
-        print(f"导入完成（{station.name}）：新增 {counts['added']} 人，更新 {counts['updated']} 人，"
-              f"未变 {counts['unchanged']} 人。")
+        await store.audit(
+            _operator(),
+            "cases.import",
+            target=f"station:{station.id}",
+            detail={"file": path.name, "sheet": parsed.sheet, **counts},
+        )
+        print(
+            f"导入完成（{station.name}）：新增 {counts['added']} 人，更新 {counts['updated']} 人，"
+            f"未变 {counts['unchanged']} 人。"
+        )
         if missing and close_missing:
             closed = await CaseworkStore.of(store).close_cases(station.id, [c.id for c in missing], reason)
-            await store.audit(_operator(), "cases.close", target=f"station:{station.id}",
-                              detail={"file": path.name, "reason": reason, "cases": closed})
+            await store.audit(
+                _operator(),
+                "cases.close",
+                target=f"station:{station.id}",
+                detail={"file": path.name, "reason": reason, "cases": closed},
+            )
             print(f"已结案 {len(closed)} 人（原因：{reason}），走访记录保留。")
         elif missing:
-            print("这些人没有结案。确认都已不在服务范围后，加 --close-missing 重新运行（可用 --reason 写明原因），"
-                  "或用 shegong cases close 逐个结案。")
+            print(
+                "这些人没有结案。确认都已不在服务范围后，加 --close-missing 重新运行（可用 --reason 写明原因），"
+                "或用 shegong cases close 逐个结案。"
+            )
     return 0
 
 
@@ -332,13 +395,20 @@ async def close_case(settings: Settings, station_name: str, ref: str, reason: st
         station = await _station(store, station_name)
         case = await _one_case(store, station, ref)
         closed = await CaseworkStore.of(store).close_cases(station.id, [case.id], reason)
-        await store.audit(_operator(), "case.close", target=f"case:{case.id}",
-                          detail={"case_id": case.id, "reason": reason})
+        await store.audit(
+            _operator(), "case.close", target=f"case:{case.id}", detail={"case_id": case.id, "reason": reason}
+        )
     if as_json:
-        print(json.dumps({"id": case.id, "name": case.name, "status": "closed" if closed else case.status,
-                          "reason": reason}, ensure_ascii=False))
+        print(
+            json.dumps(
+                {"id": case.id, "name": case.name, "status": "closed" if closed else case.status, "reason": reason},
+                ensure_ascii=False,
+            )
+        )
     else:
-        print(f"已结案：{case.name}（#{case.id}，{case.village or '未填村居'}），原因：{reason}。不再提醒，走访记录保留。")
+        print(
+            f"已结案：{case.name}（#{case.id}，{case.village or '未填村居'}），原因：{reason}。不再提醒，走访记录保留。"
+        )
     return 0
 
 
@@ -356,11 +426,18 @@ async def reassign_case(settings: Settings, station_name: str, ref: str, to: str
             before = await CaseworkStore.of(store).reassign_case(station.id, case.id, target.id)
         except ValueError as exc:
             raise SystemExit(str(exc)) from exc
-        await store.audit(_operator(), "case.reassign", target=f"case:{case.id}",
-                          detail={"case_id": case.id, "from": before, "to": target.id})
+        await store.audit(
+            _operator(),
+            "case.reassign",
+            target=f"case:{case.id}",
+            detail={"case_id": case.id, "from": before, "to": target.id},
+        )
     if as_json:
-        print(json.dumps({"id": case.id, "name": case.name, "from": case.worker_name, "to": target.name},
-                         ensure_ascii=False))
+        print(
+            json.dumps(
+                {"id": case.id, "name": case.name, "from": case.worker_name, "to": target.name}, ensure_ascii=False
+            )
+        )
     else:
         print(f"已转交：{case.name}（#{case.id}）由 {case.worker_name or '未分配'} 改为 {target.name} 负责。")
     return 0
@@ -371,20 +448,43 @@ async def list_cases(settings: Settings, station_name: str, status: str, as_json
     async with _store(settings, needs_key=True) as store:
         station = await _station(store, station_name)
         cases = await CaseworkStore.of(store).station_cases(station.id, None if status == "all" else status)
-        await store.audit(_operator(), "case.read", target=f"station:{station.id}:list",
-                          detail={"count": len(cases), "status": status})
+        await store.audit(
+            _operator(),
+            "case.read",
+            target=f"station:{station.id}:list",
+            detail={"count": len(cases), "status": status},
+        )
     if as_json:
-        print(json.dumps([{"id": c.id, "name": c.name, "categories": list(c.categories), "village": c.village,
-                           "address": c.address, "phone": c.phone_masked, "id_number": c.id_masked,
-                           "risk_level": c.risk_level, "worker": c.worker_name, "status": c.status,
-                           "closed_reason": c.closed_reason,
-                           "closed_at": c.closed_at.isoformat() if c.closed_at else None,
-                           "last_visit_at": c.last_visit_at.isoformat() if c.last_visit_at else None}
-                          for c in cases], ensure_ascii=False, indent=1))
+        print(
+            json.dumps(
+                [
+                    {
+                        "id": c.id,
+                        "name": c.name,
+                        "categories": list(c.categories),
+                        "village": c.village,
+                        "address": c.address,
+                        "phone": c.phone_masked,
+                        "id_number": c.id_masked,
+                        "risk_level": c.risk_level,
+                        "worker": c.worker_name,
+                        "status": c.status,
+                        "closed_reason": c.closed_reason,
+                        "closed_at": c.closed_at.isoformat() if c.closed_at else None,
+                        "last_visit_at": c.last_visit_at.isoformat() if c.last_visit_at else None,
+                    }
+                    for c in cases
+                ],
+                ensure_ascii=False,
+                indent=1,
+            )
+        )
         return 0
     for c in cases:
-        print(f"#{c.id} {c.name}｜{c.village or '未填村居'}｜{'、'.join(c.categories)}｜风险{c.risk_level}｜"
-              f"{c.worker_name or '未分配'}｜{c.status_label}")
+        print(
+            f"#{c.id} {c.name}｜{c.village or '未填村居'}｜{'、'.join(c.categories)}｜风险{c.risk_level}｜"
+            f"{c.worker_name or '未分配'}｜{c.status_label}"
+        )
     print(f"共 {len(cases)} 位（{station.name}）")
     return 0
 
@@ -412,8 +512,10 @@ def describe_parsed(path: Path, parsed: ParsedFile) -> list[str]:
         lines.append("已整理：" + "；".join(f"{what} {n} 行" for what, n in parsed.changes.items()))
     history = [f for f in HISTORY_FIELDS if f in parsed.columns]
     if history:
-        lines.append(f"{'、'.join(history)}：{parsed.history_rows} 行有日期，记入走访历史，提醒从这些日期起算"
-                     "（上次走访日期算作一次走访，上次入户日期算作入户，上次评估日期算作评估）")
+        lines.append(
+            f"{'、'.join(history)}：{parsed.history_rows} 行有日期，记入走访历史，提醒从这些日期起算"
+            "（上次走访日期算作一次走访，上次入户日期算作入户，上次评估日期算作评估）"
+        )
     return lines
 
 
@@ -426,8 +528,11 @@ def _report_errors(parsed: ParsedFile, errors_out: Path | None) -> None:
     if errors_out is not None:
         make_private_file(errors_out)  # the rejected rows hold names, phones and ID numbers
         write_errors_xlsx(parsed, errors_out)
-        print(f"有错误的 {len(parsed.errors)} 行已写到 {errors_out}（最后两列是错误原因和原行号），"
-              "在 Excel 里改好后可以直接导入这个文件", file=sys.stderr)
+        print(
+            f"有错误的 {len(parsed.errors)} 行已写到 {errors_out}（最后两列是错误原因和原行号），"
+            "在 Excel 里改好后可以直接导入这个文件",
+            file=sys.stderr,
+        )
     print(f"共 {len(parsed.errors)} 行有错误，未导入任何数据。请改正后重新导入。", file=sys.stderr)
 
 
@@ -441,8 +546,14 @@ def _day(value: str | None, option: str) -> date | None:
         raise SystemExit(f"{option} 日期格式应为 YYYY-MM-DD，例如 2026-11-01（收到：{value}）") from exc
 
 
-async def export_visits(settings: Settings, station_name: str | None, date_from: str | None, date_to: str | None,
-                        fmt: str, output: Path | None) -> int:
+async def export_visits(
+    settings: Settings,
+    station_name: str | None,
+    date_from: str | None,
+    date_to: str | None,
+    fmt: str,
+    output: Path | None,
+) -> int:
     """One row per visit, dates inclusive in local time; csv to standard output when no file is given."""
     first, last = _day(date_from, "--from"), _day(date_to, "--to")
     if first and last and first > last:
@@ -457,9 +568,18 @@ async def export_visits(settings: Settings, station_name: str | None, date_from:
     async with _store(settings, needs_key=True) as store:
         station = await _station(store, station_name) if station_name else None
         rows = await CaseworkStore.of(store).export_visits(station.id if station else None, start, end)
-        await store.audit(_operator(), "visits.export", target=f"station:{station.id}" if station else "all",
-                          detail={"rows": len(rows), "from": date_from or "", "to": date_to or "", "format": fmt,
-                                  "file": output.name if output else "-"})
+        await store.audit(
+            _operator(),
+            "visits.export",
+            target=f"station:{station.id}" if station else "all",
+            detail={
+                "rows": len(rows),
+                "from": date_from or "",
+                "to": date_to or "",
+                "format": fmt,
+                "file": output.name if output else "-",
+            },
+        )
     if output is not None:
         make_private_file(output)  # case data: readable by its owner only, before a byte is written
     if output is None:
@@ -475,13 +595,25 @@ async def export_visits(settings: Settings, station_name: str | None, date_from:
 
 # -- shegong station | invite | workers | cases | visits --------------------------------------
 async def _station_add(args: argparse.Namespace) -> int:
-    return await add_station(Settings(), args.name, county=args.county, city=args.city, district=args.district,
-                             town=args.town, **_station_details(args))
+    return await add_station(
+        Settings(),
+        args.name,
+        county=args.county,
+        city=args.city,
+        district=args.district,
+        town=args.town,
+        **_station_details(args),
+    )
 
 
 def _station_details(args: argparse.Namespace) -> dict[str, str | float | None]:
-    return {"address": args.address, "phone": args.phone, "hours": args.hours, "latitude": args.lat,
-            "longitude": args.lon}
+    return {
+        "address": args.address,
+        "phone": args.phone,
+        "hours": args.hours,
+        "latitude": args.lat,
+        "longitude": args.lon,
+    }
 
 
 async def _station_set(args: argparse.Namespace) -> int:
@@ -517,9 +649,17 @@ async def _workers_enable(args: argparse.Namespace) -> int:
 
 
 async def _cases_import(args: argparse.Namespace) -> int:
-    return await import_cases(Settings(), Path(args.file), args.station, sheet=args.sheet, dry_run=args.dry_run,
-                              errors_out=Path(args.errors_out) if args.errors_out else None, sync=args.sync,
-                              close_missing=args.close_missing, reason=args.reason)
+    return await import_cases(
+        Settings(),
+        Path(args.file),
+        args.station,
+        sheet=args.sheet,
+        dry_run=args.dry_run,
+        errors_out=Path(args.errors_out) if args.errors_out else None,
+        sync=args.sync,
+        close_missing=args.close_missing,
+        reason=args.reason,
+    )
 
 
 async def _cases_close(args: argparse.Namespace) -> int:
@@ -549,8 +689,9 @@ def _station_detail_options(p: argparse.ArgumentParser) -> None:
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     """`shegong station | invite | workers | cases | visits`."""
-    station = sub.add_parser("station", help="社工站管理").add_subparsers(dest="station_command", required=True,
-                                                                      metavar="ACTION")
+    station = sub.add_parser("station", help="社工站管理").add_subparsers(
+        dest="station_command", required=True, metavar="ACTION"
+    )
     p = station.add_parser("add", help="添加镇（街）社工站")
     p.add_argument("name", metavar="NAME", help="社工站名称，如 石牌街社工站")
     p.add_argument("--city", default="", help="所属地级市，如 东莞市")
@@ -570,13 +711,18 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--station", metavar="NAME", help="社工站名称")
     p.add_argument("--scope", metavar="范围", help="督导的范围：district:南海区、city:东莞市 或 province")
     p.add_argument("--name", required=True, metavar="姓名", help="社工姓名")
-    p.add_argument("--role", choices=("worker", "lead", "supervisor"), default=None,
-                   help="worker=社工，lead=站长/副站长，supervisor=区/市/省督导（配合 --scope）；"
-                        "不填时新登记为 worker，已登记的保持原角色")
+    p.add_argument(
+        "--role",
+        choices=("worker", "lead", "supervisor"),
+        default=None,
+        help="worker=社工，lead=站长/副站长，supervisor=区/市/省督导（配合 --scope）；"
+        "不填时新登记为 worker，已登记的保持原角色",
+    )
     p.set_defaults(run=_invite)
 
-    workers = sub.add_parser("workers", help="社工").add_subparsers(dest="workers_command", required=True,
-                                                                  metavar="ACTION")
+    workers = sub.add_parser("workers", help="社工").add_subparsers(
+        dest="workers_command", required=True, metavar="ACTION"
+    )
     p = workers.add_parser("list", help="列出社工、在职或已停用、已绑定的渠道")
     p.add_argument("--station", metavar="NAME", help="只看这个社工站")
     p.add_argument("--json", action="store_true", help="输出 JSON")
@@ -591,11 +737,16 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--name", required=True, metavar="姓名", help="社工姓名")
     p.set_defaults(run=_workers_enable)
 
-    cases = sub.add_parser("cases", help="服务对象").add_subparsers(dest="cases_command", required=True,
-                                                                metavar="ACTION")
+    cases = sub.add_parser("cases", help="服务对象").add_subparsers(
+        dest="cases_command", required=True, metavar="ACTION"
+    )
     p = cases.add_parser("import", help="从 .csv 或 .xlsx 导入服务对象（有任何错误行则全部不导入）")
-    p.add_argument("file", metavar="FILE", help="列：姓名、类别、村居、住址、电话、身份证号、风险等级、负责社工"
-                                                "（其他列名见 handlers/casework/data/roster_headers.tsv）")
+    p.add_argument(
+        "file",
+        metavar="FILE",
+        help="列：姓名、类别、村居、住址、电话、身份证号、风险等级、负责社工"
+        "（其他列名见 handlers/casework/data/roster_headers.tsv）",
+    )
     p.add_argument("--station", required=True, metavar="NAME", help="社工站名称")
     p.add_argument("--sheet", metavar="NAME", help="要读取的工作表（默认：第一个认得出表头的工作表）")
     p.add_argument("--dry-run", action="store_true", help="只校验并显示将新增、更新多少人，不写入数据库")
@@ -606,8 +757,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=_cases_import)
     p = cases.add_parser("list", help="列出服务对象（号码打码）")
     p.add_argument("--station", required=True, metavar="NAME", help="社工站名称")
-    p.add_argument("--status", choices=("open", "closed", "all"), default="open",
-                   help="open=在册（默认），closed=已结案，all=全部")
+    p.add_argument(
+        "--status", choices=("open", "closed", "all"), default="open", help="open=在册（默认），closed=已结案，all=全部"
+    )
     p.add_argument("--json", action="store_true", help="输出 JSON（每位对象的全部字段）")
     p.set_defaults(run=_cases_list)
     p = cases.add_parser("close", help="结案：迁出、死亡、不再符合或其他；不再提醒，记录保留")
@@ -623,8 +775,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="输出 JSON")
     p.set_defaults(run=_cases_reassign)
 
-    visits = sub.add_parser("visits", help="走访记录").add_subparsers(dest="visits_command", required=True,
-                                                                  metavar="ACTION")
+    visits = sub.add_parser("visits", help="走访记录").add_subparsers(
+        dest="visits_command", required=True, metavar="ACTION"
+    )
     p = visits.add_parser("export", help="导出走访记录（每次走访一行，中文列名）")
     p.add_argument("--station", metavar="NAME", help="只导出这个社工站")
     p.add_argument("--from", dest="date_from", metavar="YYYY-MM-DD", help="起始日期（含）")

@@ -57,8 +57,17 @@ CATEGORY_SEPARATORS = "、，,;；/／"
 _CATEGORY_SPLIT = re.compile(r"[、，,;；/／\s]+")
 _BRACKETED_TAIL = re.compile(r"\(.*\)$")
 _DATE = re.compile(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?(?:\s+\d{1,2}:\d{2}(?::\d{2})?)?")
-_RISKS = {"高": "高", "较高": "高", "中": "中", "中等": "中", "一般": "中", "低": "低", "较低": "低",
-          "未评估": UNASSESSED, "待评估": UNASSESSED}
+_RISKS = {
+    "高": "高",
+    "较高": "高",
+    "中": "中",
+    "中等": "中",
+    "一般": "中",
+    "低": "低",
+    "较低": "低",
+    "未评估": UNASSESSED,
+    "待评估": UNASSESSED,
+}
 _MAX_LEN = {"姓名": 32, "村居": 64, "住址": 200}
 
 
@@ -172,12 +181,17 @@ def _find_header(headers: HeaderTable, rows: Iterable[tuple[int, list[Any]]]) ->
 
 def _no_header(headers: HeaderTable, where: str) -> ImportFileError:
     names = "；".join(f"{f}（或 {'、'.join(headers.synonyms(f)[:4])}）" for f in ("姓名", "身份证号"))
-    return ImportFileError(f"找不到表头：{where}前 {HEADER_SEARCH} 行里没有同时含这两列的行：{names}。"
-                           f"列名的其他写法可以加在 {headers.path}")
+    return ImportFileError(
+        f"找不到表头：{where}前 {HEADER_SEARCH} 行里没有同时含这两列的行：{names}。"
+        f"列名的其他写法可以加在 {headers.path}"
+    )
 
 
-def _choose_sheet(path: Path, headers: HeaderTable, sheet_name: str | None,
-                  ) -> tuple[_Sheet, list[str], tuple[int, list[Any]]]:
+def _choose_sheet(
+    path: Path,
+    headers: HeaderTable,
+    sheet_name: str | None,
+) -> tuple[_Sheet, list[str], tuple[int, list[Any]]]:
     """The sheet to read, the names of the others, and its header (line, cells)."""
     if path.suffix.lower() == ".csv":
         if sheet_name:
@@ -206,21 +220,34 @@ def _choose_sheet(path: Path, headers: HeaderTable, sheet_name: str | None,
 
 
 # -- validation -------------------------------------------------------------------------------
-def parse_case_file(path: Path, worker_names: Iterable[str], today: date,
-                    progress: Callable[[int], object] | None = None, sheet: str | None = None,
-                    headers: HeaderTable | None = None, categories: CategoryTable | None = None) -> ParsedFile:
+def parse_case_file(
+    path: Path,
+    worker_names: Iterable[str],
+    today: date,
+    progress: Callable[[int], object] | None = None,
+    sheet: str | None = None,
+    headers: HeaderTable | None = None,
+    categories: CategoryTable | None = None,
+) -> ParsedFile:
     """Validate every row; the caller imports only when `errors` is empty. `sheet`: the worksheet to read
     (default: the first with a recognisable header)."""
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED:
-        raise ImportFileError(f"不支持的文件类型：{suffix or path.name}（请用 .csv 或 .xlsx；.xls 请在 Excel 中另存为 .xlsx）")
+        raise ImportFileError(
+            f"不支持的文件类型：{suffix or path.name}（请用 .csv 或 .xlsx；.xls 请在 Excel 中另存为 .xlsx）"
+        )
     headers = headers or current_headers()
     categories = categories or current_categories()
     workers = set(worker_names)
     tick = progress or (lambda _n: None)
     chosen, others, (header_line, header_cells) = _choose_sheet(path, headers, sheet)
-    result = ParsedFile(sheet=chosen.name, other_sheets=others, header_line=header_line,
-                        header=[_text(c) for c in header_cells], merged=chosen.merged)
+    result = ParsedFile(
+        sheet=chosen.name,
+        other_sheets=others,
+        header_line=header_line,
+        header=[_text(c) for c in header_cells],
+        merged=chosen.merged,
+    )
     indices: dict[str, list[int]] = {}
     for i, found in enumerate(_header_fields(headers, header_cells)):
         if found is not None:
@@ -244,11 +271,13 @@ def parse_case_file(path: Path, worker_names: Iterable[str], today: date,
         if word := headers.is_footer(first):
             result.footers.append((line, word))
             continue
-        if texts[:len(result.header)] == result.header:
+        if texts[: len(result.header)] == result.header:
             result.changes["重复的表头行已跳过"] += 1  # a sheet printed page by page repeats its header
             continue
-        values = {name: next((cells[i] for i in idx if i < len(cells) and _text(cells[i])), None)
-                  for name, idx in indices.items()}
+        values = {
+            name: next((cells[i] for i in idx if i < len(cells) and _text(cells[i])), None)
+            for name, idx in indices.items()
+        }
         row, reasons = _parse_row(values, workers, today, categories, result)
         if row is not None and (earlier := seen_ids.setdefault(row.id_number, line)) != line:
             reasons.append(f"身份证号与第 {earlier} 行重复")
@@ -262,8 +291,9 @@ def parse_case_file(path: Path, worker_names: Iterable[str], today: date,
     return result
 
 
-def _parse_row(values: dict[str, Any], workers: set[str], today: date, categories: CategoryTable,
-               result: ParsedFile) -> tuple[CaseRow | None, list[str]]:
+def _parse_row(
+    values: dict[str, Any], workers: set[str], today: date, categories: CategoryTable, result: ParsedFile
+) -> tuple[CaseRow | None, list[str]]:
     reasons: list[str] = []
     text = {k: _text(v) for k, v in values.items()}
     name = re.sub(r"\s+", "", text.get("姓名", ""))  # 何　亚妹 → 何亚妹 (\s covers the full-width space)
@@ -306,8 +336,9 @@ def _parse_row(values: dict[str, Any], workers: set[str], today: date, categorie
     if reasons:
         return None, reasons
     result.history_rows += bool(history)
-    return CaseRow(name, found or (), text.get("村居", ""), text.get("住址", ""), phone, id_number, risk, worker,
-                   tuple(history)), []
+    return CaseRow(
+        name, found or (), text.get("村居", ""), text.get("住址", ""), phone, id_number, risk, worker, tuple(history)
+    ), []
 
 
 def parse_categories(value: str, table: CategoryTable | None = None) -> tuple[tuple[str, ...] | None, list[str]]:
@@ -349,7 +380,7 @@ def upgrade_id_number(old: str) -> str:
 
 
 def check_id_number(value: str, today: date) -> str:
-    """"" when valid (GB 11643: 18 characters, plausible birth date, check character), else the reason."""
+    """ "" when valid (GB 11643: 18 characters, plausible birth date, check character), else the reason."""
     if not value:
         return "身份证号不能为空"
     if len(value) != 18:
@@ -468,7 +499,9 @@ def write_csv(rows: list[dict[str, str]], out: IO[str], lineterminator: str = "\
 def write_xlsx(rows: list[dict[str, str]], path: Path) -> None:
     book = Workbook(write_only=True)
     sheet = book.create_sheet("走访记录")
-    for column, width in zip("ABCDEFGHIJKLMNOP", (16, 8, 20, 14, 16, 10, 17, 6, 30, 20, 20, 8, 20, 10, 8, 14), strict=False):
+    for column, width in zip(
+        "ABCDEFGHIJKLMNOP", (16, 8, 20, 14, 16, 10, 17, 6, 30, 20, 20, 8, 20, 10, 8, 14), strict=False
+    ):
         sheet.column_dimensions[column].width = width
     sheet.append(list(EXPORT_COLUMNS))
     for row in rows:

@@ -21,5 +21,7 @@ async def deliver_held(ctx: Context, nxt: Next) -> list[Reply]:
     if not held:
         return replies
     notices = [payload_to_reply(payload) for payload in held]
-    notices[0] = Reply("📌 您还没看到的安全提示（发出时没有能推送给您的账号）：\n" + notices[0].text, buttons=notices[0].buttons)
+    notices[0] = Reply(
+        "📌 您还没看到的安全提示（发出时没有能推送给您的账号）：\n" + notices[0].text, buttons=notices[0].buttons
+    )
     return [*notices, *replies]

@@ -59,8 +59,9 @@ WORKER_ONLY = (MY_CASES, MY_VISITS, STATS)  # non-workers are told these are for
 async def my_cases(ctx: Context, worker: WorkerRecord) -> Reply:
     store, tz = ctx.services.store, local_tz(ctx)
     cases = await CaseworkStore.of(store).cases_of_worker(worker.id)
-    await store.audit(actor(worker), "case.read", target="cases:mine", worker_id=worker.id,
-                      detail={"count": len(cases)})
+    await store.audit(
+        actor(worker), "case.read", target="cases:mine", worker_id=worker.id, detail={"count": len(cases)}
+    )
     if not cases:
         return Reply("您名下还没有服务对象。服务对象由站长导入名单时分配。")
     lines = [_case_line(i, c, tz) for i, c in enumerate(cases[:MAX_LINES], 1)]
@@ -73,8 +74,9 @@ async def my_visits(ctx: Context, worker: WorkerRecord) -> Reply:
     store, tz, now = ctx.services.store, local_tz(ctx), ctx.services.clock.now()
     start, end = month_bounds(now, tz)
     visits = await CaseworkStore.of(store).visits_of_worker(worker.id, start, end)
-    await store.audit(actor(worker), "case.read", target="visits:mine:month", worker_id=worker.id,
-                      detail={"count": len(visits)})
+    await store.audit(
+        actor(worker), "case.read", target="visits:mine:month", worker_id=worker.id, detail={"count": len(visits)}
+    )
     month = now.astimezone(tz).month
     if not visits:
         return Reply(f"您{month}月还没有走访记录。发送“走访”开始记录。")
@@ -88,24 +90,34 @@ async def look_up(ctx: Context, worker: WorkerRecord, match: re.Match[str]) -> R
     store, tz = ctx.services.store, local_tz(ctx)
     query = to_simplified(match.group(1))
     if query.startswith("#"):
-        found = [c] if (c := await CaseworkStore.of(store).case_by_id(int(query[1:]), worker.station_id)) is not None else []
+        found = (
+            [c]
+            if (c := await CaseworkStore.of(store).case_by_id(int(query[1:]), worker.station_id)) is not None
+            else []
+        )
     else:
         found = await CaseworkStore.of(store).find_cases(worker.station_id, query)
         found = [c for c in found if c.name == query] or found
     if not found:
-        return Reply(f"本站没有找到“{query}”。发送“我的对象”查看名单。\n如果是想问政策，请直接提问，例如：低保怎么申请？")
+        return Reply(
+            f"本站没有找到“{query}”。发送“我的对象”查看名单。\n如果是想问政策，请直接提问，例如：低保怎么申请？"
+        )
     if len(found) > 1:
         await store.audit(actor(worker), "case.read", target=f"cases:search:{len(found)}", worker_id=worker.id)
         shown = found[:8]
         buttons = [Button(label, f"查 #{c.id}") for c, label in zip(shown, case_labels(shown, worker), strict=False)]
-        return Reply(f"找到 {len(found)} 位，请选择：\n" + "\n".join(f"{i}. {b.label}" for i, b in enumerate(buttons, 1)),
-                     buttons=buttons)
+        return Reply(
+            f"找到 {len(found)} 位，请选择：\n" + "\n".join(f"{i}. {b.label}" for i, b in enumerate(buttons, 1)),
+            buttons=buttons,
+        )
     case = found[0]
     visits = await CaseworkStore.of(store).visits_of_case(case.id, limit=5)
     await store.audit(actor(worker), "case.read", target=f"case:{case.id}", worker_id=worker.id)
-    head = [f"{case.name}｜{case.village or '未填村居'}｜{'、'.join(case.categories) or '未分类'}",
-            f"风险：{case.risk_level}｜负责社工：{case.worker_name or '未分配'}",
-            f"电话：{case.phone_masked or '未登记'}｜身份证：{case.id_masked or '未登记'}"]
+    head = [
+        f"{case.name}｜{case.village or '未填村居'}｜{'、'.join(case.categories) or '未分类'}",
+        f"风险：{case.risk_level}｜负责社工：{case.worker_name or '未分配'}",
+        f"电话：{case.phone_masked or '未登记'}｜身份证：{case.id_masked or '未登记'}",
+    ]
     if case.address:
         head.append(f"住址：{case.address}")
     attached = await CaseworkStore.of(store).attachments_of([v.id for v in visits if v.attachments])

@@ -49,7 +49,11 @@ def _cancel(ctx: Context) -> bool:
 
 
 def _describe(case: CaseRecord) -> str:
-    parts = [case.village or "未填村居", "、".join(case.categories) or "未分类", f"负责社工：{case.worker_name or '未分配'}"]
+    parts = [
+        case.village or "未填村居",
+        "、".join(case.categories) or "未分类",
+        f"负责社工：{case.worker_name or '未分配'}",
+    ]
     return f"{case.name}（#{case.id}，{'，'.join(parts)}）"
 
 
@@ -57,15 +61,19 @@ async def _case(ctx: Context, worker: WorkerRecord, ref: str, usage: str, comman
     """The one open case of the lead's station that `ref` (a name or #id) names, or a reply to choose."""
     store = CaseworkStore.of(ctx.services.store)
     if ref.startswith("#"):
-        found = [c] if (c := await CaseworkStore.of(store).case_by_id(int(ref[1:]), worker.station_id)) is not None else []
+        found = (
+            [c] if (c := await store.case_by_id(int(ref[1:]), worker.station_id)) is not None else []
+        )
     else:
         name = to_simplified(ref)
-        found = [c for c in await CaseworkStore.of(store).find_cases(worker.station_id, name) if c.name == name]
+        found = [c for c in await store.find_cases(worker.station_id, name) if c.name == name]
     if not found:
         return Reply(f"本站没有在册的服务对象“{ref}”（已结案的不能再{command}）。{usage}")
     if len(found) > 1:
         lines = [f"{i}. {_describe(c)}" for i, c in enumerate(found[:8], 1)]
-        return Reply(f"本站有 {len(found)} 位“{ref}”，请用编号指明，例如“{command} #{found[0].id} …”：\n" + "\n".join(lines))
+        return Reply(
+            f"本站有 {len(found)} 位“{ref}”，请用编号指明，例如“{command} #{found[0].id} …”：\n" + "\n".join(lines)
+        )
     return found[0]
 
 
@@ -86,12 +94,17 @@ async def close_case(ctx: Context, worker: WorkerRecord, match: re.Match[str]) -
     if isinstance(case, Reply):
         return case
     if not reason:
-        return Reply(f"{case.name} 因什么结案？请回复原因：", buttons=[Button(r, f"结案 #{case.id} {r}")
-                                                                  for r in CLOSE_REASONS])
-    await ctx.set_state(RosterForm.close(), {"case_id": case.id, "reason": reason,
-                                             "asked": str(ctx.services.clock.now().timestamp())})
-    return Reply(f"确认结案：{_describe(case)}\n原因：{reason}\n结案后不再提醒，不在名单、查询里出现；走访记录保留，"
-                 "导出时标明已结案。\n回复“确认”结案，“取消”放弃。", buttons=[Button("确认"), Button("取消")])
+        return Reply(
+            f"{case.name} 因什么结案？请回复原因：", buttons=[Button(r, f"结案 #{case.id} {r}") for r in CLOSE_REASONS]
+        )
+    await ctx.set_state(
+        RosterForm.close(), {"case_id": case.id, "reason": reason, "asked": str(ctx.services.clock.now().timestamp())}
+    )
+    return Reply(
+        f"确认结案：{_describe(case)}\n原因：{reason}\n结案后不再提醒，不在名单、查询里出现；走访记录保留，"
+        "导出时标明已结案。\n回复“确认”结案，“取消”放弃。",
+        buttons=[Button("确认"), Button("取消")],
+    )
 
 
 @router.message(_confirm, state=RosterForm.close)
@@ -105,8 +118,13 @@ async def confirm_close(ctx: Context, worker: WorkerRecord) -> Reply:
     case = await CaseworkStore.of(store).case_by_id(int(data["case_id"]), worker.station_id, include_closed=True)
     if not closed or case is None:
         return Reply("这位服务对象已经结案了，没有重复操作。")
-    await store.audit(actor(worker), "case.close", target=f"case:{case.id}", worker_id=worker.id,
-                      detail={"case_id": case.id, "reason": data["reason"]})
+    await store.audit(
+        actor(worker),
+        "case.close",
+        target=f"case:{case.id}",
+        worker_id=worker.id,
+        detail={"case_id": case.id, "reason": data["reason"]},
+    )
     return Reply(f"已结案 ✅ {case.name}（#{case.id}），原因：{data['reason']}。\n30 分钟内发送“撤销结案”可以恢复。")
 
 
@@ -122,8 +140,9 @@ async def undo_close(ctx: Context, worker: WorkerRecord) -> Reply:
     case_id = int(last[1]["case_id"])
     if not await CaseworkStore.of(store).reopen_case(worker.station_id, case_id):
         return Reply("这位服务对象已经恢复在册了。")
-    await store.audit(actor(worker), "case.reopen", target=f"case:{case_id}", worker_id=worker.id,
-                      detail={"case_id": case_id})
+    await store.audit(
+        actor(worker), "case.reopen", target=f"case:{case_id}", worker_id=worker.id, detail={"case_id": case_id}
+    )
     case = await CaseworkStore.of(store).case_by_id(case_id, worker.station_id)
     return Reply(f"已撤销结案 ↩️ {case.name if case else f'#{case_id}'} 恢复在册，提醒照常计算。")
 
@@ -145,10 +164,20 @@ async def reassign(ctx: Context, worker: WorkerRecord, match: re.Match[str]) -> 
         return Reply(f"本站没有在职的社工“{target_name}”。可以转交给：{names}")
     if target.id == case.worker_id:
         return Reply(f"{case.name} 已经由 {target.name} 负责。")
-    await ctx.set_state(RosterForm.reassign(), {"case_id": case.id, "to": target.id, "to_name": target.name,
-                                                "asked": str(ctx.services.clock.now().timestamp())})
-    return Reply(f"确认转交：{_describe(case)}\n改由 {target.name} 负责，之后的提醒发给 {target.name}。\n"
-                 "回复“确认”转交，“取消”放弃。", buttons=[Button("确认"), Button("取消")])
+    await ctx.set_state(
+        RosterForm.reassign(),
+        {
+            "case_id": case.id,
+            "to": target.id,
+            "to_name": target.name,
+            "asked": str(ctx.services.clock.now().timestamp()),
+        },
+    )
+    return Reply(
+        f"确认转交：{_describe(case)}\n改由 {target.name} 负责，之后的提醒发给 {target.name}。\n"
+        "回复“确认”转交，“取消”放弃。",
+        buttons=[Button("确认"), Button("取消")],
+    )
 
 
 @router.message(_confirm, state=RosterForm.reassign)
@@ -163,8 +192,13 @@ async def confirm_reassign(ctx: Context, worker: WorkerRecord) -> Reply:
         before = await CaseworkStore.of(store).reassign_case(worker.station_id, case_id, int(data["to"]))
     except ValueError as exc:
         return Reply(f"没有转交：{exc}。")
-    await store.audit(actor(worker), "case.reassign", target=f"case:{case_id}", worker_id=worker.id,
-                      detail={"case_id": case_id, "from": before, "to": int(data["to"])})
+    await store.audit(
+        actor(worker),
+        "case.reassign",
+        target=f"case:{case_id}",
+        worker_id=worker.id,
+        detail={"case_id": case_id, "from": before, "to": int(data["to"])},
+    )
     case = await CaseworkStore.of(store).case_by_id(case_id, worker.station_id)
     name = case.name if case else f"#{case_id}"
     return Reply(f"已转交 ✅ {name} 改由 {data['to_name']} 负责。\n30 分钟内发送“撤销转交”可以恢复。")
@@ -184,8 +218,13 @@ async def undo_reassign(ctx: Context, worker: WorkerRecord) -> Reply:
         await CaseworkStore.of(store).reassign_case(worker.station_id, case_id, before)
     except ValueError as exc:
         return Reply(f"不能撤销：{exc}。")
-    await store.audit(actor(worker), "case.reassign.undo", target=f"case:{case_id}", worker_id=worker.id,
-                      detail={"case_id": case_id, "to": before})
+    await store.audit(
+        actor(worker),
+        "case.reassign.undo",
+        target=f"case:{case_id}",
+        worker_id=worker.id,
+        detail={"case_id": case_id, "to": before},
+    )
     case = await CaseworkStore.of(store).case_by_id(case_id, worker.station_id)
     name, owner = (case.name, case.worker_name or "未分配") if case else (f"#{case_id}", "原社工")
     return Reply(f"已撤销转交 ↩️ {name} 恢复由 {owner} 负责。")

@@ -25,9 +25,13 @@ CHUNK = 2000
 
 
 class CaseImportQueries(FeatureStore):
-
-    async def import_cases(self, station_id: int, rows: Sequence[CaseRow],
-                           progress: Callable[[int], object] | None = None, dry_run: bool = False) -> dict[str, int]:
+    async def import_cases(
+        self,
+        station_id: int,
+        rows: Sequence[CaseRow],
+        progress: Callable[[int], object] | None = None,
+        dry_run: bool = False,
+    ) -> dict[str, int]:
         """Add or update the station's cases, matched by (station, keyed hash of the ID number). All or
         nothing: unknown worker names or duplicate ID numbers raise ValueError before anything is written.
         `progress` is called with the number of rows just finished. `dry_run`: the same counts, nothing written."""
@@ -35,7 +39,9 @@ class CaseImportQueries(FeatureStore):
         async with self.session() as s:
             if await s.get(Station, station_id) is None:
                 raise ValueError(f"社工站不存在：{station_id}")
-            workers = dict((await s.execute(select(Worker.name, Worker.id).where(Worker.station_id == station_id))).all())
+            workers = dict(
+                (await s.execute(select(Worker.name, Worker.id).where(Worker.station_id == station_id))).all()
+            )
         unknown = sorted({r.worker_name for r in rows if r.worker_name and r.worker_name not in workers})
         if unknown:
             raise ValueError("负责社工不是本站的社工：" + "、".join(unknown))
@@ -57,7 +63,9 @@ class CaseImportQueries(FeatureStore):
             added = sum(1 for h in changed if h not in before)
             tick(len(prepared))
             return {"added": added, "updated": len(changed) - added, "unchanged": len(prepared) - len(changed)}
-        encrypted = {h: self._encrypt_row(row) for h, (ih, row, _w) in prepared.items() if before.get(h, ("", ""))[1] != ih}
+        encrypted = {
+            h: self._encrypt_row(row) for h, (ih, row, _w) in prepared.items() if before.get(h, ("", ""))[1] != ih
+        }
 
         counts = {"added": 0, "updated": 0, "unchanged": 0}
         now = self.clock.now()
@@ -74,52 +82,92 @@ class CaseImportQueries(FeatureStore):
                     continue
                 phone_enc, id_enc = encrypted.get(id_hash) or self._encrypt_row(row)
                 values: dict[str, object] = {
-                    "name": row.name, "categories": list(row.categories), "village": row.village,
-                    "address": row.address, "phone_enc": phone_enc, "id_number_enc": id_enc,
-                    "import_hash": import_hash, "risk_level": row.risk_level, "worker_id": worker_id,
-                    "updated_at": now}
+                    "name": row.name,
+                    "categories": list(row.categories),
+                    "village": row.village,
+                    "address": row.address,
+                    "phone_enc": phone_enc,
+                    "id_number_enc": id_enc,
+                    "import_hash": import_hash,
+                    "risk_level": row.risk_level,
+                    "worker_id": worker_id,
+                    "updated_at": now,
+                }
                 if case_id is None:
-                    inserts.append({**values, "station_id": station_id, "id_hash": id_hash, "status": "open",
-                                    "created_at": now})
+                    inserts.append(
+                        {**values, "station_id": station_id, "id_hash": id_hash, "status": "open", "created_at": now}
+                    )
                 else:
                     updates.append({**values, "id": case_id})
             tick(counts["unchanged"])
             for batch, stmt, key in ((inserts, insert(Case), "added"), (updates, update(Case), "updated")):
                 for start in range(0, len(batch), CHUNK):
-                    chunk = batch[start:start + CHUNK]
+                    chunk = batch[start : start + CHUNK]
                     await s.execute(stmt, chunk)
                     counts[key] += len(chunk)
                     tick(len(chunk))
             written = {h for h, (ih, _row, _w) in prepared.items() if current.get(h, (None, ""))[1] != ih}
-            await self._write_history(s, station_id, {h: prepared[h][1].history for h in written
-                                                      if prepared[h][1].history})
+            await self._write_history(
+                s, station_id, {h: prepared[h][1].history for h in written if prepared[h][1].history}
+            )
         return counts
 
-    async def _write_history(self, s: AsyncSession, station_id: int,
-                             history: dict[str, tuple[tuple[str, date], ...]]) -> None:
+    async def _write_history(
+        self, s: AsyncSession, station_id: int, history: dict[str, tuple[tuple[str, date], ...]]
+    ) -> None:
         """The roster's 上次走访/入户/评估日期 of the rows just written. A date replaces the one imported before
         (the sheet is the station's record); a blank cell leaves it."""
         now = self.clock.now()
         hashes = list(history)
         for start in range(0, len(hashes), CHUNK):
-            chunk = hashes[start:start + CHUNK]
-            ids = dict((await s.execute(select(Case.id_hash, Case.id).where(
-                Case.station_id == station_id, Case.id_hash.in_(chunk)))).all())
-            rows = [{"case_id": ids[h], "kind": kind, "done_at": self._local_noon(day), "source": "import",
-                     "updated_at": now} for h in chunk for kind, day in history[h]]
+            chunk = hashes[start : start + CHUNK]
+            ids = dict(
+                (
+                    await s.execute(
+                        select(Case.id_hash, Case.id).where(Case.station_id == station_id, Case.id_hash.in_(chunk))
+                    )
+                ).all()
+            )
+            rows = [
+                {
+                    "case_id": ids[h],
+                    "kind": kind,
+                    "done_at": self._local_noon(day),
+                    "source": "import",
+                    "updated_at": now,
+                }
+                for h in chunk
+                for kind, day in history[h]
+            ]
             if rows:
                 ins = self._insert(CaseHistory.__table__)
-                await s.execute(ins.on_conflict_do_update(index_elements=["case_id", "kind"], set_={
-                    "done_at": ins.excluded.done_at, "source": ins.excluded.source,
-                    "updated_at": ins.excluded.updated_at}), rows)
+                await s.execute(
+                    ins.on_conflict_do_update(
+                        index_elements=["case_id", "kind"],
+                        set_={
+                            "done_at": ins.excluded.done_at,
+                            "source": ins.excluded.source,
+                            "updated_at": ins.excluded.updated_at,
+                        },
+                    ),
+                    rows,
+                )
 
     def _local_noon(self, day: date) -> datetime:
         return datetime.combine(day, time(12), self.tz).astimezone(UTC)
 
     def _import_hash(self, row: CaseRow, worker_id: int | None) -> str:
         # Keyed, because it covers the ID and phone numbers.
-        fields: list[object] = [row.name, list(row.categories), row.village, row.address, row.phone,
-                                row.id_number.upper(), row.risk_level, worker_id]
+        fields: list[object] = [
+            row.name,
+            list(row.categories),
+            row.village,
+            row.address,
+            row.phone,
+            row.id_number.upper(),
+            row.risk_level,
+            worker_id,
+        ]
         if row.history:  # only then: rows imported before history columns existed keep their hash
             fields.append([[kind, day.isoformat()] for kind, day in row.history])
         return self.secrets.lookup_hash("case:" + json.dumps(fields, ensure_ascii=False))

@@ -77,7 +77,9 @@ def load_categories(path: Path = CATEGORIES_FILE) -> CategoryTable:
         for spelling in cells:
             key = spelling_key(spelling)
             if key in spellings and (spellings[key] != name or spelling == name):
-                raise TableError(f"{path}:{number}: “{spelling}”已在前面归入“{spellings[key]}”，一个写法只能属于一个类别")
+                raise TableError(
+                    f"{path}:{number}: “{spelling}”已在前面归入“{spellings[key]}”，一个写法只能属于一个类别"
+                )
             spellings[key] = name
         names.append(name)
     if not names:

@@ -28,17 +28,49 @@ from handlers.common.localtime import WEEKDAYS
 from knowledge.engine.normalize import to_simplified
 
 EMPTY = "（无）"
-CONFIRM_WORDS = {"确认", "确定", "保存", "确认保存", "对", "对的", "是", "是的", "没问题", "正确", "好", "好的", "ok", "OK",
-                 "可以", "确认无误", "/confirm"}
+CONFIRM_WORDS = {
+    "确认",
+    "确定",
+    "保存",
+    "确认保存",
+    "对",
+    "对的",
+    "是",
+    "是的",
+    "没问题",
+    "正确",
+    "好",
+    "好的",
+    "ok",
+    "OK",
+    "可以",
+    "确认无误",
+    "/confirm",
+}
 # Field names a worker may use after 修改, to the Draft attribute.
 NOTE_FIELDS = ("findings", "needs", "services", "follow_up")
-EDITABLE = {"时间": "visited_at", "日期": "visited_at", "方式": "mode", "情况": "findings", "发现": "findings",
-            "发现情况": "findings", "需求": "needs", "服务": "services", "提供服务": "services", "风险": "risk",
-            "风险等级": "risk", "跟进": "follow_up", "跟进计划": "follow_up", "计划": "follow_up"}
-_EDIT = re.compile(r"^(?:修改|更改|改)\s*(" + "|".join(sorted(EDITABLE, key=len, reverse=True))
-                   + r"|对象|姓名|名字)?\s*(?:为|成|改为|改成)?\s*[:：]?\s*")
-EDIT_HELP = ("请发送“修改 项目 新内容”，例如：修改 需求 需要助餐。\n"
-             "可以改：时间、方式、情况、需求、服务、风险、跟进。")
+EDITABLE = {
+    "时间": "visited_at",
+    "日期": "visited_at",
+    "方式": "mode",
+    "情况": "findings",
+    "发现": "findings",
+    "发现情况": "findings",
+    "需求": "needs",
+    "服务": "services",
+    "提供服务": "services",
+    "风险": "risk",
+    "风险等级": "risk",
+    "跟进": "follow_up",
+    "跟进计划": "follow_up",
+    "计划": "follow_up",
+}
+_EDIT = re.compile(
+    r"^(?:修改|更改|改)\s*("
+    + "|".join(sorted(EDITABLE, key=len, reverse=True))
+    + r"|对象|姓名|名字)?\s*(?:为|成|改为|改成)?\s*[:：]?\s*"
+)
+EDIT_HELP = "请发送“修改 项目 新内容”，例如：修改 需求 需要助餐。\n可以改：时间、方式、情况、需求、服务、风险、跟进。"
 CONFIRM_BUTTONS = [Button("确认"), Button("修改"), Button("取消")]
 DAY_BUTTONS = [Button("今天"), Button("昨天"), Button("前天")]
 UNASSESSED_ANSWER = "未评估"
@@ -73,14 +105,31 @@ class Draft:
 
     @classmethod
     def from_parsed(cls, parsed: ParsedVisit, source_key: str) -> Draft:
-        questions = [q for q, missing in (("date", bool(parsed.date_flag)), ("mode", parsed.mode is None),
-                                          ("risk", parsed.risk is None)) if missing]
+        questions = [
+            q
+            for q, missing in (
+                ("date", bool(parsed.date_flag)),
+                ("mode", parsed.mode is None),
+                ("risk", parsed.risk is None),
+            )
+            if missing
+        ]
         extra = [p for p in parsed.people if p != parsed.name]
-        return cls(source_key=source_key, visited_at=parsed.visited_at.isoformat(), clock_given=parsed.clock_given
-                   or not parsed.time_given, mode=parsed.mode or "", findings=parsed.findings, needs=parsed.needs,
-                   services=parsed.services, risk=parsed.risk or "", follow_up=parsed.follow_up,
-                   questions=(["people"] if extra else []) + questions, date_said=parsed.date_said,
-                   date_future=parsed.date_flag == FUTURE, extra_names=extra)
+        return cls(
+            source_key=source_key,
+            visited_at=parsed.visited_at.isoformat(),
+            clock_given=parsed.clock_given or not parsed.time_given,
+            mode=parsed.mode or "",
+            findings=parsed.findings,
+            needs=parsed.needs,
+            services=parsed.services,
+            risk=parsed.risk or "",
+            follow_up=parsed.follow_up,
+            questions=(["people"] if extra else []) + questions,
+            date_said=parsed.date_said,
+            date_future=parsed.date_flag == FUTURE,
+            extra_names=extra,
+        )
 
     @classmethod
     def from_state(cls, data: dict[str, Any]) -> Draft:
@@ -108,9 +157,18 @@ class Draft:
         return self.risk == "高" or bool(self.danger(words))
 
     def to_visit_draft(self, words: DangerWords | None = None, case_id: int = 0) -> VisitDraft:
-        return VisitDraft(case_id=case_id or self.case_id, visited_at=self.when, mode=self.mode,
-                          findings=self.findings, needs=self.needs, services=self.services, risk_after=self.risk,
-                          follow_up=self.follow_up, danger="、".join(self.danger(words)), time_known=self.clock_given)
+        return VisitDraft(
+            case_id=case_id or self.case_id,
+            visited_at=self.when,
+            mode=self.mode,
+            findings=self.findings,
+            needs=self.needs,
+            services=self.services,
+            risk_after=self.risk,
+            follow_up=self.follow_up,
+            danger="、".join(self.danger(words)),
+            time_known=self.clock_given,
+        )
 
     def question(self) -> tuple[str, list[Button]]:
         """The first open question and its answer buttons; ("", []) when nothing is left to ask."""
@@ -119,8 +177,10 @@ class Draft:
         asked = self.questions[0]
         if asked == "people":
             names = "、".join(self.extra_names)
-            return (f"这条记录还提到 {names}。要为每一位分别保存一条同样的走访记录吗？",
-                    [Button("分别保存"), Button(f"只记{self.case_name}")])
+            return (
+                f"这条记录还提到 {names}。要为每一位分别保存一条同样的走访记录吗？",
+                [Button("分别保存"), Button(f"只记{self.case_name}")],
+            )
         if asked == "date":
             if self.date_future:
                 return f"走访时间 {self.date_said} 还没到，请回复实际的走访日期（例如 11月30日、昨天）。", DAY_BUTTONS
@@ -143,24 +203,28 @@ def format_day(at: datetime, tz: tzinfo = SHANGHAI) -> str:
     return f"{local.month}月{local.day}日"
 
 
-def render_confirmation(draft: Draft, now: datetime, tz: tzinfo = SHANGHAI,
-                        words: DangerWords | None = None, note: str = "") -> Reply:
+def render_confirmation(
+    draft: Draft, now: datetime, tz: tzinfo = SHANGHAI, words: DangerWords | None = None, note: str = ""
+) -> Reply:
     """The structured record with 确认 / 修改 / 取消."""
-    who = "、".join([_who(draft.case_name, draft.case_village), *(_who(name, village) for _id, name, village
-                                                                   in draft.others)])
+    who = "、".join(
+        [_who(draft.case_name, draft.case_village), *(_who(name, village) for _id, name, village in draft.others)]
+    )
     if len(draft.others):
         who += f"（每位各保存一条，共 {len(draft.others) + 1} 条）"
     when = PENDING if "date" in draft.questions else format_time(draft.when, tz, draft.clock_given, now)
     lines = [note] if note else []
-    lines += ["请核对走访记录：",
-              f"对象：{who}",
-              f"时间：{when}",
-              f"方式：{draft.mode or PENDING}",
-              f"情况：{draft.findings or EMPTY}",
-              f"需求：{draft.needs or EMPTY}",
-              f"服务：{draft.services or EMPTY}",
-              f"风险：{PENDING if 'risk' in draft.questions else draft.risk or UNASSESSED_ANSWER}",
-              f"跟进：{draft.follow_up or EMPTY}"]
+    lines += [
+        "请核对走访记录：",
+        f"对象：{who}",
+        f"时间：{when}",
+        f"方式：{draft.mode or PENDING}",
+        f"情况：{draft.findings or EMPTY}",
+        f"需求：{draft.needs or EMPTY}",
+        f"服务：{draft.services or EMPTY}",
+        f"风险：{PENDING if 'risk' in draft.questions else draft.risk or UNASSESSED_ANSWER}",
+        f"跟进：{draft.follow_up or EMPTY}",
+    ]
     danger = draft.danger(words)
     if danger or draft.risk == "高":
         what = "、".join(danger) if danger else "风险高"
@@ -174,8 +238,11 @@ def render_confirmation(draft: Draft, now: datetime, tz: tzinfo = SHANGHAI,
         lines.append("回答后再确认保存；“取消”放弃。")
         return Reply("\n".join(lines), buttons=[*buttons, Button("取消")])
     if draft.owner:
-        lines.append(f"❓ 这是 {draft.owner} 负责的对象，确认由你记录？" if draft.owner != NO_OWNER
-                     else "❓ 这位对象还没有负责社工，确认由你记录？")
+        lines.append(
+            f"❓ 这是 {draft.owner} 负责的对象，确认由你记录？"
+            if draft.owner != NO_OWNER
+            else "❓ 这位对象还没有负责社工，确认由你记录？"
+        )
     lines.append("回复“确认”保存；“修改 需求 新内容”改一项；“取消”放弃。")
     return Reply("\n".join(lines), buttons=list(CONFIRM_BUTTONS))
 
@@ -198,8 +265,8 @@ def apply_edit(draft: Draft, text: str, now: datetime, tz: tzinfo = SHANGHAI) ->
     if m is None:
         return EDIT_HELP
     label = m.group(1)
-    value = (text.strip()[m.end():] if len(simple) == len(text.strip()) else simple[m.end():]).strip()
-    value_simple = simple[m.end():].strip()
+    value = (text.strip()[m.end() :] if len(simple) == len(text.strip()) else simple[m.end() :]).strip()
+    value_simple = simple[m.end() :].strip()
     if label in ("对象", "姓名", "名字"):
         return "对象不能在这里改：请回复“取消”，再重新发送“走访 姓名 …”。"
     if not label or not value:
@@ -209,8 +276,12 @@ def apply_edit(draft: Draft, text: str, now: datetime, tz: tzinfo = SHANGHAI) ->
         found = match_time(value_simple, now, tz)
         if found is None or found.length != len(value_simple):
             return "没看懂这个时间。可以这样写：修改 时间 昨天下午3点（或 3月5日、周一上午）。"
-        return replace(draft, visited_at=found.at.isoformat(), clock_given=found.clock_given,
-                       questions=[q for q in draft.questions if q != "date"])
+        return replace(
+            draft,
+            visited_at=found.at.isoformat(),
+            clock_given=found.clock_given,
+            questions=[q for q in draft.questions if q != "date"],
+        )
     if attr == "mode":
         mode = value_simple if value_simple in MODES else parse_mode(value_simple)
         if not mode:
@@ -228,23 +299,54 @@ def apply_edit(draft: Draft, text: str, now: datetime, tz: tzinfo = SHANGHAI) ->
     return changed
 
 
-def lead_notice(case_id: int, case_name: str, village: str, worker_name: str, danger: tuple[str, ...], risk: str,
-                at: datetime, tz: tzinfo = SHANGHAI, now: datetime | None = None) -> Reply:
+def lead_notice(
+    case_id: int,
+    case_name: str,
+    village: str,
+    worker_name: str,
+    danger: tuple[str, ...],
+    risk: str,
+    at: datetime,
+    tz: tzinfo = SHANGHAI,
+    now: datetime | None = None,
+) -> Reply:
     """What a station lead receives when a report or a message mentions danger; one tap shows the case."""
     what = "、".join(danger) if danger else ""
     if risk == "高":
         what = (what + "；" if what else "") + "风险等级：高"
-    return Reply("\n".join([
-        f"⚠️ 安全提示：{case_name}" + (f"（{village}）" if village else ""),
-        f"情况：{what}",
-        f"社工：{worker_name}",
-        f"时间：{format_time(at, tz, True, now)}",
-        "请尽快联系社工了解情况并跟进。",
-    ]), buttons=[Button(f"查看{case_name}", f"查 #{case_id}")])
+    return Reply(
+        "\n".join(
+            [
+                f"⚠️ 安全提示：{case_name}" + (f"（{village}）" if village else ""),
+                f"情况：{what}",
+                f"社工：{worker_name}",
+                f"时间：{format_time(at, tz, True, now)}",
+                "请尽快联系社工了解情况并跟进。",
+            ]
+        ),
+        buttons=[Button(f"查看{case_name}", f"查 #{case_id}")],
+    )
 
 
-YES_EACH = {"分别保存", "分别记录", "每位都记", "都记", "都保存", "每个都记", "是", "是的", "要", "好", "好的", "对", "确认",
-            "确定", "可以", "分别", "都要"}
+YES_EACH = {
+    "分别保存",
+    "分别记录",
+    "每位都记",
+    "都记",
+    "都保存",
+    "每个都记",
+    "是",
+    "是的",
+    "要",
+    "好",
+    "好的",
+    "对",
+    "确认",
+    "确定",
+    "可以",
+    "分别",
+    "都要",
+}
 
 
 def answer_question(draft: Draft, text: str, now: datetime, tz: tzinfo = SHANGHAI) -> Draft | str:

@@ -30,25 +30,88 @@ INVALID, FUTURE = "invalid", "future"  # date flags: the confirmation must ask
 # A time this far ahead of the message is a typo or a plan, not a visit.
 FUTURE_SLACK = timedelta(minutes=10)
 _MODE_WORDS = {
-    "入户走访": "入户", "入户": "入户", "上门": "入户", "家访": "入户", "登门": "入户", "入戶": "入户",
-    "电话走访": "电话", "电话": "电话", "电访": "电话", "打电话": "电话", "致电": "电话", "通电话": "电话",
-    "打了电话": "电话", "打咗电话": "电话", "打过电话": "电话", "通了电话": "电话", "电联": "电话",
-    "视频通话": "视频", "微信视频": "视频", "视频": "视频", "视讯": "视频", "视像": "视频",
-    "来站": "到站", "到站": "到站", "来访": "到站", "站内": "到站", "到社工站": "到站", "来社工站": "到站",
-    "嚟站": "到站", "嚟社工站": "到站", "嚟咗社工站": "到站", "来了社工站": "到站",
+    "入户走访": "入户",
+    "入户": "入户",
+    "上门": "入户",
+    "家访": "入户",
+    "登门": "入户",
+    "入戶": "入户",
+    "电话走访": "电话",
+    "电话": "电话",
+    "电访": "电话",
+    "打电话": "电话",
+    "致电": "电话",
+    "通电话": "电话",
+    "打了电话": "电话",
+    "打咗电话": "电话",
+    "打过电话": "电话",
+    "通了电话": "电话",
+    "电联": "电话",
+    "视频通话": "视频",
+    "微信视频": "视频",
+    "视频": "视频",
+    "视讯": "视频",
+    "视像": "视频",
+    "来站": "到站",
+    "到站": "到站",
+    "来访": "到站",
+    "站内": "到站",
+    "到社工站": "到站",
+    "来社工站": "到站",
+    "嚟站": "到站",
+    "嚟社工站": "到站",
+    "嚟咗社工站": "到站",
+    "来了社工站": "到站",
 }
 _MODE = re.compile("|".join(sorted(map(re.escape, _MODE_WORDS), key=len, reverse=True)))
 
 # -- time --------------------------------------------------------------------------------------
 _N = r"\d{1,2}|[零一二两三四五六七八九十]{1,3}"
-_DAY = {"今天": (0, ""), "今日": (0, ""), "今儿": (0, ""), "今早": (0, "早上"), "今朝": (0, "早上"),
-        "今晚": (0, "晚上"), "昨天": (1, ""), "昨日": (1, ""), "琴日": (1, ""), "寻日": (1, ""), "㖊日": (1, ""),
-        "昨早": (1, "早上"), "昨晚": (1, "晚上"), "琴晚": (1, "晚上"), "寻晚": (1, "晚上"), "㖊晚": (1, "晚上"),
-        "前天": (2, ""), "前日": (2, ""), "前晚": (2, "晚上"), "大前天": (3, "")}
+_DAY = {
+    "今天": (0, ""),
+    "今日": (0, ""),
+    "今儿": (0, ""),
+    "今早": (0, "早上"),
+    "今朝": (0, "早上"),
+    "今晚": (0, "晚上"),
+    "昨天": (1, ""),
+    "昨日": (1, ""),
+    "琴日": (1, ""),
+    "寻日": (1, ""),
+    "㖊日": (1, ""),
+    "昨早": (1, "早上"),
+    "昨晚": (1, "晚上"),
+    "琴晚": (1, "晚上"),
+    "寻晚": (1, "晚上"),
+    "㖊晚": (1, "晚上"),
+    "前天": (2, ""),
+    "前日": (2, ""),
+    "前晚": (2, "晚上"),
+    "大前天": (3, ""),
+}
 # Default hours of the parts of the day, Mandarin and Cantonese (朝早, 上昼, 晏昼, 下昼, 挨晚, 夜晚).
-_PERIOD_HOUR = {"凌晨": 5, "清晨": 7, "早上": 8, "早晨": 8, "朝早": 8, "上午": 9, "上昼": 9, "中午": 12, "晏昼": 13,
-                "午后": 14, "下午": 15, "下昼": 15, "傍晚": 18, "挨晚": 18, "黄昏": 18, "晚上": 19, "夜晚": 19,
-                "晚头": 19, "夜里": 21, "夜间": 21}
+_PERIOD_HOUR = {
+    "凌晨": 5,
+    "清晨": 7,
+    "早上": 8,
+    "早晨": 8,
+    "朝早": 8,
+    "上午": 9,
+    "上昼": 9,
+    "中午": 12,
+    "晏昼": 13,
+    "午后": 14,
+    "下午": 15,
+    "下昼": 15,
+    "傍晚": 18,
+    "挨晚": 18,
+    "黄昏": 18,
+    "晚上": 19,
+    "夜晚": 19,
+    "晚头": 19,
+    "夜里": 21,
+    "夜间": 21,
+}
 _AFTERNOON = {"午后", "下午", "下昼", "晏昼", "傍晚", "挨晚", "黄昏", "晚上", "夜晚", "晚头", "夜里", "夜间"}
 _TIME = re.compile(
     r"(?:(?P<day>" + "|".join(sorted(_DAY, key=len, reverse=True)) + ")"
@@ -61,8 +124,23 @@ _TIME = re.compile(
     rf"(?:(?P<h>{_N})\s*(?:[点时](?:(?P<half>半)|(?P<quarter>一刻|三刻)|(?P<min>{_N})分?)?"
     r"|[:：](?P<min2>\d{2}))(?:钟)?(?:左右|前后|许)?)?"
 )
-_WEEKDAY = {"一": 0, "二": 1, "三": 2, "四": 3, "五": 4, "六": 5, "日": 6, "天": 6,
-            "1": 0, "2": 1, "3": 2, "4": 3, "5": 4, "6": 5, "7": 6}
+_WEEKDAY = {
+    "一": 0,
+    "二": 1,
+    "三": 2,
+    "四": 3,
+    "五": 4,
+    "六": 5,
+    "日": 6,
+    "天": 6,
+    "1": 0,
+    "2": 1,
+    "3": 2,
+    "4": 3,
+    "5": 4,
+    "6": 5,
+    "7": 6,
+}
 _CN_DIGIT = {"零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
 
 
@@ -122,8 +200,7 @@ def read_time(text: str, now: datetime, tz: tzinfo = SHANGHAI) -> TimeMatch | No
         else:
             minute = _number(g["min"] or g["min2"]) if (g["min"] or g["min2"]) else 0
         # "3点" without a part of the day is the afternoon: visits happen in working hours.
-        if (period in _AFTERNOON and hour < 12 or period == "中午" and hour < 6
-                or not period and 1 <= hour <= 6):
+        if period in _AFTERNOON and hour < 12 or period == "中午" and hour < 6 or not period and 1 <= hour <= 6:
             hour += 12
         if not (0 <= hour <= 23 and 0 <= minute <= 59):
             return None
@@ -186,65 +263,114 @@ _RISK = re.compile(
     r"(?P<b>高|中等?|低|大|小)"
     r"|(?P<c>高危|无风险|没有风险|没风险|无明显风险|暂无风险|冇风险|冇乜风险|风险唔高|风险唔大)"
 )
-_RISK_LEVEL = {"高": "高", "较高": "高", "偏高": "高", "大": "高", "高危": "高",
-               "中": "中", "中等": "中",
-               "低": "低", "较低": "低", "偏低": "低", "小": "低", "无风险": "低", "没有风险": "低", "没风险": "低",
-               "无明显风险": "低", "暂无风险": "低", "冇风险": "低", "冇乜风险": "低", "风险唔高": "低", "风险唔大": "低"}
+_RISK_LEVEL = {
+    "高": "高",
+    "较高": "高",
+    "偏高": "高",
+    "大": "高",
+    "高危": "高",
+    "中": "中",
+    "中等": "中",
+    "低": "低",
+    "较低": "低",
+    "偏低": "低",
+    "小": "低",
+    "无风险": "低",
+    "没有风险": "低",
+    "没风险": "低",
+    "无明显风险": "低",
+    "暂无风险": "低",
+    "冇风险": "低",
+    "冇乜风险": "低",
+    "风险唔高": "低",
+    "风险唔大": "低",
+}
 _RISK_RANK = {"": 0, "低": 1, "中": 2, "高": 3}
 _RISK_LEFTOVER = re.compile(r"(?:评估|评定|判断|初步|目前|现|仍|属于?|为|是|定为|等级|级别|整体|总体|综合)*")
 
 # Plans. Frequencies (每周, 定期) are not: `儿子每周来一次` is a finding, `希望定期上门` a need.
-_FOLLOW_UP = re.compile(r"回访|跟进|复访|随访|再访|再去|再来|再嚟|再上门|再打|再联系|再约|下周|下星期|下礼拜|下个礼拜|下个星期|"
-                        r"下次|下回|下个?月|明天|听日|后天|后日|过几天|过两天|过几日|过两日|持续关注|继续关注|跟踪|转介|"
-                        r"(?<!预)约好|(?<!预)约咗|半年后|出院后|(?:这|本)周内|这个?星期内|(?:今个|呢个)礼拜内|"
-                        r"(?:周|星期|礼拜)[一二三四五六日天](?:再|上门|去|来|嚟|陪|回访|电话)")
+_FOLLOW_UP = re.compile(
+    r"回访|跟进|复访|随访|再访|再去|再来|再嚟|再上门|再打|再联系|再约|下周|下星期|下礼拜|下个礼拜|下个星期|"
+    r"下次|下回|下个?月|明天|听日|后天|后日|过几天|过两天|过几日|过两日|持续关注|继续关注|跟踪|转介|"
+    r"(?<!预)约好|(?<!预)约咗|半年后|出院后|(?:这|本)周内|这个?星期内|(?:今个|呢个)礼拜内|"
+    r"(?:周|星期|礼拜)[一二三四五六日天](?:再|上门|去|来|嚟|陪|回访|电话)"
+)
 # Someone's words are a finding even when they mention next week: `儿子说下周接老人去广州`.
 _SPEAKER = re.compile(r"说|(?<!电)话|讲(?!解)")
 _PLAN = re.compile(r"再|回访|跟进|上门|复访|随访|陪")  # ...unless it is the worker's plan: `说没事，下次再聊`
-_NEEDS = re.compile(r"需要|需求|希望|想要|想让|想申请|想办|要求|急需|缺少|缺乏|盼望|期望|期待|诉求|求助|要申请|"
-                    r"想(?:给|帮|有|揾|换|装|去|找|学|了解|报名|社工|请|叫|同|买|住|转)")
-_SERVICES = re.compile(r"提供|送(?:了|咗|去|来|上|给|俾|米|油|面|饭|物资|慰问)|协助|帮(?:忙|手|佢|她|他|其|老人|助)|"
-                       r"帮.{0,8}?(?:办|申请|买|领|缴|联系|预约|打扫|清洁|理发|修|挂号|拿)|代(?:办|购|买|缴|领)|"
-                       r"陪同|链接|对接|发放|转交|办理|已联系|联系了|联系咗|已通知|通知了|已告知|告知|指导|讲解|宣传|慰问|"
-                       r"[量测].{0,2}血压|申请了|申请咗|报咗|报了名|预约了|预约咗|已预约|上报|劝咗|已劝|叫咗|报警|报了警")
+_NEEDS = re.compile(
+    r"需要|需求|希望|想要|想让|想申请|想办|要求|急需|缺少|缺乏|盼望|期望|期待|诉求|求助|要申请|"
+    r"想(?:给|帮|有|揾|换|装|去|找|学|了解|报名|社工|请|叫|同|买|住|转)"
+)
+_SERVICES = re.compile(
+    r"提供|送(?:了|咗|去|来|上|给|俾|米|油|面|饭|物资|慰问)|协助|帮(?:忙|手|佢|她|他|其|老人|助)|"
+    r"帮.{0,8}?(?:办|申请|买|领|缴|联系|预约|打扫|清洁|理发|修|挂号|拿)|代(?:办|购|买|缴|领)|"
+    r"陪同|链接|对接|发放|转交|办理|已联系|联系了|联系咗|已通知|通知了|已告知|告知|指导|讲解|宣传|慰问|"
+    r"[量测].{0,2}血压|申请了|申请咗|报咗|报了名|预约了|预约咗|已预约|上报|劝咗|已劝|叫咗|报警|报了警"
+)
 # A clause that starts with 已(经) and names an action is what the worker did, even if it mentions a need.
-_DONE = re.compile(r"^(?:已经|已)(?:同|跟|和|向|通知|联系|报|帮|协助|讲解|告知|安排|转介|申请|预约|拍照|上报|叫|登记|建议)")
-_LABELS = {"情况": "findings", "现况": "findings", "发现": "findings", "基本情况": "findings",
-           "需求": "needs", "服务": "services", "提供服务": "services", "风险": "risk", "风险等级": "risk",
-           "跟进": "follow_up", "跟进计划": "follow_up", "计划": "follow_up"}
+_DONE = re.compile(
+    r"^(?:已经|已)(?:同|跟|和|向|通知|联系|报|帮|协助|讲解|告知|安排|转介|申请|预约|拍照|上报|叫|登记|建议)"
+)
+_LABELS = {
+    "情况": "findings",
+    "现况": "findings",
+    "发现": "findings",
+    "基本情况": "findings",
+    "需求": "needs",
+    "服务": "services",
+    "提供服务": "services",
+    "风险": "risk",
+    "风险等级": "risk",
+    "跟进": "follow_up",
+    "跟进计划": "follow_up",
+    "计划": "follow_up",
+}
 _LABEL = re.compile("^(" + "|".join(sorted(_LABELS, key=len, reverse=True)) + r")\s*[:：]\s*")
 # What is left of a clause once the mode or time is taken out and that says nothing by itself.
-_FILLER = re.compile(r"^(?:了|过|去|咗|已|已经|进行|开展)*(?:看望|探望|走访|慰问|拜访|访视|回访|了解情况|联系|联络|沟通)?"
-                     r"(?:了|过|咗|一下|一次)*$")
+_FILLER = re.compile(
+    r"^(?:了|过|去|咗|已|已经|进行|开展)*(?:看望|探望|走访|慰问|拜访|访视|回访|了解情况|联系|联络|沟通)?"
+    r"(?:了|过|咗|一下|一次)*$"
+)
 _TITLES = r"阿姨|阿婆|阿公|阿伯|婆婆|爷爷|奶奶|伯伯|叔叔|大爷|大妈|大娘|老人家|老人|老伯|伯|婆|叔|姨"
 _NAME_SUFFIX = re.compile(rf"(?:{_TITLES})$")
 _TITLE = re.compile(_TITLES)
 _NAME_PREFIX = re.compile(r"^(?:了|给|对|去)")
 # Words between the head's parts: who went, how, to whom (`今天上午去咗黎秀珍屋企`, `电话联系了蔡文辉`).
-_HEAD_WORD = re.compile(r"我们|我哋|我|头先|啱啱|刚才|刚刚|然后|跟住|又去埋|又去咗|又去了|又去|过咗去|过了去|过去|行咗去|去咗|去了|去到|去|"
-                        r"到咗|到了|到|"
-                        r"探望了|探望咗|探望|探咗|探了|探|睇咗|睇|看望了|看望|看了|拜访了|拜访|走访了|走访|访视|"
-                        r"联系了|联系咗|联系上|联系|致电|打给|打俾|俾|给|跟|同|和|与|及|、|埋|又|再|上门")
+_HEAD_WORD = re.compile(
+    r"我们|我哋|我|头先|啱啱|刚才|刚刚|然后|跟住|又去埋|又去咗|又去了|又去|过咗去|过了去|过去|行咗去|去咗|去了|去到|去|"
+    r"到咗|到了|到|"
+    r"探望了|探望咗|探望|探咗|探了|探|睇咗|睇|看望了|看望|看了|拜访了|拜访|走访了|走访|访视|"
+    r"联系了|联系咗|联系上|联系|致电|打给|打俾|俾|给|跟|同|和|与|及|、|埋|又|再|上门"
+)
 # Form-style labels and tags in the head: `对象：张桂英；方式：入户`, `【走访】`, `蔡文辉（东村）`.
 _HEAD_LABEL = re.compile(r"(?:走访|服务)?(?:对象|姓名|方式|时间|日期)\s*[:：]|[【\[(（][^】\])）]{0,10}[】\])）]")
 _GOING = re.compile(r"去|到|上门")  # ... to someone's home: a home visit
-_VISIT_VERB = re.compile(r"(?:入户)?(?:走访|探望|看望|拜访|回访|访视)(?:了|咗|过)?|(?:联系|联络)(?:了|咗|上)|了一下|一下|了(?!解)|咗")
+_VISIT_VERB = re.compile(
+    r"(?:入户)?(?:走访|探望|看望|拜访|回访|访视)(?:了|咗|过)?|(?:联系|联络)(?:了|咗|上)|了一下|一下|了(?!解)|咗"
+)
 _HOME = re.compile(r"(?:嘅|的)?(?:屋企度|屋企|家里|家中|住处|家|度)")
-_HEAD_KEY = re.compile(_MODE.pattern + r"|今天|昨天|前天|今早|今晚|昨晚|上午|下午|中午|晚上|早上|周[一二三四五六日天]|"
-                       r"星期|礼拜|\d{1,2}月|\d{1,2}[/.]\d|屋企|家里|家中|[和同、佢说话]")
+_HEAD_KEY = re.compile(
+    _MODE.pattern + r"|今天|昨天|前天|今早|今晚|昨晚|上午|下午|中午|晚上|早上|周[一二三四五六日天]|"
+    r"星期|礼拜|\d{1,2}月|\d{1,2}[/.]\d|屋企|家里|家中|[和同、佢说话]"
+)
 _SEPARATORS = re.compile(r"[，,。；;！!？?\n\r]+")
 _SPACES = re.compile(r"\s+")
-_TIME_GAP = re.compile(r"(?<=[天日早晚午上点时\d月号昼朝])\s+(?=\d|[一二两三四五六七八九十]{1,3}[点时月]|凌晨|早上|上午|中午|"
-                       r"下午|傍晚|晚上|上昼|晏昼|下昼|朝早|夜晚|挨晚|半|[点时:：])")
+_TIME_GAP = re.compile(
+    r"(?<=[天日早晚午上点时\d月号昼朝])\s+(?=\d|[一二两三四五六七八九十]{1,3}[点时月]|凌晨|早上|上午|中午|"
+    r"下午|傍晚|晚上|上昼|晏昼|下昼|朝早|夜晚|挨晚|半|[点时:：])"
+)
 # Dictated text has no punctuation: a long clause is cut before the words that start another field.
 _WANTS = r"想(?:要|让|给|帮|有|揾|换|装|去|找|学|了解|报名|申请|办|请|叫)"
-_CUE = re.compile(r"(?P<n>(?:妈妈|爸爸|家属|家人|老人|佢|她|他|孩子|女儿|儿子|个仔|个女)?(?:话|说)?"
-                  r"(?:(?:没什么|没有其他|没其他|没有|冇乜|冇咩|冇其他|唔|不)?需要|(?:无特殊|无新|无|没有|没|冇乜|冇咩|冇)需求"
-                  rf"|需求[:：是为]|希望|{_WANTS}|要申请|急需))"
-                  r"|(?P<s>已经|已联系|已帮|已协助|已通知|已讲解|已告知|已报|我哋帮|帮佢|帮她|帮他|帮忙|协助|提供|送了|送咗)"
-                  r"|(?P<f>持续跟进|继续跟进|持续关注|继续关注|下个?礼拜|下个?星期|下周|下个?月|下次|下回|听日|明天|后日|后天"
-                  r"|过两[天日]|过几[天日]|出院后|(?:今晚|晚上|下午|上午|听朝|明早|稍后|迟啲)再(?:打|去|来|嚟|上门|联系|约))"
-                  r"|(?P<r>[高中低]风险|风险)")
+_CUE = re.compile(
+    r"(?P<n>(?:妈妈|爸爸|家属|家人|老人|佢|她|他|孩子|女儿|儿子|个仔|个女)?(?:话|说)?"
+    r"(?:(?:没什么|没有其他|没其他|没有|冇乜|冇咩|冇其他|唔|不)?需要|(?:无特殊|无新|无|没有|没|冇乜|冇咩|冇)需求"
+    rf"|需求[:：是为]|希望|{_WANTS}|要申请|急需))"
+    r"|(?P<s>已经|已联系|已帮|已协助|已通知|已讲解|已告知|已报|我哋帮|帮佢|帮她|帮他|帮忙|协助|提供|送了|送咗)"
+    r"|(?P<f>持续跟进|继续跟进|持续关注|继续关注|下个?礼拜|下个?星期|下周|下个?月|下次|下回|听日|明天|后日|后天"
+    r"|过两[天日]|过几[天日]|出院后|(?:今晚|晚上|下午|上午|听朝|明早|稍后|迟啲)再(?:打|去|来|嚟|上门|联系|约))"
+    r"|(?P<r>[高中低]风险|风险)"
+)
 LONG_CLAUSE = 16
 SHORT_CLAUSE = 8
 NAME_REACH = 6  # a roster name this close after a time word means the time starts the report
@@ -257,8 +383,10 @@ class DangerWordsError(ValueError):
     """The danger-word file has a bad line; the message names the file and the line."""
 
 
-_NEGATION = re.compile(r"(?:没有|没|未|无|否认|排除|未见|未发现|没发现|不再|不会|防止|预防|避免|小心|注意|谨防|以防|防范|防|"
-                       r"冇|唔会|唔|未曾)(?:再|过|明显|任何|发生|出现|有|被|俾人|畀人)?$")
+_NEGATION = re.compile(
+    r"(?:没有|没|未|无|否认|排除|未见|未发现|没发现|不再|不会|防止|预防|避免|小心|注意|谨防|以防|防范|防|"
+    r"冇|唔会|唔|未曾)(?:再|过|明显|任何|发生|出现|有|被|俾人|畀人)?$"
+)
 # `*` inside a danger word: up to this many characters of one clause (`被*打` finds 被护工打, not 被子…打针).
 _GAP = r"[^\s，,。.；;！!？?：:、]{0,4}?"
 _WORD = re.compile(r"[\u4e00-\u9fffA-Za-z0-9]+(?:\*[\u4e00-\u9fffA-Za-z0-9]+)*")
@@ -295,7 +423,7 @@ class DangerWords:
         for m in self.pattern.finditer(simple):
             if any(start < m.end() and m.start() < end for start, end in spared):
                 continue
-            if not _NEGATION.search(simple[max(0, m.start() - 6):m.start()]):
+            if not _NEGATION.search(simple[max(0, m.start() - 6) : m.start()]):
                 found[m.group(0)] = None
         return tuple(found)
 
@@ -303,8 +431,9 @@ class DangerWords:
 def _alternation(words: tuple[str, ...]) -> re.Pattern[str] | None:
     if not words:
         return None
-    return re.compile("|".join(_word_pattern(w) for w in sorted(words, key=lambda w: len(w.replace("*", "")),
-                                                                reverse=True)))
+    return re.compile(
+        "|".join(_word_pattern(w) for w in sorted(words, key=lambda w: len(w.replace("*", "")), reverse=True))
+    )
 
 
 def load_danger_words(path: Path = DANGER_FILE) -> DangerWords:
@@ -322,8 +451,9 @@ def load_danger_words(path: Path = DANGER_FILE) -> DangerWords:
             word = entry[1:] if exception else entry
             where = f"{path}:{number}"
             if not _WORD.fullmatch(word) or (exception and "*" in word):
-                raise DangerWordsError(f"{where}: 危险词只能包含汉字、字母和数字（“*”只能在词中间，“!”只能在例外词开头）："
-                                       f"{entry!r}")
+                raise DangerWordsError(
+                    f"{where}: 危险词只能包含汉字、字母和数字（“*”只能在词中间，“!”只能在例外词开头）：{entry!r}"
+                )
             if not 2 <= len(word.replace("*", "")) <= 12:
                 raise DangerWordsError(f"{where}: 危险词应为 2 到 12 个字，实际为 {word!r}")
             if to_simplified(word) != word:
@@ -471,19 +601,27 @@ class _Head:
                 named = True
             elif (label := _HEAD_LABEL.match(simple)) is not None:
                 orig, simple = _cut(orig, simple, label.end())
-            elif self.when is None and (t := read_time(simple, self.now, self.tz)) is not None \
-                    and not self._surname_not_weekday(simple, t) and (own or self._head_goes_on(simple[t.length:])):
-                self.when, self.when_said = t, simple[:t.length]
+            elif (
+                self.when is None
+                and (t := read_time(simple, self.now, self.tz)) is not None
+                and not self._surname_not_weekday(simple, t)
+                and (own or self._head_goes_on(simple[t.length :]))
+            ):
+                self.when, self.when_said = t, simple[: t.length]
                 orig, simple = _cut(orig, simple, t.length)
             elif (m := _MODE.match(simple)) is not None and (
-                    self.mode is None or own and _MODE_WORDS[m.group(0)] == self.mode):
+                self.mode is None or own and _MODE_WORDS[m.group(0)] == self.mode
+            ):
                 self.mode = self.mode or _MODE_WORDS[m.group(0)]
                 self.went = self.went or self.mode == "入户"
                 orig, simple = _cut(orig, simple, m.end())
             elif own and (v := _VISIT_VERB.match(simple)) is not None:  # 电话联系了, 入户走访
                 orig, simple = _cut(orig, simple, v.end())
-            elif (n := self._words_before_person(simple)) and (self.roster.at(simple, n) or not (
-                    self.people or self.name) and (not self.roster.mentions(simple) or self._leads_on(simple[n:]))):
+            elif (n := self._words_before_person(simple)) and (
+                self.roster.at(simple, n)
+                or not (self.people or self.name)
+                and (not self.roster.mentions(simple) or self._leads_on(simple[n:]))
+            ):
                 self.went = self.went or bool(_GOING.search(simple[:n]))
                 orig, simple = _cut(orig, simple, n)
             else:
@@ -493,9 +631,13 @@ class _Head:
     def _head_goes_on(self, rest: str) -> bool:
         """A time starts the head only if the head goes on after it: `今天孩子生日` is a finding."""
         rest = rest.strip()
-        return (not rest or _MODE.match(rest) is not None or _HEAD_WORD.match(rest) is not None
-                or any(self.roster.at(rest, n) for n in range(min(len(rest), NAME_REACH)))
-                or _FILLER.fullmatch(rest) is not None)
+        return (
+            not rest
+            or _MODE.match(rest) is not None
+            or _HEAD_WORD.match(rest) is not None
+            or any(self.roster.at(rest, n) for n in range(min(len(rest), NAME_REACH)))
+            or _FILLER.fullmatch(rest) is not None
+        )
 
     def _leads_on(self, rest: str) -> bool:
         """`我今天去了…`: a time or a mode follows, so the words before it belong to the head."""
@@ -511,8 +653,14 @@ class _Head:
 
     def _surname_not_weekday(self, simple: str, t: TimeMatch) -> bool:
         """周一平, 周五妹 (not on the roster): a surname, not a weekday."""
-        return (not self.people and not self.name and simple[0] == "周" and t.length == 2
-                and 1 <= len(simple) - 2 <= 2 and not _HEAD_KEY.match(simple, 2))
+        return (
+            not self.people
+            and not self.name
+            and simple[0] == "周"
+            and t.length == 2
+            and 1 <= len(simple) - 2 <= 2
+            and not _HEAD_KEY.match(simple, 2)
+        )
 
     def _person(self, orig: str, simple: str, name: str) -> tuple[str, str]:
         if name not in self.people:
@@ -555,8 +703,9 @@ def _guessed_length(simple: str) -> int:
     return len(simple) if len(simple) <= 4 else 3
 
 
-def parse_visit(body: str, now: datetime, tz: tzinfo = SHANGHAI, danger: DangerWords | None = None,
-                known_names: Iterable[str] = ()) -> ParsedVisit:
+def parse_visit(
+    body: str, now: datetime, tz: tzinfo = SHANGHAI, danger: DangerWords | None = None, known_names: Iterable[str] = ()
+) -> ParsedVisit:
     """Parse the text after the `走访` command. `known_names` are the names on the worker's roster: they are
     found wherever they stand (`今天上午去咗黎秀珍屋企`, `电话联系了蔡文辉`), several of them are all
     returned, and without them the name is guessed by position and marked as a guess."""
@@ -594,11 +743,23 @@ def parse_visit(body: str, now: datetime, tz: tzinfo = SHANGHAI, danger: DangerW
     usable = when is not None and when.flag != INVALID
     words = (danger or default_danger_words()).find(body)
     return ParsedVisit(
-        name=head.name, mode=said.mode or None, visited_at=when.at if when and usable else now.astimezone(tz),
-        time_given=when is not None, clock_given=bool(when and usable and when.clock_given),
-        findings=said.findings, needs=said.needs, services=said.services, risk=said.risk or None,
-        follow_up=said.follow_up, danger=words, people=people, name_guessed=head.guessed,
-        suggestions=tuple(head.suggestions), date_flag=when.flag if when else "", date_said=head.when_said)
+        name=head.name,
+        mode=said.mode or None,
+        visited_at=when.at if when and usable else now.astimezone(tz),
+        time_given=when is not None,
+        clock_given=bool(when and usable and when.clock_given),
+        findings=said.findings,
+        needs=said.needs,
+        services=said.services,
+        risk=said.risk or None,
+        follow_up=said.follow_up,
+        danger=words,
+        people=people,
+        name_guessed=head.guessed,
+        suggestions=tuple(head.suggestions),
+        date_flag=when.flag if when else "",
+        date_said=head.when_said,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -651,19 +812,25 @@ def _classify(segs: list[tuple[str, str]], mode: str | None) -> Description:
         if (r := _RISK.search(simple)) is not None:
             level = parse_risk(simple)
             risk = level if _RISK_RANK[level] > _RISK_RANK[risk] else risk
-            left_s = simple[:r.start()] + simple[r.end():]
-            left_o = orig[:r.start()] + orig[r.end():] if len(orig) == len(simple) else left_s
+            left_s = simple[: r.start()] + simple[r.end() :]
+            left_o = orig[: r.start()] + orig[r.end() :] if len(orig) == len(simple) else left_s
             if _RISK_LEFTOVER.fullmatch(left_s.strip()):
                 continue
             orig, simple = left_o.strip(), left_s.strip()
         kind, label = label or _kind(simple), ""
         if kind == "findings" and not mode and (m := _MODE.search(simple)) is not None:
             mode = _MODE_WORDS[m.group(0)]
-            if _FILLER.fullmatch(simple[:m.start()] + simple[m.end():]):
+            if _FILLER.fullmatch(simple[: m.start()] + simple[m.end() :]):
                 continue
         fields[kind].append(orig)
-    return Description("，".join(fields["findings"]), "，".join(fields["needs"]), "，".join(fields["services"]),
-                       risk, "，".join(fields["follow_up"]), mode or "")
+    return Description(
+        "，".join(fields["findings"]),
+        "，".join(fields["needs"]),
+        "，".join(fields["services"]),
+        risk,
+        "，".join(fields["follow_up"]),
+        mode or "",
+    )
 
 
 # -- what the confirmation must ask -----------------------------------------------------------------
@@ -680,7 +847,9 @@ def open_questions(parsed: ParsedVisit) -> tuple[str, ...]:
     elif not parsed.name and not parsed.people:
         asks.append("这次走访的是哪位服务对象？")
     if len(parsed.people) > 1:
-        asks.append(f"这条记录提到 {len(parsed.people)} 位服务对象：{'、'.join(parsed.people)}。要为每一位分别保存一条记录吗？")
+        asks.append(
+            f"这条记录提到 {len(parsed.people)} 位服务对象：{'、'.join(parsed.people)}。要为每一位分别保存一条记录吗？"
+        )
     if parsed.date_flag == INVALID:
         asks.append(f"“{parsed.date_said}”不是有效的日期，请回复走访日期。")
     elif parsed.date_flag == FUTURE:

@@ -81,11 +81,15 @@ NONE_WORDS = {"无", "没有", "暂无", "没", "无需求", "没需求", "不�
 OTHER_COMMANDS = {"我的对象", "本月走访", "本站统计", "帮助", "菜单", "撤销", "/help", "/start"}
 # Whole-message commands of the reminder and ticket features. Typed in a free-text step they are a slip (the
 # worker wanted that feature), not an answer, so the form asks again instead of keeping them as text.
-_OTHER_FEATURE = re.compile(r"^(?:(?:我的|今日)?待办(?:事项)?|(?:本站)?逾期(?:事项|清单)?|工单(?:列表)?|值班|下班"
-                            r"|(?:完成|已完成|推迟|延后|延期|工单|结束|关闭|收录|发布)\s*第?\s*#?\d{1,9}\s*项?"
-                            r"(?:\s*\d+\s*[天日])?|rmd:.*)$")
-USAGE = ("记录走访可以一条消息说完，例如：\n走访 张桂英 入户 身体还可以，腿脚不便，需要助餐，低风险，下周电话回访\n"
-         "也可以只发“走访”，我一步步问您。")
+_OTHER_FEATURE = re.compile(
+    r"^(?:(?:我的|今日)?待办(?:事项)?|(?:本站)?逾期(?:事项|清单)?|工单(?:列表)?|值班|下班"
+    r"|(?:完成|已完成|推迟|延后|延期|工单|结束|关闭|收录|发布)\s*第?\s*#?\d{1,9}\s*项?"
+    r"(?:\s*\d+\s*[天日])?|rmd:.*)$"
+)
+USAGE = (
+    "记录走访可以一条消息说完，例如：\n走访 张桂英 入户 身体还可以，腿脚不便，需要助餐，低风险，下周电话回访\n"
+    "也可以只发“走访”，我一步步问您。"
+)
 _COMMAND = re.compile(r"^\s*(?:/visit(?:@\w+)?|走访|走訪)\s*[:：]?\s*", re.DOTALL)
 _CASE_REF = re.compile(r"^#(\d{1,10})$")
 _CHOICE = re.compile(r"^(?:#\d{1,10}|\d{1,2}|[\u4e00-\u9fff·]{2,8})$")
@@ -147,29 +151,43 @@ async def _report(ctx: Context, worker: WorkerRecord, body: str, source_key: str
     return await _resolve_case(ctx, worker, draft, parsed.name, after=CONFIRM, note=note)
 
 
-async def _suggest(ctx: Context, worker: WorkerRecord, draft: Draft, typed: str, names: list[str],
-                   note: str = "") -> Reply:
+async def _suggest(
+    ctx: Context, worker: WorkerRecord, draft: Draft, typed: str, names: list[str], note: str = ""
+) -> Reply:
     """`陈贵英` when the roster has 陈桂英: a question, never a silent replacement."""
     store = CaseworkStore.of(ctx.services.store)
-    found = [c for name in dict.fromkeys(names) for c in await CaseworkStore.of(store).find_cases(worker.station_id, name)
-             if c.name == name][:MAX_CHOICES]
+    found = [
+        c
+        for name in dict.fromkeys(names)
+        for c in await store.find_cases(worker.station_id, name)
+        if c.name == name
+    ][:MAX_CHOICES]
     if not found:
         return await _resolve_case(ctx, worker, draft, typed, after=CONFIRM, note=note)
     await ctx.set_state(PICK, {"draft": draft.to_state(), "after": CONFIRM, "candidates": [c.id for c in found]})
     buttons = [Button(label, f"#{c.id}") for c, label in zip(found, case_labels(found, worker), strict=False)]
     prefix = f"{note}\n" if note else ""
-    return Reply(f"{prefix}名单上没有“{typed}”，是不是 {'、'.join(dict.fromkeys(c.name for c in found))}？\n"
-                 "点选或回复序号；都不是请回复正确姓名或“取消”。\n"
-                 + "\n".join(f"{i}. {b.label}" for i, b in enumerate(buttons, 1)), buttons=buttons)
+    return Reply(
+        f"{prefix}名单上没有“{typed}”，是不是 {'、'.join(dict.fromkeys(c.name for c in found))}？\n"
+        "点选或回复序号；都不是请回复正确姓名或“取消”。\n"
+        + "\n".join(f"{i}. {b.label}" for i, b in enumerate(buttons, 1)),
+        buttons=buttons,
+    )
 
 
-async def report_for_case(ctx: Context, worker: WorkerRecord, case: CaseRecord, note: str = "",
-                          mode_hint: str = "") -> Reply:
+async def report_for_case(
+    ctx: Context, worker: WorkerRecord, case: CaseRecord, note: str = "", mode_hint: str = ""
+) -> Reply:
     """A visit to record for a known case (a reminder item done with `完成 N`): dated today without a time,
     its mode and risk asked in the confirmation, saved only after 确认 like any report."""
     now = ctx.services.clock.now()
-    draft = Draft(source_key=f"worker:{worker.id}:{ctx.incoming.dedup_key}", visited_at=now.isoformat(),
-                  clock_given=False, questions=["mode", "risk"], mode_hint=mode_hint)
+    draft = Draft(
+        source_key=f"worker:{worker.id}:{ctx.incoming.dedup_key}",
+        visited_at=now.isoformat(),
+        clock_given=False,
+        questions=["mode", "risk"],
+        mode_hint=mode_hint,
+    )
     return await _with_case(ctx, worker, draft, case, CONFIRM, note)
 
 
@@ -212,8 +230,9 @@ def case_labels(cases: list[CaseRecord], worker: WorkerRecord) -> list[str]:
     return labels
 
 
-async def _resolve_case(ctx: Context, worker: WorkerRecord, draft: Draft, query: str, after: str,
-                        note: str = "") -> Reply:
+async def _resolve_case(
+    ctx: Context, worker: WorkerRecord, draft: Draft, query: str, after: str, note: str = ""
+) -> Reply:
     found = await _lookup(ctx, worker, query)
     if len(found) == 1:
         return await _with_case(ctx, worker, draft, found[0], after, note)
@@ -228,12 +247,16 @@ async def _resolve_case(ctx: Context, worker: WorkerRecord, draft: Draft, query:
     else:
         head = f"没有正好叫“{query}”的服务对象，是下面哪一位？"
     more = "（只列出前 8 位，请输入完整姓名）" if len(found) > MAX_CHOICES else ""
-    return Reply(f"{prefix}{head}{more}\n点选或回复序号；都不是请回复正确姓名或“取消”。\n"
-                 + "\n".join(f"{i}. {b.label}" for i, b in enumerate(buttons, 1)), buttons=buttons)
+    return Reply(
+        f"{prefix}{head}{more}\n点选或回复序号；都不是请回复正确姓名或“取消”。\n"
+        + "\n".join(f"{i}. {b.label}" for i, b in enumerate(buttons, 1)),
+        buttons=buttons,
+    )
 
 
-async def _with_case(ctx: Context, worker: WorkerRecord, draft: Draft, case: CaseRecord, after: str,
-                     note: str = "") -> Reply:
+async def _with_case(
+    ctx: Context, worker: WorkerRecord, draft: Draft, case: CaseRecord, after: str, note: str = ""
+) -> Reply:
     if after == ADD:  # one more person of a report naming several
         if case.id != draft.case_id and all(case.id != other[0] for other in draft.others):
             draft = replace(draft, others=[*draft.others, [case.id, case.name, case.village]])
@@ -314,24 +337,29 @@ async def confirm(ctx: Context, worker: WorkerRecord) -> Reply:
     for i, case in enumerate(cases):
         notices: list[tuple[str, str, dict]] = []
         if draft.alarming(words):
-            notice = reply_to_payload(lead_notice(case.id, case.name, case.village, worker.name, danger, draft.risk,
-                                                  draft.when, tz, now))
+            notice = reply_to_payload(
+                lead_notice(case.id, case.name, case.village, worker.name, danger, draft.risk, draft.when, tz, now)
+            )
             notices = [(channel, chat_id, notice) for channel, chat_id in leads.targets]
         # The first person keeps the message's key (a redelivered confirmation saves nothing twice).
         key = draft.source_key if i == 0 else f"{draft.source_key}#{case.id}"
-        visit, created = await CaseworkStore.of(store).save_visit(worker.id, draft.to_visit_draft(words, case.id),
-                                                                  key, notices)
+        visit, created = await CaseworkStore.of(store).save_visit(
+            worker.id, draft.to_visit_draft(words, case.id), key, notices
+        )
         if not created:
             await ctx.clear_state()
-            return Reply(f"这条记录之前已经保存过了（{visit.case_name} {format_day(visit.visited_at, tz)}），"
-                         "没有重复保存。")
+            return Reply(
+                f"这条记录之前已经保存过了（{visit.case_name} {format_day(visit.visited_at, tz)}），没有重复保存。"
+            )
         log.info("visit saved", extra={"visit_id": visit.id, "worker_id": worker.id, "alarm": bool(notices)})
         saved.append(visit)
     await ctx.clear_state()
     first = saved[0]
     who = "、".join(v.case_name for v in saved)
-    lines = [f"已保存 ✅ {who} {format_day(first.visited_at, tz)} {first.mode}走访"
-             + (f"（{len(saved)} 条记录）。" if len(saved) > 1 else "。")]
+    lines = [
+        f"已保存 ✅ {who} {format_day(first.visited_at, tz)} {first.mode}走访"
+        + (f"（{len(saved)} 条记录）。" if len(saved) > 1 else "。")
+    ]
     if draft.alarming(words):
         lines.append(replace(leads, reached=leads.reached * len(saved)).told(worker))
         lines.append("如有生命危险请立即拨打 110 或 120。")
@@ -380,8 +408,10 @@ class LeadTargets:
         lines = [f"⚠️ 已通知站长{what}（{self.reached} 条提醒）。"] if self.reached else []
         if self.unreached:
             who = "、".join(self.unreached)
-            lines.append(f"⚠️ {who} 没有绑定能接收推送的账号，这条提示要等他下次给我发消息时才能看到。"
-                         "情况紧急请直接打电话告诉站长。")
+            lines.append(
+                f"⚠️ {who} 没有绑定能接收推送的账号，这条提示要等他下次给我发消息时才能看到。"
+                "情况紧急请直接打电话告诉站长。"
+            )
         return "\n".join(lines)
 
 
@@ -407,8 +437,10 @@ async def answer(ctx: Context, worker: WorkerRecord) -> Reply:
     if ctx.text in OTHER_COMMANDS or _OTHER_FEATURE.match(ctx.text):
         question, buttons = Draft.from_state(ctx.state_data["draft"]).question()
         again = "待办" if ctx.text.startswith("rmd:") else ctx.text
-        return Reply(f"这条走访记录还没保存。请先回答：{question}\n或回复“取消”放弃后再发“{again}”。",
-                     buttons=[*buttons, Button("取消")])
+        return Reply(
+            f"这条走访记录还没保存。请先回答：{question}\n或回复“取消”放弃后再发“{again}”。",
+            buttons=[*buttons, Button("取消")],
+        )
     return await _answer(ctx, worker, Draft.from_state(ctx.state_data["draft"]))
 
 
@@ -434,7 +466,7 @@ PROMPTS = {
 
 def _next_step(draft: Draft, done: str) -> str:
     """The step after `done`, skipping ones already answered (the situation answer may have said them)."""
-    for step in STEPS[STEPS.index(done) + 1:]:
+    for step in STEPS[STEPS.index(done) + 1 :]:
         if step == "needs" and draft.needs or step == "risk" and draft.risk or step == "follow_up" and draft.follow_up:
             continue
         return step
@@ -469,8 +501,10 @@ async def guided_step(ctx: Context, worker: WorkerRecord) -> Reply:
     draft = Draft.from_state(ctx.state_data["draft"])
     text, simple = ctx.incoming.text.strip(), to_simplified(ctx.text)
     if ctx.text in OTHER_COMMANDS or _OTHER_FEATURE.match(ctx.text):
-        return Reply(f"您正在填写走访记录（第 {STEPS.index(step) + 1} 步）。请先回答，或回复“取消”退出后再发"
-                     f"“{ctx.text if not ctx.text.startswith('rmd:') else '待办'}”。")
+        return Reply(
+            f"您正在填写走访记录（第 {STEPS.index(step) + 1} 步）。请先回答，或回复“取消”退出后再发"
+            f"“{ctx.text if not ctx.text.startswith('rmd:') else '待办'}”。"
+        )
     if step == "case":
         if (ref := _CASE_REF.match(ctx.text)) is not None:
             case = await CaseworkStore.of(ctx.services.store).case_by_id(int(ref.group(1)), worker.station_id)
@@ -489,8 +523,12 @@ async def guided_step(ctx: Context, worker: WorkerRecord) -> Reply:
             draft = replace(draft, findings=said.findings, services=said.services)
         else:
             draft = replace(draft, findings=text if not (said.needs or said.risk or said.follow_up) else "")
-        draft = replace(draft, needs=draft.needs or said.needs, risk=draft.risk or said.risk,
-                        follow_up=draft.follow_up or said.follow_up)
+        draft = replace(
+            draft,
+            needs=draft.needs or said.needs,
+            risk=draft.risk or said.risk,
+            follow_up=draft.follow_up or said.follow_up,
+        )
     elif step == "needs":
         draft = replace(draft, needs="无" if simple in NONE_WORDS else text)
     elif step == "risk":
@@ -543,28 +581,44 @@ async def attach(ctx: Context, worker: WorkerRecord) -> Reply:
     for a in ctx.incoming.attachments:
         if a.kind in ("image", "location"):
             visit = await CaseworkStore.of(store).attach_to_recent_visit(
-                worker.id, a.kind, url=a.url, latitude=a.latitude, longitude=a.longitude, label=a.label or caption,
-                since=now - ATTACH_WINDOW)
+                worker.id,
+                a.kind,
+                url=a.url,
+                latitude=a.latitude,
+                longitude=a.longitude,
+                label=a.label or caption,
+                since=now - ATTACH_WINDOW,
+            )
             if visit is None:
-                return Reply("没有附到记录上：照片或位置要在保存走访记录后 10 分钟内发送，才会附到那条记录。"
-                             "请先发送“走访 …”记录并确认。")
+                return Reply(
+                    "没有附到记录上：照片或位置要在保存走访记录后 10 分钟内发送，才会附到那条记录。"
+                    "请先发送“走访 …”记录并确认。"
+                )
     assert visit is not None
     kind = "位置" if all(a.kind == "location" for a in ctx.incoming.attachments) else "照片"
-    return Reply(f"已把{kind}附到 {visit.case_name} {format_day(visit.visited_at, local_tz(ctx))} 的走访记录"
-                 f"（共 {visit.attachments} 个附件）。")
+    return Reply(
+        f"已把{kind}附到 {visit.case_name} {format_day(visit.visited_at, local_tz(ctx))} 的走访记录"
+        f"（共 {visit.attachments} 个附件）。"
+    )
 
 
 # -- a report without the word 走访 ----------------------------------------------------------------
-_VISIT_WORDS = re.compile(r"入户|上门|家访|探望|看望|探访|拜访|回访|走访|访视|电访|致电|打电话|打咗电话|通电话|电话联系|"
-                          r"视频|去咗|去了|去过|到咗|屋企|家中|家里|见到|见咗|嚟站|来站|到站")
+_VISIT_WORDS = re.compile(
+    r"入户|上门|家访|探望|看望|探访|拜访|回访|走访|访视|电访|致电|打电话|打咗电话|通电话|电话联系|"
+    r"视频|去咗|去了|去过|到咗|屋企|家中|家里|见到|见咗|嚟站|来站|到站"
+)
 _QUESTION = re.compile(r"[？?]\s*$|怎么|怎样|如何|点样|点算|咋|是否|能不能|可不可以|可唔可以|[吗么嘛呢]\s*$")
 
 
 def _reads_like_a_visit(ctx: Context) -> bool:
     """Visit words and no question, outside any dialog: a worker telling what happened on a visit."""
     text = to_simplified(ctx.text)
-    return (ctx.state is None and len(text) >= 6 and _VISIT_WORDS.search(text) is not None
-            and _QUESTION.search(text) is None)
+    return (
+        ctx.state is None
+        and len(text) >= 6
+        and _VISIT_WORDS.search(text) is not None
+        and _QUESTION.search(text) is None
+    )
 
 
 @router.message(_reads_like_a_visit)
@@ -575,8 +629,9 @@ async def implicit_report(ctx: Context, worker: WorkerRecord) -> Reply:
     if not Roster.of(names).mentions(to_simplified(ctx.text)):
         raise SkipHandler
     source_key = f"worker:{worker.id}:{ctx.incoming.dedup_key}"
-    return await _report(ctx, worker, ctx.incoming.text.strip(), source_key,
-                         note="按走访记录处理（不是的话回复“取消”）。")
+    return await _report(
+        ctx, worker, ctx.incoming.text.strip(), source_key, note="按走访记录处理（不是的话回复“取消”）。"
+    )
 
 
 # -- danger mentioned outside a report -------------------------------------------------------------
@@ -589,19 +644,28 @@ async def danger_message(ctx: Context, worker: WorkerRecord) -> Reply | None:
     """`张桂英 今天摔倒了` from a worker: their own case named with a danger word, so the leads are told."""
     store, tz, now = ctx.services.store, local_tz(ctx), ctx.services.clock.now()
     simple = to_simplified(ctx.text)
-    named = sorted((c for c in await CaseworkStore.of(store).cases_of_worker(worker.id) if c.name and c.name in simple),
-                   key=lambda c: len(c.name), reverse=True)
+    named = sorted(
+        (c for c in await CaseworkStore.of(store).cases_of_worker(worker.id) if c.name and c.name in simple),
+        key=lambda c: len(c.name),
+        reverse=True,
+    )
     if not named:
         raise SkipHandler  # not about one of their cases: perhaps a policy question
     case, words = named[0], DANGER_WORDS.find(ctx.text)
     notice = lead_notice(case.id, case.name, case.village, worker.name, words, "", now, tz, now)
     leads = await _lead_targets(ctx, worker)
     for channel, chat_id in leads.targets:  # keyed by the message: a redelivery queues nothing twice
-        await ctx.services.push(channel, chat_id, notice, dedup_key=f"danger:{ctx.incoming.dedup_key}:{channel}:{chat_id}")
+        await ctx.services.push(
+            channel, chat_id, notice, dedup_key=f"danger:{ctx.incoming.dedup_key}:{channel}:{chat_id}"
+        )
     sent = leads.reached
-    await store.audit(actor(worker), "danger.notice", target=f"case:{case.id}", worker_id=worker.id,
-                      detail={"words": list(words), "notified": sent})
+    await store.audit(
+        actor(worker),
+        "danger.notice",
+        target=f"case:{case.id}",
+        worker_id=worker.id,
+        detail={"words": list(words), "notified": sent},
+    )
     log.info("danger notice", extra={"worker_id": worker.id, "case_id": case.id, "notified": sent})
     told = leads.told(worker, f"：{case.name} {'、'.join(words)}")
     return Reply(f"{told}\n如有生命危险请立即拨打 110 或 120。\n记录这次情况请发送：走访 {case.name} …")
-

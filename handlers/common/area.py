@@ -51,7 +51,9 @@ def parse_scope(text: str) -> Area:
     if level == "province" and not value or text in ("全省", "广东省"):
         return Area("province")
     if level not in ("district", "city", "station") or not value:
-        raise AreaError(f"范围写法不对：{text}（应为 district:南海区、district:佛山市/南海区、city:东莞市 或 province）")
+        raise AreaError(
+            f"范围写法不对：{text}（应为 district:南海区、district:佛山市/南海区、city:东莞市 或 province）"
+        )
     if level == "district" and "/" in value:
         city, _, district = value.partition("/")
         if not city.strip() or not district.strip():

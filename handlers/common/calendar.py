@@ -87,8 +87,10 @@ def load_holidays(path: Path = HOLIDAYS_FILE) -> HolidayTable:
         day = start
         while day <= end:
             if kind == "班" and day.weekday() < 5:
-                raise fail(number, f"{day.isoformat()} 是周{'一二三四五'[day.weekday()]}，本来就上班，"
-                                   "调休上班日只能是周六或周日")
+                raise fail(
+                    number,
+                    f"{day.isoformat()} 是周{'一二三四五'[day.weekday()]}，本来就上班，调休上班日只能是周六或周日",
+                )
             if day in days:
                 raise fail(number, f"{day.isoformat()} 在第 {lines[day]} 行已经写过")
             days[day], lines[day] = (_KINDS[kind], name), number
@@ -96,7 +98,9 @@ def load_holidays(path: Path = HOLIDAYS_FILE) -> HolidayTable:
             day += timedelta(days=1)
     for year, number in sorted(first_line.items()):
         if year not in sources:
-            raise fail(number, f"{year} 年没有来源行（{year}<TAB>来源<TAB>国务院办公厅关于{year}年部分节假日安排的通知……）")
+            raise fail(
+                number, f"{year} 年没有来源行（{year}<TAB>来源<TAB>国务院办公厅关于{year}年部分节假日安排的通知……）"
+            )
     for year in sources:
         if year not in first_line:
             raise HolidaysError(f"节假日文件 {path}：{year} 年只有来源，没有日期")
@@ -160,9 +164,12 @@ class WorkCalendar:
                 pass
         if day.year not in self._warned:
             self._warned.add(day.year)
-            log.warning("no holiday data for %d (chinese_calendar nor %s): treating Monday-Friday as working "
-                        "days; upgrade the chinese-calendar package or add the year to the file", day.year,
-                        self.holidays.path)
+            log.warning(
+                "no holiday data for %d (chinese_calendar nor %s): treating Monday-Friday as working "
+                "days; upgrade the chinese-calendar package or add the year to the file",
+                day.year,
+                self.holidays.path,
+            )
         return day.weekday() < 5
 
     def describe(self, day: date) -> str:

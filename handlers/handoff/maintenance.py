@@ -84,16 +84,24 @@ class MaintenanceLoop(BackgroundLoop):
         await refresh_gauges(self.store)
 
 
-def maintenance_hook(services: Services, channels: Mapping[str, Channel]
-                     ) -> Callable[[web.Application], AsyncIterator[None]]:
+def maintenance_hook(
+    services: Services, channels: Mapping[str, Channel]
+) -> Callable[[web.Application], AsyncIterator[None]]:
     """An aiohttp cleanup context running the loop for the life of the server."""
 
     return MaintenanceLoop(services.store, services.settings.retention_days).cleanup_context()
 
 
-PURGE_NAMES = {"ticket_messages": "工单消息", "tickets": "工单内容", "outbox": "已发送的推送", "conversation_states":
-               "对话进度", "seen_messages": "消息去重记录", "kb_drafts": "未发布的知识库草稿", "stale_tickets": "久未处理而关闭的工单",
-               "idle_users": "久未联系的居民身份记录"}
+PURGE_NAMES = {
+    "ticket_messages": "工单消息",
+    "tickets": "工单内容",
+    "outbox": "已发送的推送",
+    "conversation_states": "对话进度",
+    "seen_messages": "消息去重记录",
+    "kb_drafts": "未发布的知识库草稿",
+    "stale_tickets": "久未处理而关闭的工单",
+    "idle_users": "久未联系的居民身份记录",
+}
 
 
 async def purge_command(settings: Settings, now_iso: str | None = None) -> int:
@@ -111,6 +119,8 @@ async def purge_command(settings: Settings, now_iso: str | None = None) -> int:
         counts = await purge(store, settings.retention_days, now)
     finally:
         await store.close()
-    print(f"已删除超过 {settings.retention_days} 天的对话记录：" +
-          "，".join(f"{PURGE_NAMES.get(k, k)} {n}" for k, n in counts.items()))
+    print(
+        f"已删除超过 {settings.retention_days} 天的对话记录："
+        + "，".join(f"{PURGE_NAMES.get(k, k)} {n}" for k, n in counts.items())
+    )
     return 0

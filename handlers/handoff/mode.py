@@ -60,19 +60,24 @@ async def handoff_mode(ctx: Context, nxt: Next) -> list[Reply]:
     services, ticket_id = ctx.services, status.ticket_id
     if is_end_request(ctx.text):
         notice = reply_to_payload(Reply(f"居民已结束工单 #{ticket_id} 的对话，之后的消息由机器人回答。"))
-        await HandoffStore.of(services.store).close_ticket(ticket_id, "resident", payload=notice, key=ctx.incoming.dedup_key)
+        await HandoffStore.of(services.store).close_ticket(
+            ticket_id, "resident", payload=notice, key=ctx.incoming.dedup_key
+        )
         ctx.services.wake_outbox()
         log.info("handoff ended by resident", extra={"ticket_id": ticket_id})
-        return [Reply(f"好的，已结束与社工的对话（工单 #{ticket_id}）。现在起由社工助手继续为您服务，"
-                      "需要时再发送“找社工”。")]
+        return [
+            Reply(
+                f"好的，已结束与社工的对话（工单 #{ticket_id}）。现在起由社工助手继续为您服务，需要时再发送“找社工”。"
+            )
+        ]
     text = mask_id_numbers(relay_text(ctx))  # the case record holds the real one; the relay needs none
     if not text:
         return []
     if (refusal := too_long(text)) is not None:  # the same limit as any message: one relay, one message
         return [refusal]
-    relayed = await HandoffStore.of(services.store).add_resident_message(ticket_id, text, ctx.incoming.chat_id,
-                                                        ctx.incoming.dedup_key, resident_relay(ticket_id, text))
+    relayed = await HandoffStore.of(services.store).add_resident_message(
+        ticket_id, text, ctx.incoming.chat_id, ctx.incoming.dedup_key, resident_relay(ticket_id, text)
+    )
     ctx.services.wake_outbox()
     log.info("handoff message relayed", extra={"ticket_id": ticket_id, "relayed": relayed})
     return []
-

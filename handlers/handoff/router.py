@@ -13,19 +13,34 @@ from bot.routing import Command, Context, HandlerResult, Router, SkipHandler, St
 from bot.store.handoff_records import StationInfo
 from bot.trust import SAFE_MODE_ONLY
 from handlers.common.localtime import local_tz
+from handlers.common.texts import URGENT
 from handlers.directory.router import choices, describe, match_stations, save_town, town_of
 from handlers.directory.store import DirectoryStore
 from handlers.handoff.mode import END_WORDS
 from handlers.handoff.store import HandoffStore
-from handlers.handoff.working_hours import URGENT, response_note
+from handlers.handoff.working_hours import response_note
 from handlers.help import CONTACT_TEXT
 from handlers.privacy import consent
 
 log = logging.getLogger(__name__)
 router = Router("handoff")
 
-TRIGGERS = {"找社工", "联系社工", "人工", "转人工", "人工服务", "人工客服", "找人", "找真人", "真人", "转社工",
-            "我要找社工", "我想找社工", "揾社工", "搵社工"}
+TRIGGERS = {
+    "找社工",
+    "联系社工",
+    "人工",
+    "转人工",
+    "人工服务",
+    "人工客服",
+    "找人",
+    "找真人",
+    "真人",
+    "转社工",
+    "我要找社工",
+    "我想找社工",
+    "揾社工",
+    "搵社工",
+}
 
 
 class HandoffRequest(StatesGroup):
@@ -61,8 +76,9 @@ async def start(ctx: Context, question: str = "", origin: str = "asked") -> Repl
         return Reply(SAFE_MODE_ONLY)
     status = await consent.status_of(ctx)
     if status.is_worker:
-        return Reply("您是已绑定的社工。居民的求助会以“工单”的形式发给值班社工；发送“工单”查看本站的工单。\n\n"
-                     + CONTACT_TEXT)
+        return Reply(
+            "您是已绑定的社工。居民的求助会以“工单”的形式发给值班社工；发送“工单”查看本站的工单。\n\n" + CONTACT_TEXT
+        )
     data = {"q": question, "origin": origin}
     if not status.consented:
         return await consent.ask_consent(ctx, "handoff", data)
@@ -82,7 +98,9 @@ async def after_unsure(ctx: Context, unsure: Reply, questions: str) -> Reply | N
     if ctx.user is None or not ctx.incoming.sender_verified or (await consent.status_of(ctx)).is_worker:
         return None
     offer = await start(ctx, questions, origin="unsure")
-    return Reply(f"{unsure.text}\n\n我连续两次没能答好您的问题，可以帮您转给社工。\n{offer.text}", buttons=offer.buttons)
+    return Reply(
+        f"{unsure.text}\n\n我连续两次没能答好您的问题，可以帮您转给社工。\n{offer.text}", buttons=offer.buttons
+    )
 
 
 async def _ask_town(ctx: Context, data: dict) -> Reply:
@@ -91,19 +109,25 @@ async def _ask_town(ctx: Context, data: dict) -> Reply:
     if not stations:
         await ctx.clear_state()
         return Reply("暂时还没有社工站开通线上转人工。\n\n" + CONTACT_TEXT)
-    return Reply("请问您在哪个镇（街）？例如“石湾镇”。我会把您的问题转给当地社工站（只需告诉一次）。"
-                 "回复“取消”则不转。", buttons=choices(stations) if len(stations) <= 6 else [])
+    return Reply(
+        "请问您在哪个镇（街）？例如“石湾镇”。我会把您的问题转给当地社工站（只需告诉一次）。回复“取消”则不转。",
+        buttons=choices(stations) if len(stations) <= 6 else [],
+    )
 
 
 async def _ask_description(ctx: Context, station: StationInfo, data: dict) -> Reply:
     await ctx.set_state(DESCRIBE, {**data, "station": station.id})
     town = town_of(station.name)
     if data.get("q"):
-        return Reply(f"将转给{station.name}。回复“提交”，就把您刚才的问题“{data['q']}”发给社工；"
-                     f"也可以补充说明。回复“取消”则不转。\n（不在{town}？发送“我在 某某镇”更改。）",
-                     buttons=[Button("提交"), Button("取消")])
-    return Reply(f"将转给{station.name}。请用一两句话说明您遇到的情况或想问的事，社工会看到这段话。"
-                 f"回复“取消”则不转。\n（不在{town}？发送“我在 某某镇”更改。）")
+        return Reply(
+            f"将转给{station.name}。回复“提交”，就把您刚才的问题“{data['q']}”发给社工；"
+            f"也可以补充说明。回复“取消”则不转。\n（不在{town}？发送“我在 某某镇”更改。）",
+            buttons=[Button("提交"), Button("取消")],
+        )
+    return Reply(
+        f"将转给{station.name}。请用一两句话说明您遇到的情况或想问的事，社工会看到这段话。"
+        f"回复“取消”则不转。\n（不在{town}？发送“我在 某某镇”更改。）"
+    )
 
 
 # -- the dialog ---------------------------------------------------------------------------------------------
@@ -162,9 +186,14 @@ async def nothing_to_end(ctx: Context) -> Reply:
 # -- the ticket ---------------------------------------------------------------------------------------------
 def worker_notice(ticket_id: int, station: StationInfo, channel: str, town: str, question: str) -> dict:
     where = f"（{town}）" if town else ""
-    return reply_to_payload(Reply(
-        f"🔔 新的求助：工单 #{ticket_id}（{station.name}）\n来自：{CHANNEL_NAMES.get(channel, channel)}居民{where}\n"
-        f"问题：{question}\n\n回复居民请发：回复 {ticket_id} 您要说的话\n查看：工单 {ticket_id}　结束：结束 {ticket_id}"))
+    return reply_to_payload(
+        Reply(
+            f"🔔 新的求助：工单 #{ticket_id}（{station.name}）\n"
+            f"来自：{CHANNEL_NAMES.get(channel, channel)}居民{where}\n"
+            f"问题：{question}\n\n回复居民请发：回复 {ticket_id} 您要说的话\n"
+            f"查看：工单 {ticket_id}　结束：结束 {ticket_id}"
+        )
+    )
 
 
 async def open_ticket(ctx: Context, station_id: int, question: str) -> Reply:
@@ -177,8 +206,13 @@ async def open_ticket(ctx: Context, station_id: int, question: str) -> Reply:
         return await _ask_town(ctx, {"q": question, "origin": "asked"})
     town = town_of(station.name)
     ticket_id, notified = await HandoffStore.of(services.store).open_ticket(
-        ctx.user.id, station.id, inc.channel, inc.chat_id, question,
-        notice=lambda tid: worker_notice(tid, station, inc.channel, town, question))
+        ctx.user.id,
+        station.id,
+        inc.channel,
+        inc.chat_id,
+        question,
+        notice=lambda tid: worker_notice(tid, station, inc.channel, town, question),
+    )
     if not ticket_id:
         log.info("handoff refused: station has no bound worker", extra={"station_id": station.id})
         return Reply(f"{station.name}暂时还没有开通线上回复，请直接联系社工站：\n{describe(station)}\n\n{URGENT}")
@@ -187,6 +221,8 @@ async def open_ticket(ctx: Context, station_id: int, question: str) -> Reply:
     services.wake_outbox()
     log.info("ticket opened", extra={"ticket_id": ticket_id, "station_id": station.id, "notified": notified})
     note = response_note(services.clock.now(), local_tz(ctx))
-    return Reply(f"已转给{station.name}的社工（工单 #{ticket_id}）。{note}\n"
-                 "社工回复前和对话期间，您发的消息都会直接转给社工，机器人不再自动回答；"
-                 "发送“结束人工”可以随时结束。\n" + URGENT)
+    return Reply(
+        f"已转给{station.name}的社工（工单 #{ticket_id}）。{note}\n"
+        "社工回复前和对话期间，您发的消息都会直接转给社工，机器人不再自动回答；"
+        "发送“结束人工”可以随时结束。\n" + URGENT
+    )

@@ -35,7 +35,9 @@ def _topic(ctx: Context) -> Topic | None:
 @router.message(Command("more", keywords=MORE_WORDS))
 async def more(ctx: Context) -> Reply:
     topic = _topic(ctx)
-    answer = detail_answer(ctx.services.knowledge.current(), topic, ctx.user.city if ctx.user else "") if topic else None
+    answer = (
+        detail_answer(ctx.services.knowledge.current(), topic, ctx.user.city if ctx.user else "") if topic else None
+    )
     if answer is None:
         return Reply("请先问一个问题，再回复“详细”查看完整内容。")
     return _reply(answer)

@@ -40,8 +40,11 @@ def _rulebook(settings: ReminderSettings, directory: str = ""):
 
 def configured_pushable(settings: Settings) -> list[str]:
     """Channels whose settings are present (what `serve` would push through), without building them."""
-    present = {"telegram": bool(settings.telegram_token), "wechat": bool(settings.wechat_token),
-               "wecom": bool(settings.wecom_corpid and settings.wecom_secret)}
+    present = {
+        "telegram": bool(settings.telegram_token),
+        "wechat": bool(settings.wechat_token),
+        "wecom": bool(settings.wecom_corpid and settings.wecom_secret),
+    }
     return [name for name in PUSHABLE if present[name]]
 
 
@@ -71,12 +74,18 @@ async def due(settings: Settings, day: str | None, station: str | None, as_json:
             if found is None:
                 raise SystemExit(f"没有这个社工站：{station}（用 shegong station list 查看）")
             station_id = found.id
-        items = sorted(await compute_due(store, rules, today, station_id=station_id),
-                       key=lambda d: (d.station_id, d.worker_id or 0, *d.sort_key()))
+        items = sorted(
+            await compute_due(store, rules, today, station_id=station_id),
+            key=lambda d: (d.station_id, d.worker_id or 0, *d.sort_key()),
+        )
         contacts = await ReminderStore.of(store).reminder_contacts(station_id)
         names = await ReminderStore.of(store).station_names()
-        await store.audit(f"cli:{getpass.getuser()}", "reminders.due", target=station or "all",
-                          detail={"date": today.isoformat(), "items": len(items)})
+        await store.audit(
+            f"cli:{getpass.getuser()}",
+            "reminders.due",
+            target=station or "all",
+            detail={"date": today.isoformat(), "items": len(items)},
+        )
     except ValueError as exc:
         raise SystemExit(f"--date 应为 YYYY-MM-DD（{exc}）") from None
     finally:
@@ -96,16 +105,29 @@ async def due(settings: Settings, day: str | None, station: str | None, as_json:
     missing = calendar.missing_years(today)
     if missing:
         until = today + timedelta(days=LOOKAHEAD_DAYS)
-        print(f"注意：未来 {LOOKAHEAD_DAYS} 天（到 {until}）里，{'、'.join(map(str, missing))} 年还没有节假日和调休数据，"
-              f"这些日子暂按周一至周五上班计算。国务院办公厅公布当年的节假日安排后，请升级 chinese-calendar，"
-              f"或照通知写进 {calendar.holidays.path}。", file=sys.stderr)
+        print(
+            f"注意：未来 {LOOKAHEAD_DAYS} 天（到 {until}）里，{'、'.join(map(str, missing))} 年还没有节假日和调休数据，"
+            f"这些日子暂按周一至周五上班计算。国务院办公厅公布当年的节假日安排后，请升级 chinese-calendar，"
+            f"或照通知写进 {calendar.holidays.path}。",
+            file=sys.stderr,
+        )
     if as_json:
-        print(json.dumps({"date": today.isoformat(), "workday": calendar.is_workday(today),
-                          "holiday_data_missing": missing,
-                          "items": [_as_json(d, names, recipient(d)) for d in items]}, ensure_ascii=False))
+        print(
+            json.dumps(
+                {
+                    "date": today.isoformat(),
+                    "workday": calendar.is_workday(today),
+                    "holiday_data_missing": missing,
+                    "items": [_as_json(d, names, recipient(d)) for d in items],
+                },
+                ensure_ascii=False,
+            )
+        )
         return 0
-    print(f"{today.isoformat()}（{calendar.describe(today)}{'' if calendar.is_workday(today) else '，不发送提醒'}）"
-          f"到期/逾期清单：共 {len(items)} 项，逾期 {sum(d.status == 'overdue' for d in items)} 项")
+    print(
+        f"{today.isoformat()}（{calendar.describe(today)}{'' if calendar.is_workday(today) else '，不发送提醒'}）"
+        f"到期/逾期清单：共 {len(items)} 项，逾期 {sum(d.status == 'overdue' for d in items)} 项"
+    )
     last: tuple[int, int | None] | None = None
     for d in items:
         if (d.station_id, d.worker_id) != last:
@@ -118,11 +140,21 @@ async def due(settings: Settings, day: str | None, station: str | None, as_json:
 
 
 def _as_json(d: DueItem, names: dict[int, str], recipient: str) -> dict[str, Any]:
-    return {"station": names.get(d.station_id, ""), "recipient": recipient, "worker_id": d.worker_id,
-            "case_id": d.case_id, "case": d.case_name, "village": d.village, "item_key": d.item.key,
-            "item": d.item.name, "due_date": d.due_date.isoformat(), "days_overdue": d.days_overdue,
-            "status": d.status, "escalates": d.escalates,
-            "snoozed_until": d.snoozed_until.isoformat() if d.snoozed_until else None}
+    return {
+        "station": names.get(d.station_id, ""),
+        "recipient": recipient,
+        "worker_id": d.worker_id,
+        "case_id": d.case_id,
+        "case": d.case_name,
+        "village": d.village,
+        "item_key": d.item.key,
+        "item": d.item.name,
+        "due_date": d.due_date.isoformat(),
+        "days_overdue": d.days_overdue,
+        "status": d.status,
+        "escalates": d.escalates,
+        "snoozed_until": d.snoozed_until.isoformat() if d.snoozed_until else None,
+    }
 
 
 async def run_once(settings: Settings, now_text: str | None, as_json: bool) -> int:
@@ -195,8 +227,9 @@ async def _reminders_rules(args: argparse.Namespace) -> int:
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     """`shegong reminders due | run-once | rules`."""
-    rem = sub.add_parser("reminders", help="探访、评估提醒").add_subparsers(dest="reminders_command", required=True,
-                                                                       metavar="ACTION")
+    rem = sub.add_parser("reminders", help="探访、评估提醒").add_subparsers(
+        dest="reminders_command", required=True, metavar="ACTION"
+    )
     p = rem.add_parser("due", help="列出到期和逾期事项（只看不发：发给谁、哪个对象、什么事项、哪天到期、逾期几天）")
     p.add_argument("--date", metavar="YYYY-MM-DD", help="按这一天计算（默认今天）")
     p.add_argument("--station", metavar="NAME", help="只看这个社工站")

@@ -62,15 +62,20 @@ def digest(today: date, shown: Sequence[DueItem], everything: Sequence[DueItem],
     """The morning digest: `shown`, the new or changed items (numbered for 完成/推迟), out of `new` of them,
     then one line counting the rest of the worker's list (`everything`)."""
     new = len(shown) if new is None else new
-    lines = [f"📋 待办提醒（{day_label(today)} 周{WEEKDAYS[today.weekday()]}）", f"您的待办：{counts_line(everything)}。",
-             "", f"新增或有变化的 {new} 项" + (f"（先列 {len(shown)} 项，其余明天列出）" if new > len(shown) else "") + "："]
+    lines = [
+        f"📋 待办提醒（{day_label(today)} 周{WEEKDAYS[today.weekday()]}）",
+        f"您的待办：{counts_line(everything)}。",
+        "",
+        f"新增或有变化的 {new} 项" + (f"（先列 {len(shown)} 项，其余明天列出）" if new > len(shown) else "") + "：",
+    ]
     lines += [_line(n, d) for n, d in enumerate(shown, start=1)]
     listed = {(d.case_id, d.item.key) for d in shown}
     rest = [d for d in everything if (d.case_id, d.item.key) not in listed]
     if rest:
         overdue = sum(1 for d in rest if d.status == "overdue")
-        lines.append(f"另有 {len(rest)} 项待办" + (f"（其中逾期 {overdue} 项）" if overdue else "")
-                     + "，发送“待办”查看全部。")
+        lines.append(
+            f"另有 {len(rest)} 项待办" + (f"（其中逾期 {overdue} 项）" if overdue else "") + "，发送“待办”查看全部。"
+        )
     lines += ["", "回复“完成 2”表示第 2 项已做，“推迟 2 3天”3 天后再提醒。"]
     return Reply("\n".join(lines), buttons=buttons(shown))
 
@@ -91,15 +96,18 @@ def escalation(station: str, items: Sequence[DueItem], worker_names: dict[int, s
     lines = [f"⚠️ 逾期上报（{station}）", f"以下 {len(items)} 项已逾期超过规定天数，请督促跟进：", ""]
     for n, d in enumerate(items[:LIST_LIMIT], start=1):
         who = worker_names.get(d.worker_id or 0, "未分配社工")
-        lines.append(f"{n}. {d.case_name} {d.item.name}：应于{day_label(d.due_date)}，逾期 {d.days_overdue} 天（{who}）")
+        lines.append(
+            f"{n}. {d.case_name} {d.item.name}：应于{day_label(d.due_date)}，逾期 {d.days_overdue} 天（{who}）"
+        )
     if len(items) > LIST_LIMIT:
         lines.append(f"……另有 {len(items) - LIST_LIMIT} 项。")
     lines += ["", "发送“逾期”查看本站全部逾期事项。"]
     return Reply("\n".join(lines))
 
 
-def overdue_view(station: str, today: date, items: Sequence[DueItem], worker_names: dict[int, str],
-                 problems: dict[int, str]) -> Reply:
+def overdue_view(
+    station: str, today: date, items: Sequence[DueItem], worker_names: dict[int, str], problems: dict[int, str]
+) -> Reply:
     """The lead's 逾期 list: overdue items per worker, and whose reminders did not reach them."""
     overdue = [d for d in items if d.status == "overdue"]
     lines = [f"⏰ {station} 逾期事项（截至{day_label(today)}）：共 {len(overdue)} 项"]

@@ -189,8 +189,8 @@ def _utc(value: datetime | None) -> datetime | None:
 
 
 class ReminderStore(FeatureStore):
-
     if TYPE_CHECKING:
+
         def _insert(self, table: Any) -> Any: ...
 
     # -- due list ---------------------------------------------------------------------------
@@ -208,17 +208,28 @@ class ReminderStore(FeatureStore):
             at = _utc(created)
             if at is not None:
                 first[station] = min(first.get(station, at), at)
-        return CaseProfile([(0, cat) for cat in overall] +
-                           sorted({(st, cat) for st, cat, _, is_open in rows if is_open and st in own}), first)
+        return CaseProfile(
+            [(0, cat) for cat in overall]
+            + sorted({(st, cat) for st, cat, _, is_open in rows if is_open and st in own}),
+            first,
+        )
 
     async def first_import_cases(self, first_import_ends: dict[int, datetime]) -> list[FirstImportCase]:
         """The cases of each station's first import (any status: closing one must not move the others' dates)."""
         if not first_import_ends:
             return []
-        stmt = (select(Case.id, Case.station_id, cast(Case.categories, Text))
-                .where(or_(*[and_(Case.station_id == station, Case.created_at < end)
-                             for station, end in sorted(first_import_ends.items())]))
-                .order_by(Case.id))
+        stmt = (
+            select(Case.id, Case.station_id, cast(Case.categories, Text))
+            .where(
+                or_(
+                    *[
+                        and_(Case.station_id == station, Case.created_at < end)
+                        for station, end in sorted(first_import_ends.items())
+                    ]
+                )
+            )
+            .order_by(Case.id)
+        )
         async with self.session() as s:
             return [FirstImportCase(i, st, cat) for i, st, cat in (await s.execute(stmt)).all()]
 
@@ -230,18 +241,27 @@ class ReminderStore(FeatureStore):
         wanted = set(keys)
         async with self.session() as s:
             for start in range(0, len(cases), 5000):
-                stmt = (select(ReminderNotice.case_id, ReminderNotice.item_key, ReminderNotice.due_date,
-                               ReminderNotice.recipient_id)
-                        .where(ReminderNotice.kind == "remind", ReminderNotice.status == "queued",
-                               ReminderNotice.case_id.in_(cases[start:start + 5000])))
+                stmt = select(
+                    ReminderNotice.case_id,
+                    ReminderNotice.item_key,
+                    ReminderNotice.due_date,
+                    ReminderNotice.recipient_id,
+                ).where(
+                    ReminderNotice.kind == "remind",
+                    ReminderNotice.status == "queued",
+                    ReminderNotice.case_id.in_(cases[start : start + 5000]),
+                )
                 found.update(k for k in (tuple(r) for r in (await s.execute(stmt)).all()) if k in wanted)
-        return found  # type: ignore[return-value]
+        return found
 
     async def snoozes_ended(self, after: date, upto: date) -> set[tuple[int, str, date]]:
         """Items whose 推迟 ended in (after, upto]: the worker asked to be reminded again."""
         async with self.session() as s:
-            rows = await s.execute(select(ReminderSnooze.case_id, ReminderSnooze.item_key, ReminderSnooze.due_date)
-                                   .where(ReminderSnooze.until_date > after, ReminderSnooze.until_date <= upto))
+            rows = await s.execute(
+                select(ReminderSnooze.case_id, ReminderSnooze.item_key, ReminderSnooze.due_date).where(
+                    ReminderSnooze.until_date > after, ReminderSnooze.until_date <= upto
+                )
+            )
             return {(c, k, d) for c, k, d in rows.all()}
 
     async def harvest_marks(self, specs: Sequence[ResetSpec], lag: timedelta = HARVEST_LAG) -> dict[ResetSpec, int]:
@@ -264,8 +284,9 @@ class ReminderStore(FeatureStore):
             low = min(rows[h].upto for h in wanted.values())
             # Ids are handed out in insertion order and a transaction takes milliseconds, not `lag`: every
             # visit below the first young one is committed.
-            young = (await s.execute(select(func.min(Visit.id)).where(Visit.id > low, Visit.created_at >= cutoff))
-                     ).scalar()
+            young = (
+                await s.execute(select(func.min(Visit.id)).where(Visit.id > low, Visit.created_at >= cutoff))
+            ).scalar()
             upto = young - 1 if young is not None else (await s.execute(select(func.max(Visit.id)))).scalar() or 0
             starts: dict[int, list[ResetSpec]] = {}  # one pass over visits per starting point (usually one)
             for spec, h in wanted.items():
@@ -273,18 +294,25 @@ class ReminderStore(FeatureStore):
                     starts.setdefault(rows[h].upto, []).append(spec)
             for start, group in starts.items():
                 cols = [f"s{rows[wanted[spec]].slot}" for spec in group]
-                found = (select(Visit.case_id, *[func.max(case((self._matches(spec), Visit.visited_at)))
-                                                 for spec in group])
-                         .where(Visit.id > start, Visit.id <= upto).group_by(Visit.case_id))
+                found = (
+                    select(Visit.case_id, *[func.max(case((self._matches(spec), Visit.visited_at))) for spec in group])
+                    .where(Visit.id > start, Visit.id <= upto)
+                    .group_by(Visit.case_id)
+                )
                 ins = self._insert(reminder_marks).from_select(["case_id", *cols], found)
-                await s.execute(ins.on_conflict_do_update(index_elements=["case_id"], set_={
-                    col: self._greatest(reminder_marks.c[col], ins.excluded[col]) for col in cols}))
+                await s.execute(
+                    ins.on_conflict_do_update(
+                        index_elements=["case_id"],
+                        set_={col: self._greatest(reminder_marks.c[col], ins.excluded[col]) for col in cols},
+                    )
+                )
                 for spec in group:
                     rows[wanted[spec]].upto = upto
             return {spec: rows[h].slot for spec, h in wanted.items()}
 
-    async def _assign_slots(self, s: AsyncSession, rows: dict[str, ReminderHarvest],
-                            wanted: dict[ResetSpec, str]) -> None:
+    async def _assign_slots(
+        self, s: AsyncSession, rows: dict[str, ReminderHarvest], wanted: dict[ResetSpec, str]
+    ) -> None:
         """A column for every wanted condition: a free one, else one whose condition left the rules (cleared)."""
         taken = {r.slot for r in rows.values()}
         for spec, h in wanted.items():
@@ -300,15 +328,22 @@ class ReminderStore(FeatureStore):
                 del rows[stale[0].spec]
                 free = [stale[0].slot]
                 await s.flush()
-            rows[h] = ReminderHarvest(spec=h, slot=free[0], upto=0, definition={
-                "modes": list(spec.modes), "keywords": list(spec.keywords)})
+            rows[h] = ReminderHarvest(
+                spec=h, slot=free[0], upto=0, definition={"modes": list(spec.modes), "keywords": list(spec.keywords)}
+            )
             s.add(rows[h])
             taken.add(free[0])
         await s.flush()
 
-    async def due_rows(self, tracks: Sequence[Track], gates: Sequence[Gate], slots: dict[ResetSpec, int],
-                       station_id: int | None = None, worker_id: int | None = None,
-                       first_import_ends: dict[int, datetime] | None = None) -> Sequence[DueRow]:
+    async def due_rows(
+        self,
+        tracks: Sequence[Track],
+        gates: Sequence[Gate],
+        slots: dict[ResetSpec, int],
+        station_id: int | None = None,
+        worker_id: int | None = None,
+        first_import_ends: dict[int, datetime] | None = None,
+    ) -> Sequence[DueRow]:
         """Open cases that may have something due, each with when every track was last done: the latest of
         its harvested mark, a matching visit not yet harvested, a "完成" reply for the item and a date from
         the roster's history. The gates filter cases in the database, so cases with nothing due never leave
@@ -325,57 +360,124 @@ class ReminderStore(FeatureStore):
         async with self.session() as s:
             upto = dict((await s.execute(select(ReminderHarvest.spec, ReminderHarvest.upto))).all())
         since = [upto.get(_spec_id(spec), 0) for spec in specs]
-        fresh = select(Visit.case_id, *[func.max(case((and_(Visit.id > low, self._matches(spec)),
-                                                        Visit.visited_at))).label(f"r{i}")
-                                        for i, (spec, low) in enumerate(zip(specs, since, strict=True))]
-                       ).where(Visit.id > min(since, default=0)).group_by(Visit.case_id)
-        done = select(ReminderCompletion.case_id, *[
-            func.max(case((ReminderCompletion.item_key == key, ReminderCompletion.done_at))).label(f"c{i}")
-            for i, key in enumerate(keys)]).group_by(ReminderCompletion.case_id)
+        fresh = (
+            select(
+                Visit.case_id,
+                *[
+                    func.max(case((and_(Visit.id > low, self._matches(spec)), Visit.visited_at))).label(f"r{i}")
+                    for i, (spec, low) in enumerate(zip(specs, since, strict=True))
+                ],
+            )
+            .where(Visit.id > min(since, default=0))
+            .group_by(Visit.case_id)
+        )
+        done = select(
+            ReminderCompletion.case_id,
+            *[
+                func.max(case((ReminderCompletion.item_key == key, ReminderCompletion.done_at))).label(f"c{i}")
+                for i, key in enumerate(keys)
+            ],
+        ).group_by(ReminderCompletion.case_id)
         stamp = DateTime(timezone=True)
-        history = select(CaseHistory.case_id, *[
-            (func.max(case((CaseHistory.kind.in_(kinds), CaseHistory.done_at))) if (kinds := history_kinds(spec))
-             else cast(null(), stamp)).label(f"h{i}") for i, spec in enumerate(specs)]
-                         ).group_by(CaseHistory.case_id)
+        history = select(
+            CaseHistory.case_id,
+            *[
+                (
+                    func.max(case((CaseHistory.kind.in_(kinds), CaseHistory.done_at)))
+                    if (kinds := history_kinds(spec))
+                    else cast(null(), stamp)
+                ).label(f"h{i}")
+                for i, spec in enumerate(specs)
+            ],
+        ).group_by(CaseHistory.case_id)
         if len(case_filter) > 1:  # a station or a worker: aggregate only their cases
             mine = select(Case.id).where(*case_filter)
             fresh, done = fresh.where(Visit.case_id.in_(mine)), done.where(ReminderCompletion.case_id.in_(mine))
             history = history.where(CaseHistory.case_id.in_(mine))
         f, c, m, h = fresh.subquery("f"), done.subquery("c"), reminder_marks, history.subquery("h")
-        last = [self._greatest(m.c[f"s{slots[t.spec]}"], f.c[f"r{specs.index(t.spec)}"],
-                               c.c[f"c{keys.index(t.key)}"], h.c[f"h{specs.index(t.spec)}"]).label(f"x{j}")
-                for j, t in enumerate(tracks)]
-        x = (select(Case.id, Case.station_id, Case.worker_id, Case.name, Case.village,
-                    cast(Case.categories, Text).label("cat"), Case.created_at, *last)
-             .outerjoin(m, m.c.case_id == Case.id).outerjoin(f, f.c.case_id == Case.id)
-             .outerjoin(c, c.c.case_id == Case.id).outerjoin(h, h.c.case_id == Case.id)
-             .where(*case_filter).subquery("x"))
+        last = [
+            self._greatest(
+                m.c[f"s{slots[t.spec]}"],
+                f.c[f"r{specs.index(t.spec)}"],
+                c.c[f"c{keys.index(t.key)}"],
+                h.c[f"h{specs.index(t.spec)}"],
+            ).label(f"x{j}")
+            for j, t in enumerate(tracks)
+        ]
+        x = (
+            select(
+                Case.id,
+                Case.station_id,
+                Case.worker_id,
+                Case.name,
+                Case.village,
+                cast(Case.categories, Text).label("cat"),
+                Case.created_at,
+                *last,
+            )
+            .outerjoin(m, m.c.case_id == Case.id)
+            .outerjoin(f, f.c.case_id == Case.id)
+            .outerjoin(c, c.c.case_id == Case.id)
+            .outerjoin(h, h.c.case_id == Case.id)
+            .where(*case_filter)
+            .subquery("x")
+        )
         n = len(tracks)
-        gate = values(column("i", Integer), column("st", Integer), column("cat", Text),
-                      *[column(f"d{j}", stamp) for j in range(n)], *[column(f"n{j}", stamp) for j in range(n)],
-                      name="gate").data(
-            [(i, g.station_id, g.categories, *[t or NEVER for t in (*g.done_before, *g.new_before)])
-             for i, g in enumerate(gates)]
-            or [(-1, 0, "", *[NEVER] * 2 * n)]  # NEVER, not NULL: PostgreSQL types a VALUES column by its first row
-        ).cte("gate")  # a CTE: SQLite has no column list for a VALUES alias
+        gate = (
+            values(
+                column("i", Integer),
+                column("st", Integer),
+                column("cat", Text),
+                *[column(f"d{j}", stamp) for j in range(n)],
+                *[column(f"n{j}", stamp) for j in range(n)],
+                name="gate",
+            )
+            .data(
+                [
+                    (i, g.station_id, g.categories, *[t or NEVER for t in (*g.done_before, *g.new_before)])
+                    for i, g in enumerate(gates)
+                ]
+                or [(-1, 0, "", *[NEVER] * 2 * n)]  # NEVER, not NULL: PostgreSQL types a VALUES column by its first row
+            )
+            .cte("gate")
+        )  # a CTE: SQLite has no column list for a VALUES alias
         own = sorted({g.station_id for g in gates if g.station_id})
         station_key = case((x.c.station_id.in_(own), x.c.station_id), else_=0) if own else literal(0)
         # A case of its station's first import, never done: its first due date is spread over the first
         # interval (DueCalculator.spread), so it may be due any day of it.
-        first_import = or_(*[and_(x.c.station_id == station, x.c.created_at < end)
-                             for station, end in sorted(first_import_ends.items())]) if first_import_ends else false()
+        first_import = (
+            or_(
+                *[
+                    and_(x.c.station_id == station, x.c.created_at < end)
+                    for station, end in sorted(first_import_ends.items())
+                ]
+            )
+            if first_import_ends
+            else false()
+        )
         # Whatever was done counts, even before registration (a visit the roster's history gives).
-        passes = [or_(and_(x.c[f"x{j}"].is_not(None), x.c[f"x{j}"] < gate.c[f"d{j}"]),
-                      and_(x.c[f"x{j}"].is_(None),
-                           or_(x.c.created_at < gate.c[f"d{j}"], x.c.created_at < gate.c[f"n{j}"],
-                               and_(gate.c[f"d{j}"] > NEVER, first_import))))
-                  for j in range(n)]
+        passes = [
+            or_(
+                and_(x.c[f"x{j}"].is_not(None), x.c[f"x{j}"] < gate.c[f"d{j}"]),
+                and_(
+                    x.c[f"x{j}"].is_(None),
+                    or_(
+                        x.c.created_at < gate.c[f"d{j}"],
+                        x.c.created_at < gate.c[f"n{j}"],
+                        and_(gate.c[f"d{j}"] > NEVER, first_import),
+                    ),
+                ),
+            )
+            for j in range(n)
+        ]
         # Only the tracks a case's categories use are sent back: decoding times is most of the client's work.
         used = [case((or_(gate.c[f"d{j}"] > NEVER, gate.c[f"n{j}"] > NEVER), x.c[f"x{j}"])) for j in range(n)]
-        stmt = (select(x.c.id, x.c.station_id, x.c.worker_id, x.c.name, x.c.village, gate.c.i, x.c.created_at,
-                       *used).select_from(x)
-                .join(gate, and_(gate.c.st == station_key, gate.c.cat == x.c.cat))
-                .where(or_(*passes) if passes else false()))
+        stmt = (
+            select(x.c.id, x.c.station_id, x.c.worker_id, x.c.name, x.c.village, gate.c.i, x.c.created_at, *used)
+            .select_from(x)
+            .join(gate, and_(gate.c.st == station_key, gate.c.cat == x.c.cat))
+            .where(or_(*passes) if passes else false())
+        )
         async with self.session() as s:
             conn = await s.connection()
             if self.dialect != "postgresql":
@@ -414,8 +516,11 @@ class ReminderStore(FeatureStore):
 
     async def active_snoozes(self, today: date) -> dict[tuple[int, str, date], date]:
         async with self.session() as s:
-            rows = (await s.execute(select(ReminderSnooze.case_id, ReminderSnooze.item_key, ReminderSnooze.due_date,
-                                           ReminderSnooze.until_date).where(ReminderSnooze.until_date > today)))
+            rows = await s.execute(
+                select(
+                    ReminderSnooze.case_id, ReminderSnooze.item_key, ReminderSnooze.due_date, ReminderSnooze.until_date
+                ).where(ReminderSnooze.until_date > today)
+            )
             return {(c, k, d): u for c, k, d, u in rows.all()}
 
     # -- who gets what ----------------------------------------------------------------------
@@ -427,14 +532,18 @@ class ReminderStore(FeatureStore):
             if station_id is not None:
                 stmt = stmt.where(Worker.station_id == station_id)
             workers = (await s.execute(stmt)).all()
-            ids = (select(WorkerIdentity.worker_id, User.channel, User.platform_user_id, User.last_seen_at)
-                   .join(User, User.id == WorkerIdentity.user_id).order_by(User.id))
+            ids = (
+                select(WorkerIdentity.worker_id, User.channel, User.platform_user_id, User.last_seen_at)
+                .join(User, User.id == WorkerIdentity.user_id)
+                .order_by(User.id)
+            )
             if station_id is not None:
                 ids = ids.where(WorkerIdentity.worker_id.in_([w[0] for w in workers]))
             found: dict[int, list[Identity]] = {}
             for worker_id, channel, chat_id, seen in (await s.execute(ids)).all():
                 found.setdefault(worker_id, []).append(Identity(channel, chat_id, _utc(seen)))  # type: ignore[arg-type]
-        return {w: Contact(w, name, role, station, tuple(found.get(w, ()))) for w, name, role, station in workers}
+        # station is None only for supervisors, who have no station (and no reminders of their own)
+        return {w: Contact(w, name, role, station or 0, tuple(found.get(w, ()))) for w, name, role, station in workers}
 
     # -- dispatch ---------------------------------------------------------------------------
     async def queue_digests(self, day: date, plans: Sequence[DigestPlan]) -> list[int]:
@@ -446,33 +555,71 @@ class ReminderStore(FeatureStore):
         plans = sorted(plans, key=lambda p: p.worker_id)  # one lock order for every process: no deadlock
         by_worker = {p.worker_id: p for p in plans}
         async with self.session.begin() as s:
-            rows = [dict(worker_id=p.worker_id, digest_date=day, channel=p.channel, chat_id=p.chat_id,
-                         outbox_key=_digest_key(p, day) if p.channel else None,
-                         status="queued" if p.channel else "unreachable", items=len(p.entries),
-                         overdue=p.overdue, created_at=now) for p in plans]
+            rows = [
+                dict(
+                    worker_id=p.worker_id,
+                    digest_date=day,
+                    channel=p.channel,
+                    chat_id=p.chat_id,
+                    outbox_key=_digest_key(p, day) if p.channel else None,
+                    status="queued" if p.channel else "unreachable",
+                    items=len(p.entries),
+                    overdue=p.overdue,
+                    created_at=now,
+                )
+                for p in plans
+            ]
             # Statements with a list of parameter sets (executemany): compiled once and cached, where a
             # multi-row VALUES would be compiled afresh for every batch (most of the time on 10,000 digests).
             stmt = self._insert(ReminderDigest.__table__).on_conflict_do_nothing().returning(ReminderDigest.worker_id)
             taken = sorted((await s.execute(stmt, rows)).scalars())
             mine = [by_worker[w] for w in taken]
-            outbox = [dict(channel=p.channel, chat_id=p.chat_id, payload=p.payload, dedup_key=_digest_key(p, day),
-                           status="pending", attempts=0, available_at=now, created_at=now, last_error="")
-                      for p in mine if p.channel]
+            outbox = [
+                dict(
+                    channel=p.channel,
+                    chat_id=p.chat_id,
+                    payload=p.payload,
+                    dedup_key=_digest_key(p, day),
+                    status="pending",
+                    attempts=0,
+                    available_at=now,
+                    created_at=now,
+                    last_error="",
+                )
+                for p in mine
+                if p.channel
+            ]
             if outbox:
                 await s.execute(self._insert(OutboxMessage.__table__).on_conflict_do_nothing(), outbox)
-            ledger = {(e.case_id, e.item_key, e.due_date, p.worker_id): dict(
-                case_id=e.case_id, item_key=e.item_key, due_date=e.due_date, kind="remind", recipient_id=p.worker_id,
-                station_id=p.station_id, status="queued" if p.channel else "unreachable",
-                outbox_key=_digest_key(p, day) if p.channel else None, created_at=now)
-                for p in mine for e in p.entries}
+            ledger = {
+                (e.case_id, e.item_key, e.due_date, p.worker_id): dict(
+                    case_id=e.case_id,
+                    item_key=e.item_key,
+                    due_date=e.due_date,
+                    kind="remind",
+                    recipient_id=p.worker_id,
+                    station_id=p.station_id,
+                    status="queued" if p.channel else "unreachable",
+                    outbox_key=_digest_key(p, day) if p.channel else None,
+                    created_at=now,
+                )
+                for p in mine
+                for e in p.entries
+            }
             if ledger:
                 await s.execute(self._insert(ReminderNotice.__table__).on_conflict_do_nothing(), list(ledger.values()))
-            lists = [dict(worker_id=p.worker_id, items=_entries_json(p.entries), shown_at=now)
-                     for p in mine if p.channel]
+            lists = [
+                dict(worker_id=p.worker_id, items=_entries_json(p.entries), shown_at=now) for p in mine if p.channel
+            ]
             if lists:
                 ins = self._insert(ReminderList.__table__)
-                await s.execute(ins.on_conflict_do_update(index_elements=["worker_id"], set_={
-                    "items": ins.excluded["items"], "shown_at": ins.excluded.shown_at}), lists)
+                await s.execute(
+                    ins.on_conflict_do_update(
+                        index_elements=["worker_id"],
+                        set_={"items": ins.excluded["items"], "shown_at": ins.excluded.shown_at},
+                    ),
+                    lists,
+                )
         return taken
 
     async def queue_escalations(self, day: date, notices: Sequence[Notice], render: EscalationRender) -> int:
@@ -485,12 +632,31 @@ class ReminderStore(FeatureStore):
         wanted = {(n.case_id, n.item_key, n.due_date, n.recipient_id): n for n in ordered}
         new: dict[int, list[tuple[int, Notice]]] = {}  # lead -> [(ledger id, notice)]
         async with self.session.begin() as s:
-            stmt = (self._insert(ReminderNotice.__table__).on_conflict_do_nothing()
-                    .returning(ReminderNotice.id, ReminderNotice.case_id, ReminderNotice.item_key,
-                               ReminderNotice.due_date, ReminderNotice.recipient_id))
-            rows = [dict(case_id=n.case_id, item_key=n.item_key, due_date=n.due_date, kind="escalate",
-                         recipient_id=n.recipient_id, station_id=n.station_id, status="queued", outbox_key=None,
-                         created_at=now) for n in ordered]
+            stmt = (
+                self._insert(ReminderNotice.__table__)
+                .on_conflict_do_nothing()
+                .returning(
+                    ReminderNotice.id,
+                    ReminderNotice.case_id,
+                    ReminderNotice.item_key,
+                    ReminderNotice.due_date,
+                    ReminderNotice.recipient_id,
+                )
+            )
+            rows = [
+                dict(
+                    case_id=n.case_id,
+                    item_key=n.item_key,
+                    due_date=n.due_date,
+                    kind="escalate",
+                    recipient_id=n.recipient_id,
+                    station_id=n.station_id,
+                    status="queued",
+                    outbox_key=None,
+                    created_at=now,
+                )
+                for n in ordered
+            ]
             for ledger_id, case_id, key, due, lead in (await s.execute(stmt, rows)).all():
                 new.setdefault(lead, []).append((ledger_id, wanted[(case_id, key, due, lead)]))
             for lead, found in sorted(new.items()):
@@ -498,13 +664,27 @@ class ReminderStore(FeatureStore):
                 ids = [r[0] for r in found]
                 routed = render(lead, [r[1] for r in found])
                 if routed is None:
-                    await s.execute(update(ReminderNotice).where(ReminderNotice.id.in_(ids)).values(status="unreachable"))
+                    await s.execute(
+                        update(ReminderNotice).where(ReminderNotice.id.in_(ids)).values(status="unreachable")
+                    )
                     continue
                 channel, chat_id, payload = routed
                 key = f"escalate:{lead}:{day.isoformat()}:{ids[0]}"  # the first ledger row names the batch
-                await s.execute(self._insert(OutboxMessage).values(
-                    channel=channel, chat_id=chat_id, payload=payload, dedup_key=key, status="pending", attempts=0,
-                    available_at=now, created_at=now, last_error="").on_conflict_do_nothing())
+                await s.execute(
+                    self._insert(OutboxMessage)
+                    .values(
+                        channel=channel,
+                        chat_id=chat_id,
+                        payload=payload,
+                        dedup_key=key,
+                        status="pending",
+                        attempts=0,
+                        available_at=now,
+                        created_at=now,
+                        last_error="",
+                    )
+                    .on_conflict_do_nothing()
+                )
                 await s.execute(update(ReminderNotice).where(ReminderNotice.id.in_(ids)).values(outbox_key=key))
         return sum(len(found) for found in new.values())
 
@@ -513,33 +693,54 @@ class ReminderStore(FeatureStore):
         now = self.clock.now()
         async with self.session.begin() as s:
             ins = self._insert(ReminderList).values(worker_id=worker_id, items=_entries_json(entries), shown_at=now)
-            await s.execute(ins.on_conflict_do_update(index_elements=["worker_id"], set_={
-                "items": ins.excluded["items"], "shown_at": ins.excluded.shown_at}))
+            await s.execute(
+                ins.on_conflict_do_update(
+                    index_elements=["worker_id"],
+                    set_={"items": ins.excluded["items"], "shown_at": ins.excluded.shown_at},
+                )
+            )
 
     async def reminder_list(self, worker_id: int) -> list[ListEntry]:
         async with self.session() as s:
             row = await s.get(ReminderList, worker_id)
             if row is None:
                 return []
-            return [ListEntry(int(c), str(k), date.fromisoformat(d), str(cn), str(iname))
-                    for c, k, d, cn, iname in row.items]
+            return [
+                ListEntry(int(c), str(k), date.fromisoformat(d), str(cn), str(iname))
+                for c, k, d, cn, iname in row.items
+            ]
 
     async def complete_items(self, worker_id: int, entries: Sequence[ListEntry]) -> None:
         """Mark items done now: their clocks restart as if a matching visit had been recorded."""
         now = self.clock.now()
         async with self.session.begin() as s:
-            s.add_all([ReminderCompletion(case_id=e.case_id, item_key=e.item_key, due_date=e.due_date, done_at=now,
-                                          worker_id=worker_id) for e in entries])
+            s.add_all(
+                [
+                    ReminderCompletion(
+                        case_id=e.case_id, item_key=e.item_key, due_date=e.due_date, done_at=now, worker_id=worker_id
+                    )
+                    for e in entries
+                ]
+            )
 
     async def snooze_items(self, worker_id: int, entries: Sequence[ListEntry], until: date) -> None:
         now = self.clock.now()
         async with self.session.begin() as s:
             for e in entries:
-                ins = self._insert(ReminderSnooze).values(case_id=e.case_id, item_key=e.item_key, due_date=e.due_date,
-                                                          until_date=until, worker_id=worker_id, created_at=now)
-                await s.execute(ins.on_conflict_do_update(
-                    index_elements=["case_id", "item_key", "due_date"],
-                    set_={"until_date": until, "worker_id": worker_id, "created_at": now}))
+                ins = self._insert(ReminderSnooze).values(
+                    case_id=e.case_id,
+                    item_key=e.item_key,
+                    due_date=e.due_date,
+                    until_date=until,
+                    worker_id=worker_id,
+                    created_at=now,
+                )
+                await s.execute(
+                    ins.on_conflict_do_update(
+                        index_elements=["case_id", "item_key", "due_date"],
+                        set_={"until_date": until, "worker_id": worker_id, "created_at": now},
+                    )
+                )
 
     # -- views ------------------------------------------------------------------------------
     async def delivery_problems(self, worker_ids: Sequence[int]) -> dict[int, str]:
@@ -547,13 +748,20 @@ class ReminderStore(FeatureStore):
         if not worker_ids:
             return {}
         async with self.session() as s:
-            latest = (select(ReminderDigest.worker_id, func.max(ReminderDigest.digest_date).label("d"))
-                      .where(ReminderDigest.worker_id.in_(worker_ids)).group_by(ReminderDigest.worker_id).subquery())
-            stmt = (select(ReminderDigest.worker_id, ReminderDigest.status, OutboxMessage.status,
-                           OutboxMessage.last_error)
-                    .join(latest, and_(latest.c.worker_id == ReminderDigest.worker_id,
-                                       latest.c.d == ReminderDigest.digest_date))
-                    .outerjoin(OutboxMessage, OutboxMessage.dedup_key == ReminderDigest.outbox_key))
+            latest = (
+                select(ReminderDigest.worker_id, func.max(ReminderDigest.digest_date).label("d"))
+                .where(ReminderDigest.worker_id.in_(worker_ids))
+                .group_by(ReminderDigest.worker_id)
+                .subquery()
+            )
+            stmt = (
+                select(ReminderDigest.worker_id, ReminderDigest.status, OutboxMessage.status, OutboxMessage.last_error)
+                .join(
+                    latest,
+                    and_(latest.c.worker_id == ReminderDigest.worker_id, latest.c.d == ReminderDigest.digest_date),
+                )
+                .outerjoin(OutboxMessage, OutboxMessage.dedup_key == ReminderDigest.outbox_key)
+            )
             found: dict[int, str] = {}
             for worker_id, status, sent, error in (await s.execute(stmt)).all():
                 if status == "unreachable":
@@ -564,8 +772,13 @@ class ReminderStore(FeatureStore):
 
     async def digests_on(self, day: date) -> dict[str, int]:
         async with self.session() as s:
-            rows = (await s.execute(select(ReminderDigest.status, func.count()).where(ReminderDigest.digest_date == day)
-                                    .group_by(ReminderDigest.status))).all()
+            rows = (
+                await s.execute(
+                    select(ReminderDigest.status, func.count())
+                    .where(ReminderDigest.digest_date == day)
+                    .group_by(ReminderDigest.status)
+                )
+            ).all()
             return {status: n for status, n in rows}
 
 

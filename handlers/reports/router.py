@@ -1,6 +1,6 @@
 """Leads, admins and supervisors in chat: `本站统计 [上月|2026-11]`, `覆盖率`, `危险事件` (the same numbers as
-`shegong report monthly`), and `看板` (a one-time link to the dashboard, handlers/reports/web.py). `逾期` stays with the reminders
-feature, whose computation the report's overdue count is."""
+`shegong report monthly`), and `看板` (a one-time link to the dashboard, handlers/reports/web.py). `逾期` stays with
+the reminders feature, whose computation the report's overdue count is."""
 
 from __future__ import annotations
 
@@ -56,8 +56,13 @@ async def _report(ctx: Context, viewer: Viewer, match: re.Match[str], what: str)
         report = await build_report(ctx.services.store, viewer.area, month, ctx.services.clock.now())
     except (ReportError, ValueError) as exc:
         return Reply(str(exc))
-    await ctx.services.store.audit(f"worker:{viewer.worker_id}", "report.read", target=f"{viewer.area.scope}",
-                                   worker_id=viewer.worker_id, detail={"month": str(month), "view": what})
+    await ctx.services.store.audit(
+        f"worker:{viewer.worker_id}",
+        "report.read",
+        target=f"{viewer.area.scope}",
+        worker_id=viewer.worker_id,
+        detail={"month": str(month), "view": what},
+    )
     return report
 
 
@@ -88,14 +93,18 @@ async def dashboard(ctx: Context, viewer: Viewer) -> Reply:
         link = await new_link(ctx.services, viewer)
     except ValueError as exc:
         return Reply(str(exc))
-    return Reply(f"📊 {viewer.area.label} 看板：\n{link}\n链接 {LINK_MINUTES} 分钟内有效，只能打开一次；"
-                 f"打开后 {SESSION_HOURS} 小时内可用。请不要转发给他人。")
+    return Reply(
+        f"📊 {viewer.area.label} 看板：\n{link}\n链接 {LINK_MINUTES} 分钟内有效，只能打开一次；"
+        f"打开后 {SESSION_HOURS} 小时内可用。请不要转发给他人。"
+    )
 
 
 for _command, _name in ((STATS, "本站统计"), (COVERAGE, "覆盖率"), (DANGER, "危险事件"), (DASHBOARD, "看板")):
+
     def _refuse(name: str) -> Any:
         async def refuse(ctx: Context, worker: WorkerRecord) -> Reply:
             return Reply(LEAD_ONLY.format(name))
+
         return refuse
 
     router.message(_command, IsWorker())(_refuse(_name))

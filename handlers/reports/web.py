@@ -52,9 +52,11 @@ SESSION_HOURS = 8
 COOKIE = "shegong_dash"
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 AREA_CACHE_SECONDS = 30  # an area's report (many stations) is reused this long; a station's is always fresh
-PAGE_HEADERS = {"Cache-Control": "no-store",
-                "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; "
-                                           "form-action 'self'; base-uri 'none'"}
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; "
+    "form-action 'self'; base-uri 'none'",
+}
 Handler = Callable[[web.Request, Viewer, str], Awaitable[web.StreamResponse]]
 
 
@@ -70,8 +72,13 @@ async def new_link(services: Services, viewer: Viewer) -> str:
     if isinstance(services.store.secrets, UnavailableSecrets):
         raise ValueError("系统还没有配置加密密钥，暂时不能打开看板，请联系管理员。")
     token = secrets.token_urlsafe(24)
-    await save_token(services.store, LINK_PREFIX, _hash(token), viewer.worker_id,
-                     services.clock.now() + timedelta(minutes=LINK_MINUTES))
+    await save_token(
+        services.store,
+        LINK_PREFIX,
+        _hash(token),
+        viewer.worker_id,
+        services.clock.now() + timedelta(minutes=LINK_MINUTES),
+    )
     return f"{base}/dashboard/login?t={token}"
 
 
@@ -97,17 +104,34 @@ class Dashboard:
         worker_id = await take_link(self.services.store, _hash(request.query.get("t", "")))
         viewer = await viewer_by_id(self.services.store, worker_id) if worker_id is not None else None
         if viewer is None:
-            return _html(message_page("链接已失效", "这个看板链接已用过或已过期（10 分钟内有效，只能打开一次）。"
-                                                   "请在聊天里重新发送“看板”获取新链接。"), status=403)
+            return _html(
+                message_page(
+                    "链接已失效",
+                    "这个看板链接已用过或已过期（10 分钟内有效，只能打开一次）。请在聊天里重新发送“看板”获取新链接。",
+                ),
+                status=403,
+            )
         sid = secrets.token_urlsafe(32)
-        await save_token(self.services.store, SESSION_PREFIX, _hash(sid), viewer.worker_id,
-                         self.services.clock.now() + timedelta(hours=SESSION_HOURS))
-        await self.services.store.audit(f"worker:{viewer.worker_id}", "dashboard.login", target=viewer.area.scope,
-                                        worker_id=viewer.worker_id)
+        await save_token(
+            self.services.store,
+            SESSION_PREFIX,
+            _hash(sid),
+            viewer.worker_id,
+            self.services.clock.now() + timedelta(hours=SESSION_HOURS),
+        )
+        await self.services.store.audit(
+            f"worker:{viewer.worker_id}", "dashboard.login", target=viewer.area.scope, worker_id=viewer.worker_id
+        )
         response = web.HTTPSeeOther("/dashboard/")
-        response.set_cookie(COOKIE, f"{sid}.{self._sign(sid)}", max_age=SESSION_HOURS * 3600, path="/dashboard",
-                            httponly=True, samesite="Lax",
-                            secure=self.services.settings.public_url.startswith("https://"))
+        response.set_cookie(
+            COOKIE,
+            f"{sid}.{self._sign(sid)}",
+            max_age=SESSION_HOURS * 3600,
+            path="/dashboard",
+            httponly=True,
+            samesite="Lax",
+            secure=self.services.settings.public_url.startswith("https://"),
+        )
         raise response
 
     async def logout(self, request: web.Request) -> web.StreamResponse:
@@ -125,9 +149,15 @@ class Dashboard:
             worker_id = await session_worker(self.services.store, _hash(sid)) if sid else None
             viewer = await viewer_by_id(self.services.store, worker_id) if worker_id is not None else None
             if viewer is None or sid is None:
-                return _html(message_page("请先登录", "请在聊天里发送“看板”，点开收到的链接登录（链接 10 分钟内有效，"
-                                                      "登录后 8 小时内可用）。"), status=401)
+                return _html(
+                    message_page(
+                        "请先登录",
+                        "请在聊天里发送“看板”，点开收到的链接登录（链接 10 分钟内有效，登录后 8 小时内可用）。",
+                    ),
+                    status=401,
+                )
             return await handler(request, viewer, self._csrf(sid))
+
         return run
 
     # -- data ----------------------------------------------------------------------------------
@@ -186,11 +216,17 @@ class Dashboard:
             base, title = "/dashboard/", f"{viewer.area.label} 看板"
         body = overview(report, viewer, csrf, base, station[0] if station and viewer.is_supervisor else None)
         if station is not None and viewer.is_supervisor:
-            body += (f'<section class="wide"><a class="button" href="/dashboard/cases?station={station[0]}">'
-                     '对象名单（脱敏）</a> <a class="button" href="/dashboard/">返回本地区</a></section>')
-        await self.services.store.audit(f"worker:{viewer.worker_id}", "report.read", worker_id=viewer.worker_id,
-                                        target=f"station:{station[1]}" if station else viewer.area.scope,
-                                        detail={"month": str(month), "via": "dashboard"})
+            body += (
+                f'<section class="wide"><a class="button" href="/dashboard/cases?station={station[0]}">'
+                '对象名单（脱敏）</a> <a class="button" href="/dashboard/">返回本地区</a></section>'
+            )
+        await self.services.store.audit(
+            f"worker:{viewer.worker_id}",
+            "report.read",
+            worker_id=viewer.worker_id,
+            target=f"station:{station[1]}" if station else viewer.area.scope,
+            detail={"month": str(month), "via": "dashboard"},
+        )
         return _html(page(title, viewer, body, csrf, month.label))
 
     async def cases(self, request: web.Request, viewer: Viewer, csrf: str) -> web.StreamResponse:
@@ -202,34 +238,58 @@ class Dashboard:
         filters = {k: request.query.get(k, "") for k in ("worker", "category", "overdue", "station")}
         workers = sorted({(c.worker_id, c.worker_name) for c in lines if c.worker_id is not None}, key=lambda w: w[1])
         categories = sorted({cat for c in lines for cat in c.categories})
-        shown = [c for c in lines
-                 if (not filters["worker"] or str(c.worker_id) == filters["worker"])
-                 and (not filters["category"] or filters["category"] in c.categories)
-                 and (not filters["overdue"] or any(d[2] > 0 for d in due.get(c.id, [])))]
-        await self.services.store.audit(f"worker:{viewer.worker_id}", "case.read", worker_id=viewer.worker_id,
-                                        target=f"cases:station:{station[0]}", detail={"count": len(shown),
-                                                                                      "via": "dashboard"})
-        body = case_list(shown, due, self.services.store.tz, filters, [(i or 0, n) for i, n in workers], categories,
-                         masked=viewer.is_supervisor)
+        shown = [
+            c
+            for c in lines
+            if (not filters["worker"] or str(c.worker_id) == filters["worker"])
+            and (not filters["category"] or filters["category"] in c.categories)
+            and (not filters["overdue"] or any(d[2] > 0 for d in due.get(c.id, [])))
+        ]
+        await self.services.store.audit(
+            f"worker:{viewer.worker_id}",
+            "case.read",
+            worker_id=viewer.worker_id,
+            target=f"cases:station:{station[0]}",
+            detail={"count": len(shown), "via": "dashboard"},
+        )
+        body = case_list(
+            shown,
+            due,
+            self.services.store.tz,
+            filters,
+            [(i or 0, n) for i, n in workers],
+            categories,
+            masked=viewer.is_supervisor,
+        )
         return _html(page(f"{station[1]} 服务对象", viewer, body, csrf))
 
     async def _case(self, request: web.Request, viewer: Viewer) -> Any:
         if viewer.is_supervisor or viewer.station_id is None:
             raise web.HTTPForbidden(text="督导可以查看汇总和脱敏名单，不能查看个案详情。")
         case_id = request.match_info["case_id"]
-        case = await CaseworkStore.of(self.services.store).case_by_id(int(case_id), viewer.station_id) if case_id.isdigit() else None
+        case = (
+            await CaseworkStore.of(self.services.store).case_by_id(int(case_id), viewer.station_id)
+            if case_id.isdigit()
+            else None
+        )
         if case is None:
             raise web.HTTPForbidden(text="无权查看这个服务对象（不属于本站）。")
         return case
 
-    async def case(self, request: web.Request, viewer: Viewer, csrf: str, revealed: tuple[str, str] | None = None,
-                   error: str = "") -> web.StreamResponse:
+    async def case(
+        self, request: web.Request, viewer: Viewer, csrf: str, revealed: tuple[str, str] | None = None, error: str = ""
+    ) -> web.StreamResponse:
         case = await self._case(request, viewer)
         store = self.services.store
         visits = await CaseworkStore.of(store).visits_of_case(case.id, limit=100)
         due = sorted((await self._due(viewer.station_id or 0)).get(case.id, []), key=lambda d: d[1])
-        await store.audit(f"worker:{viewer.worker_id}", "case.read", target=f"case:{case.id}",
-                          worker_id=viewer.worker_id, detail={"via": "dashboard"})
+        await store.audit(
+            f"worker:{viewer.worker_id}",
+            "case.read",
+            target=f"case:{case.id}",
+            worker_id=viewer.worker_id,
+            detail={"via": "dashboard"},
+        )
         return _html(page(case.name, viewer, case_page(case, visits, due, store.tz, csrf, revealed, error), csrf))
 
     async def reveal(self, request: web.Request, viewer: Viewer, csrf: str) -> web.StreamResponse:
@@ -241,8 +301,13 @@ class Dashboard:
         if len(reason) < 2:
             return await self.case(request, viewer, csrf, error="请写明查看完整号码的原因。")
         numbers = await case_numbers(self.services.store, case.id, viewer.station_id or 0)
-        await self.services.store.audit(f"worker:{viewer.worker_id}", "case.reveal", target=f"case:{case.id}",
-                                        worker_id=viewer.worker_id, detail={"reason": reason, "via": "dashboard"})
+        await self.services.store.audit(
+            f"worker:{viewer.worker_id}",
+            "case.reveal",
+            target=f"case:{case.id}",
+            worker_id=viewer.worker_id,
+            detail={"reason": reason, "via": "dashboard"},
+        )
         return await self.case(request, viewer, csrf, revealed=numbers)
 
     async def download(self, request: web.Request, viewer: Viewer, csrf: str) -> web.StreamResponse:
@@ -251,18 +316,26 @@ class Dashboard:
         report = await self._report(viewer, station, month)
         kind = request.match_info["kind"]
         name = f"{report['area']['name']}-{month}"  # type: ignore[index]
-        await self.services.store.audit(f"worker:{viewer.worker_id}", "report.export", worker_id=viewer.worker_id,
-                                        target=f"station:{station[1]}" if station else viewer.area.scope,
-                                        detail={"month": str(month), "format": kind, "via": "dashboard"})
+        await self.services.store.audit(
+            f"worker:{viewer.worker_id}",
+            "report.export",
+            worker_id=viewer.worker_id,
+            target=f"station:{station[1]}" if station else viewer.area.scope,
+            detail={"month": str(month), "format": kind, "via": "dashboard"},
+        )
         if kind == "xlsx":
             buffer = io.BytesIO()
             cases = None
             if station is not None and not viewer.is_supervisor:
-                cases = {w["worker_id"]: await CaseworkStore.of(self.services.store).cases_of_worker(w["worker_id"])
-                         for w in report["workers"] if w["worker_id"] is not None}  # type: ignore[attr-defined]
+                cases = {
+                    w["worker_id"]: await CaseworkStore.of(self.services.store).cases_of_worker(w["worker_id"])
+                    for w in report["workers"]  # type: ignore[attr-defined]
+                    if w["worker_id"] is not None
+                }
             write_report_xlsx(report, buffer, cases)
-            return _download(buffer.getvalue(), f"{name}.xlsx",
-                             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+            return _download(
+                buffer.getvalue(), f"{name}.xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+            )
         return _download(report_csv(report).encode("utf-8-sig"), f"{name}.csv", "text/csv; charset=utf-8")
 
 
@@ -273,15 +346,57 @@ def report_csv(report: dict[str, Any]) -> str:
     if report["area"]["level"] == "station":
         writer.writerow(["月份", "社工站", "社工", "负责对象", "已服务", "覆盖率", "入户", "走访次数", "逾期事项"])
         for w in report["workers"]:
-            writer.writerow([report["month"], w["station"], w["name"], w["cases"], w["served"], w["served_rate"],
-                             w["home_visited"], w["visits"], w["overdue"]])
+            writer.writerow(
+                [
+                    report["month"],
+                    w["station"],
+                    w["name"],
+                    w["cases"],
+                    w["served"],
+                    w["served_rate"],
+                    w["home_visited"],
+                    w["visits"],
+                    w["overdue"],
+                ]
+            )
     else:
-        writer.writerow(["月份", "社工站", "市", "县区", "镇街", "在册", "已服务", "覆盖率", "入户", "入户率", "走访次数",
-                         "逾期事项", "危险事件", "未跟进"])
+        writer.writerow(
+            [
+                "月份",
+                "社工站",
+                "市",
+                "县区",
+                "镇街",
+                "在册",
+                "已服务",
+                "覆盖率",
+                "入户",
+                "入户率",
+                "走访次数",
+                "逾期事项",
+                "危险事件",
+                "未跟进",
+            ]
+        )
         for s in report["stations"]:
-            writer.writerow([report["month"], s["name"], s["city"], s["district"], s["town"], s["active_cases"],
-                             s["served"], s["served_rate"], s["home_visited"], s["home_rate"], s["visits"],
-                             s["overdue"], s["danger_events"], s["danger_open"]])
+            writer.writerow(
+                [
+                    report["month"],
+                    s["name"],
+                    s["city"],
+                    s["district"],
+                    s["town"],
+                    s["active_cases"],
+                    s["served"],
+                    s["served_rate"],
+                    s["home_visited"],
+                    s["home_rate"],
+                    s["visits"],
+                    s["overdue"],
+                    s["danger_events"],
+                    s["danger_open"],
+                ]
+            )
     return out.getvalue()
 
 
@@ -290,17 +405,27 @@ def _html(text: str, status: int = 200) -> web.Response:
 
 
 def _download(body: bytes, filename: str, content_type: str) -> web.Response:
-    return web.Response(body=body, headers={
-        **PAGE_HEADERS, "Content-Type": content_type,
-        "Content-Disposition": f"attachment; filename=\"report\"; filename*=UTF-8''{quote(filename)}"})
+    return web.Response(
+        body=body,
+        headers={
+            **PAGE_HEADERS,
+            "Content-Type": content_type,
+            "Content-Disposition": f"attachment; filename=\"report\"; filename*=UTF-8''{quote(filename)}",
+        },
+    )
 
 
 def routes(services: Services) -> list[web.AbstractRouteDef]:
     d = Dashboard(services)
-    return [web.get("/dashboard/login", d.login), web.post("/dashboard/logout", d.logout),
-            web.get("/dashboard/", d.guarded(d.home)), web.get("/dashboard", d.guarded(d.home)),
-            web.get("/dashboard/station/{station_id}", d.guarded(d.home)),
-            web.get("/dashboard/cases", d.guarded(d.cases)), web.get("/dashboard/case/{case_id}", d.guarded(d.case)),
-            web.post("/dashboard/case/{case_id}/reveal", d.guarded(d.reveal)),
-            web.get("/dashboard/download/report.{kind:xlsx|csv}", d.guarded(d.download)),
-            web.static("/dashboard/static", STATIC_DIR)]
+    return [
+        web.get("/dashboard/login", d.login),
+        web.post("/dashboard/logout", d.logout),
+        web.get("/dashboard/", d.guarded(d.home)),
+        web.get("/dashboard", d.guarded(d.home)),
+        web.get("/dashboard/station/{station_id}", d.guarded(d.home)),
+        web.get("/dashboard/cases", d.guarded(d.cases)),
+        web.get("/dashboard/case/{case_id}", d.guarded(d.case)),
+        web.post("/dashboard/case/{case_id}/reveal", d.guarded(d.reveal)),
+        web.get("/dashboard/download/report.{kind:xlsx|csv}", d.guarded(d.download)),
+        web.static("/dashboard/static", STATIC_DIR),
+    ]

@@ -26,19 +26,25 @@ def redaction() -> Iterator[None]:
     logging.setLogRecordFactory(original)
 
 
-@pytest.mark.parametrize("raw, masked", [
-    (ID, "4401**********1234"),
-    ("44010619900101123X", "4401**********123X"),
-    (MOBILE, "138****5678"),
-    ("电话：138-1234-5678，身份证 440106199001011234。", "电话：138****5678，身份证 4401**********1234。"),
-    ("+8613812345678", "+86138****5678"),
-    ("订单 20261128091500123456789 和 12812345678", "订单 20261128091500123456789 和 12812345678"),
-    ("１３８１２３４５６７８", "138****5678"),  # full-width digits from a Chinese keyboard
-    # JSON-escaped text, as database debug logs show it: \u8bc1 (证) ends in a digit.
-    ('"\\u8bc1440106199001011234\\u53f713812345678"', '"\\u8bc14401**********1234\\u53f7138****5678"'),
-    # WeChat callback URLs in the access log carry the sender's openid.
-    ("POST /wechat?signature=ab&openid=oAbC_12-x&timestamp=1 HTTP/1.1", "POST /wechat?signature=ab&openid=***&timestamp=1 HTTP/1.1"),
-])
+@pytest.mark.parametrize(
+    "raw, masked",
+    [
+        (ID, "4401**********1234"),
+        ("44010619900101123X", "4401**********123X"),
+        (MOBILE, "138****5678"),
+        ("电话：138-1234-5678，身份证 440106199001011234。", "电话：138****5678，身份证 4401**********1234。"),
+        ("+8613812345678", "+86138****5678"),
+        ("订单 20261128091500123456789 和 12812345678", "订单 20261128091500123456789 和 12812345678"),
+        ("１３８１２３４５６７８", "138****5678"),  # full-width digits from a Chinese keyboard
+        # JSON-escaped text, as database debug logs show it: \u8bc1 (证) ends in a digit.
+        ('"\\u8bc1440106199001011234\\u53f713812345678"', '"\\u8bc14401**********1234\\u53f7138****5678"'),
+        # WeChat callback URLs in the access log carry the sender's openid.
+        (
+            "POST /wechat?signature=ab&openid=oAbC_12-x&timestamp=1 HTTP/1.1",
+            "POST /wechat?signature=ab&openid=***&timestamp=1 HTTP/1.1",
+        ),
+    ],
+)
 def test_redact(raw: str, masked: str) -> None:
     assert redact(raw) == masked
 
@@ -75,24 +81,38 @@ def test_json_lines_carry_extra_fields(redaction: None) -> None:
 
 def test_json_extras_of_every_type_are_masked() -> None:
     record = logging.LogRecord("shegong.x", logging.INFO, __file__, 1, "sent", None, None)
-    record.__dict__.update(phone_as_int=int(MOBILE), user_id=700000001, count=3, ok=True, ms=1.5,
-                           header={"Referer": f"/chat?id={ID}"}, nothing=None)
+    record.__dict__.update(
+        phone_as_int=int(MOBILE),
+        user_id=700000001,
+        count=3,
+        ok=True,
+        ms=1.5,
+        header={"Referer": f"/chat?id={ID}"},
+        nothing=None,
+    )
     entry = json.loads(JsonFormatter().format(record))
     assert entry["phone_as_int"] == "138****5678" and MOBILE not in json.dumps(entry)
     assert ID not in json.dumps(entry, ensure_ascii=False) and "4401**********1234" in entry["header"]
     assert (entry["user_id"], entry["count"], entry["ok"], entry["ms"], entry["nothing"]) == (
-        700000001, 3, True, 1.5, None)
+        700000001,
+        3,
+        True,
+        1.5,
+        None,
+    )
 
 
 async def test_chat_with_personal_numbers_logs_none_of_them(
-        base_url: str, redaction: None, caplog: pytest.LogCaptureFixture) -> None:
+    base_url: str, redaction: None, caplog: pytest.LogCaptureFixture
+) -> None:
     text = f"我的电话是{MOBILE}，身份证{ID}，低保怎么申请"
     caplog.set_level(logging.DEBUG)
     async with aiohttp.ClientSession() as http:
         for message_id in ("pii-1", "pii-1"):  # the second is a duplicate: the dedup path logs too
             body = {"text": text, "message_id": message_id}
-            async with http.post(f"{base_url}/api/chat?phone={MOBILE}", json=body,
-                                 headers={"Referer": f"{base_url}/chat?id={ID}"}) as r:
+            async with http.post(
+                f"{base_url}/api/chat?phone={MOBILE}", json=body, headers={"Referer": f"{base_url}/chat?id={ID}"}
+            ) as r:
                 assert r.status == 200
     # The access line is written after the response went out, so the client can be faster than the log.
     deadline = time.monotonic() + 30
@@ -112,10 +132,17 @@ async def test_chat_with_personal_numbers_logs_none_of_them(
 
 def test_serve_logging_writes_masked_json_lines() -> None:
     # A fresh interpreter: logging configuration is process-wide and pytest has already configured this one.
-    code = ("import logging; from bot.cli import _setup_logging; _setup_logging('INFO', json_lines=True); "
-            f"logging.getLogger('shegong.x').info('call %s', '{MOBILE}', extra={{'channel': 'web'}}); "
-            "logging.getLogger('shegong.x').debug('not at INFO')")
+    code = (
+        "import logging; from bot.cli import _setup_logging; _setup_logging('INFO', json_lines=True); "
+        f"logging.getLogger('shegong.x').info('call %s', '{MOBILE}', extra={{'channel': 'web'}}); "
+        "logging.getLogger('shegong.x').debug('not at INFO')"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     [line] = done.stderr.splitlines()
-    assert json.loads(line) | {"time": ""} == {"time": "", "level": "INFO", "logger": "shegong.x",
-                                               "message": "call 138****5678", "channel": "web"}
+    assert json.loads(line) | {"time": ""} == {
+        "time": "",
+        "level": "INFO",
+        "logger": "shegong.x",
+        "message": "call 138****5678",
+        "channel": "web",
+    }

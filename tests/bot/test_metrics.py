@@ -11,7 +11,7 @@ import pytest
 from bot import metrics
 from bot.routing.middlewares import measure
 
-SAMPLE = re.compile(r'^([a-z_]+)(?:\{(.*)\})? (\S+)$')
+SAMPLE = re.compile(r"^([a-z_]+)(?:\{(.*)\})? (\S+)$")
 
 
 def parse(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -41,7 +41,9 @@ def value(samples: dict, name: str, **labels: str) -> float:
 
 async def test_counters_move_with_messages(base_url: str) -> None:
     # The registry is process-wide (other tests count too), so everything is compared as a difference.
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:  # one visitor: the cookie is kept
+    async with aiohttp.ClientSession(
+        cookie_jar=aiohttp.CookieJar(unsafe=True)
+    ) as http:  # one visitor: the cookie is kept
         before = await scrape(http, base_url)
 
         async def chat(text: str, message_id: str) -> list:
@@ -65,8 +67,9 @@ async def test_counters_move_with_messages(base_url: str) -> None:
     assert moved("shegong_reply_seconds_count", channel="web") == 2
     assert moved("shegong_reply_seconds_bucket", channel="web", le="+Inf") == 2
     assert moved("shegong_reply_seconds_sum", channel="web") > 0
-    buckets = [v for (n, labels), v in after.items() if n == "shegong_reply_seconds_bucket"
-               and ("channel", "web") in labels]
+    buckets = [
+        v for (n, labels), v in after.items() if n == "shegong_reply_seconds_bucket" and ("channel", "web") in labels
+    ]
     assert buckets == sorted(buckets), "histogram buckets must be cumulative"
 
 
@@ -117,8 +120,10 @@ def test_render_escapes_labels_and_cumulates_buckets() -> None:
 async def test_metrics_token_when_configured(tmp_path, clock) -> None:
     from live_app import serve_app, sqlite_settings
 
-    async with serve_app(sqlite_settings(tmp_path, metrics_token="s3cret"), clock) as url, \
-            aiohttp.ClientSession() as http:
+    async with (
+        serve_app(sqlite_settings(tmp_path, metrics_token="s3cret"), clock) as url,
+        aiohttp.ClientSession() as http,
+    ):
         for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret"}):
             async with http.get(f"{url}/metrics", headers=headers) as r:
                 assert r.status == 401 and r.headers["WWW-Authenticate"].startswith("Bearer")

@@ -17,7 +17,9 @@ async def test_health_and_readiness(base_url: str) -> None:
 
 async def test_web_chat_answers_with_citation_and_dedups(base_url: str) -> None:
     payload = {"text": "高龄津贴怎么申请", "message_id": "abc"}
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:  # the session cookie, as a browser keeps it
+    async with aiohttp.ClientSession(
+        cookie_jar=aiohttp.CookieJar(unsafe=True)
+    ) as http:  # the session cookie, as a browser keeps it
         async with http.post(f"{base_url}/api/chat", json=payload) as r:
             assert r.status == 200
             [reply] = (await r.json())["replies"]
@@ -27,12 +29,15 @@ async def test_web_chat_answers_with_citation_and_dedups(base_url: str) -> None:
             assert (await r.json())["replies"] == []
 
 
-@pytest.mark.parametrize("body, status", [
-    (b"{not json", 400),
-    (b'["a list"]', 400),
-    (b'{"text": 5}', 400),
-    (b"x" * (1024 * 1024 + 10), 413),
-])
+@pytest.mark.parametrize(
+    "body, status",
+    [
+        (b"{not json", 400),
+        (b'["a list"]', 400),
+        (b'{"text": 5}', 400),
+        (b"x" * (1024 * 1024 + 10), 413),
+    ],
+)
 async def test_bad_requests_get_4xx(base_url: str, body: bytes, status: int) -> None:
     async with aiohttp.ClientSession() as http:
         async with http.post(f"{base_url}/api/chat", data=body, headers={"Content-Type": "application/json"}) as r:

@@ -23,8 +23,21 @@ OLD_ID_AS_18 = with_check("44010619520315018")
 LOWER_X_ID = "440106194805200012"
 HE_ID = "440106199001011235"
 NUMERIC_ID = 440106194001010013  # typed into a number cell: Excel keeps 15 significant digits
-HEADER = ["序号", "姓名", "性别", "所属村居", "详细地址", "联系方式", "本人电话", "公民身份号码", "人员类别", "风险级别",
-          "责任社工", "上次走访日期", "备注"]
+HEADER = [
+    "序号",
+    "姓名",
+    "性别",
+    "所属村居",
+    "详细地址",
+    "联系方式",
+    "本人电话",
+    "公民身份号码",
+    "人员类别",
+    "风险级别",
+    "责任社工",
+    "上次走访日期",
+    "备注",
+]
 IGNORED = ["序号", "性别", "备注"]
 SHEET = "服务对象名单"
 
@@ -49,16 +62,62 @@ def build_messy_roster(path: Path) -> Path:
     sheet.merge_cells(start_row=1, start_column=1, end_row=1, end_column=len(HEADER))
     sheet.append(["填报单位：石牌街社工站", None, None, None, None, None, None, None, None, "日期：2026-11-30"])
     sheet.append(HEADER)
-    sheet.append([1, "何　亚妹", "女", "石牌村", "石牌东路1号", None, "13812345678", HE_ID, "特困、独居", "高", "王芳",
-                  datetime(2026, 10, 15), None])  # line 4
-    sheet.append([2, "李 伯", "男", None, "石牌东路3号", "020-12345678", None, OLD_ID, "低保户/残疾人", None, None,
-                  None, "子女在外地"])  # line 5
-    sheet.append([3, "陈婆", "女", None, "石牌西路2号", "(0757)8123 4567", None, lower_x_id(), "特困人员", "中风险",
-                  "王芳", "2026/9/1", None])  # line 6
+    sheet.append(
+        [
+            1,
+            "何　亚妹",
+            "女",
+            "石牌村",
+            "石牌东路1号",
+            None,
+            "13812345678",
+            HE_ID,
+            "特困、独居",
+            "高",
+            "王芳",
+            datetime(2026, 10, 15),
+            None,
+        ]
+    )  # line 4
+    sheet.append(
+        [
+            2,
+            "李 伯",
+            "男",
+            None,
+            "石牌东路3号",
+            "020-12345678",
+            None,
+            OLD_ID,
+            "低保户/残疾人",
+            None,
+            None,
+            None,
+            "子女在外地",
+        ]
+    )  # line 5
+    sheet.append(
+        [
+            3,
+            "陈婆",
+            "女",
+            None,
+            "石牌西路2号",
+            "(0757)8123 4567",
+            None,
+            lower_x_id(),
+            "特困人员",
+            "中风险",
+            "王芳",
+            "2026/9/1",
+            None,
+        ]
+    )  # line 6
     sheet.merge_cells("D4:D6")  # one 村居 for three rows
     sheet.append([4, "张三", "男", "龙口村", "", "", "", NUMERIC_ID, "低保", "低", "", None, None])  # line 7
-    sheet.append([5, "赵六", "男", "龙口村", "", "", "", with_check("44010619450707001"), "五保户", "低", "", None,
-                  None])  # line 8
+    sheet.append(
+        [5, "赵六", "男", "龙口村", "", "", "", with_check("44010619450707001"), "五保户", "低", "", None, None]
+    )  # line 8
     sheet.append([None, "合计", None, None, None, None, None, None, "5 人"])  # line 9
     sheet.append(["填表人：王芳", None, None, None, "审核：李敏"])  # line 10
     book.save(path)

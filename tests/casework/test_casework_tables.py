@@ -16,9 +16,16 @@ from handlers.reminders.rules import load_rulebook
 def test_the_shipped_category_table_covers_the_store_and_the_issue_spellings() -> None:
     table = load_categories()
     assert set(CATEGORIES) <= set(table.names)
-    for spelling, name in [("特困", "特困分散供养"), ("特困人员", "特困分散供养"), ("独居", "独居老人"), ("低保户", "低保"),
-                           ("低保（收入不固定）", "低保收入不固定"), ("低保(收入不固定)", "低保收入不固定"),
-                           ("事实孤儿", "事实无人抚养儿童"), (" 低 保 ", "低保")]:
+    for spelling, name in [
+        ("特困", "特困分散供养"),
+        ("特困人员", "特困分散供养"),
+        ("独居", "独居老人"),
+        ("低保户", "低保"),
+        ("低保（收入不固定）", "低保收入不固定"),
+        ("低保(收入不固定)", "低保收入不固定"),
+        ("事实孤儿", "事实无人抚养儿童"),
+        (" 低 保 ", "低保"),
+    ]:
         assert table.canonical(spelling) == name, spelling
     assert table.canonical("五保户") is None
 
@@ -31,9 +38,18 @@ def test_import_and_reminder_rules_read_every_spelling_the_same_way() -> None:
         assert rules.items_for([spelling]) == rules.items_for([name]), spelling
 
 
-@pytest.mark.parametrize(("cell", "expected"), [
-    ("低保、独居", ("低保", "独居老人")), ("低保/残疾人", ("低保", "残疾人")), ("特困，独居；高龄", ("特困分散供养", "独居老人", "高龄老人")),
-    ("低保,低保户", ("低保",)), ("低保；残疾", ("低保", "残疾人")), ("低保 残疾人", ("低保", "残疾人")), ("低保／留守", ("低保", "留守儿童"))])
+@pytest.mark.parametrize(
+    ("cell", "expected"),
+    [
+        ("低保、独居", ("低保", "独居老人")),
+        ("低保/残疾人", ("低保", "残疾人")),
+        ("特困，独居；高龄", ("特困分散供养", "独居老人", "高龄老人")),
+        ("低保,低保户", ("低保",)),
+        ("低保；残疾", ("低保", "残疾人")),
+        ("低保 残疾人", ("低保", "残疾人")),
+        ("低保／留守", ("低保", "留守儿童")),
+    ],
+)
 def test_several_categories_in_one_cell(cell: str, expected: tuple[str, ...]) -> None:
     assert parse_categories(cell) == (expected, [])
 
@@ -43,13 +59,16 @@ def test_unknown_and_empty_categories_are_reasons_without_the_whole_list() -> No
     assert parse_categories(" ") == ((), ["类别不能为空"])
 
 
-@pytest.mark.parametrize(("body", "line", "words"), [
-    ("低保\t低保户\n特困分散供养\t低保户\n", 2, "低保户"),
-    ("低保\t低保户\t\n", 1, "空的写法"),
-    ("\t低保户\n", 1, "第一列应为类别名"),
-    ("低 保\n", 1, "不要含空格"),
-    ("# 只有注释\n低保\n低保\n", 3, "低保"),
-])
+@pytest.mark.parametrize(
+    ("body", "line", "words"),
+    [
+        ("低保\t低保户\n特困分散供养\t低保户\n", 2, "低保户"),
+        ("低保\t低保户\t\n", 1, "空的写法"),
+        ("\t低保户\n", 1, "第一列应为类别名"),
+        ("低 保\n", 1, "不要含空格"),
+        ("# 只有注释\n低保\n低保\n", 3, "低保"),
+    ],
+)
 def test_category_table_errors_name_file_and_line(tmp_path: Path, body: str, line: int, words: str) -> None:
     path = tmp_path / "categories.tsv"
     path.write_text(body, encoding="utf-8")
@@ -60,10 +79,16 @@ def test_category_table_errors_name_file_and_line(tmp_path: Path, body: str, lin
 
 def test_the_shipped_header_table_knows_the_issue_synonyms() -> None:
     table = load_headers()
-    expected = {"村居": ["所属村居", "村(居)", "村（居）", "社区"], "住址": ["详细地址", "家庭住址"],
-                "电话": ["联系方式", "联系电话", "手机", "本人电话"], "风险等级": ["风险级别", "风险"],
-                "负责社工": ["责任社工", "社工"], "身份证号": ["身份证", "公民身份号码", "身份证号码"],
-                "类别": ["对象类别", "人员类别"], "姓名": ["姓 名", "*姓名", "姓名："]}
+    expected = {
+        "村居": ["所属村居", "村(居)", "村（居）", "社区"],
+        "住址": ["详细地址", "家庭住址"],
+        "电话": ["联系方式", "联系电话", "手机", "本人电话"],
+        "风险等级": ["风险级别", "风险"],
+        "负责社工": ["责任社工", "社工"],
+        "身份证号": ["身份证", "公民身份号码", "身份证号码"],
+        "类别": ["对象类别", "人员类别"],
+        "姓名": ["姓 名", "*姓名", "姓名："],
+    }
     for field, names in expected.items():
         for name in names:
             assert table.field_of(name) == field, name
@@ -73,11 +98,14 @@ def test_the_shipped_header_table_knows_the_issue_synonyms() -> None:
     assert table.is_footer("何亚妹") == ""
 
 
-@pytest.mark.parametrize(("body", "line", "words"), [
-    ("姓名\t名字\n类别\t名字\n", 2, "名字"),
-    ("性别\t男女\n", 1, "第一列应为字段名"),
-    ("姓名\t\t名字\n", 1, "空的列名"),
-])
+@pytest.mark.parametrize(
+    ("body", "line", "words"),
+    [
+        ("姓名\t名字\n类别\t名字\n", 2, "名字"),
+        ("性别\t男女\n", 1, "第一列应为字段名"),
+        ("姓名\t\t名字\n", 1, "空的列名"),
+    ],
+)
 def test_header_table_errors_name_file_and_line(tmp_path: Path, body: str, line: int, words: str) -> None:
     path = tmp_path / "roster_headers.tsv"
     path.write_text(body, encoding="utf-8")

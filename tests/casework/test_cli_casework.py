@@ -40,10 +40,21 @@ CODE = re.compile(r"绑定 ([A-HJ-NP-Z2-9]{8})")
 
 
 def run(args: list[str], tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    full_env = {**os.environ, "SHEGONG_DATA_DIR": str(tmp_path / "data"), "SHEGONG_DATABASE_URL": "",
-                "SHEGONG_SECRET_KEY": "", **env}
-    return subprocess.run([sys.executable, "-m", "bot.cli", *args], capture_output=True, text=True, env=full_env,
-                          timeout=120, cwd=tmp_path)
+    full_env = {
+        **os.environ,
+        "SHEGONG_DATA_DIR": str(tmp_path / "data"),
+        "SHEGONG_DATABASE_URL": "",
+        "SHEGONG_SECRET_KEY": "",
+        **env,
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=120,
+        cwd=tmp_path,
+    )
 
 
 def ok(args: list[str], tmp_path: Path, **env: str) -> str:
@@ -70,8 +81,9 @@ def station(tmp_path: Path) -> Path:
         store = await open_store(settings(tmp_path))
         try:
             st = await WorkersStore.of(store).add_station(STATION, "天河区", "广州市")
-            await WorkersStore.of(store).add_worker_with_invite(st.id, "王芳", "worker", store.secrets.invite_hash(new_invite_code()),
-                                               store.clock.now())
+            await WorkersStore.of(store).add_worker_with_invite(
+                st.id, "王芳", "worker", store.secrets.invite_hash(new_invite_code()), store.clock.now()
+            )
         finally:
             await store.close()
 
@@ -81,8 +93,9 @@ def station(tmp_path: Path) -> Path:
 
 # -- stations, invites, workers ---------------------------------------------------------------
 async def test_station_invite_bind_and_workers_list(tmp_path: Path) -> None:
-    assert "已添加社工站：石牌街社工站（广州市天河区）" in ok(["station", "add", STATION, "--county", "天河区",
-                                                             "--city", "广州市"], tmp_path)
+    assert "已添加社工站：石牌街社工站（广州市天河区）" in ok(
+        ["station", "add", STATION, "--county", "天河区", "--city", "广州市"], tmp_path
+    )
     again = run(["station", "add", STATION], tmp_path)
     assert again.returncode == 1 and "社工站已存在：石牌街社工站" in again.stderr
     out = ok(["invite", "--station", STATION, "--name", "李敏", "--role", "lead"], tmp_path)
@@ -160,18 +173,18 @@ def test_import_xlsx_with_title_row_and_numeric_phone(station: Path) -> None:
 
 def test_bad_file_imports_nothing_and_lists_each_bad_row(station: Path) -> None:
     lines = [
-        HEADER,                                                                    # 1
-        GOOD[0],                                                                   # 2
-        "王五,低保,石牌村,,13812345678,440106199001011234,低,",                      # 3 check digit
-        "赵六,低保,石牌村,,13812345678,4401061990010112,低,",                        # 4 length
-        "钱七,低保,石牌村,,13812345678,440106199013011231,低,",                      # 5 no 13th month
-        "孙八,五保户,石牌村,,13812345678,44010619520315018X,低,",                     # 6 category
-        "",                                                                        # 7 blank: skipped
-        '周九,低保,石牌村,"两行\n地址",1381234567,440106194805200012,低,',             # 8-9 phone
-        "吴十,低保,石牌村,,,44010619520315018X,很高,路人",                             # 10 risk + worker
-        ",低保,石牌村,,,440106200001010000,低,",                                      # 11 name
-        "郑一,低保,石牌村,,,440106199001011235,低,",                                  # 12 duplicate of line 2
-        "冯二,,石牌村,,,440106205001010000,低,",                                      # 13 category + birth
+        HEADER,  # 1
+        GOOD[0],  # 2
+        "王五,低保,石牌村,,13812345678,440106199001011234,低,",  # 3 check digit
+        "赵六,低保,石牌村,,13812345678,4401061990010112,低,",  # 4 length
+        "钱七,低保,石牌村,,13812345678,440106199013011231,低,",  # 5 no 13th month
+        "孙八,五保户,石牌村,,13812345678,44010619520315018X,低,",  # 6 category
+        "",  # 7 blank: skipped
+        '周九,低保,石牌村,"两行\n地址",1381234567,440106194805200012,低,',  # 8-9 phone
+        "吴十,低保,石牌村,,,44010619520315018X,很高,路人",  # 10 risk + worker
+        ",低保,石牌村,,,440106200001010000,低,",  # 11 name
+        "郑一,低保,石牌村,,,440106199001011235,低,",  # 12 duplicate of line 2
+        "冯二,,石牌村,,,440106205001010000,低,",  # 13 category + birth
     ]
     path = write_csv(station / "bad.csv", lines)
     result = run(["cases", "import", str(path), "--station", STATION], station)
@@ -204,14 +217,17 @@ def test_xlsx_with_id_numbers_stored_as_numbers_is_refused(station: Path) -> Non
     assert "第 2 行：身份证号被 Excel 存成了数字" in result.stderr
 
 
-@pytest.mark.parametrize(("name", "content", "message"), [
-    ("missing.csv", None, "找不到文件"),
-    ("old.xls", b"xx", "不支持的文件类型：.xls"),
-    ("noheader.csv", "张桂英,低保\n".encode(), "找不到表头"),
-    ("partial.csv", "姓名,身份证号\n张桂英,440106199001011235\n".encode(), "缺少列：类别"),
-    ("empty.csv", (HEADER + "\n").encode(), "没有数据行"),
-    ("broken.xlsx", b"not a zip", "无法读取 Excel 文件"),
-])
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("missing.csv", None, "找不到文件"),
+        ("old.xls", b"xx", "不支持的文件类型：.xls"),
+        ("noheader.csv", "张桂英,低保\n".encode(), "找不到表头"),
+        ("partial.csv", "姓名,身份证号\n张桂英,440106199001011235\n".encode(), "缺少列：类别"),
+        ("empty.csv", (HEADER + "\n").encode(), "没有数据行"),
+        ("broken.xlsx", b"not a zip", "无法读取 Excel 文件"),
+    ],
+)
 def test_import_file_problems_are_explained(station: Path, name: str, content: bytes | None, message: str) -> None:
     path = station / name
     if content is not None:
@@ -237,7 +253,9 @@ def clean_roster(path: Path) -> Path:
 def test_messy_roster_dry_run_error_file_then_import(station: Path) -> None:
     messy = build_messy_roster(station / "名单.xlsx")
     errors = station / "有错误的行.xlsx"
-    result = run(["cases", "import", str(messy), "--station", STATION, "--dry-run", "--errors-out", str(errors)], station)
+    result = run(
+        ["cases", "import", str(messy), "--station", STATION, "--dry-run", "--errors-out", str(errors)], station
+    )
     assert result.returncode == 1
     out = result.stdout
     assert f"读取：名单.xlsx 的工作表“{SHEET}”（未读取的工作表：填表说明），表头在第 3 行" in out
@@ -261,18 +279,28 @@ def test_messy_roster_dry_run_error_file_then_import(station: Path) -> None:
     assert dry.returncode == 0 and "将新增 3 人" in dry.stdout
     assert sqlite3.connect(db).execute("SELECT count(*) FROM cases").fetchone() == (0,)
     assert "新增 3 人，更新 0 人，未变 0 人" in ok(["cases", "import", str(clean), "--station", STATION], station)
-    stored = [(name, json.loads(categories), village, risk) for name, categories, village, risk in sqlite3.connect(db)
-              .execute("SELECT name, categories, village, risk_level FROM cases ORDER BY id")]
-    assert stored == [("何亚妹", ["特困分散供养", "独居老人"], "石牌村", "高"), ("李伯", ["低保", "残疾人"], "石牌村", "未评估"),
-                      ("陈婆", ["特困分散供养"], "石牌村", "中")]
+    stored = [
+        (name, json.loads(categories), village, risk)
+        for name, categories, village, risk in sqlite3.connect(db).execute(
+            "SELECT name, categories, village, risk_level FROM cases ORDER BY id"
+        )
+    ]
+    assert stored == [
+        ("何亚妹", ["特困分散供养", "独居老人"], "石牌村", "高"),
+        ("李伯", ["低保", "残疾人"], "石牌村", "未评估"),
+        ("陈婆", ["特困分散供养"], "石牌村", "中"),
+    ]
     assert "未变 3 人" in ok(["cases", "import", str(clean), "--station", STATION, "--sheet", SHEET], station)
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--errors-out", "errors.csv"], "--errors-out 应为 .xlsx 文件"),
-    (["--errors-out", "no/such/dir/errors.xlsx"], "输出目录不存在"),
-    (["--sheet", "名单"], "--sheet 只用于 .xlsx 文件"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--errors-out", "errors.csv"], "--errors-out 应为 .xlsx 文件"),
+        (["--errors-out", "no/such/dir/errors.xlsx"], "输出目录不存在"),
+        (["--sheet", "名单"], "--sheet 只用于 .xlsx 文件"),
+    ],
+)
 def test_import_option_errors(station: Path, args: list[str], message: str) -> None:
     path = write_csv(station / "cases.csv", [HEADER, *GOOD])
     result = run(["cases", "import", str(path), "--station", STATION, *args], station)
@@ -287,20 +315,51 @@ async def _report_visits(tmp_path: Path) -> None:
         station = await WorkersStore.of(store).station_by_name(STATION)
         workers = {w.name: w for w, _ in await WorkersStore.of(store).list_workers(station.id)}
         cases = {c.name: c for c in await CaseworkStore.of(store).cases_of_worker(workers["王芳"].id)}
-        await CaseworkStore.of(store).save_visit(workers["王芳"].id, VisitDraft(
-            cases["张桂英"].id, datetime(2026, 11, 5, 2, 30, tzinfo=UTC), "入户", findings="身体还可以，腿脚不便",
-            needs="助餐", risk_after="低", follow_up="下周电话回访"), "console:wf:1")
-        await CaseworkStore.of(store).save_visit(workers["王芳"].id, VisitDraft(
-            cases["陈婆"].id, datetime(2026, 11, 20, 16, 30, tzinfo=UTC), "电话",
-            findings="=HYPERLINK(\"http://x\")"), "console:wf:2")
+        await CaseworkStore.of(store).save_visit(
+            workers["王芳"].id,
+            VisitDraft(
+                cases["张桂英"].id,
+                datetime(2026, 11, 5, 2, 30, tzinfo=UTC),
+                "入户",
+                findings="身体还可以，腿脚不便",
+                needs="助餐",
+                risk_after="低",
+                follow_up="下周电话回访",
+            ),
+            "console:wf:1",
+        )
+        await CaseworkStore.of(store).save_visit(
+            workers["王芳"].id,
+            VisitDraft(
+                cases["陈婆"].id, datetime(2026, 11, 20, 16, 30, tzinfo=UTC), "电话", findings='=HYPERLINK("http://x")'
+            ),
+            "console:wf:2",
+        )
     finally:
         await store.close()
 
 
-FIRST_ROW = {"社工站": STATION, "服务对象": "张桂英", "身份证号": "440106199001011235", "电话": "13812345678",
-             "类别": "低保、独居老人", "村居": "石牌村", "走访时间": "2026-11-05 10:30", "方式": "入户",
-             "发现情况": "身体还可以，腿脚不便", "需求": "助餐", "提供服务": "", "走访后风险": "低",
-             "跟进计划": "下周电话回访", "危险提示": "", "社工": "王芳", "照片": "", "照片说明": "", "位置": "", "对象状态": "在册"}
+FIRST_ROW = {
+    "社工站": STATION,
+    "服务对象": "张桂英",
+    "身份证号": "440106199001011235",
+    "电话": "13812345678",
+    "类别": "低保、独居老人",
+    "村居": "石牌村",
+    "走访时间": "2026-11-05 10:30",
+    "方式": "入户",
+    "发现情况": "身体还可以，腿脚不便",
+    "需求": "助餐",
+    "提供服务": "",
+    "走访后风险": "低",
+    "跟进计划": "下周电话回访",
+    "危险提示": "",
+    "社工": "王芳",
+    "照片": "",
+    "照片说明": "",
+    "位置": "",
+    "对象状态": "在册",
+}
 
 
 async def test_export_csv_xlsx_and_audit(station: Path) -> None:
@@ -312,14 +371,15 @@ async def test_export_csv_xlsx_and_audit(station: Path) -> None:
     rows = list(csv.DictReader(io.StringIO(out)))
     assert rows == [FIRST_ROW]  # 11-20 16:30 UTC is 11-21 00:30 in Guangzhou: outside --to 2026-11-20
 
-    result = run(["visits", "export", "--station", STATION, "--from", "2026-11-01", "--format", "csv", "-o",
-                  "out.csv"], station)
+    result = run(
+        ["visits", "export", "--station", STATION, "--from", "2026-11-01", "--format", "csv", "-o", "out.csv"], station
+    )
     assert result.returncode == 0 and "已导出 2 条走访记录" in result.stderr
     raw = (station / "out.csv").read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")
     rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
     assert rows[0] == FIRST_ROW
-    assert rows[1]["发现情况"] == "'=HYPERLINK(\"http://x\")"  # never a formula in Excel
+    assert rows[1]["发现情况"] == '\'=HYPERLINK("http://x")'  # never a formula in Excel
 
     ok(["visits", "export", "--format", "xlsx", "-o", str(station / "out.xlsx"), "--from", "2026-11-21"], station)
     sheet = openpyxl.load_workbook(station / "out.xlsx").active
@@ -336,13 +396,16 @@ async def test_export_csv_xlsx_and_audit(station: Path) -> None:
     assert all("440106" not in a[3] for a in audits)
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--format", "xlsx"], "需要用 -o"),
-    (["--format", "csv", "--from", "2026/11/01"], "YYYY-MM-DD"),
-    (["--format", "csv", "--from", "2026-11-02", "--to", "2026-11-01"], "不能晚于"),
-    (["--format", "csv", "--station", "无此站"], "找不到社工站"),
-    (["--format", "csv", "-o", "no/such/dir/x.csv"], "输出目录不存在"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--format", "xlsx"], "需要用 -o"),
+        (["--format", "csv", "--from", "2026/11/01"], "YYYY-MM-DD"),
+        (["--format", "csv", "--from", "2026-11-02", "--to", "2026-11-01"], "不能晚于"),
+        (["--format", "csv", "--station", "无此站"], "找不到社工站"),
+        (["--format", "csv", "-o", "no/such/dir/x.csv"], "输出目录不存在"),
+    ],
+)
 def test_export_argument_errors(station: Path, args: list[str], message: str) -> None:
     result = run(["visits", "export", *args], station)
     assert result.returncode != 0 and message in result.stderr
@@ -372,8 +435,9 @@ def test_cli_on_postgresql(tmp_path: Path, fresh_postgres: str) -> None:
     assert "未变 3 人" in ok(["cases", "import", str(path), "--station", STATION], tmp_path, **key)
     clean = clean_roster(tmp_path / "名单.xlsx")  # the real-sheet path, and 未评估 in PostgreSQL's column
     # 张桂英 and 李伯 (his 15-digit number, now 18) are the same people as in c.csv: matched, not added twice.
-    assert "新增 1 人，更新 2 人" in ok(["cases", "import", str(clean), "--station", STATION, "--sheet", SHEET], tmp_path,
-                                     **key)
+    assert "新增 1 人，更新 2 人" in ok(
+        ["cases", "import", str(clean), "--station", STATION, "--sheet", SHEET], tmp_path, **key
+    )
     assert ok(["visits", "export", "--format", "csv"], tmp_path, **key).strip() == ",".join(EXPORT_COLUMNS)
     assert "王芳  社工  在职  石牌街社工站  未绑定" in ok(["workers", "list"], tmp_path, **db)
     assert not (tmp_path / "data" / "secret.key").exists()

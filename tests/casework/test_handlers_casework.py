@@ -45,8 +45,14 @@ _ids = itertools.count(1)
 
 
 # Telegram and WeCom are configured (pushes to them count as delivered); the console never receives pushes.
-PUSH_SETTINGS: dict[str, Any] = {"telegram_token": "test-token", "wecom_corpid": "corp", "wecom_agentid": "1000002",
-                                  "wecom_secret": "secret", "wecom_token": "token", "wecom_aes_key": "a" * 43}
+PUSH_SETTINGS: dict[str, Any] = {
+    "telegram_token": "test-token",
+    "wecom_corpid": "corp",
+    "wecom_agentid": "1000002",
+    "wecom_secret": "secret",
+    "wecom_token": "token",
+    "wecom_aes_key": "a" * 43,
+}
 
 
 @dataclass
@@ -59,11 +65,19 @@ class World:
     b: StationRecord = field(init=False)
     case_ids: dict[str, int] = field(default_factory=dict)
 
-    async def say(self, text: str = "", user: str = "limin", channel: str = "console", message_id: str | None = None,
-                  **kw: Any) -> list[Reply]:
+    async def say(
+        self, text: str = "", user: str = "limin", channel: str = "console", message_id: str | None = None, **kw: Any
+    ) -> list[Reply]:
         assert self.services.dispatcher is not None
-        incoming = Incoming(channel=channel, user_id=user, chat_id=user, text=text,
-                            message_id=message_id or f"m{next(_ids)}", at=self.clock.now(), **kw)
+        incoming = Incoming(
+            channel=channel,
+            user_id=user,
+            chat_id=user,
+            text=text,
+            message_id=message_id or f"m{next(_ids)}",
+            at=self.clock.now(),
+            **kw,
+        )
         return await self.services.dispatcher.handle(incoming)
 
     async def one(self, text: str = "", user: str = "limin", **kw: Any) -> Reply:
@@ -74,12 +88,14 @@ class World:
     async def invite(self, station: StationRecord, name: str, role: str = "worker", days: int = 7) -> str:
         store = self.services.store
         code = new_invite_code()
-        await WorkersStore.of(store).add_worker_with_invite(station.id, name, role, store.secrets.invite_hash(code),
-                                           self.clock.now() + timedelta(days=days))
+        await WorkersStore.of(store).add_worker_with_invite(
+            station.id, name, role, store.secrets.invite_hash(code), self.clock.now() + timedelta(days=days)
+        )
         return code
 
-    async def bind(self, station: StationRecord, name: str, user: str, role: str = "worker",
-                   channel: str = "console") -> Reply:
+    async def bind(
+        self, station: StationRecord, name: str, user: str, role: str = "worker", channel: str = "console"
+    ) -> Reply:
         return await self.one(f"绑定 {await self.invite(station, name, role)}", user, channel=channel)
 
     async def rows(self, model: Any) -> list[Any]:
@@ -93,9 +109,16 @@ class World:
 
 
 def case(name: str, worker: str, village: str, serial: int, **kw: Any) -> CaseRow:
-    values: dict[str, Any] = dict(name=name, categories=("低保", "独居老人"), village=village, address=f"{village}1号",
-                                  phone=PHONE, id_number=id_number(f"440605194503{serial:05d}"), risk_level="低",
-                                  worker_name=worker)
+    values: dict[str, Any] = dict(
+        name=name,
+        categories=("低保", "独居老人"),
+        village=village,
+        address=f"{village}1号",
+        phone=PHONE,
+        id_number=id_number(f"440605194503{serial:05d}"),
+        risk_level="低",
+        worker_name=worker,
+    )
     values.update(kw)
     return CaseRow(**values)
 
@@ -112,14 +135,17 @@ async def make_world(services: Services, clock: FrozenClock) -> World:
     await w.bind(w.b, "赵强", "zhao")
     async with store.session.begin() as s:  # the leads' binding notices (test_roster_changes): start from none
         await s.execute(delete(OutboxMessage))
-    await CaseworkStore.of(store).import_cases(w.a.id, [
-        case("张桂英", "李敏", "东村", 1, id_number=ID_ZHANG),
-        case("张桂英", "李敏", "南村", 2, categories=("高龄老人",)),
-        case("李四", "李敏", "东村", 3),
-        case("周一平", "李敏", "东村", 4),
-        case("陈大文", "王芳", "西村", 5),
-        case("黄美玲", "", "西村", 6),
-    ])
+    await CaseworkStore.of(store).import_cases(
+        w.a.id,
+        [
+            case("张桂英", "李敏", "东村", 1, id_number=ID_ZHANG),
+            case("张桂英", "李敏", "南村", 2, categories=("高龄老人",)),
+            case("李四", "李敏", "东村", 3),
+            case("周一平", "李敏", "东村", 4),
+            case("陈大文", "王芳", "西村", 5),
+            case("黄美玲", "", "西村", 6),
+        ],
+    )
     await CaseworkStore.of(store).import_cases(w.b.id, [case("何秀珍", "赵强", "龙江村", 7)])
     async with store.session() as s:
         from bot.store.casework_models import Case
@@ -131,7 +157,9 @@ async def make_world(services: Services, clock: FrozenClock) -> World:
 
 @pytest.fixture
 async def world(database_url: str, tmp_path: Path, clock: FrozenClock) -> AsyncIterator[World]:
-    services = await build_services(settings_for(database_url, tmp_path, secret_key=KEY, **PUSH_SETTINGS), clock=clock, migrate=True)
+    services = await build_services(
+        settings_for(database_url, tmp_path, secret_key=KEY, **PUSH_SETTINGS), clock=clock, migrate=True
+    )
     try:
         yield await make_world(services, clock)
     finally:
@@ -164,23 +192,37 @@ async def test_bind_refuses_unknown_expired_and_reused_codes(world: World) -> No
 # -- one-message report ---------------------------------------------------------------------------
 async def test_one_message_report_is_shown_then_saved_only_after_confirm(world: World) -> None:
     shown = await world.one(REPORT)
-    for line in ("对象：李四（东村）", "方式：入户", "情况：身体还可以，腿脚不便", "需求：需要助餐", "风险：低",
-                 "跟进：下周电话回访", "时间：11月28日（周六）17:00"):
+    for line in (
+        "对象：李四（东村）",
+        "方式：入户",
+        "情况：身体还可以，腿脚不便",
+        "需求：需要助餐",
+        "风险：低",
+        "跟进：下周电话回访",
+        "时间：11月28日（周六）17:00",
+    ):
         assert line in shown.text, line
     assert [b.label for b in shown.buttons] == ["确认", "修改", "取消"]
     assert await world.rows(Visit) == []
     saved = await world.one("确认")
     assert "已保存" in saved.text and "李四" in saved.text
     [visit] = await world.rows(Visit)
-    assert (visit.case_id, visit.mode, visit.findings, visit.needs, visit.risk_after, visit.follow_up, visit.danger) == (
-        world.case_ids["李四@东村"], "入户", "身体还可以，腿脚不便", "需要助餐", "低", "下周电话回访", "")
+    assert (
+        visit.case_id,
+        visit.mode,
+        visit.findings,
+        visit.needs,
+        visit.risk_after,
+        visit.follow_up,
+        visit.danger,
+    ) == (world.case_ids["李四@东村"], "入户", "身体还可以，腿脚不便", "需要助餐", "低", "下周电话回访", "")
     assert "没有待保存" in (await world.one("确认")).text
 
 
 async def test_redelivered_messages_and_repeated_confirm_save_one_visit(world: World) -> None:
     first = await world.say(REPORT, message_id="r1")
     assert len(first) == 1 and await world.say(REPORT, message_id="r1") == []  # the platform redelivers
-    state = (await world.services.store.get_state((await world.services.store.user_for("console", "limin")).id))
+    state = await world.services.store.get_state((await world.services.store.user_for("console", "limin")).id)
     assert await world.say("确认", message_id="c1") and await world.say("确认", message_id="c1") == []
     assert len(await world.rows(Visit)) == 1
     # The visit was committed but the state was not cleared (a crash in between): confirming again saves nothing.
@@ -248,7 +290,10 @@ async def test_ambiguous_name_asks_which_one_with_buttons(world: World) -> None:
 
 async def test_unknown_name_says_so_and_offers_close_names(world: World) -> None:
     near = await world.one("走访 张贵英 入户 精神不错，低风险")
-    assert "名单上没有“张贵英”，是不是 张桂英？" in near.text and {b.label for b in near.buttons} == {"张桂英（东村）", "张桂英（南村）"}
+    assert "名单上没有“张贵英”，是不是 张桂英？" in near.text and {b.label for b in near.buttons} == {
+        "张桂英（东村）",
+        "张桂英（南村）",
+    }
     assert "取消" in (await world.one("取消")).text
     unknown = await world.one("走访 王小明 入户 精神不错，低风险")
     assert "本站没有找到“王小明”" in unknown.text and not unknown.buttons
@@ -301,8 +346,7 @@ async def test_guided_dialog_in_the_terminal_with_numbered_buttons(world: World)
     lines = ["走访", "1", "1", "身体还好，家里整洁", "无", "1", "3", "1", "本月走访"]
     out = StringIO()
     assert world.services.dispatcher is not None
-    await run_console(world.services, stdin=StringIO("\n".join(lines) + "\n"), stdout=out,
-                      user_id="console-wf")
+    await run_console(world.services, stdin=StringIO("\n".join(lines) + "\n"), stdout=out, user_id="console-wf")
     text = out.getvalue()
     assert "[1] 陈大文" in text and "[1] 入户" in text
     assert "对象：陈大文（西村）" in text and "情况：身体还好，家里整洁" in text and "跟进：（无）" in text
@@ -318,7 +362,9 @@ async def test_guided_dialog_survives_a_restart(world: World, database_url: str,
     assert "（2/6）" in (await world.one("李四")).text
     await world.services.close()
     # A new process on the same database carries on where the worker left off.
-    world.services = await build_services(settings_for(database_url, tmp_path, secret_key=KEY, **PUSH_SETTINGS), clock=world.clock, migrate=True)
+    world.services = await build_services(
+        settings_for(database_url, tmp_path, secret_key=KEY, **PUSH_SETTINGS), clock=world.clock, migrate=True
+    )
     mode = await world.one("电话")
     assert "（3/6）" in mode.text
     assert "（4/6）" in (await world.one("身体还好，送了米和油")).text
@@ -327,13 +373,23 @@ async def test_guided_dialog_survives_a_restart(world: World, database_url: str,
     follow = await world.one("中")
     assert "（6/6）" in follow.text
     shown = await world.one("下周回访")
-    for line in ("对象：李四（东村）", "方式：电话", "情况：身体还好", "服务：送了米和油", "需求：无", "风险：中",
-                 "跟进：下周回访"):
+    for line in (
+        "对象：李四（东村）",
+        "方式：电话",
+        "情况：身体还好",
+        "服务：送了米和油",
+        "需求：无",
+        "风险：中",
+        "跟进：下周回访",
+    ):
         assert line in shown.text, line
     assert "已保存" in (await world.one("确认")).text
     [visit] = await world.rows(Visit)
     assert (visit.source_key, visit.services, visit.risk_after) == (
-        f"worker:{visit.worker_id}:console:g1", "送了米和油", "中")
+        f"worker:{visit.worker_id}:console:g1",
+        "送了米和油",
+        "中",
+    )
 
 
 async def test_guided_dialog_skips_what_the_situation_already_said_and_cancels_anywhere(world: World) -> None:
@@ -491,8 +547,9 @@ async def test_station_statistics_for_leads_only(world: World) -> None:
 
 
 # -- logs ---------------------------------------------------------------------------------------------
-async def test_logs_hold_no_numbers_and_no_report_text(world: World, caplog: pytest.LogCaptureFixture,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_logs_hold_no_numbers_and_no_report_text(
+    world: World, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Without the redaction safety net, so that this checks what the handlers themselves log.
     monkeypatch.setattr(logging, "_logRecordFactory", logging.LogRecord)
     with caplog.at_level(logging.DEBUG, logger="handlers"), caplog.at_level(logging.DEBUG, logger="bot"):

@@ -42,9 +42,12 @@ class Admin:
     """The `shegong` commands in this process (a process per command is seconds each), output captured."""
 
     def __init__(self, tmp_path: Path, db: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
-        self.settings = Settings(_env_file=None, data_dir=tmp_path / "data",
-                                 database_url=db.get("SHEGONG_DATABASE_URL", ""),
-                                 secret_key=db.get("SHEGONG_SECRET_KEY", ""))
+        self.settings = Settings(
+            _env_file=None,
+            data_dir=tmp_path / "data",
+            database_url=db.get("SHEGONG_DATABASE_URL", ""),
+            secret_key=db.get("SHEGONG_SECRET_KEY", ""),
+        )
         self.capsys = capsys
 
     async def ok(self, command: Callable[..., Awaitable[int]], *args: object, **kw: object) -> str:
@@ -62,8 +65,9 @@ class Admin:
         return {c["name"]: c for c in listed}
 
 
-async def test_close_reassign_sync_and_disable_from_the_command_line(tmp_path: Path, db: dict[str, str],
-                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+async def test_close_reassign_sync_and_disable_from_the_command_line(
+    tmp_path: Path, db: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
     cli = Admin(tmp_path, db, capsys)
     await cli.ok(admin.add_station, STATION)
     for name in ("王芳", "李敏"):
@@ -105,7 +109,11 @@ async def test_close_reassign_sync_and_disable_from_the_command_line(tmp_path: P
     assert "已停用：李敏" in out and "1 位已转交给 王芳" in out
     assert (await cli.cases())["李伯"]["worker"] == "王芳"
     listed = {w["name"]: w for w in json.loads(await cli.ok(admin.list_workers, STATION, as_json=True))}
-    assert (listed["李敏"]["status"], listed["王芳"]["status"], listed["李敏"]["channels"]) == ("disabled", "active", [])
+    assert (listed["李敏"]["status"], listed["王芳"]["status"], listed["李敏"]["channels"]) == (
+        "disabled",
+        "active",
+        [],
+    )
     assert "李敏  社工  已停用" in await cli.ok(admin.list_workers)
     refused = await cli.fails(admin.invite, STATION, "李敏")
     assert "已停用" in refused and "workers enable" in refused
@@ -180,8 +188,11 @@ async def test_a_new_binding_is_told_to_the_leads(world: World) -> None:  # noqa
         before = (await s.execute(select(OutboxMessage.id))).scalars().all()
     assert "绑定成功" in (await world.bind(world.a, "李敏", "limin-tg", channel="telegram")).text
     async with world.services.store.session() as s:
-        new = [r for r in (await s.execute(select(OutboxMessage).order_by(OutboxMessage.id))).scalars()
-               if r.id not in before]
+        new = [
+            r
+            for r in (await s.execute(select(OutboxMessage).order_by(OutboxMessage.id))).scalars()
+            if r.id not in before
+        ]
     assert sorted((r.channel, r.chat_id) for r in new) == [("telegram", "tg-lead"), ("wecom", "wc-lead")]
     assert "李敏（社工）刚在Telegram绑定了聊天账号，现在共 2 个账号" in new[0].payload["text"]
     assert "shegong workers disable --station 石湾镇社工站 --name 李敏" in new[0].payload["text"]

@@ -38,14 +38,34 @@ def test_the_messy_roster_reads_what_the_station_meant(tmp_path: Path) -> None:
     assert parsed.columns["风险等级"] == ["风险级别"] and parsed.columns["负责社工"] == ["责任社工"]
     assert parsed.footers == [(9, "合计"), (10, "填表人")]
     assert parsed.rows == [
-        CaseRow("何亚妹", ("特困分散供养", "独居老人"), "石牌村", "石牌东路1号", "13812345678", HE_ID, "高", "王芳",
-                (("visit", date(2026, 10, 15)),)),
+        CaseRow(
+            "何亚妹",
+            ("特困分散供养", "独居老人"),
+            "石牌村",
+            "石牌东路1号",
+            "13812345678",
+            HE_ID,
+            "高",
+            "王芳",
+            (("visit", date(2026, 10, 15)),),
+        ),
         CaseRow("李伯", ("低保", "残疾人"), "石牌村", "石牌东路3号", "020-12345678", OLD_ID_AS_18, "未评估", ""),
-        CaseRow("陈婆", ("特困分散供养",), "石牌村", "石牌西路2号", "0757-81234567", lower_x_id().upper(), "中", "王芳",
-                (("visit", date(2026, 9, 1)),)),
+        CaseRow(
+            "陈婆",
+            ("特困分散供养",),
+            "石牌村",
+            "石牌西路2号",
+            "0757-81234567",
+            lower_x_id().upper(),
+            "中",
+            "王芳",
+            (("visit", date(2026, 9, 1)),),
+        ),
     ]
-    assert parsed.errors == [(7, "身份证号被 Excel 存成了数字，末几位已丢失：请把该列设为“文本”后重新录入"),
-                             (8, "未知类别：五保户")]
+    assert parsed.errors == [
+        (7, "身份证号被 Excel 存成了数字，末几位已丢失：请把该列设为“文本”后重新录入"),
+        (8, "未知类别：五保户"),
+    ]
     assert parsed.unknown_categories and parsed.history_rows == 2
     assert parsed.changes["15 位身份证号已转为 18 位"] == 1 and parsed.changes["姓名中的空格已去掉"] == 2
     assert parsed.changes["风险等级为空，记为未评估"] == 1 and parsed.changes["身份证号末位 x 已改为 X"] == 1
@@ -54,8 +74,11 @@ def test_the_messy_roster_reads_what_the_station_meant(tmp_path: Path) -> None:
 def test_the_issue_sheet_keeps_village_address_phone_worker_and_risk(tmp_path: Path) -> None:
     """The sheet from issue 14 that imported with blank village, address, phone, worker and risk 低."""
     path = tmp_path / "名单.csv"
-    path.write_text("石牌街服务对象花名册\n\n姓名,所属村居,详细地址,联系方式,本人电话,身份证号,类别,风险级别,责任社工\n"
-                    f"张桂英,石牌村,石牌东路1号,,13812345678,{HE_ID},低保,高,王芳\n", encoding="utf-8")
+    path.write_text(
+        "石牌街服务对象花名册\n\n姓名,所属村居,详细地址,联系方式,本人电话,身份证号,类别,风险级别,责任社工\n"
+        f"张桂英,石牌村,石牌东路1号,,13812345678,{HE_ID},低保,高,王芳\n",
+        encoding="utf-8",
+    )
     parsed = parse(path)
     assert parsed.header_line == 3 and parsed.ignored == []
     assert parsed.rows == [CaseRow("张桂英", ("低保",), "石牌村", "石牌东路1号", "13812345678", HE_ID, "高", "王芳")]
@@ -123,11 +146,22 @@ def test_ids(tmp_path: Path) -> None:
     assert "存成了数字" in reasons[3] and "存成了数字" in reasons[4] and "出生日期不存在" in reasons[5]
 
 
-@pytest.mark.parametrize(("cell", "expected"), [
-    ("13812345678", "13812345678"), ("138 1234 5678", "13812345678"), ("+86 138-1234-5678", "13812345678"),
-    ("020-12345678", "020-12345678"), ("(0757)8123 4567", "0757-81234567"), ("（020）12345678", "020-12345678"),
-    ("0757 81234567", "0757-81234567"), ("81234567", "81234567"), ("13812345678/020-12345678", "13812345678"),
-    ("13812345678（儿子）", "13812345678"), ("", "")])
+@pytest.mark.parametrize(
+    ("cell", "expected"),
+    [
+        ("13812345678", "13812345678"),
+        ("138 1234 5678", "13812345678"),
+        ("+86 138-1234-5678", "13812345678"),
+        ("020-12345678", "020-12345678"),
+        ("(0757)8123 4567", "0757-81234567"),
+        ("（020）12345678", "020-12345678"),
+        ("0757 81234567", "0757-81234567"),
+        ("81234567", "81234567"),
+        ("13812345678/020-12345678", "13812345678"),
+        ("13812345678（儿子）", "13812345678"),
+        ("", ""),
+    ],
+)
 def test_phones_mobiles_and_landlines(cell: str, expected: str) -> None:
     assert normalize_phone(cell) == (expected, "")
 
@@ -137,9 +171,19 @@ def test_phones_refused(cell: str) -> None:
     assert normalize_phone(cell)[0] == "" and "电话格式不对" in normalize_phone(cell)[1]
 
 
-@pytest.mark.parametrize(("cell", "expected"), [
-    ("", "未评估"), ("  ", "未评估"), ("高", "高"), ("高风险", "高"), ("中等", "中"), ("低风险", "低"), ("未评估", "未评估"),
-    ("中风险等级", "中")])
+@pytest.mark.parametrize(
+    ("cell", "expected"),
+    [
+        ("", "未评估"),
+        ("  ", "未评估"),
+        ("高", "高"),
+        ("高风险", "高"),
+        ("中等", "中"),
+        ("低风险", "低"),
+        ("未评估", "未评估"),
+        ("中风险等级", "中"),
+    ],
+)
 def test_risk_blank_is_unassessed_not_low(cell: str, expected: str) -> None:
     assert parse_risk_level(cell) == (expected, "")
 
@@ -149,15 +193,25 @@ def test_risk_refused_names_the_choices() -> None:
     assert level == "" and "高、中、低 或留空（未评估）" in reason
 
 
-@pytest.mark.parametrize(("cell", "expected"), [
-    ("2026-10-05", date(2026, 10, 5)), ("2026/9/1", date(2026, 9, 1)), ("2026年9月1日", date(2026, 9, 1)),
-    (datetime(2026, 11, 30, 0, 0), date(2026, 11, 30)), (None, None), ("", None)])
+@pytest.mark.parametrize(
+    ("cell", "expected"),
+    [
+        ("2026-10-05", date(2026, 10, 5)),
+        ("2026/9/1", date(2026, 9, 1)),
+        ("2026年9月1日", date(2026, 9, 1)),
+        (datetime(2026, 11, 30, 0, 0), date(2026, 11, 30)),
+        (None, None),
+        ("", None),
+    ],
+)
 def test_history_dates(cell: object, expected: date | None) -> None:
     assert parse_history_date(cell, TODAY) == (expected, "")
 
 
-@pytest.mark.parametrize(("cell", "words"), [("2027-01-05", "不能晚于今天"), ("2026-02-30", "不存在"), ("上个月", "看不懂"),
-                                             ("1998-01-01", "早于 2000 年")])
+@pytest.mark.parametrize(
+    ("cell", "words"),
+    [("2027-01-05", "不能晚于今天"), ("2026-02-30", "不存在"), ("上个月", "看不懂"), ("1998-01-01", "早于 2000 年")],
+)
 def test_history_dates_refused(cell: str, words: str) -> None:
     day, reason = parse_history_date(cell, TODAY)
     assert day is None and words in reason
@@ -166,8 +220,10 @@ def test_history_dates_refused(cell: str, words: str) -> None:
 def test_names_lose_full_width_and_inner_spaces_but_keep_dots(tmp_path: Path) -> None:
     path = tmp_path / "names.csv"
     second, third = with_check("44010619500101002"), with_check("44010619500101003")
-    path.write_text(f"姓名,类别,身份证号\n何　亚妹,低保,{HE_ID}\n 黄 伟 ,低保,{second}\n阿依古丽·买买提,低保,{third}\n",
-                    encoding="utf-8")
+    path.write_text(
+        f"姓名,类别,身份证号\n何　亚妹,低保,{HE_ID}\n 黄 伟 ,低保,{second}\n阿依古丽·买买提,低保,{third}\n",
+        encoding="utf-8",
+    )
     assert [r.name for r in parse(path).rows] == ["何亚妹", "黄伟", "阿依古丽·买买提"]
 
 

@@ -80,8 +80,9 @@ async def test_open_store_on_postgresql_without_key_fails_on_first_use(tmp_path:
         assert await store.ping()
         station = await WorkersStore.of(store).add_station("石牌街社工站")
         with pytest.raises(SecretKeyError, match="SHEGONG_SECRET_KEY"):
-            await CaseworkStore.of(store).import_cases(station.id, [CaseRow("张桂英", ("低保",), "", "", "", "440106199001011235",
-                                                          "低", "")])
+            await CaseworkStore.of(store).import_cases(
+                station.id, [CaseRow("张桂英", ("低保",), "", "", "", "440106199001011235", "低", "")]
+            )
         with pytest.raises(SecretKeyError, match="所有进程"):
             store.secrets.invite_hash("ABCD2345")
     finally:

@@ -19,8 +19,16 @@ async def test_migrated_schema_matches_models(store: Store) -> None:
 
     async with store.engine.connect() as conn:
         assert await conn.run_sync(compare) == []
-    assert {"stations", "workers", "worker_identities", "invites", "cases", "visits", "visit_attachments",
-            "audit_log"} <= set(Base.metadata.tables)
+    assert {
+        "stations",
+        "workers",
+        "worker_identities",
+        "invites",
+        "cases",
+        "visits",
+        "visit_attachments",
+        "audit_log",
+    } <= set(Base.metadata.tables)
 
 
 async def test_migration_0006_keeps_cases_visits_and_reminder_rows(database_url: str) -> None:
@@ -34,12 +42,14 @@ async def test_migration_0006_keeps_cases_visits_and_reminder_rows(database_url:
             for sql in (
                 f"INSERT INTO stations (id, name, county, city, created_at, address, phone, hours) "
                 f"VALUES (1, '石牌街社工站', '', '', '{now}', '', '', '')",
-                f"INSERT INTO workers (id, station_id, name, role, created_at) VALUES (1, 1, '王芳', 'worker', '{now}')",
+                "INSERT INTO workers (id, station_id, name, role, created_at) "
+                f"VALUES (1, 1, '王芳', 'worker', '{now}')",
                 "INSERT INTO cases (id, station_id, name, categories, village, address, phone_enc, id_number_enc, "
                 "id_hash, import_hash, risk_level, worker_id, status, created_at, updated_at) VALUES (1, 1, '张桂英', "
                 f"'[\"低保\"]', '石牌村', '', '', '', 'h', 'i', '中', 1, 'open', '{now}', '{now}')",
                 "INSERT INTO visits (id, case_id, worker_id, visited_at, mode, findings, needs, services, risk_after, "
-                f"risk_before, follow_up, danger, source_key, created_at) VALUES (1, 1, 1, '{now}', '入户', '', '', '', "
+                "risk_before, follow_up, danger, source_key, created_at) "
+                f"VALUES (1, 1, 1, '{now}', '入户', '', '', '', "
                 f"'中', '低', '', '', 'k1', '{now}')",
                 "INSERT INTO reminder_ledger (case_id, item_key, due_date, kind, recipient_id, station_id, status, "
                 f"created_at) VALUES (1, 'econ_check', '2026-12-01', 'escalation', 1, 1, 'queued', '{now}')",

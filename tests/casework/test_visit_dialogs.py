@@ -27,16 +27,19 @@ async def world(database_url: str, tmp_path: Path, clock: FrozenClock) -> AsyncI
     services = await build_services(settings_for(database_url, tmp_path), clock=clock, migrate=True)
     try:
         w = await make_world(services, clock)
-        await CaseworkStore.of(services.store).import_cases(w.a.id, [
-            case("黎秀珍", "李敏", "东村", 11),
-            case("罗嘉豪", "李敏", "北村", 12),
-            case("罗嘉欣", "李敏", "北村", 13),
-            case("陈桂英", "王芳", "西村", 14),
-            case("梁秀英", "李敏", "北村", 15, address="北村3巷2号"),
-            case("梁秀英", "李敏", "北村", 16, address="北村8巷1号"),
-            case("吴少芬", "李敏", "南村", 17, address="南村1号"),
-            case("吴少芬", "李敏", "南村", 18, address="南村1号"),
-        ])
+        await CaseworkStore.of(services.store).import_cases(
+            w.a.id,
+            [
+                case("黎秀珍", "李敏", "东村", 11),
+                case("罗嘉豪", "李敏", "北村", 12),
+                case("罗嘉欣", "李敏", "北村", 13),
+                case("陈桂英", "王芳", "西村", 14),
+                case("梁秀英", "李敏", "北村", 15, address="北村3巷2号"),
+                case("梁秀英", "李敏", "北村", 16, address="北村8巷1号"),
+                case("吴少芬", "李敏", "南村", 17, address="南村1号"),
+                case("吴少芬", "李敏", "南村", 18, address="南村1号"),
+            ],
+        )
         async with services.store.session() as s:
             for row in (await s.execute(select(Case))).scalars():
                 w.case_ids.setdefault(f"{row.name}@{row.address if row.name == '梁秀英' else row.village}", row.id)
@@ -164,7 +167,9 @@ async def test_another_person_with_two_cases_of_the_name_is_chosen(world: World)
     both = await world.one("2")
     assert "对象：李四（东村）、梁秀英（北村）" in both.text
     await world.one("确认")
-    assert sorted(v.case_id for v in await visits(world)) == sorted([world.case_ids["李四@东村"], world.case_ids["梁秀英@北村8巷1号"]])
+    assert sorted(v.case_id for v in await visits(world)) == sorted(
+        [world.case_ids["李四@东村"], world.case_ids["梁秀英@北村8巷1号"]]
+    )
 
 
 async def test_a_near_miss_name_is_a_question_with_the_roster_name(world: World) -> None:
@@ -195,8 +200,7 @@ async def test_two_people_of_the_same_name_and_village_are_told_apart(world: Wor
 
 
 # -- photos and locations (point 7) ------------------------------------------------------------------------
-async def test_photos_with_captions_and_locations_are_listed_in_look_up_and_counted_in_the_export(
-        world: World) -> None:
+async def test_photos_with_captions_and_locations_are_listed_in_look_up_and_counted_in_the_export(world: World) -> None:
     await world.report("走访 李四 入户 精神不错，低风险")
     await world.one("门口台阶破损", attachments=(Attachment("image", url="photo-1"),))  # a captioned photo
     await world.one(attachments=(Attachment("image", url="photo-2"),))
@@ -212,8 +216,7 @@ async def test_photos_with_captions_and_locations_are_listed_in_look_up_and_coun
 
 
 # -- a lead no channel reaches (point 7) --------------------------------------------------------------------
-async def test_a_lead_bound_only_on_the_console_is_not_said_to_be_notified_and_sees_it_next_time(
-        world: World) -> None:
+async def test_a_lead_bound_only_on_the_console_is_not_said_to_be_notified_and_sees_it_next_time(world: World) -> None:
     await world.bind(world.b, "龙站长", "console-lead", role="lead")  # 龙江's lead: the console only
     shown = await world.one("走访 何秀珍 入户 老人昨天在家摔倒了，低风险", "zhao")
     assert "危险提示：摔倒" in shown.text
@@ -244,9 +247,11 @@ async def test_a_bound_worker_naming_a_roster_person_with_visit_words_starts_a_r
     colleague = await world.one("啱啱电话联系了陈大文，一切都好，低风险")
     assert "对象：陈大文（西村）" in colleague.text and "这是 王芳 负责的对象" in colleague.text
     await world.one("取消")
-    for text in ("今天去了王小明家里，老人精神好",  # not on the roster
-                 "黎秀珍家里漏水怎么办",  # a question
-                 "黎秀珍想申请低保"):  # no visit words
+    for text in (
+        "今天去了王小明家里，老人精神好",  # not on the roster
+        "黎秀珍家里漏水怎么办",  # a question
+        "黎秀珍想申请低保",
+    ):  # no visit words
         assert "请核对" not in "".join(r.text for r in await world.say(text)), text
     resident = await world.say("今天上午去咗黎秀珍屋企，佢话腰痛", "resident", channel="wechat")
     assert "请核对" not in "".join(r.text for r in resident) and "黎秀珍（" not in "".join(r.text for r in resident)

@@ -40,13 +40,16 @@ def parse(text: str, **kw):
 
 
 # -- the example from the issue, and its traditional / full-width twins ------------------------------------
-@pytest.mark.parametrize("text", [
-    "张桂英 入户 身体还可以，腿脚不便，需要助餐，低风险，下周电话回访",
-    "張桂英 入戶 身體還可以，腿腳不便，需要助餐，低風險，下週電話回訪",
-    "张桂英　入户　身体还可以,腿脚不便,需要助餐,低风险,下周电话回访",  # ideographic spaces, ASCII commas
-    "张桂英 入户 身体还可以；腿脚不便。需要助餐！低风险。下周电话回访。",
-    "张桂英入户，身体还可以，腿脚不便，需要助餐，低风险，下周电话回访",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "张桂英 入户 身体还可以，腿脚不便，需要助餐，低风险，下周电话回访",
+        "張桂英 入戶 身體還可以，腿腳不便，需要助餐，低風險，下週電話回訪",
+        "张桂英　入户　身体还可以,腿脚不便,需要助餐,低风险,下周电话回访",  # ideographic spaces, ASCII commas
+        "张桂英 入户 身体还可以；腿脚不便。需要助餐！低风险。下周电话回访。",
+        "张桂英入户，身体还可以，腿脚不便，需要助餐，低风险，下周电话回访",
+    ],
+)
 def test_issue_example_in_every_script(text: str) -> None:
     p = parse(text)
     assert p.name == "张桂英"
@@ -66,10 +69,22 @@ def test_original_wording_is_kept() -> None:
 
 
 # -- modes -------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("word, mode", [
-    ("入户", "入户"), ("上门", "入户"), ("家访", "入户"), ("电话", "电话"), ("电访", "电话"), ("打电话", "电话"),
-    ("视频", "视频"), ("视频通话", "视频"), ("来站", "到站"), ("到站", "到站"), ("電訪", "电话"),
-])
+@pytest.mark.parametrize(
+    "word, mode",
+    [
+        ("入户", "入户"),
+        ("上门", "入户"),
+        ("家访", "入户"),
+        ("电话", "电话"),
+        ("电访", "电话"),
+        ("打电话", "电话"),
+        ("视频", "视频"),
+        ("视频通话", "视频"),
+        ("来站", "到站"),
+        ("到站", "到站"),
+        ("電訪", "电话"),
+    ],
+)
 def test_mode_synonyms(word: str, mode: str) -> None:
     assert parse(f"张桂英 {word} 情况稳定").mode == mode
     assert parse_mode(word) == mode
@@ -87,32 +102,35 @@ def test_mode_inside_a_finding() -> None:
 
 
 # -- times -------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("said, expected, clock", [
-    ("今天", local(2026, 11, 28, 17, 0), True),
-    ("昨天", local(2026, 11, 27, 12, 0), False),
-    ("前天", local(2026, 11, 26, 12, 0), False),
-    ("上午", local(2026, 11, 28, 9, 0), True),
-    ("下午3点", local(2026, 11, 28, 15, 0), True),
-    ("下午三点半", local(2026, 11, 28, 15, 30), True),
-    ("晚上8点", local(2026, 11, 28, 20, 0), True),
-    ("昨天下午3点", local(2026, 11, 27, 15, 0), True),
-    ("昨晚", local(2026, 11, 27, 19, 0), True),
-    ("10:30", local(2026, 11, 28, 10, 30), True),
-    ("3点", local(2026, 11, 28, 15, 0), True),  # working hours: 3 o'clock is the afternoon
-    ("9点", local(2026, 11, 28, 9, 0), True),
-    ("3月5日", local(2026, 3, 5, 12, 0), False),
-    ("十一月二十日", local(2026, 11, 20, 12, 0), False),
-    ("11/20", local(2026, 11, 20, 12, 0), False),
-    ("5号", local(2026, 11, 5, 12, 0), False),
-    ("周一", local(2026, 11, 23, 12, 0), False),
-    ("周六", local(2026, 11, 28, 17, 0), True),  # today is Saturday: now
-    ("星期日", local(2026, 11, 22, 12, 0), False),
-    ("礼拜三上午", local(2026, 11, 25, 9, 0), True),
-    ("上周三", local(2026, 11, 18, 12, 0), False),
-    ("上星期五下午2点", local(2026, 11, 20, 14, 0), True),
-    ("今天 下午 3 点", local(2026, 11, 28, 15, 0), True),
-    ("2025年3月5日", local(2025, 3, 5, 12, 0), False),
-])
+@pytest.mark.parametrize(
+    "said, expected, clock",
+    [
+        ("今天", local(2026, 11, 28, 17, 0), True),
+        ("昨天", local(2026, 11, 27, 12, 0), False),
+        ("前天", local(2026, 11, 26, 12, 0), False),
+        ("上午", local(2026, 11, 28, 9, 0), True),
+        ("下午3点", local(2026, 11, 28, 15, 0), True),
+        ("下午三点半", local(2026, 11, 28, 15, 30), True),
+        ("晚上8点", local(2026, 11, 28, 20, 0), True),
+        ("昨天下午3点", local(2026, 11, 27, 15, 0), True),
+        ("昨晚", local(2026, 11, 27, 19, 0), True),
+        ("10:30", local(2026, 11, 28, 10, 30), True),
+        ("3点", local(2026, 11, 28, 15, 0), True),  # working hours: 3 o'clock is the afternoon
+        ("9点", local(2026, 11, 28, 9, 0), True),
+        ("3月5日", local(2026, 3, 5, 12, 0), False),
+        ("十一月二十日", local(2026, 11, 20, 12, 0), False),
+        ("11/20", local(2026, 11, 20, 12, 0), False),
+        ("5号", local(2026, 11, 5, 12, 0), False),
+        ("周一", local(2026, 11, 23, 12, 0), False),
+        ("周六", local(2026, 11, 28, 17, 0), True),  # today is Saturday: now
+        ("星期日", local(2026, 11, 22, 12, 0), False),
+        ("礼拜三上午", local(2026, 11, 25, 9, 0), True),
+        ("上周三", local(2026, 11, 18, 12, 0), False),
+        ("上星期五下午2点", local(2026, 11, 20, 14, 0), True),
+        ("今天 下午 3 点", local(2026, 11, 28, 15, 0), True),
+        ("2025年3月5日", local(2025, 3, 5, 12, 0), False),
+    ],
+)
 def test_times(said: str, expected: datetime, clock: bool) -> None:
     p = parse(f"张桂英 {said} 入户 情况稳定")
     assert p.visited_at == expected, said
@@ -140,15 +158,18 @@ def test_dates_inside_findings_are_not_the_visit_time() -> None:
 
 
 # -- names -------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("text, name", [
-    ("张桂英阿姨 入户 精神不错", "张桂英"),
-    ("王伯 电话 还好", "王伯"),  # too short to drop the title
-    ("李四 到站 来站咨询低保政策", "李四"),
-    ("欧阳春花 视频 情况稳定", "欧阳春花"),
-    ("了张桂英，情况稳定", "张桂英"),  # 走访了张桂英
-    ("周一平 周三 视频 情况稳定", "周一平"),  # 周 is a surname here, not Monday
-    ("张桂英昨天入户，情况稳定", "张桂英"),
-])
+@pytest.mark.parametrize(
+    "text, name",
+    [
+        ("张桂英阿姨 入户 精神不错", "张桂英"),
+        ("王伯 电话 还好", "王伯"),  # too short to drop the title
+        ("李四 到站 来站咨询低保政策", "李四"),
+        ("欧阳春花 视频 情况稳定", "欧阳春花"),
+        ("了张桂英，情况稳定", "张桂英"),  # 走访了张桂英
+        ("周一平 周三 视频 情况稳定", "周一平"),  # 周 is a surname here, not Monday
+        ("张桂英昨天入户，情况稳定", "张桂英"),
+    ],
+)
 def test_names(text: str, name: str) -> None:
     assert parse(text).name == name
 
@@ -179,18 +200,22 @@ def on_roster(text: str, now: datetime = NOW) -> ParsedVisit:
     return parse_visit(text, now, known_names=ROSTER)
 
 
-@pytest.mark.parametrize("text, name, mode, notes", [
-    ("今天上午去咗黎秀珍屋企，佢话腰骨痛", "黎秀珍", "入户", "佢话腰骨痛"),
-    ("琴日下昼电话联系了蔡文辉，佢话食得落", "蔡文辉", "电话", "佢话食得落"),
-    ("电话联系了蔡文辉他说最近睡得好", "蔡文辉", "电话", "他说最近睡得好"),
-    ("探望了张桂英阿姨，身体还可以", "张桂英", None, "身体还可以"),
-    ("给杜明打了电话，佢话冇事", "杜明", "电话", "佢话冇事"),
-    ("打咗电话俾冯玉兰，佢话冇事", "冯玉兰", "电话", "佢话冇事"),
-    ("我今天去了陈桂英家里她说膝盖痛", "陈桂英", "入户", "她说膝盖痛"),
-    ("张桂英家里很乱", "张桂英", None, "家里很乱"),  # no going: 家里 is part of the finding
-])
-def test_roster_names_are_found_around_cantonese_and_mandarin_verbs(text: str, name: str, mode: str | None,
-                                                                     notes: str) -> None:
+@pytest.mark.parametrize(
+    "text, name, mode, notes",
+    [
+        ("今天上午去咗黎秀珍屋企，佢话腰骨痛", "黎秀珍", "入户", "佢话腰骨痛"),
+        ("琴日下昼电话联系了蔡文辉，佢话食得落", "蔡文辉", "电话", "佢话食得落"),
+        ("电话联系了蔡文辉他说最近睡得好", "蔡文辉", "电话", "他说最近睡得好"),
+        ("探望了张桂英阿姨，身体还可以", "张桂英", None, "身体还可以"),
+        ("给杜明打了电话，佢话冇事", "杜明", "电话", "佢话冇事"),
+        ("打咗电话俾冯玉兰，佢话冇事", "冯玉兰", "电话", "佢话冇事"),
+        ("我今天去了陈桂英家里她说膝盖痛", "陈桂英", "入户", "她说膝盖痛"),
+        ("张桂英家里很乱", "张桂英", None, "家里很乱"),  # no going: 家里 is part of the finding
+    ],
+)
+def test_roster_names_are_found_around_cantonese_and_mandarin_verbs(
+    text: str, name: str, mode: str | None, notes: str
+) -> None:
     p = on_roster(text)
     assert (p.name, p.people, p.name_guessed, p.mode, p.findings) == (name, (name,), False, mode, notes)
 
@@ -209,8 +234,10 @@ def test_several_roster_people_are_all_returned() -> None:
     assert "2 位服务对象：张桂英、黎秀珍" in " ".join(open_questions(p))
 
 
-@pytest.mark.parametrize("typed, meant", [("陈贵英", "陈桂英"), ("黎秀贞", "黎秀珍"), ("蔡文灰", "蔡文辉"),
-                                          ("杜鸣", "杜明"), ("张贵英", "张桂英")])
+@pytest.mark.parametrize(
+    "typed, meant",
+    [("陈贵英", "陈桂英"), ("黎秀贞", "黎秀珍"), ("蔡文灰", "蔡文辉"), ("杜鸣", "杜明"), ("张贵英", "张桂英")],
+)
 def test_a_near_miss_is_suggested_never_replaced(typed: str, meant: str) -> None:
     for text in (f"{typed} 入户 情况稳定", f"{typed}入户情况稳定"):
         p = on_roster(text)
@@ -236,15 +263,22 @@ def test_without_a_roster_match_the_name_is_a_flagged_guess() -> None:
 DEC2 = datetime(2026, 12, 2, 9, 30, tzinfo=UTC)  # Wednesday 2 December 2026, 17:30 in Guangdong
 
 
-@pytest.mark.parametrize("said, flag, day", [
-    ("11月31日", INVALID, None), ("2月30日", INVALID, None), ("13月1日", INVALID, None), ("十一月三十一号", INVALID, None),
-    ("12月5日", FUTURE, date(2026, 12, 5)),  # ahead: asked, not moved to last year
-    ("2027年1月5日", FUTURE, date(2027, 1, 5)),
-    ("今晚8点", FUTURE, date(2026, 12, 2)),
-    ("11月30日", "", date(2026, 11, 30)), ("3号", "", date(2026, 11, 3)),  # the latest 3rd that has passed
-    ("31号", "", date(2026, 10, 31)),  # November has no 31st
-    ("1号", "", date(2026, 12, 1)),
-])
+@pytest.mark.parametrize(
+    "said, flag, day",
+    [
+        ("11月31日", INVALID, None),
+        ("2月30日", INVALID, None),
+        ("13月1日", INVALID, None),
+        ("十一月三十一号", INVALID, None),
+        ("12月5日", FUTURE, date(2026, 12, 5)),  # ahead: asked, not moved to last year
+        ("2027年1月5日", FUTURE, date(2027, 1, 5)),
+        ("今晚8点", FUTURE, date(2026, 12, 2)),
+        ("11月30日", "", date(2026, 11, 30)),
+        ("3号", "", date(2026, 11, 3)),  # the latest 3rd that has passed
+        ("31号", "", date(2026, 10, 31)),  # November has no 31st
+        ("1号", "", date(2026, 12, 1)),
+    ],
+)
 def test_dates_that_cannot_be_used_are_flagged_not_replaced(said: str, flag: str, day: date | None) -> None:
     p = on_roster(f"张桂英 {said} 入户 情况稳定", DEC2)
     assert p.date_flag == flag and p.time_given and p.date_said == to_simplified(said)
@@ -260,12 +294,21 @@ def test_a_date_just_past_the_new_year_is_last_years() -> None:
     assert (p.visited_at.date(), p.date_flag) == (date(2026, 12, 20), "")
 
 
-@pytest.mark.parametrize("said, expected", [
-    ("下晝三點", local(2026, 12, 2, 15, 0)), ("晏晝兩點", local(2026, 12, 2, 14, 0)), ("下午3点半", local(2026, 12, 2, 15, 30)),
-    ("上晝十點", local(2026, 12, 2, 10, 0)), ("朝早", local(2026, 12, 2, 8, 0)), ("今朝十点", local(2026, 12, 2, 10, 0)),
-    ("琴日下昼", local(2026, 12, 1, 15, 0)), ("寻日傍晚", local(2026, 12, 1, 18, 0)), ("琴晚", local(2026, 12, 1, 19, 0)),
-    ("前日夜晚七点", local(2026, 11, 30, 19, 0)),
-])
+@pytest.mark.parametrize(
+    "said, expected",
+    [
+        ("下晝三點", local(2026, 12, 2, 15, 0)),
+        ("晏晝兩點", local(2026, 12, 2, 14, 0)),
+        ("下午3点半", local(2026, 12, 2, 15, 30)),
+        ("上晝十點", local(2026, 12, 2, 10, 0)),
+        ("朝早", local(2026, 12, 2, 8, 0)),
+        ("今朝十点", local(2026, 12, 2, 10, 0)),
+        ("琴日下昼", local(2026, 12, 1, 15, 0)),
+        ("寻日傍晚", local(2026, 12, 1, 18, 0)),
+        ("琴晚", local(2026, 12, 1, 19, 0)),
+        ("前日夜晚七点", local(2026, 11, 30, 19, 0)),
+    ],
+)
 def test_cantonese_parts_of_the_day(said: str, expected: datetime) -> None:
     p = on_roster(f"冯玉兰 {said} 电话 佢话冇事", DEC2)
     assert (p.visited_at, p.clock_given, p.date_flag, p.findings) == (expected, True, "", "佢话冇事")
@@ -284,18 +327,48 @@ def test_a_time_word_inside_a_finding_is_not_the_visit_time() -> None:
 
 
 # -- dictated text without punctuation ---------------------------------------------------------------------
-@pytest.mark.parametrize("text, findings, needs, services, risk, follow_up", [
-    ("张桂英入户身体还可以腿脚不便需要助餐低风险下周电话回访", "身体还可以腿脚不便", "需要助餐", "", "低", "下周电话回访"),
-    ("今日去咗冯玉兰屋企佢话最近瞓得唔好想有人陪佢倾下偈风险低下个礼拜再嚟", "佢话最近瞓得唔好", "想有人陪佢倾下偈", "", "低",
-     "下个礼拜再嚟"),
-    ("蔡文辉入户老人刚出院精神一般需要护理服务帮她申请了家庭医生签约中风险持续跟进", "老人刚出院精神一般", "需要护理服务",
-     "帮她申请了家庭医生签约", "中", "持续跟进"),
-    ("黎秀珍 入户 情况 家里收入没有变化 需求 没有 风险 低 跟进 半年后复核", "家里收入没有变化", "没有", "", "低", "半年后复核"),
-    ("杜明电话佢话最近冇乜事没什么需要低风险", "佢话最近冇乜事", "没什么需要", "", "低", ""),
-    ("张桂英入户腿脚不便需要有人帮忙买菜低风险", "腿脚不便", "需要有人帮忙买菜", "", "低", ""),
-])
-def test_dictated_text_is_split_by_cue_words(text: str, findings: str, needs: str, services: str, risk: str,
-                                             follow_up: str) -> None:
+@pytest.mark.parametrize(
+    "text, findings, needs, services, risk, follow_up",
+    [
+        (
+            "张桂英入户身体还可以腿脚不便需要助餐低风险下周电话回访",
+            "身体还可以腿脚不便",
+            "需要助餐",
+            "",
+            "低",
+            "下周电话回访",
+        ),
+        (
+            "今日去咗冯玉兰屋企佢话最近瞓得唔好想有人陪佢倾下偈风险低下个礼拜再嚟",
+            "佢话最近瞓得唔好",
+            "想有人陪佢倾下偈",
+            "",
+            "低",
+            "下个礼拜再嚟",
+        ),
+        (
+            "蔡文辉入户老人刚出院精神一般需要护理服务帮她申请了家庭医生签约中风险持续跟进",
+            "老人刚出院精神一般",
+            "需要护理服务",
+            "帮她申请了家庭医生签约",
+            "中",
+            "持续跟进",
+        ),
+        (
+            "黎秀珍 入户 情况 家里收入没有变化 需求 没有 风险 低 跟进 半年后复核",
+            "家里收入没有变化",
+            "没有",
+            "",
+            "低",
+            "半年后复核",
+        ),
+        ("杜明电话佢话最近冇乜事没什么需要低风险", "佢话最近冇乜事", "没什么需要", "", "低", ""),
+        ("张桂英入户腿脚不便需要有人帮忙买菜低风险", "腿脚不便", "需要有人帮忙买菜", "", "低", ""),
+    ],
+)
+def test_dictated_text_is_split_by_cue_words(
+    text: str, findings: str, needs: str, services: str, risk: str, follow_up: str
+) -> None:
     p = on_roster(text)
     assert (p.findings, p.needs, p.services, p.risk, p.follow_up) == (findings, needs, services, risk, follow_up)
 
@@ -314,10 +387,55 @@ def test_open_questions_ask_for_what_was_not_said() -> None:
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.sampled_from(["张桂英", "黎秀珍", "陈贵英", "周一平", "入户", "电话", "今天", "琴日", "下昼", "三点", "11月31日",
-                                 "12月5日", "3号", "佢话", "需要", "风险", "低", "下周", "已经", "帮佢", "去咗", "屋企", "和",
-                                 "被", "打", "针", "，", "。", " ", "：", "【", "）", "周", "一", "了", "再", "号", "半", "🙂", "9"]),
-                max_size=16))
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                "张桂英",
+                "黎秀珍",
+                "陈贵英",
+                "周一平",
+                "入户",
+                "电话",
+                "今天",
+                "琴日",
+                "下昼",
+                "三点",
+                "11月31日",
+                "12月5日",
+                "3号",
+                "佢话",
+                "需要",
+                "风险",
+                "低",
+                "下周",
+                "已经",
+                "帮佢",
+                "去咗",
+                "屋企",
+                "和",
+                "被",
+                "打",
+                "针",
+                "，",
+                "。",
+                " ",
+                "：",
+                "【",
+                "）",
+                "周",
+                "一",
+                "了",
+                "再",
+                "号",
+                "半",
+                "🙂",
+                "9",
+            ]
+        ),
+        max_size=16,
+    )
+)
 def test_any_text_parses_and_names_come_from_the_roster(pieces: list[str]) -> None:
     p = on_roster("".join(pieces))
     assert set(p.people) <= set(ROSTER) and p.date_flag in ("", INVALID, FUTURE)
@@ -328,14 +446,31 @@ def test_any_text_parses_and_names_come_from_the_roster(pieces: list[str]) -> No
 
 
 # -- clause kinds ------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("clause, field", [
-    ("需要助餐", "needs"), ("希望有人陪聊", "needs"), ("想要申请轮椅", "needs"), ("有助浴需求", "needs"),
-    ("提供政策咨询", "services"), ("送了米和油", "services"), ("协助办理高龄津贴", "services"),
-    ("帮她办了医保", "services"), ("帮忙联系了村委", "services"), ("陪同就医", "services"),
-    ("下周电话回访", "follow_up"), ("持续跟进", "follow_up"), ("下次复访", "follow_up"), ("转介民政办", "follow_up"),
-    ("明天再上门", "follow_up"), ("下个月随访", "follow_up"),
-    ("身体还可以", "findings"), ("腿脚不便", "findings"), ("家里很干净", "findings"), ("独居，子女在外地", "findings"),
-])
+@pytest.mark.parametrize(
+    "clause, field",
+    [
+        ("需要助餐", "needs"),
+        ("希望有人陪聊", "needs"),
+        ("想要申请轮椅", "needs"),
+        ("有助浴需求", "needs"),
+        ("提供政策咨询", "services"),
+        ("送了米和油", "services"),
+        ("协助办理高龄津贴", "services"),
+        ("帮她办了医保", "services"),
+        ("帮忙联系了村委", "services"),
+        ("陪同就医", "services"),
+        ("下周电话回访", "follow_up"),
+        ("持续跟进", "follow_up"),
+        ("下次复访", "follow_up"),
+        ("转介民政办", "follow_up"),
+        ("明天再上门", "follow_up"),
+        ("下个月随访", "follow_up"),
+        ("身体还可以", "findings"),
+        ("腿脚不便", "findings"),
+        ("家里很干净", "findings"),
+        ("独居，子女在外地", "findings"),
+    ],
+)
 def test_clause_kinds(clause: str, field: str) -> None:
     p = parse(f"张桂英 入户 {clause}")
     values = {f: getattr(p, f) for f in ("findings", "needs", "services", "follow_up")}
@@ -343,10 +478,23 @@ def test_clause_kinds(clause: str, field: str) -> None:
     assert all(not v for f, v in values.items() if f != field), values
 
 
-@pytest.mark.parametrize("said, risk", [
-    ("低风险", "低"), ("中风险", "中"), ("高风险", "高"), ("风险高", "高"), ("风险较高", "高"), ("风险等级：中", "中"),
-    ("风险评估为低", "低"), ("风险中等", "中"), ("高危", "高"), ("无风险", "低"), ("風險高", "高"), ("风险偏低", "低"),
-])
+@pytest.mark.parametrize(
+    "said, risk",
+    [
+        ("低风险", "低"),
+        ("中风险", "中"),
+        ("高风险", "高"),
+        ("风险高", "高"),
+        ("风险较高", "高"),
+        ("风险等级：中", "中"),
+        ("风险评估为低", "低"),
+        ("风险中等", "中"),
+        ("高危", "高"),
+        ("无风险", "低"),
+        ("風險高", "高"),
+        ("风险偏低", "低"),
+    ],
+)
 def test_risk_phrasings(said: str, risk: str) -> None:
     p = parse(f"张桂英 入户 情况稳定，{said}")
     assert p.risk == risk and p.findings == "情况稳定"
@@ -368,20 +516,29 @@ def test_bare_risk_answers() -> None:
 
 def test_describe_sorts_free_text() -> None:
     d = describe("腿脚不便，送了米，需要助餐，高风险，下周回访")
-    assert (d.findings, d.services, d.needs, d.risk, d.follow_up) == ("腿脚不便", "送了米", "需要助餐", "高", "下周回访")
+    assert (d.findings, d.services, d.needs, d.risk, d.follow_up) == (
+        "腿脚不便",
+        "送了米",
+        "需要助餐",
+        "高",
+        "下周回访",
+    )
 
 
 # -- danger words ------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("text, words", [
-    ("张桂英 入户 老人昨天在家摔倒了，左腿擦伤", ("摔倒",)),
-    ("张桂英 电话 说不想活了", ("不想活",)),
-    ("张桂英 入户 家中断粮，断水断电", ("断粮", "断水", "断电")),
-    ("张桂英 入户 邻居反映儿子经常打人，疑似家暴", ("打人", "家暴")),
-    ("張桂英 入戶 老人跌倒，煤氣有異味", ("跌倒", "煤气有异味")),
-    ("张桂英 入户 未发现家暴迹象，没有摔倒过", ()),
-    ("张桂英 入户 提醒注意防止跌倒", ()),
-    ("张桂英 入户 情况稳定", ()),
-])
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("张桂英 入户 老人昨天在家摔倒了，左腿擦伤", ("摔倒",)),
+        ("张桂英 电话 说不想活了", ("不想活",)),
+        ("张桂英 入户 家中断粮，断水断电", ("断粮", "断水", "断电")),
+        ("张桂英 入户 邻居反映儿子经常打人，疑似家暴", ("打人", "家暴")),
+        ("張桂英 入戶 老人跌倒，煤氣有異味", ("跌倒", "煤气有异味")),
+        ("张桂英 入户 未发现家暴迹象，没有摔倒过", ()),
+        ("张桂英 入户 提醒注意防止跌倒", ()),
+        ("张桂英 入户 情况稳定", ()),
+    ],
+)
 def test_danger_words(text: str, words: tuple[str, ...]) -> None:
     assert parse(text).danger == words
 
@@ -392,13 +549,16 @@ def test_danger_word_file_is_valid_and_has_the_issue_words() -> None:
         assert w in words
 
 
-@pytest.mark.parametrize("content, message", [
-    ("自杀\n家\n", ":2: 危险词应为 2 到 12 个字"),
-    ("自杀 轻生\n家暴 自杀\n", ":2: '自杀' 已在第 1 行出现"),
-    ("# 注释\n家暴\n摔倒!\n", ":3: 危险词只能包含汉字"),
-    ("家暴\n輕生\n", ":2: 请用简体字书写"),
-    ("# 只有注释\n", "没有任何危险词"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("自杀\n家\n", ":2: 危险词应为 2 到 12 个字"),
+        ("自杀 轻生\n家暴 自杀\n", ":2: '自杀' 已在第 1 行出现"),
+        ("# 注释\n家暴\n摔倒!\n", ":3: 危险词只能包含汉字"),
+        ("家暴\n輕生\n", ":2: 请用简体字书写"),
+        ("# 只有注释\n", "没有任何危险词"),
+    ],
+)
 def test_bad_danger_word_file_names_file_and_line(tmp_path: Path, content: str, message: str) -> None:
     path = tmp_path / "danger_words.txt"
     path.write_text(content, encoding="utf-8")
@@ -422,8 +582,16 @@ def draft(text: str = "张桂英 入户 身体还可以，腿脚不便，需要�
 
 def test_confirmation_shows_every_field() -> None:
     reply = render_confirmation(draft(), NOW)
-    for line in ("对象：张桂英（东村）", "时间：11月28日（周六）17:00", "方式：入户", "情况：身体还可以，腿脚不便",
-                 "需求：需要助餐", "服务：（无）", "风险：低", "跟进：下周电话回访"):
+    for line in (
+        "对象：张桂英（东村）",
+        "时间：11月28日（周六）17:00",
+        "方式：入户",
+        "情况：身体还可以，腿脚不便",
+        "需求：需要助餐",
+        "服务：（无）",
+        "风险：低",
+        "跟进：下周电话回访",
+    ):
         assert line in reply.text, line
     assert "危险提示" not in reply.text
     assert [b.label for b in reply.buttons] == ["确认", "修改", "取消"]
@@ -444,28 +612,39 @@ def test_draft_survives_the_dialog_state_round_trip() -> None:
     assert (visit.case_id, visit.mode, visit.needs, visit.risk_after, visit.danger) == (7, "入户", "需要助餐", "低", "")
 
 
-@pytest.mark.parametrize("command, field, value", [
-    ("修改 需求 需要助浴", "needs", "需要助浴"),
-    ("修改需求：需要助浴", "needs", "需要助浴"),
-    ("改 情况 精神很好", "findings", "精神很好"),
-    ("修改 服务 送了米", "services", "送了米"),
-    ("修改 跟进 下月回访", "follow_up", "下月回访"),
-    ("修改 方式 电访", "mode", "电话"),
-    ("修改 风险 高", "risk", "高"),
-    ("修改 风险 中风险", "risk", "中"),
-    ("修改 跟进 清空", "follow_up", ""),
-    ("修改 時間 昨天下午3點", "visited_at", local(2026, 11, 27, 15, 0).isoformat()),
-])
+@pytest.mark.parametrize(
+    "command, field, value",
+    [
+        ("修改 需求 需要助浴", "needs", "需要助浴"),
+        ("修改需求：需要助浴", "needs", "需要助浴"),
+        ("改 情况 精神很好", "findings", "精神很好"),
+        ("修改 服务 送了米", "services", "送了米"),
+        ("修改 跟进 下月回访", "follow_up", "下月回访"),
+        ("修改 方式 电访", "mode", "电话"),
+        ("修改 风险 高", "risk", "高"),
+        ("修改 风险 中风险", "risk", "中"),
+        ("修改 跟进 清空", "follow_up", ""),
+        ("修改 時間 昨天下午3點", "visited_at", local(2026, 11, 27, 15, 0).isoformat()),
+    ],
+)
 def test_edits(command: str, field: str, value: str) -> None:
     changed = apply_edit(draft(), command, NOW)
     assert isinstance(changed, Draft)
     assert getattr(changed, field) == value
 
 
-@pytest.mark.parametrize("command, hint", [
-    ("修改", "可以改"), ("修改 需求", "可以改"), ("修改 方式 走路", "方式只能是"), ("修改 风险 很大吧", "风险只能是"),
-    ("修改 时间 好久以前", "没看懂"), ("修改 对象 李四", "取消"), ("修改 颜色 红", "可以改"),
-])
+@pytest.mark.parametrize(
+    "command, hint",
+    [
+        ("修改", "可以改"),
+        ("修改 需求", "可以改"),
+        ("修改 方式 走路", "方式只能是"),
+        ("修改 风险 很大吧", "风险只能是"),
+        ("修改 时间 好久以前", "没看懂"),
+        ("修改 对象 李四", "取消"),
+        ("修改 颜色 红", "可以改"),
+    ],
+)
 def test_bad_edits_explain(command: str, hint: str) -> None:
     answer = apply_edit(draft(), command, NOW)
     assert isinstance(answer, str) and hint in answer

@@ -28,10 +28,20 @@ from handlers.workers.store import WorkersStore
 KEY = generate_key()
 RESIDENT = "o_resident_1"
 # 石湾镇 (禅城) and 龙江镇 (顺德), about 15 km apart.
-SHIWAN = dict(address="佛山市禅城区石湾镇街道太平街 8 号", phone="0757-82700000", hours="周一至周五 8:30-12:00 14:00-17:30",
-              latitude=23.0030, longitude=113.0860)
-LONGJIANG = dict(address="佛山市顺德区龙江镇龙江社区", phone="0757-23300000", hours="工作日 9:00-17:00",
-                 latitude=22.8730, longitude=113.0860)
+SHIWAN = dict(
+    address="佛山市禅城区石湾镇街道太平街 8 号",
+    phone="0757-82700000",
+    hours="周一至周五 8:30-12:00 14:00-17:30",
+    latitude=23.0030,
+    longitude=113.0860,
+)
+LONGJIANG = dict(
+    address="佛山市顺德区龙江镇龙江社区",
+    phone="0757-23300000",
+    hours="工作日 9:00-17:00",
+    latitude=22.8730,
+    longitude=113.0860,
+)
 _ids = itertools.count(1)
 
 
@@ -52,8 +62,15 @@ class Desk:
 
     async def say(self, text: str = "", user: str = RESIDENT, channel: str = "wechat", **kw: Any) -> list[Reply]:
         assert self.services.dispatcher is not None
-        incoming = Incoming(channel=channel, user_id=user, chat_id=user, text=text, message_id=f"m{next(_ids)}",
-                            at=self.clock.now(), **kw)
+        incoming = Incoming(
+            channel=channel,
+            user_id=user,
+            chat_id=user,
+            text=text,
+            message_id=f"m{next(_ids)}",
+            at=self.clock.now(),
+            **kw,
+        )
         return await self.services.dispatcher.handle(incoming)
 
     async def one(self, text: str = "", user: str = RESIDENT, channel: str = "wechat", **kw: Any) -> Reply:
@@ -66,8 +83,9 @@ class Desk:
 
     async def bind(self, station: StationRecord, name: str, chat: str, role: str = "worker") -> None:
         store, code = self.store, new_invite_code()
-        await WorkersStore.of(store).add_worker_with_invite(station.id, name, role, store.secrets.invite_hash(code),
-                                           self.clock.now() + timedelta(days=7))
+        await WorkersStore.of(store).add_worker_with_invite(
+            station.id, name, role, store.secrets.invite_hash(code), self.clock.now() + timedelta(days=7)
+        )
         user = await store.user_for("telegram", chat)
         assert not isinstance(await WorkersStore.of(store).redeem_invite(store.secrets.invite_hash(code), user.id), str)
         self.chats[name] = chat

@@ -34,8 +34,9 @@ WX = Callbacks(WX_TOKEN, "wx123", AES_KEY)
 
 
 class Town:
-    def __init__(self, url: str, http: aiohttp.ClientSession, tg: FakeTelegram, wx: FakeWxPlatform,
-                 store: Store) -> None:
+    def __init__(
+        self, url: str, http: aiohttp.ClientSession, tg: FakeTelegram, wx: FakeWxPlatform, store: Store
+    ) -> None:
         self.url, self.http, self.tg, self.wx, self.store = url, http, tg, wx, store
         self._updates = itertools.count(1)
 
@@ -79,19 +80,31 @@ async def fakes() -> AsyncIterator[tuple[FakeTelegram, FakeWxPlatform]]:
     await tg.stop()
 
 
-async def test_resident_on_wechat_worker_on_telegram(tmp_path: Path, database_url: str, clock: FrozenClock,
-                                                     fakes: tuple[FakeTelegram, FakeWxPlatform]) -> None:
+async def test_resident_on_wechat_worker_on_telegram(
+    tmp_path: Path, database_url: str, clock: FrozenClock, fakes: tuple[FakeTelegram, FakeWxPlatform]
+) -> None:
     tg, wx = fakes
-    settings = Settings(data_dir=tmp_path / "data", database_url=database_url, secret_key=generate_key(),
-                        telegram_token=TG_TOKEN, telegram_webhook_secret=TG_SECRET, telegram_api_base=tg.api_base,
-                        wechat_token=WX_TOKEN, wechat_appid=wx.appid, wechat_appsecret=wx.secret,
-                        wechat_aes_key=AES_KEY, wechat_api_base=wx.url, _env_file=None)
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        secret_key=generate_key(),
+        telegram_token=TG_TOKEN,
+        telegram_webhook_secret=TG_SECRET,
+        telegram_api_base=tg.api_base,
+        wechat_token=WX_TOKEN,
+        wechat_appid=wx.appid,
+        wechat_appsecret=wx.secret,
+        wechat_aes_key=AES_KEY,
+        wechat_api_base=wx.url,
+        _env_file=None,
+    )
     services = await build_services(settings, clock=clock, migrate=True)
     store = services.store
     station = await WorkersStore.of(store).add_station("石湾镇社工站", county="禅城区", city="佛山市")
     code = new_invite_code()
-    await WorkersStore.of(store).add_worker_with_invite(station.id, "李敏", "worker", store.secrets.invite_hash(code),
-                                       clock.now() + timedelta(days=7))
+    await WorkersStore.of(store).add_worker_with_invite(
+        station.id, "李敏", "worker", store.secrets.invite_hash(code), clock.now() + timedelta(days=7)
+    )
     channels = {"telegram": telegram.create(services), "wechat": wechat.create(services)}
     runner = app_runner(create_app(services, channels))
     await runner.setup()
@@ -149,7 +162,11 @@ async def test_web_chat_resident_gets_the_workers_reply_by_polling(desk) -> None
     await web.TCPSite(runner, "127.0.0.1", 0).start()
     base = f"http://127.0.0.1:{runner.addresses[0][1]}"
     try:
-        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http, aiohttp.ClientSession() as stranger:
+        async with (
+            aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http,
+            aiohttp.ClientSession() as stranger,
+        ):
+
             async def say(text: str) -> list[dict]:
                 async with http.post(f"{base}/api/chat", json={"text": text}) as r:
                     return (await r.json())["replies"]

@@ -23,9 +23,13 @@ from knowledge.check import (
 
 TODAY = date(2026, 12, 2)
 REGULATIONS = [
-    Regulation("社会救助暂行办法", ("国务院令第649号",), date(2014, 2, 21), date(2014, 5, 1), "中华人民共和国社会救助法"),
+    Regulation(
+        "社会救助暂行办法", ("国务院令第649号",), date(2014, 2, 21), date(2014, 5, 1), "中华人民共和国社会救助法"
+    ),
     Regulation("中华人民共和国社会救助法", ("社会救助法",), date(2026, 4, 30), date(2026, 7, 1), "", ("低保", "特困")),
-    Regulation("中华人民共和国医疗保障法", ("医疗保障法",), date(2026, 8, 28), date(2027, 1, 1), "", ("医疗救助", "医保")),
+    Regulation(
+        "中华人民共和国医疗保障法", ("医疗保障法",), date(2026, 8, 28), date(2027, 1, 1), "", ("医疗救助", "医保")
+    ),
 ]
 FRONT = """---
 title: {title}
@@ -56,8 +60,9 @@ CLEAN_BODY = """# 高龄津贴
 """
 
 
-def document(body: str = CLEAN_BODY, title: str = "高龄津贴怎么领", reviewed: str = "2026-11-30",
-             extra: str = "") -> str:
+def document(
+    body: str = CLEAN_BODY, title: str = "高龄津贴怎么领", reviewed: str = "2026-11-30", extra: str = ""
+) -> str:
     return FRONT.format(title=title, reviewed=reviewed, extra=extra) + body
 
 
@@ -98,12 +103,14 @@ def test_old_free_text_source_is_reported_where_it_is_written():
 
 
 def test_incomplete_source_entries_name_the_problem_and_line():
-    extra = ("  - title: 民政部通知\n"  # line 11: no issuer, no date
-             "    url: ftp://example.org/x\n"
-             "  - title: 某办法\n"
-             "    issuer: 民政部\n"
-             "    date: 2021年6月\n"
-             "    link: https://example.org/\n")
+    extra = (
+        "  - title: 民政部通知\n"  # line 11: no issuer, no date
+        "    url: ftp://example.org/x\n"
+        "  - title: 某办法\n"
+        "    issuer: 民政部\n"
+        "    date: 2021年6月\n"
+        "    link: https://example.org/\n"
+    )
     findings = check(document(extra=extra))
     messages = {(f.line, f.message.split("：", 1)[1]) for f in findings}
     assert all(f.kind == "sources" for f in findings)
@@ -146,10 +153,13 @@ def test_citing_a_superseded_regulation_is_reported_at_its_paragraph():
     assert check(document(body=body, reviewed="2026-06-01"), today=date(2026, 6, 30)) == []
 
 
-@pytest.mark.parametrize("paragraph", [
-    "《社会救助暂行办法》已被《社会救助法》取代，现在按新法办理。",
-    "2014年的《社会救助暂行办法》已经废止。",
-])
+@pytest.mark.parametrize(
+    "paragraph",
+    [
+        "《社会救助暂行办法》已被《社会救助法》取代，现在按新法办理。",
+        "2014年的《社会救助暂行办法》已经废止。",
+    ],
+)
 def test_saying_in_the_same_paragraph_that_it_was_replaced_is_enough(paragraph: str):
     assert check(document(body=CLEAN_BODY + f"\n## 依据\n{paragraph}\n")) == []
 
@@ -157,7 +167,8 @@ def test_saying_in_the_same_paragraph_that_it_was_replaced_is_enough(paragraph: 
 def test_a_superseded_source_entry_and_the_checked_list():
     extra = "  - title: 社会救助暂行办法\n    issuer: 国务院\n    number: 国务院令第649号\n    date: 2014-02-21\n"
     alone = FRONT.replace("  - title: 中华人民共和国社会救助法\n", "  - title: 民政部通知\n").format(
-        title="高龄津贴怎么领", reviewed="2026-11-30", extra=extra)
+        title="高龄津贴怎么领", reviewed="2026-11-30", extra=extra
+    )
     assert kinds(check(alone + CLEAN_BODY)) == [("superseded", 11)]
     # Listed beside the law that replaced it, the old regulation is history, not a rule relied on.
     assert check(document(extra=extra)) == []
@@ -190,32 +201,39 @@ def test_a_neighbouring_topic_in_a_heading_does_not_make_a_document_about_it():
 
 
 # -- figures ---------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("sentence, figure", [
-    ("长护险基金支付约70%。", "70%"),
-    ("每人每月补贴300元。", "300元"),
-    ("公示期为7天。", "7天"),
-    ("受理后30个工作日内办结。", "30个工作日"),
-    ("失能状态持续6个月以上。", "6个月"),
-    ("年满六十周岁的老人可以申请。", "六十周岁"),
-    ("收到决定之日起60日内可以申请复议。", "60日"),
-    ("断保超过1年的要另加等待期。", "1年"),
-])
+@pytest.mark.parametrize(
+    "sentence, figure",
+    [
+        ("长护险基金支付约70%。", "70%"),
+        ("每人每月补贴300元。", "300元"),
+        ("公示期为7天。", "7天"),
+        ("受理后30个工作日内办结。", "30个工作日"),
+        ("失能状态持续6个月以上。", "6个月"),
+        ("年满六十周岁的老人可以申请。", "六十周岁"),
+        ("收到决定之日起60日内可以申请复议。", "60日"),
+        ("断保超过1年的要另加等待期。", "1年"),
+    ],
+)
 def test_a_figure_without_citation_or_hedge_is_reported_at_its_line(sentence: str, figure: str):
     body = CLEAN_BODY + f"\n## 其他\n第一句没有数字。\n{sentence}\n"
     text = document(body=body)
     [finding] = check(text)
     assert (finding.kind, finding.line) == ("figure", body_line(text, sentence))
-    assert finding.message == (f"第{finding.line}行：数字“{figure}”所在段落没有来源"
-                               "（如“（依据：《某法》第几条，2026年）”）或“以当地…为准”说明")
+    assert finding.message == (
+        f"第{finding.line}行：数字“{figure}”所在段落没有来源（如“（依据：《某法》第几条，2026年）”）或“以当地…为准”说明"
+    )
 
 
-@pytest.mark.parametrize("paragraph", [
-    "公示期为7天（依据：《最低生活保障审核确认办法》第十五条，2021年）。",
-    "公示期为7天（来源：广东省民政厅通知，2024年）。",
-    "公示期一般为7天，以当地民政部门公布为准。",
-    "公示期一般为7天，各地标准不同。",
-    "新法从2026年7月1日起施行，2027年起全面推行。",
-])
+@pytest.mark.parametrize(
+    "paragraph",
+    [
+        "公示期为7天（依据：《最低生活保障审核确认办法》第十五条，2021年）。",
+        "公示期为7天（来源：广东省民政厅通知，2024年）。",
+        "公示期一般为7天，以当地民政部门公布为准。",
+        "公示期一般为7天，各地标准不同。",
+        "新法从2026年7月1日起施行，2027年起全面推行。",
+    ],
+)
 def test_citations_hedges_and_calendar_dates_pass(paragraph: str):
     assert check(document(body=CLEAN_BODY + f"\n## 其他\n{paragraph}\n")) == []
 
@@ -229,9 +247,11 @@ def test_a_citation_needs_a_year_and_separate_list_items_need_their_own():
 
 # -- links ---------------------------------------------------------------------------------------------------
 def test_broken_internal_links_are_reported(tmp_path: Path):
-    body = CLEAN_BODY + ("\n## 相关\n见 [低保条件](../dibao/tiaojian.md) 和 [旧地址](/docs/old/name.md)，"
-                         "还有 /docs/dibao/tiaojian.md#谁可以 与 [官网](https://www.gov.cn/)。\n"
-                         "[不存在](../dibao/nope.md) 以及 /docs/dibao/missing.md\n")
+    body = CLEAN_BODY + (
+        "\n## 相关\n见 [低保条件](../dibao/tiaojian.md) 和 [旧地址](/docs/old/name.md)，"
+        "还有 /docs/dibao/tiaojian.md#谁可以 与 [官网](https://www.gov.cn/)。\n"
+        "[不存在](../dibao/nope.md) 以及 /docs/dibao/missing.md\n"
+    )
     write(tmp_path, "yanglao/gaoling.md", document(body=body))
     write(tmp_path, "dibao/tiaojian.md", document(extra="aliases: [old/name.md]\n"))
     report = check_tree(tmp_path, TODAY, REGULATIONS)
@@ -249,14 +269,16 @@ def test_duplicate_and_conflicting_aliases(tmp_path: Path):
     report = check_tree(tmp_path, TODAY, REGULATIONS)
     found = sorted((f.path, f.message.split("：", 1)[1]) for f in report.findings)
     assert all(f.kind == "alias" and f.line == 11 for f in report.findings)
-    assert found == sorted([
-        ("a/one.md", "别名“old/shared.md”重复：a/two.md 也用了这个别名，旧链接只能打开其中一篇"),
-        ("a/two.md", "别名“old/shared.md”重复：a/one.md 也用了这个别名，旧链接只能打开其中一篇"),
-        ("a/one.md", "别名“a/two.md”是另一篇现有文档的路径，访问时会打开那篇文档而不是本文"),
-        ("a/two.md", "别名“a/two.md”就是本文自己的路径"),
-        ("a/two.md", "别名“../outside.md”应为知识库内的文档路径，如 dibao/old-name.md"),
-        ("a/three.md", "别名“old/mine.md”在本文中写了不止一次"),
-    ])
+    assert found == sorted(
+        [
+            ("a/one.md", "别名“old/shared.md”重复：a/two.md 也用了这个别名，旧链接只能打开其中一篇"),
+            ("a/two.md", "别名“old/shared.md”重复：a/one.md 也用了这个别名，旧链接只能打开其中一篇"),
+            ("a/one.md", "别名“a/two.md”是另一篇现有文档的路径，访问时会打开那篇文档而不是本文"),
+            ("a/two.md", "别名“a/two.md”就是本文自己的路径"),
+            ("a/two.md", "别名“../outside.md”应为知识库内的文档路径，如 dibao/old-name.md"),
+            ("a/three.md", "别名“old/mine.md”在本文中写了不止一次"),
+        ]
+    )
 
 
 # -- the regulations data file --------------------------------------------------------------------------------
@@ -270,13 +292,16 @@ def test_the_shipped_regulations_file_knows_the_social_assistance_law_and_the_me
     assert "医疗救助" in medical.subjects
 
 
-@pytest.mark.parametrize("row, error", [
-    ("只有一列", ":3: 每行应有 6 列"),
-    ("甲\t\t2026-13-01\t\t\t", ":3: 公布日期“2026-13-01”应为 YYYY-MM-DD"),
-    ("甲\t\t\t\t乙\t", ":3: 取代它的“乙”没有在本文件中列出"),
-    ("甲\t\t\t\t\t主题", ":3: 列了主题词的法律要写公布日期"),
-    ("社会救助暂行办法\t\t\t\t\t", ":3: “社会救助暂行办法”在第2行已经出现过"),
-])
+@pytest.mark.parametrize(
+    "row, error",
+    [
+        ("只有一列", ":3: 每行应有 6 列"),
+        ("甲\t\t2026-13-01\t\t\t", ":3: 公布日期“2026-13-01”应为 YYYY-MM-DD"),
+        ("甲\t\t\t\t乙\t", ":3: 取代它的“乙”没有在本文件中列出"),
+        ("甲\t\t\t\t\t主题", ":3: 列了主题词的法律要写公布日期"),
+        ("社会救助暂行办法\t\t\t\t\t", ":3: “社会救助暂行办法”在第2行已经出现过"),
+    ],
+)
 def test_errors_in_the_regulations_file_name_file_and_line(tmp_path: Path, row: str, error: str):
     path = tmp_path / "regulations.tsv"
     path.write_text(f"# comment\n社会救助暂行办法\t\t\t\t\t\n{row}\n", encoding="utf-8")
@@ -291,8 +316,16 @@ def run_cli(cwd: Path, *args: str) -> subprocess.CompletedProcess:
     env["SHEGONG_DATA_DIR"] = str(cwd / "data")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH", "")]))
     env["PYTHONIOENCODING"] = "utf-8"
-    return subprocess.run([sys.executable, "-m", "bot.cli", "kb", "check", *args], capture_output=True, text=True,
-                          encoding="utf-8", env=env, cwd=cwd, timeout=90, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", "kb", "check", *args],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        env=env,
+        cwd=cwd,
+        timeout=90,
+        check=False,
+    )
 
 
 def test_cli_exit_codes_lines_summary_and_json(tmp_path: Path):
@@ -315,7 +348,9 @@ def test_cli_exit_codes_lines_summary_and_json(tmp_path: Path):
     assert obj["documents"] == 2
     assert obj["counts"] == {"front-matter": 1, "figure": 1}
     assert {(f["path"], f["line"], f["kind"]) for f in obj["findings"]} == {
-        ("dibao/bad.md", 1, "front-matter"), ("dibao/bad.md", 3, "figure")}
+        ("dibao/bad.md", 1, "front-matter"),
+        ("dibao/bad.md", 3, "figure"),
+    }
     assert all(f["file"] == "kb/dibao/bad.md" for f in obj["findings"])
 
     # The check could not run: neither "clean" nor "findings".

@@ -65,10 +65,15 @@ async def test_the_page_lists_sources_with_links_and_the_review_date_escaped(bas
         page = await r.text()
     assert "<script>" not in page and "<b>" not in page
     assert "<h2>来源</h2>" in page
-    assert ('<a href="https://flk.npc.gov.cn/?a=1&amp;b=&quot;2&quot;" rel="noopener noreferrer">'
-            "《中华人民共和国社会救助法》</a>（全国人民代表大会常务委员会，2026年4月30日）") in page
+    assert (
+        '<a href="https://flk.npc.gov.cn/?a=1&amp;b=&quot;2&quot;" rel="noopener noreferrer">'
+        "《中华人民共和国社会救助法》</a>（全国人民代表大会常务委员会，2026年4月30日）"
+    ) in page
     assert "<li>《特困人员认定办法 &lt;b&gt;粗&lt;/b&gt;》（民政部，民发〔2021〕43号，2021年4月）</li>" in page
-    assert "<li>《没有网址就不是链接》（某市民政局，2024年）</li>" in page and "javascript:" not in page.split("<h2>来源")[1]
+    assert (
+        "<li>《没有网址就不是链接》（某市民政局，2024年）</li>" in page
+        and "javascript:" not in page.split("<h2>来源")[1]
+    )
     assert "最近核对：2026年12月2日" in page
     # With a full source list the one-line summary under the title would only repeat it.
     assert '<p class="doc-meta">广东省</p>' in page

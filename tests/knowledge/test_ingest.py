@@ -71,7 +71,11 @@ def test_passages_carry_document_metadata_and_heading_path():
         assert p.path == "yanglao/zhucan.md"
         assert p.doc is doc
         assert (p.doc.title, p.doc.source, p.doc.year, p.doc.region) == (
-            "长者助餐补贴怎么领", "某区民政局助餐服务指引", "2022", "佛山市")
+            "长者助餐补贴怎么领",
+            "某区民政局助餐服务指引",
+            "2022",
+            "佛山市",
+        )
     by_text = {p.text: p.headings for p in doc.passages}
     who = next(t for t in by_text if "年满六十周岁" in t)
     rate = next(t for t in by_text if "每餐补贴五元" in t)
@@ -227,8 +231,10 @@ def test_synthetic_page_keeps_only_the_article():
 
 
 def test_extract_article_reads_source_and_year_lines():
-    page = ("<html><body><h1>冬季送温暖活动</h1><p>来源：某镇社工站</p><p>2023-01-05 10:00</p>"
-            "<p>社工为辖区独居老人送去棉被和取暖用品，并提醒注意用电安全。</p></body></html>")
+    page = (
+        "<html><body><h1>冬季送温暖活动</h1><p>来源：某镇社工站</p><p>2023-01-05 10:00</p>"
+        "<p>社工为辖区独居老人送去棉被和取暖用品，并提醒注意用电安全。</p></body></html>"
+    )
     article = extract_article(page)
     assert article.title == "冬季送温暖活动"
     assert article.source == "某镇社工站"
@@ -238,10 +244,12 @@ def test_extract_article_reads_source_and_year_lines():
 
 
 def test_html_without_article_text_is_rejected():
-    page = ("<html><head><title>首页</title><script>var a='很多很多的脚本文字内容在这里';</script></head><body>"
-            "<nav><a href='/'>首页</a><a href='/x'>新闻中心新闻中心新闻中心</a></nav>"
-            "<div class='share-bar'>分享到：微信 微博 QQ空间 豆瓣 知乎</div>"
-            "<footer>版权所有 某某网站 保留所有权利 联系我们</footer></body></html>")
+    page = (
+        "<html><head><title>首页</title><script>var a='很多很多的脚本文字内容在这里';</script></head><body>"
+        "<nav><a href='/'>首页</a><a href='/x'>新闻中心新闻中心新闻中心</a></nav>"
+        "<div class='share-bar'>分享到：微信 微博 QQ空间 豆瓣 知乎</div>"
+        "<footer>版权所有 某某网站 保留所有权利 联系我们</footer></body></html>"
+    )
     with pytest.raises(IngestError) as exc:
         parse_document("empty.html", page.encode())
     assert re.search(r"[\u4e00-\u9fff]", str(exc.value))
@@ -301,7 +309,11 @@ def test_load_tree_reports_duplicates_and_unsupported_files(tmp_path):
     write(tmp_path, "a/linshi.md", policy)
     # Same content, different spacing, under another path.
     write(tmp_path, "b/linshi-copy.md", policy.replace("，", "， ").replace("\n\n", "\n\n\n"))
-    write(tmp_path, "c/other.md", markdown("医疗救助", "# 医疗救助\n\n低保对象住院，医保报销后的个人负担部分可以申请医疗救助。"))
+    write(
+        tmp_path,
+        "c/other.md",
+        markdown("医疗救助", "# 医疗救助\n\n低保对象住院，医保报销后的个人负担部分可以申请医疗救助。"),
+    )
     write(tmp_path, "c/scan.pdf", "%PDF-1.4 fake")
     write(tmp_path, "c/broken.md", "\x00\x01\x02 binary")
     write(tmp_path, ".hidden/secret.md", markdown("隐藏", "# 隐藏\n\n隐藏目录里的文件不应该被收录进知识库。"))

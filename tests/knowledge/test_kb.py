@@ -209,14 +209,23 @@ def test_where_question_shows_the_where_section(small_kb, question):
 
 
 LONG_SECTION = "".join(
-    f"第{i}种情况，家庭可以按规定向镇街申请临时救助，社工会协助准备材料并跟进办理进度。" for i in range(1, 30))
+    f"第{i}种情况，家庭可以按规定向镇街申请临时救助，社工会协助准备材料并跟进办理进度。" for i in range(1, 30)
+)
 
 
 @pytest.fixture(scope="module")
 def long_kb(tmp_path_factory) -> KnowledgeBase:
     root = tmp_path_factory.mktemp("long-kb")
-    write(root, "linshi.md", markdown("临时救助详解", f"# 临时救助\n\n## 适用情况\n{LONG_SECTION}\n\n## 办理\n向镇街提出申请。",
-                                      source="示例", year="2020"))
+    write(
+        root,
+        "linshi.md",
+        markdown(
+            "临时救助详解",
+            f"# 临时救助\n\n## 适用情况\n{LONG_SECTION}\n\n## 办理\n向镇街提出申请。",
+            source="示例",
+            year="2020",
+        ),
+    )
     write(root, "gaoling.md", SMALL_DOCS["yanglao/gaoling.md"])
     return KnowledgeBase.from_path(root)
 
@@ -254,6 +263,8 @@ def test_question_saying_detail_gets_the_long_answer(long_kb):
 
 # -- the project question set on the built-in knowledge base ---------------------------------
 PROJECT_ITEMS = project_questions()
+
+
 def _length_case(n: int, item: dict):
     # Includes 多啲 ("more money") questions, which must not be mistaken for asking for detail.
     return pytest.param(item["q"], id=f"q{n:03d}")

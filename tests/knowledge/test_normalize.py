@@ -66,8 +66,9 @@ def test_cantonese_sentence_tokenises_like_its_mandarin_version(analyzer):
 )
 def test_aliases_fold_to_canonical_term_in_questions_and_documents(analyzer, alias, canonical):
     assert words(analyzer, f"{alias}怎么申请") == words(analyzer, f"{canonical}怎么申请")
-    assert words(analyzer, f"关于{alias}的规定", question=False) == words(analyzer, f"关于{canonical}的规定",
-                                                                          question=False)
+    assert words(analyzer, f"关于{alias}的规定", question=False) == words(
+        analyzer, f"关于{canonical}的规定", question=False
+    )
     assert canonical in words(analyzer, alias)
     assert canonical in words(analyzer, alias, question=False)
 
@@ -81,8 +82,15 @@ def test_alias_inside_a_longer_canonical_term_is_not_rewritten(analyzer):
 # -- typos -----------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("typed", "meant"),
-    [("抵保怎么申请", "低保"), ("底保", "低保"), ("残急人证", "残疾人证"), ("残急人", "残疾人"),
-     ("特困人圆", "特困人员"), ("留守儿同", "留守儿童"), ("高龄金贴", "高龄津贴")],
+    [
+        ("抵保怎么申请", "低保"),
+        ("底保", "低保"),
+        ("残急人证", "残疾人证"),
+        ("残急人", "残疾人"),
+        ("特困人圆", "特困人员"),
+        ("留守儿同", "留守儿童"),
+        ("高龄金贴", "高龄津贴"),
+    ],
 )
 def test_typos_of_policy_terms_are_corrected(analyzer, typed, meant):
     assert meant in words(analyzer, typed)
@@ -94,8 +102,15 @@ def test_real_words_are_not_corrected(analyzer, sentence):
     assert not {"低保", "特困", "残疾人"} & set(words(analyzer, sentence))
 
 
-@pytest.mark.parametrize(("sentence", "kept"), [("当地保险怎么买", "当地保险"), ("到底保唔保险", "到底"),
-                                               ("本地保障政策", "本地保障"), ("公司有什么独特因素", "独特因素")])
+@pytest.mark.parametrize(
+    ("sentence", "kept"),
+    [
+        ("当地保险怎么买", "当地保险"),
+        ("到底保唔保险", "到底"),
+        ("本地保障政策", "本地保障"),
+        ("公司有什么独特因素", "独特因素"),
+    ],
+)
 def test_typo_table_does_not_break_real_words_across_boundaries(analyzer, sentence, kept):
     assert kept in analyzer.normalize_question(sentence)
     assert kept in analyzer.normalizer.document(sentence)
@@ -174,9 +189,12 @@ def test_extra_tables_change_search_results(tmp_path):
     from knowledge import KnowledgeBase
     from knowledge.ingest import parse_document
 
-    doc = parse_document("gaoling.md", "---\ntitle: 高龄津贴\n---\n# 高龄津贴\n\n年满八十周岁的老人每月可以领取高龄津贴。\n"
-                         .encode())
-    other = parse_document("canji.md", "---\ntitle: 残疾人证\n---\n# 残疾人证\n\n办理残疾人证要先到指定医院评残。\n".encode())
+    doc = parse_document(
+        "gaoling.md", "---\ntitle: 高龄津贴\n---\n# 高龄津贴\n\n年满八十周岁的老人每月可以领取高龄津贴。\n".encode()
+    )
+    other = parse_document(
+        "canji.md", "---\ntitle: 残疾人证\n---\n# 残疾人证\n\n办理残疾人证要先到指定医院评残。\n".encode()
+    )
     (tmp_path / "synonyms.tsv").write_text("关爱金\t高龄津贴\n", encoding="utf-8")
     plain = KnowledgeBase([doc, other], TermTables.load())
     extended = KnowledgeBase([doc, other], TermTables.load(tmp_path))

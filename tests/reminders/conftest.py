@@ -44,16 +44,18 @@ class Town:
 
     async def worker(self, name: str, channel: str, chat: str, role: str = "worker") -> int:
         code = f"code-{name}-{channel}"
-        record = await WorkersStore.of(self.store).add_worker_with_invite(self.station_id, name, role, code,
-                                                         self.clock.now() + timedelta(days=7))
+        record = await WorkersStore.of(self.store).add_worker_with_invite(
+            self.station_id, name, role, code, self.clock.now() + timedelta(days=7)
+        )
         if channel:
             user = await self.store.user_for(channel, chat)
             assert not isinstance(await WorkersStore.of(self.store).redeem_invite(code, user.id), str)
         self.workers[name] = record.id
         return record.id
 
-    async def register(self, name: str, categories: tuple[str, ...], worker: str | None = "王芳",
-                       at: datetime | None = None) -> int:
+    async def register(
+        self, name: str, categories: tuple[str, ...], worker: str | None = "王芳", at: datetime | None = None
+    ) -> int:
         """Import one case (registered at `at`, default now)."""
         keep = self.clock.now()
         if at is not None:
@@ -65,10 +67,13 @@ class Town:
         self.cases[name] = found[0].id
         return found[0].id
 
-    async def visit(self, name: str, at: datetime, mode: str = "入户", findings: str = "身体尚可",
-                    worker: str = "王芳") -> None:
+    async def visit(
+        self, name: str, at: datetime, mode: str = "入户", findings: str = "身体尚可", worker: str = "王芳"
+    ) -> None:
         draft = VisitDraft(self.cases[name], at, mode, findings=findings)
-        await CaseworkStore.of(self.store).save_visit(self.workers[worker], draft, f"visit:{name}:{at.isoformat()}:{mode}")
+        await CaseworkStore.of(self.store).save_visit(
+            self.workers[worker], draft, f"visit:{name}:{at.isoformat()}:{mode}"
+        )
 
     def at(self, day: date, hour: int = 9, minute: int = 0) -> None:
         self.clock._at = local(day, hour, minute)

@@ -27,8 +27,9 @@ def env_for(database_url: str, tmp_path: Path, **extra: str) -> dict[str, str]:
 
 
 async def shegong(env: dict[str, str], *args: str) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot.cli", *args, env=env,
-                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot.cli", *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
     out, err = await asyncio.wait_for(proc.communicate(), timeout=90)
     return proc.returncode or 0, out.decode(), err.decode()
 
@@ -64,6 +65,7 @@ async def test_due_is_a_dry_run_with_recipients(database_url: str, town: Town, t
         from sqlalchemy import func, select
 
         from bot.store.models import OutboxMessage
+
         assert (await s.execute(select(func.count()).select_from(OutboxMessage))).scalar() == 0
 
 
@@ -72,8 +74,10 @@ async def test_rules_command_checks_files(tmp_path: Path) -> None:
     code, out, _ = await shegong(env, "reminders", "rules")
     assert code == 0 and "特困分散供养：入户探访（每月" in out
     (tmp_path / "bad").mkdir()
-    (tmp_path / "bad" / "default.yaml").write_text("categories:\n  低保:\n    - key: x\n      name: y\n      every: 每周五\n"
-                                                   "      reset_by: {modes: [入户]}\n", encoding="utf-8")
+    (tmp_path / "bad" / "default.yaml").write_text(
+        "categories:\n  低保:\n    - key: x\n      name: y\n      every: 每周五\n      reset_by: {modes: [入户]}\n",
+        encoding="utf-8",
+    )
     code, _, err = await shegong(env, "reminders", "rules", str(tmp_path / "bad"))
     assert code != 0 and "default.yaml:5" in err and "看不懂的间隔" in err
 
@@ -87,13 +91,15 @@ async def telegram() -> FakeTelegram:
 
 
 async def test_two_run_once_processes_send_every_digest_exactly_once(
-        database_url: str, town: Town, tmp_path: Path, telegram: FakeTelegram) -> None:
+    database_url: str, town: Town, tmp_path: Path, telegram: FakeTelegram
+) -> None:
     if not database_url.startswith("postgresql"):
         pytest.skip("two processes on one database: the PostgreSQL deployment")
     await roster(town, 24)
     await town.register("张桂英", ("独居老人",), at=local(date(2025, 12, 1)))  # 王芳's
-    env = env_for(database_url, tmp_path, SHEGONG_TELEGRAM_TOKEN=telegram.token,
-                  SHEGONG_TELEGRAM_API_BASE=telegram.api_base)
+    env = env_for(
+        database_url, tmp_path, SHEGONG_TELEGRAM_TOKEN=telegram.token, SHEGONG_TELEGRAM_API_BASE=telegram.api_base
+    )
     results = await asyncio.gather(*(shegong(env, "reminders", "run-once", "--now", NOW, "--json") for _ in range(2)))
     for code, _, err in results:
         assert code == 0, err
@@ -112,11 +118,13 @@ async def test_two_run_once_processes_send_every_digest_exactly_once(
     assert len(telegram.sent("sendMessage")) == 26
 
 
-async def test_run_once_outside_the_window_sends_nothing(database_url: str, town: Town, tmp_path: Path,
-                                                        telegram: FakeTelegram) -> None:
+async def test_run_once_outside_the_window_sends_nothing(
+    database_url: str, town: Town, tmp_path: Path, telegram: FakeTelegram
+) -> None:
     await town.register("张桂英", ("独居老人",), at=local(date(2025, 12, 1)))
-    env = env_for(database_url, tmp_path, SHEGONG_TELEGRAM_TOKEN=telegram.token,
-                  SHEGONG_TELEGRAM_API_BASE=telegram.api_base)
+    env = env_for(
+        database_url, tmp_path, SHEGONG_TELEGRAM_TOKEN=telegram.token, SHEGONG_TELEGRAM_API_BASE=telegram.api_base
+    )
     code, out, err = await shegong(env, "reminders", "run-once", "--now", "2026-02-02T06:00:00+08:00")
     assert code == 0, err
     assert "不在发送时段" in out and telegram.sent("sendMessage") == []

@@ -105,15 +105,18 @@ async def test_escalation_goes_to_the_lead_once_with_a_list(town: Town) -> None:
     assert sorted(set(kinds)) == [("escalate", "queued"), ("remind", "queued")]
 
 
-@pytest.mark.parametrize(("day", "sends"), [
-    (date(2026, 10, 1), False),  # 国庆节
-    (date(2026, 10, 3), False),  # 国庆节 (a Saturday)
-    (date(2026, 10, 10), True),  # 调休: a Saturday that is a working day
-    (date(2026, 2, 14), True),  # 调休 before 春节
-    (date(2026, 2, 17), False),  # 春节
-    (date(2025, 10, 11), True),  # 2025's 调休 Saturday
-    (date(2026, 3, 7), False),  # an ordinary Saturday
-])
+@pytest.mark.parametrize(
+    ("day", "sends"),
+    [
+        (date(2026, 10, 1), False),  # 国庆节
+        (date(2026, 10, 3), False),  # 国庆节 (a Saturday)
+        (date(2026, 10, 10), True),  # 调休: a Saturday that is a working day
+        (date(2026, 2, 14), True),  # 调休 before 春节
+        (date(2026, 2, 17), False),  # 春节
+        (date(2025, 10, 11), True),  # 2025's 调休 Saturday
+        (date(2026, 3, 7), False),  # an ordinary Saturday
+    ],
+)
 async def test_holidays_and_make_up_working_days(town: Town, day: date, sends: bool) -> None:
     await town.register("张桂英", ("独居老人",), at=local(date(2025, 1, 1)))
     town.at(day)
@@ -132,8 +135,9 @@ def test_unknown_years_fall_back_to_weekdays_and_warn_once(caplog: pytest.LogCap
     assert len([r for r in caplog.records if "2099" in r.getMessage()]) == 1
 
 
-@pytest.mark.parametrize(("hour", "minute", "sends"), [(8, 29, False), (8, 30, True), (19, 59, True), (20, 0, False),
-                                                       (3, 0, False)])
+@pytest.mark.parametrize(
+    ("hour", "minute", "sends"), [(8, 29, False), (8, 30, True), (19, 59, True), (20, 0, False), (3, 0, False)]
+)
 async def test_send_window(town: Town, hour: int, minute: int, sends: bool) -> None:
     await town.register("张桂英", ("独居老人",), at=local(date(2025, 1, 1)))
     town.at(date(2026, 3, 2), hour, minute)
@@ -161,9 +165,11 @@ async def test_snoozed_items_stay_out_of_the_digest_until_the_day(town: Town) ->
     await dispatcher(town.store, town).run(town.clock.now())
     [digest] = [r for r in await outbox(town.store) if r.chat_id == "1001"]
     assert "陈伯" in digest.payload["text"] and "张桂英" not in digest.payload["text"]
-    await ReminderStore.of(town.store).snooze_items(town.workers["王芳"], [ListEntry(town.cases["陈伯"], "home_visit",
-                                                                  date(2026, 2, 2), "陈伯", "入户探访")],
-                                  date(2026, 2, 5))
+    await ReminderStore.of(town.store).snooze_items(
+        town.workers["王芳"],
+        [ListEntry(town.cases["陈伯"], "home_visit", date(2026, 2, 2), "陈伯", "入户探访")],
+        date(2026, 2, 5),
+    )
     town.at(date(2026, 2, 3))
     report = await dispatcher(town.store, town).run(town.clock.now())
     assert report.digests == 0  # everything of 王芳's is snoozed: no digest at all
@@ -181,8 +187,9 @@ async def test_wechat_only_within_48_hours_then_wecom_then_nobody(town: Town) ->
     both = ("telegram", "wechat", "wecom")
     await dispatcher(town.store, town, both).run(town.clock.now())  # she wrote when binding: within 48 h? no
     async with town.store.session() as s:
-        digest = (await s.execute(select(ReminderDigest).where(ReminderDigest.worker_id == town.workers["周姐"]))
-                  ).scalar_one()
+        digest = (
+            await s.execute(select(ReminderDigest).where(ReminderDigest.worker_id == town.workers["周姐"]))
+        ).scalar_one()
     assert (digest.status, digest.channel) == ("unreachable", "")  # bound on 1月5日: long outside 48 hours
     problems = await ReminderStore.of(town.store).delivery_problems([town.workers["周姐"]])
     assert "需另行联系" in problems[town.workers["周姐"]]
@@ -194,15 +201,20 @@ async def test_wechat_only_within_48_hours_then_wecom_then_nobody(town: Town) ->
     assert [r.channel for r in await outbox(town.store) if r.chat_id == "o-zhou"] == ["wechat"]
     # three days later, WeChat is closed again, but she also bound WeCom
     code = "code-周姐-wecom"
-    await WorkersStore.of(town.store).add_worker_with_invite(town.station_id, "周姐", "", code, town.clock.now() + timedelta(days=1))
+    await WorkersStore.of(town.store).add_worker_with_invite(
+        town.station_id, "周姐", "", code, town.clock.now() + timedelta(days=1)
+    )
     user = await town.store.user_for("wecom", "zhoujie")
     await WorkersStore.of(town.store).redeem_invite(code, user.id)
     async with town.store.session.begin() as s:  # her WeCom identity was last used a while ago
         await s.execute(update(User).where(User.id == user.id).values(last_seen_at=local(date(2026, 1, 20))))
     town.at(date(2026, 2, 6))
     await dispatcher(town.store, town, both).run(town.clock.now())
-    assert [r.channel for r in await outbox(town.store) if "2026-02-06" in (r.dedup_key or "")
-            and r.chat_id in ("o-zhou", "zhoujie")] == ["wecom"]
+    assert [
+        r.channel
+        for r in await outbox(town.store)
+        if "2026-02-06" in (r.dedup_key or "") and r.chat_id in ("o-zhou", "zhoujie")
+    ] == ["wecom"]
 
 
 async def test_two_processes_at_once_queue_each_digest_once(database_url: str, town: Town) -> None:
@@ -223,7 +235,8 @@ async def test_two_processes_at_once_queue_each_digest_once(database_url: str, t
 
 
 async def test_a_restart_in_the_middle_of_a_pass_sends_each_digest_once(
-        database_url: str, town: Town, monkeypatch: pytest.MonkeyPatch) -> None:
+    database_url: str, town: Town, monkeypatch: pytest.MonkeyPatch
+) -> None:
     for n in range(5):
         await town.worker(f"社工{n}", "telegram", f"20{n}")
         await town.register(f"对象{n}", ("独居老人",), worker=f"社工{n}", at=local(date(2025, 12, 1)))
@@ -276,9 +289,17 @@ def test_routes_prefer_the_identity_used_last() -> None:
     from handlers.reminders.store import Contact, Identity
 
     now = datetime(2026, 2, 2, 1, tzinfo=UTC)
-    contact = Contact(1, "王芳", "worker", 1, (
-        Identity("telegram", "1", now - timedelta(days=9)), Identity("wechat", "o1", now - timedelta(hours=2)),
-        Identity("web", "w1", now)))
+    contact = Contact(
+        1,
+        "王芳",
+        "worker",
+        1,
+        (
+            Identity("telegram", "1", now - timedelta(days=9)),
+            Identity("wechat", "o1", now - timedelta(hours=2)),
+            Identity("web", "w1", now),
+        ),
+    )
     route = dispatch_module.choose_route(contact, now, ("telegram", "wechat", "web"), timedelta(hours=48))
     assert route is not None and route.channel == "wechat"
     route = dispatch_module.choose_route(contact, now, ("telegram",), timedelta(hours=48))
@@ -288,7 +309,7 @@ def test_routes_prefer_the_identity_used_last() -> None:
 
 async def test_a_digest_lists_at_most_ten_new_items_and_counts_the_rest(town: Town) -> None:
     for i in range(14):
-        await town.register(f"对象{chr(0x4e00 + i)}", ("独居老人",), at=local(date(2025, 12, 1)))
+        await town.register(f"对象{chr(0x4E00 + i)}", ("独居老人",), at=local(date(2025, 12, 1)))
     town.at(date(2026, 2, 2))
     await dispatcher(town.store, town).run(town.clock.now())
     [digest] = [r for r in await outbox(town.store) if r.chat_id == "1001"]
@@ -330,5 +351,6 @@ async def test_a_reassigned_case_is_new_to_its_new_worker_and_a_disabled_worker_
     await town.register("陈伯", ("独居老人",), worker="王芳", at=local(date(2025, 12, 20)))
     town.at(date(2026, 2, 4))
     report = await dispatcher(town.store, town).run(town.clock.now())
-    assert report.queued == 1 and not [r for r in await outbox(town.store) if r.chat_id == "1003"
-                                        and "2026-02-04" in r.dedup_key]
+    assert report.queued == 1 and not [
+        r for r in await outbox(town.store) if r.chat_id == "1003" and "2026-02-04" in r.dedup_key
+    ]

@@ -81,8 +81,9 @@ async def test_completion_by_reply_resets_the_clock(town: Town) -> None:
     await town.register("张桂英", ("独居老人",))
     town.at(date(2026, 2, 6))
     item = (await due(town))[("张桂英", "home_visit")]
-    await ReminderStore.of(town.store).complete_items(town.workers["王芳"], [ListEntry(item.case_id, "home_visit", item.due_date,
-                                                                    "张桂英", "入户探访")])
+    await ReminderStore.of(town.store).complete_items(
+        town.workers["王芳"], [ListEntry(item.case_id, "home_visit", item.due_date, "张桂英", "入户探访")]
+    )
     assert ("张桂英", "home_visit") not in await due(town)
     assert (await due(town, date(2026, 3, 5)))[("张桂英", "home_visit")].due_date == date(2026, 3, 6)
 
@@ -143,8 +144,9 @@ async def test_snoozed_items_carry_the_snooze(town: Town) -> None:
     town.at(date(2026, 2, 6))
     item = (await due(town))[("张桂英", "home_visit")]
     until = date(2026, 2, 9)
-    await ReminderStore.of(town.store).snooze_items(town.workers["王芳"], [ListEntry(item.case_id, "home_visit", item.due_date,
-                                                                  "张桂英", "入户探访")], until)
+    await ReminderStore.of(town.store).snooze_items(
+        town.workers["王芳"], [ListEntry(item.case_id, "home_visit", item.due_date, "张桂英", "入户探访")], until
+    )
     assert (await due(town))[("张桂英", "home_visit")].snoozed_until == until
     assert (await due(town, until))[("张桂英", "home_visit")].snoozed_until is None
     assert (await due(town, until - timedelta(days=1)))[("张桂英", "home_visit")].snoozed_until == until

@@ -35,27 +35,33 @@ class Chat:
     async def say(self, text: str, user: str) -> str:
         self.n += 1
         assert self.services.dispatcher is not None
-        replies = await self.services.dispatcher.handle(Incoming(channel="console", user_id=user, chat_id=user,
-                                                                 text=text, message_id=f"c{self.n}", at=NOW))
+        replies = await self.services.dispatcher.handle(
+            Incoming(channel="console", user_id=user, chat_id=user, text=text, message_id=f"c{self.n}", at=NOW)
+        )
         assert len(replies) == 1, replies
         return replies[0].text
 
-    async def bind(self, user: str, station_id: int | None, name: str, role: str = "worker",
-                   area: Area | None = None) -> str:
+    async def bind(
+        self, user: str, station_id: int | None, name: str, role: str = "worker", area: Area | None = None
+    ) -> str:
         store, code = self.services.store, new_invite_code()
         if area is not None:
-            await WorkersStore.of(store).add_supervisor_with_invite(area, name, store.secrets.invite_hash(code), NOW + timedelta(days=1))
+            await WorkersStore.of(store).add_supervisor_with_invite(
+                area, name, store.secrets.invite_hash(code), NOW + timedelta(days=1)
+            )
         else:
             assert station_id is not None
-            await WorkersStore.of(store).add_worker_with_invite(station_id, name, role, store.secrets.invite_hash(code),
-                                               NOW + timedelta(days=1))
+            await WorkersStore.of(store).add_worker_with_invite(
+                station_id, name, role, store.secrets.invite_hash(code), NOW + timedelta(days=1)
+            )
         return await self.say(f"绑定 {code}", user)
 
 
 @pytest.fixture
 async def chat(database_url: str, tmp_path: Path) -> AsyncIterator[Chat]:
-    settings = Settings(data_dir=tmp_path / "data", database_url=database_url, secret_key=generate_key(),
-                        _env_file=None)
+    settings = Settings(
+        data_dir=tmp_path / "data", database_url=database_url, secret_key=generate_key(), _env_file=None
+    )
     services = await build_services(settings, clock=FrozenClock(NOW), migrate=True)
     try:
         c = Chat(services, await seed(services.store))

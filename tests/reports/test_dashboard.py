@@ -33,10 +33,23 @@ from handlers.workers.store import WorkersStore
 from .world import NOW, Seeded, seed
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "is_mobile": True, "has_touch": True,
-         "locale": "zh-CN"}
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PHONE = {
+    "viewport": {"width": 390, "height": 844},
+    "device_scale_factor": 2,
+    "is_mobile": True,
+    "has_touch": True,
+    "locale": "zh-CN",
+}
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 LINK = re.compile(r"(http://\S+/dashboard/login\?t=\S+)")
 
@@ -48,9 +61,16 @@ class Site:
     async def say(self, text: str, user: str) -> str:
         self.n += 1
         assert self.services.dispatcher is not None
-        replies = await self.services.dispatcher.handle(Incoming(channel="console", user_id=user, chat_id=user,
-                                                                 text=text, message_id=f"d{self.n}",
-                                                                 at=self.services.clock.now()))
+        replies = await self.services.dispatcher.handle(
+            Incoming(
+                channel="console",
+                user_id=user,
+                chat_id=user,
+                text=text,
+                message_id=f"d{self.n}",
+                at=self.services.clock.now(),
+            )
+        )
         return replies[0].text
 
     async def link(self, user: str) -> str:
@@ -67,15 +87,19 @@ async def site(tmp_path: Path) -> AsyncIterator[Site]:
         seeded = await seed(services.store)
         site = Site(url, services, seeded)
         store = services.store
-        for user, station, name, role in (("lead", seeded.station_id, "陈站长", "lead"),
-                                          ("wang", seeded.station_id, "王芳", "worker")):
+        for user, station, name, role in (
+            ("lead", seeded.station_id, "陈站长", "lead"),
+            ("wang", seeded.station_id, "王芳", "worker"),
+        ):
             code = new_invite_code()
-            await WorkersStore.of(store).add_worker_with_invite(station, name, role, store.secrets.invite_hash(code),
-                                               NOW + timedelta(days=1))
+            await WorkersStore.of(store).add_worker_with_invite(
+                station, name, role, store.secrets.invite_hash(code), NOW + timedelta(days=1)
+            )
             assert "绑定成功" in await site.say(f"绑定 {code}", user)
         code = new_invite_code()
-        await WorkersStore.of(store).add_supervisor_with_invite(Area("city", "东莞市"), "陈主任", store.secrets.invite_hash(code),
-                                         NOW + timedelta(days=1))
+        await WorkersStore.of(store).add_supervisor_with_invite(
+            Area("city", "东莞市"), "陈主任", store.secrets.invite_hash(code), NOW + timedelta(days=1)
+        )
         assert "绑定成功" in await site.say(f"绑定 {code}", "chen")
         yield site
 
@@ -100,10 +124,20 @@ async def browser() -> AsyncIterator[Any]:
 
 def cli_report(tmp_path: Path, *args: str) -> dict[str, Any]:
     settings = sqlite_settings(tmp_path)  # the served app's data directory and database, so also its key
-    env = {**os.environ, "SHEGONG_DATA_DIR": str(settings.data_dir),
-           "SHEGONG_DATABASE_URL": settings.effective_database_url, "SHEGONG_SECRET_KEY": ""}
-    out = subprocess.run([sys.executable, "-m", "bot.cli", "report", "monthly", *args, "--month", "2026-11"],
-                         capture_output=True, text=True, env=env, timeout=120, check=False)
+    env = {
+        **os.environ,
+        "SHEGONG_DATA_DIR": str(settings.data_dir),
+        "SHEGONG_DATABASE_URL": settings.effective_database_url,
+        "SHEGONG_SECRET_KEY": "",
+    }
+    out = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "report", "monthly", *args, "--month", "2026-11"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)
 
@@ -177,8 +211,10 @@ async def test_lead_logs_in_from_chat_and_sees_the_report_numbers(site: Site, br
     await page.goto(f"{site.url}/dashboard/")
     await page.click("nav form button")
     assert "已退出" in await page.content()
-    async with aiohttp.ClientSession(cookies={"shegong_dash": cookie["value"]}) as http, \
-            http.get(f"{site.url}/dashboard/") as r:
+    async with (
+        aiohttp.ClientSession(cookies={"shegong_dash": cookie["value"]}) as http,
+        http.get(f"{site.url}/dashboard/") as r,
+    ):
         assert r.status == 401
     await context.close()
 
@@ -199,9 +235,11 @@ async def test_supervisor_drills_down_inside_their_area_only(site: Site, browser
     listed = await page.locator("main table").inner_text()
     assert "张*英" in listed and "张桂英" not in listed  # masked list, no links to case pages
     assert await page.locator("main table a").count() == 0
-    for path in (f"/dashboard/station/{site.seeded.other_station_id}",  # 佛山: outside 东莞市
-                 f"/dashboard/cases?station={site.seeded.other_station_id}",
-                 f"/dashboard/case/{site.seeded.cases['张桂英']}"):  # supervisors see no case page
+    for path in (
+        f"/dashboard/station/{site.seeded.other_station_id}",  # 佛山: outside 东莞市
+        f"/dashboard/cases?station={site.seeded.other_station_id}",
+        f"/dashboard/case/{site.seeded.cases['张桂英']}",
+    ):  # supervisors see no case page
         response = await page.goto(site.url + path)
         assert response is not None and response.status == 403, path
     await context.close()

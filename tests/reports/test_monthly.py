@@ -34,7 +34,9 @@ from handlers.reports.monthly import (
 SH = ZoneInfo("Asia/Shanghai")
 NOV = Month(2026, 11)
 JAN = datetime(2026, 1, 1, tzinfo=UTC)
-CATEGORIES = parse_categories("助餐\t助餐、送餐、饭堂\n就医\t陪诊、医院\n政策咨询\t咨询、低保\n康复辅具\t轮椅\n", "test.tsv")
+CATEGORIES = parse_categories(
+    "助餐\t助餐、送餐、饭堂\n就医\t陪诊、医院\n政策咨询\t咨询、低保\n康复辅具\t轮椅\n", "test.tsv"
+)
 NO, OCT_ONLY, NOV_ONLY = 0, 1 << 5, 1 << 6  # bit k: window month k (0 = May, 6 = November)
 OCT_NOV = OCT_ONLY | NOV_ONLY
 
@@ -52,7 +54,9 @@ def fixture() -> ReportInput:
         CaseFact(3, 1, 11, "陈婆", ("特困分散供养",), "closed", JAN, at("2026-10-15 09:00"), OCT_ONLY, OCT_ONLY, None),
         # reassigned from 王芳 to 李敏: 王芳 visited, the case counts for 李敏
         CaseFact(4, 1, 11, "黄伯", ("独居老人",), "open", JAN, JAN, NOV_ONLY, NOV_ONLY, at("2026-11-12 10:00")),
-        CaseFact(5, 1, None, "何秀珍", ("残疾人",), "open", at("2026-11-20 08:00"), at("2026-11-20 08:00"), NO, NO, None),
+        CaseFact(
+            5, 1, None, "何秀珍", ("残疾人",), "open", at("2026-11-20 08:00"), at("2026-11-20 08:00"), NO, NO, None
+        ),
         # closed during November: still active in November
         CaseFact(6, 1, 11, "周一平", ("低保", "残疾人"), "closed", JAN, at("2026-11-10 09:00"), NO, NO, None),
     ]
@@ -62,17 +66,30 @@ def fixture() -> ReportInput:
         VisitFact(3, 1, 11, at("2026-11-20 11:00"), "电话", "咨询低保续期", "", "", "高"),
         VisitFact(4, 2, 10, at("2026-11-30 23:50"), "电话", "很好", "", "", "低"),
     ]
-    tickets = [TicketFact(1, at("2026-11-03 09:00"), at("2026-11-03 09:30")),
-               TicketFact(1, at("2026-11-05 09:00"), at("2026-11-05 10:30")),
-               TicketFact(1, at("2026-11-06 09:00"), None)]
-    overdue = [OverdueFact(1, 11, 6, "周一平", "季度探访", date(2026, 11, 10), 20),
-               OverdueFact(1, None, 5, "何秀珍", "首次探访", date(2026, 11, 25), 5)]
+    tickets = [
+        TicketFact(1, at("2026-11-03 09:00"), at("2026-11-03 09:30")),
+        TicketFact(1, at("2026-11-05 09:00"), at("2026-11-05 10:30")),
+        TicketFact(1, at("2026-11-06 09:00"), None),
+    ]
+    overdue = [
+        OverdueFact(1, 11, 6, "周一平", "季度探访", date(2026, 11, 10), 20),
+        OverdueFact(1, None, 5, "何秀珍", "首次探访", date(2026, 11, 25), 5),
+    ]
     return ReportInput(
-        area=Area("station", "石龙镇社工站"), month=NOV, tz=SH, generated_at=at("2026-12-02 09:00"),
+        area=Area("station", "石龙镇社工站"),
+        month=NOV,
+        tz=SH,
+        generated_at=at("2026-12-02 09:00"),
         stations=[StationFact(1, "石龙镇社工站", "东莞市", "", "石龙镇")],
-        workers=[WorkerFact(10, "王芳", 1), WorkerFact(11, "李敏", 1)], cases=cases, visits=visits,
-        visit_counts={(1, 10, 6): 3, (1, 11, 6): 1, (1, 10, 5): 2}, tickets=tickets, overdue=overdue,
-        overdue_as_of=date(2026, 11, 30), categories=CATEGORIES)
+        workers=[WorkerFact(10, "王芳", 1), WorkerFact(11, "李敏", 1)],
+        cases=cases,
+        visits=visits,
+        visit_counts={(1, 10, 6): 3, (1, 11, 6): 1, (1, 10, 5): 2},
+        tickets=tickets,
+        overdue=overdue,
+        overdue_as_of=date(2026, 11, 30),
+        categories=CATEGORIES,
+    )
 
 
 def test_month_arithmetic_in_shanghai() -> None:
@@ -88,34 +105,99 @@ def test_month_arithmetic_in_shanghai() -> None:
 
 def test_hand_computed_station_month() -> None:
     report = monthly_report(fixture())
-    assert report["month"] == "2026-11" and report["area"] == {"level": "station", "name": "石龙镇社工站", "stations": 1}
+    assert report["month"] == "2026-11" and report["area"] == {
+        "level": "station",
+        "name": "石龙镇社工站",
+        "stations": 1,
+    }
     assert report["period"] == {"from": "2026-11-01", "to": "2026-11-30", "timezone": "Asia/Shanghai"}
-    assert report["totals"] == {"active_cases": 5, "served": 3, "served_rate": 0.6, "home_visited": 2,
-                                "home_rate": 0.4, "visits": 4}
+    assert report["totals"] == {
+        "active_cases": 5,
+        "served": 3,
+        "served_rate": 0.6,
+        "home_visited": 2,
+        "home_rate": 0.4,
+        "visits": 4,
+    }
     assert report["categories"] == [
-        {"category": "低保", "active_cases": 3, "served": 2, "served_rate": 0.6667, "home_visited": 1,
-         "home_rate": 0.3333},
-        {"category": "独居老人", "active_cases": 3, "served": 3, "served_rate": 1.0, "home_visited": 2,
-         "home_rate": 0.6667},
+        {
+            "category": "低保",
+            "active_cases": 3,
+            "served": 2,
+            "served_rate": 0.6667,
+            "home_visited": 1,
+            "home_rate": 0.3333,
+        },
+        {
+            "category": "独居老人",
+            "active_cases": 3,
+            "served": 3,
+            "served_rate": 1.0,
+            "home_visited": 2,
+            "home_rate": 0.6667,
+        },
         {"category": "残疾人", "active_cases": 2, "served": 0, "served_rate": 0.0, "home_visited": 0, "home_rate": 0.0},
     ]
     assert report["workers"] == [
-        {"worker_id": 10, "name": "王芳", "station": "石龙镇社工站", "cases": 2, "served": 2, "served_rate": 1.0,
-         "home_visited": 1, "visits": 3, "overdue": 0},
-        {"worker_id": 11, "name": "李敏", "station": "石龙镇社工站", "cases": 2, "served": 1, "served_rate": 0.5,
-         "home_visited": 1, "visits": 1, "overdue": 1},
-        {"worker_id": None, "name": "未分配", "station": "", "cases": 1, "served": 0, "served_rate": 0.0,
-         "home_visited": 0, "visits": 0, "overdue": 1},
+        {
+            "worker_id": 10,
+            "name": "王芳",
+            "station": "石龙镇社工站",
+            "cases": 2,
+            "served": 2,
+            "served_rate": 1.0,
+            "home_visited": 1,
+            "visits": 3,
+            "overdue": 0,
+        },
+        {
+            "worker_id": 11,
+            "name": "李敏",
+            "station": "石龙镇社工站",
+            "cases": 2,
+            "served": 1,
+            "served_rate": 0.5,
+            "home_visited": 1,
+            "visits": 1,
+            "overdue": 1,
+        },
+        {
+            "worker_id": None,
+            "name": "未分配",
+            "station": "",
+            "cases": 1,
+            "served": 0,
+            "served_rate": 0.0,
+            "home_visited": 0,
+            "visits": 0,
+            "overdue": 1,
+        },
     ]
     assert report["stations"] == [
-        {"station_id": 1, "name": "石龙镇社工站", "city": "东莞市", "district": "", "town": "石龙镇", "active_cases": 5,
-         "served": 3, "served_rate": 0.6, "home_visited": 2, "home_rate": 0.4, "visits": 4, "overdue": 2,
-         "danger_events": 2, "danger_open": 1}]
+        {
+            "station_id": 1,
+            "name": "石龙镇社工站",
+            "city": "东莞市",
+            "district": "",
+            "town": "石龙镇",
+            "active_cases": 5,
+            "served": 3,
+            "served_rate": 0.6,
+            "home_visited": 2,
+            "home_rate": 0.4,
+            "visits": 4,
+            "overdue": 2,
+            "danger_events": 2,
+            "danger_open": 1,
+        }
+    ]
     danger = report["danger"]
     assert isinstance(danger, dict)
     assert (danger["events"], danger["followed_up"], danger["open"]) == (2, 1, 1)
     assert [(e["case_name"], e["date"], e["followed_up"]) for e in danger["list"]] == [
-        ("黄伯", "2026-11-12", False), ("张桂英", "2026-11-20", True)]
+        ("黄伯", "2026-11-12", False),
+        ("张桂英", "2026-11-20", True),
+    ]
     assert report["handoff"] == {"tickets": 3, "answered": 2, "median_first_response_minutes": 60.0}
     assert report["needs"] == {"助餐": 1, "就医": 0, "政策咨询": 1, "康复辅具": 1, OTHER: 1}
     assert report["services"] == {"助餐": 1, "就医": 1, "政策咨询": 0, "康复辅具": 0, OTHER: 0}
@@ -124,10 +206,24 @@ def test_hand_computed_station_month() -> None:
     assert [o["worker"] for o in overdue["list"]] == ["李敏", "未分配"]
     trend = report["trend"]
     assert isinstance(trend, list) and [t["month"] for t in trend] == [str(NOV.shift(k)) for k in range(-6, 1)]
-    assert trend[5] == {"month": "2026-10", "active_cases": 5, "served": 2, "served_rate": 0.4, "home_visited": 1,
-                        "home_rate": 0.2, "visits": 2}
-    assert trend[0] == {"month": "2026-05", "active_cases": 5, "served": 0, "served_rate": 0.0, "home_visited": 0,
-                        "home_rate": 0.0, "visits": 0}
+    assert trend[5] == {
+        "month": "2026-10",
+        "active_cases": 5,
+        "served": 2,
+        "served_rate": 0.4,
+        "home_visited": 1,
+        "home_rate": 0.2,
+        "visits": 2,
+    }
+    assert trend[0] == {
+        "month": "2026-05",
+        "active_cases": 5,
+        "served": 0,
+        "served_rate": 0.0,
+        "home_visited": 0,
+        "home_rate": 0.0,
+        "visits": 0,
+    }
     assert trend[6] == {"month": "2026-11", **report["totals"]}  # type: ignore[dict-item]
 
 
@@ -144,11 +240,18 @@ def test_active_months_agree_with_active() -> None:
 
 def test_empty_area_has_no_rates() -> None:
     data = fixture()
-    empty = ReportInput(data.area, NOV, SH, data.generated_at, data.stations, [], [], [], {}, [], [], date(2026, 11, 30),
-                        CATEGORIES)
+    empty = ReportInput(
+        data.area, NOV, SH, data.generated_at, data.stations, [], [], [], {}, [], [], date(2026, 11, 30), CATEGORIES
+    )
     report = monthly_report(empty)
-    assert report["totals"] == {"active_cases": 0, "served": 0, "served_rate": None, "home_visited": 0,
-                                "home_rate": None, "visits": 0}
+    assert report["totals"] == {
+        "active_cases": 0,
+        "served": 0,
+        "served_rate": None,
+        "home_visited": 0,
+        "home_rate": None,
+        "visits": 0,
+    }
     assert report["handoff"] == {"tickets": 0, "answered": 0, "median_first_response_minutes": None}
 
 
@@ -159,9 +262,13 @@ def test_categories_file_is_valid_and_errors_name_file_and_line(tmp_path) -> Non
     assert shipped.of("") == () and shipped.of("  ") == () and shipped.of("一切正常") == (OTHER,)
     assert shipped.of("協助申請低保") == ("政策咨询",)  # traditional characters count too
     bad = tmp_path / "c.tsv"
-    for text, message in [("# x\n助餐 助餐\n", "c.tsv:2：每行应为"), ("助餐\t助餐\n助餐\t送餐\n", "c.tsv:2：类别“助餐”重复（第 1 行已有）"),
-                          ("就医\t陪诊、\n", "c.tsv:1：类别“就医”的关键词有空项"), ("其他\t别的\n", "c.tsv:1：“其他”是保留的类别"),
-                          ("# only comments\n", "文件里没有任何类别")]:
+    for text, message in [
+        ("# x\n助餐 助餐\n", "c.tsv:2：每行应为"),
+        ("助餐\t助餐\n助餐\t送餐\n", "c.tsv:2：类别“助餐”重复（第 1 行已有）"),
+        ("就医\t陪诊、\n", "c.tsv:1：类别“就医”的关键词有空项"),
+        ("其他\t别的\n", "c.tsv:1：“其他”是保留的类别"),
+        ("# only comments\n", "文件里没有任何类别"),
+    ]:
         bad.write_text(text, encoding="utf-8")
         with pytest.raises(CategoriesError, match=message):
             load_categories(bad)

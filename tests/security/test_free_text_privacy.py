@@ -50,9 +50,16 @@ class Station:
 
     async def say(self, user: str, text: str) -> list[Reply]:
         assert self.services.dispatcher is not None
-        return await self.services.dispatcher.handle(Incoming(
-            channel="telegram", user_id=user, chat_id=user, text=text, message_id=f"m{next(_ids)}",
-            at=self.clock.now()))
+        return await self.services.dispatcher.handle(
+            Incoming(
+                channel="telegram",
+                user_id=user,
+                chat_id=user,
+                text=text,
+                message_id=f"m{next(_ids)}",
+                at=self.clock.now(),
+            )
+        )
 
     async def one(self, user: str, text: str) -> str:
         [reply] = await self.say(user, text)
@@ -70,22 +77,44 @@ class Station:
 
 @pytest.fixture
 async def station(database_url: str, tmp_path: Path, clock: FrozenClock) -> AsyncIterator[Station]:
-    settings = Settings(data_dir=tmp_path / "data", database_url=database_url, secret_key=generate_key(),
-                        _env_file=None)
+    settings = Settings(
+        data_dir=tmp_path / "data", database_url=database_url, secret_key=generate_key(), _env_file=None
+    )
     services = await build_services(settings, clock=clock, migrate=True)
     st = Station(services, clock)
     store = services.store
     shiwan = await WorkersStore.of(store).add_station("石湾镇社工站", county="禅城区", city="佛山市")
     for name, user, role in (("李敏", "worker", "worker"), ("陈站长", "lead", "lead")):
         code = new_invite_code()
-        await WorkersStore.of(store).add_worker_with_invite(shiwan.id, name, role, store.secrets.invite_hash(code),
-                                                            clock.now().replace(year=2027))
+        await WorkersStore.of(store).add_worker_with_invite(
+            shiwan.id, name, role, store.secrets.invite_hash(code), clock.now().replace(year=2027)
+        )
         assert "绑定成功" in await st.one(user, f"绑定 {code}")
-    await CaseworkStore.of(store).import_cases(shiwan.id, [CaseRow(
-        name="张桂英", categories=("低保",), village="东村", address="东村12号", phone=CASE_PHONE, id_number=CASE_ID,
-        risk_level="低", worker_name="李敏"), CaseRow(
-        name=RESIDENT_NAME, categories=("低保",), village="东村", address=ADDRESS, phone="", id_number=TYPED_ID,
-        risk_level="低", worker_name="李敏")])
+    await CaseworkStore.of(store).import_cases(
+        shiwan.id,
+        [
+            CaseRow(
+                name="张桂英",
+                categories=("低保",),
+                village="东村",
+                address="东村12号",
+                phone=CASE_PHONE,
+                id_number=CASE_ID,
+                risk_level="低",
+                worker_name="李敏",
+            ),
+            CaseRow(
+                name=RESIDENT_NAME,
+                categories=("低保",),
+                village="东村",
+                address=ADDRESS,
+                phone="",
+                id_number=TYPED_ID,
+                risk_level="低",
+                worker_name="李敏",
+            ),
+        ],
+    )
     try:
         yield st
     finally:
@@ -93,7 +122,9 @@ async def station(database_url: str, tmp_path: Path, clock: FrozenClock) -> Asyn
 
 
 async def test_visit_notes_mask_id_numbers_seal_phones_and_lists_show_them_masked(station: Station) -> None:
-    shown = await station.one("worker", f"走访 张桂英 入户 身体还可以，身份证{CASE_ID}，女儿电话{TYPED_PHONE}，需要助餐")
+    shown = await station.one(
+        "worker", f"走访 张桂英 入户 身体还可以，身份证{CASE_ID}，女儿电话{TYPED_PHONE}，需要助餐"
+    )
     assert "请核对" in shown
     waiting = await station.raw("SELECT data FROM conversation_states")  # the report waiting for 确认
     assert "findings" in waiting and CASE_ID not in waiting
@@ -109,7 +140,8 @@ async def test_visit_notes_mask_id_numbers_seal_phones_and_lists_show_them_maske
     listed = await station.one("worker", "本月走访")
     assert masked_phone in listed or "…" in listed  # the summary may be cut before the number
     [visit] = await CaseworkStore.of(station.services.store).visits_of_case(
-        (await CaseworkStore.of(station.services.store).cases_of_worker(1))[0].id)
+        (await CaseworkStore.of(station.services.store).cases_of_worker(1))[0].id
+    )
     assert masked_phone in visit.findings and TYPED_PHONE not in visit.findings
     [row] = await CaseworkStore.of(station.services.store).export_visits(None, None, None)
     assert TYPED_PHONE in row["发现情况"]  # the export, for the station's own files, has it in full
@@ -118,8 +150,9 @@ async def test_visit_notes_mask_id_numbers_seal_phones_and_lists_show_them_maske
 async def ticket_with_personal_data(station: Station) -> int:
     for said in ("你好", "同意", "我在石湾镇", "找社工"):
         await station.say("resident", said)
-    opened = await station.one("resident", f"我叫{RESIDENT_NAME}，身份证{TYPED_ID}，电话{TYPED_PHONE}，"
-                                           f"住在{ADDRESS}，想申请{MARKER}")
+    opened = await station.one(
+        "resident", f"我叫{RESIDENT_NAME}，身份证{TYPED_ID}，电话{TYPED_PHONE}，住在{ADDRESS}，想申请{MARKER}"
+    )
     assert "工单 #1" in opened
     await station.say("resident", f"补充：我的身份证是{TYPED_ID}")
     return 1
@@ -136,14 +169,18 @@ async def test_tickets_are_encrypted_ids_masked_in_relays_and_phones_masked_in_l
     assert TYPED_PHONE not in listed and TYPED_ID not in listed
     view = await station.one("worker", f"工单 {number}")
     assert MARKER in view and TYPED_ID not in view and "补充" in view
-    assert "已发给居民" in await station.one("worker", f"回复 {number} 好的，请带身份证{TYPED_ID}原件来站里，领{MARKER}")
+    assert "已发给居民" in await station.one(
+        "worker", f"回复 {number} 好的，请带身份证{TYPED_ID}原件来站里，领{MARKER}"
+    )
     assert TYPED_ID not in await station.outbox_texts()
     assert TYPED_ID not in await station.raw("SELECT text FROM ticket_messages")
 
 
 async def test_drafts_are_scrubbed_previewed_and_deleted_with_the_person(station: Station) -> None:
     number = await ticket_with_personal_data(station)
-    await station.one("worker", f"回复 {number} {RESIDENT_NAME}您好，{MARKER}带户口本到站里申请，电话{TYPED_PHONE}我们会回访")
+    await station.one(
+        "worker", f"回复 {number} {RESIDENT_NAME}您好，{MARKER}带户口本到站里申请，电话{TYPED_PHONE}我们会回访"
+    )
     saved = await station.one("worker", f"收录 {number}")
     assert "草稿 #1" in saved
     async with station.services.store.session() as s:
@@ -176,21 +213,50 @@ async def test_rows_written_in_clear_by_an_older_version_are_protected_at_start(
     now: datetime = station.clock.now()
     case_id = (await CaseworkStore.of(store).cases_of_worker(1))[0].id
     note: dict[str, Any] = {
-        "case_id": case_id, "worker_id": 1, "visited_at": now, "mode": "入户", "needs": "", "services": "",
-        "findings": f"女儿电话{TYPED_PHONE}，身份证{TYPED_ID}", "risk_after": "", "risk_before": "低", "follow_up": "",
-        "danger": "", "source_key": "legacy:1", "created_at": now}
+        "case_id": case_id,
+        "worker_id": 1,
+        "visited_at": now,
+        "mode": "入户",
+        "needs": "",
+        "services": "",
+        "findings": f"女儿电话{TYPED_PHONE}，身份证{TYPED_ID}",
+        "risk_after": "",
+        "risk_before": "低",
+        "follow_up": "",
+        "danger": "",
+        "source_key": "legacy:1",
+        "created_at": now,
+    }
     async with store.session.begin() as s:
         await s.execute(insert(Visit).values(**note))
-        ticket = (await s.execute(insert(Ticket).values(
-            station_id=1, user_id=None, channel="telegram", chat_id="old", question=f"旧的问题 {TYPED_ID}",
-            status="closed", created_at=now, last_activity_at=now, closed_by="worker").returning(Ticket.id))).scalar_one()
-        await s.execute(insert(TicketMessage).values(ticket_id=ticket, sender="resident", text=f"旧消息{TYPED_PHONE}",
-                                                     created_at=now))
+        ticket = (
+            await s.execute(
+                insert(Ticket)
+                .values(
+                    station_id=1,
+                    user_id=None,
+                    channel="telegram",
+                    chat_id="old",
+                    question=f"旧的问题 {TYPED_ID}",
+                    status="closed",
+                    created_at=now,
+                    last_activity_at=now,
+                    closed_by="worker",
+                )
+                .returning(Ticket.id)
+            )
+        ).scalar_one()
+        await s.execute(
+            insert(TicketMessage).values(
+                ticket_id=ticket, sender="resident", text=f"旧消息{TYPED_PHONE}", created_at=now
+            )
+        )
         await s.execute(delete(KeyValue).where(KeyValue.key == DONE_KEY))
     counts = await protect_legacy_free_text(store)
     assert counts == {"tickets": 1, "ticket_messages": 1, "visits": 1}
-    stored = await station.raw("SELECT findings FROM visits UNION ALL SELECT question FROM tickets "
-                               "UNION ALL SELECT text FROM ticket_messages")
+    stored = await station.raw(
+        "SELECT findings FROM visits UNION ALL SELECT question FROM tickets UNION ALL SELECT text FROM ticket_messages"
+    )
     assert TYPED_PHONE not in stored and TYPED_ID not in stored and "旧的问题" not in stored
     [record] = [t for t in [(await HandoffStore.of(store).ticket_view(ticket, 1))] if t is not None]
     assert record[0].question.startswith("旧的问题 4401") and TYPED_ID not in record[0].question

@@ -33,21 +33,30 @@ def tree(tmp_path: Path) -> tuple[Path, Path]:
     data = tmp_path / "data"
     data.mkdir()
     (data / "secret.key").write_text(KEY + "\n", encoding="ascii")  # what the embedded database keeps there
-    (data / "notes.md").write_text(doc("数据目录里的文档", SECRET_MARK + "，放在数据目录里的文档也不导入。"), encoding="utf-8")
+    (data / "notes.md").write_text(
+        doc("数据目录里的文档", SECRET_MARK + "，放在数据目录里的文档也不导入。"), encoding="utf-8"
+    )
     outside = tmp_path / "elsewhere"
     outside.mkdir()
-    (outside / "passwd.md").write_text(doc("账户", PASSWD_MARK + "，这是导入目录之外的文件，不应被导入。"), encoding="utf-8")
+    (outside / "passwd.md").write_text(
+        doc("账户", PASSWD_MARK + "，这是导入目录之外的文件，不应被导入。"), encoding="utf-8"
+    )
     folder = tmp_path / "docs"
     folder.mkdir()
-    (folder / "dibao.md").write_text(doc("低保申请", "低保申请要向户籍所在地的镇（街）提出书面申请，具体以当地民政部门公布为准。"),
-                                     encoding="utf-8")
+    (folder / "dibao.md").write_text(
+        doc("低保申请", "低保申请要向户籍所在地的镇（街）提出书面申请，具体以当地民政部门公布为准。"), encoding="utf-8"
+    )
     (folder / "key.md").symlink_to(data / "secret.key")
     (folder / "notes.md").symlink_to(data / "notes.md")
     (folder / "passwd.md").symlink_to(outside / "passwd.md")
     (folder / "linked").symlink_to(outside, target_is_directory=True)
-    (folder / ".hidden.md").write_text(doc("隐藏", SECRET_MARK + "，隐藏文件也不应被导入，哪怕内容完整。"), encoding="utf-8")
+    (folder / ".hidden.md").write_text(
+        doc("隐藏", SECRET_MARK + "，隐藏文件也不应被导入，哪怕内容完整。"), encoding="utf-8"
+    )
     (folder / ".git").mkdir()
-    (folder / ".git" / "notes.md").write_text(doc("版本库", SECRET_MARK + "，隐藏文件夹里的文件也不导入。"), encoding="utf-8")
+    (folder / ".git" / "notes.md").write_text(
+        doc("版本库", SECRET_MARK + "，隐藏文件夹里的文件也不导入。"), encoding="utf-8"
+    )
     os.link(data / "secret.key", folder / "hardlink.md")  # the same file under another name
     os.mkfifo(folder / "pipe.md")  # reading a FIFO would block the ingest forever
     return folder, data
@@ -75,8 +84,9 @@ def test_the_data_directory_itself_is_never_read(tree: tuple[Path, Path]) -> Non
         assert all(SECRET_MARK not in d.body and KEY not in d.body for d in report.documents), root
 
 
-async def test_kb_ingest_publishes_only_the_real_document(tree: tuple[Path, Path], tmp_path: Path,
-                                                         clock: FrozenClock, capsys: pytest.CaptureFixture[str]) -> None:
+async def test_kb_ingest_publishes_only_the_real_document(
+    tree: tuple[Path, Path], tmp_path: Path, clock: FrozenClock, capsys: pytest.CaptureFixture[str]
+) -> None:
     folder, data = tree
     settings = Settings(data_dir=data, database_url=f"sqlite+aiosqlite:///{data / 'shegong.db'}", _env_file=None)
     assert await ingest_paths(settings, [folder, data]) == 0
@@ -92,17 +102,30 @@ async def test_kb_ingest_publishes_only_the_real_document(tree: tuple[Path, Path
     async with serve_services(settings, clock) as (url, _), aiohttp.ClientSession() as http:
         async with http.get(f"{url}/docs/docs/dibao.md") as r:
             assert r.status == 200
-        for path in ("docs/key.md", "docs/notes.md", "docs/passwd.md", "docs/linked/passwd.md", "docs/hardlink.md",
-                     "data/secret.key", "data/notes.md"):
+        for path in (
+            "docs/key.md",
+            "docs/notes.md",
+            "docs/passwd.md",
+            "docs/linked/passwd.md",
+            "docs/hardlink.md",
+            "data/secret.key",
+            "data/notes.md",
+        ):
             async with http.get(f"{url}/docs/{path}") as r:
                 assert r.status == 404, path
 
 
-async def test_extra_document_folders_serve_only_what_is_really_in_them(tree: tuple[Path, Path], tmp_path: Path,
-                                                                       clock: FrozenClock) -> None:
+async def test_extra_document_folders_serve_only_what_is_really_in_them(
+    tree: tuple[Path, Path], tmp_path: Path, clock: FrozenClock
+) -> None:
     folder, data = tree
-    settings = Settings(data_dir=data, database_url=f"sqlite+aiosqlite:///{data / 'shegong.db'}",
-                        kb_extra_dirs=f"{folder},{data}", kb_builtin=False, _env_file=None)
+    settings = Settings(
+        data_dir=data,
+        database_url=f"sqlite+aiosqlite:///{data / 'shegong.db'}",
+        kb_extra_dirs=f"{folder},{data}",
+        kb_builtin=False,
+        _env_file=None,
+    )
     async with serve_services(settings, clock) as (url, services), aiohttp.ClientSession() as http:
         served = [d.path for d in services.knowledge.current().documents]
         assert served == ["dibao.md"]

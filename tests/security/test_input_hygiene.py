@@ -38,24 +38,36 @@ def all_channels(services: Services) -> dict[str, Channel]:
 
 
 CHANNEL_SETTINGS: dict[str, Any] = {
-    "telegram_token": TG_TOKEN, "telegram_webhook_secret": TG_SECRET, "telegram_api_base": "http://127.0.0.1:9/bot",
-    "wechat_token": WX_TOKEN, "wechat_appid": "wx123", "wechat_appsecret": "sec", "wechat_aes_key": AES_KEY,
+    "telegram_token": TG_TOKEN,
+    "telegram_webhook_secret": TG_SECRET,
+    "telegram_api_base": "http://127.0.0.1:9/bot",
+    "wechat_token": WX_TOKEN,
+    "wechat_appid": "wx123",
+    "wechat_appsecret": "sec",
+    "wechat_aes_key": AES_KEY,
     "wechat_api_base": "http://127.0.0.1:9",
-    "wecom_corpid": "ww123", "wecom_agentid": "1000002", "wecom_secret": "corpsec", "wecom_token": WX_TOKEN,
-    "wecom_aes_key": AES_KEY, "wecom_api_base": "http://127.0.0.1:9",
+    "wecom_corpid": "ww123",
+    "wecom_agentid": "1000002",
+    "wecom_secret": "corpsec",
+    "wecom_token": WX_TOKEN,
+    "wecom_aes_key": AES_KEY,
+    "wecom_api_base": "http://127.0.0.1:9",
 }
 
 
 # -- cleaning at intake -------------------------------------------------------------------------------------
-async def test_control_characters_and_lone_surrogates_never_reach_the_database(tmp_path: Path, clock: FrozenClock,
-                                                                               database_url: str) -> None:
+async def test_control_characters_and_lone_surrogates_never_reach_the_database(
+    tmp_path: Path, clock: FrozenClock, database_url: str
+) -> None:
     """On PostgreSQL a NUL made the message's dialog-state write fail (an apology instead of an answer);
     on both databases the text the handlers keep must be what a person could have meant."""
     settings = settings_for(database_url, tmp_path)
     # A question the knowledge base cannot answer: its text is kept in the dialog state for the next turn.
-    body = json.dumps({"message_id": "m\u00001",
-                       "text": "火星\u0000移民\u0007补贴\ud800怎么领\u0085\r"})
-    async with serve_services(settings, clock) as (url, services), aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+    body = json.dumps({"message_id": "m\u00001", "text": "火星\u0000移民\u0007补贴\ud800怎么领\u0085\r"})
+    async with (
+        serve_services(settings, clock) as (url, services),
+        aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http,
+    ):
         async with http.post(f"{url}/api/chat", data=body, headers={"Content-Type": "application/json"}) as r:
             assert r.status == 200
             replies = (await r.json())["replies"]
@@ -94,11 +106,13 @@ def nested_xml(depth: int) -> str:
     return "<a>" * depth + "x" + "</a>" * depth
 
 
-@pytest.mark.parametrize("path, depth", [("/api/chat", 100_000), ("/api/chat", 40), ("/telegram/webhook", 100_000),
-                                         ("/telegram/webhook", 40)])
-async def test_deeply_nested_json_is_400_with_one_warning_line(tmp_path: Path, clock: FrozenClock,
-                                                               caplog: pytest.LogCaptureFixture, path: str,
-                                                               depth: int) -> None:
+@pytest.mark.parametrize(
+    "path, depth",
+    [("/api/chat", 100_000), ("/api/chat", 40), ("/telegram/webhook", 100_000), ("/telegram/webhook", 40)],
+)
+async def test_deeply_nested_json_is_400_with_one_warning_line(
+    tmp_path: Path, clock: FrozenClock, caplog: pytest.LogCaptureFixture, path: str, depth: int
+) -> None:
     settings = settings_for(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}", tmp_path, **CHANNEL_SETTINGS)
     headers = {"Content-Type": "application/json", telegram.SECRET_HEADER: TG_SECRET}
     if depth < 1000:  # inside a real-looking body: Python's parser copes, the structure is still refused
@@ -117,14 +131,17 @@ async def test_deeply_nested_json_is_400_with_one_warning_line(tmp_path: Path, c
     assert "nested deeper" in problems[0].getMessage()
 
 
-@pytest.mark.parametrize("path, callbacks", [
-    ("/wechat", Callbacks(WX_TOKEN, "wx123", AES_KEY)),
-    ("/wecom", Callbacks(WX_TOKEN, "ww123", AES_KEY, agent_id="1000002")),
-])
+@pytest.mark.parametrize(
+    "path, callbacks",
+    [
+        ("/wechat", Callbacks(WX_TOKEN, "wx123", AES_KEY)),
+        ("/wecom", Callbacks(WX_TOKEN, "ww123", AES_KEY, agent_id="1000002")),
+    ],
+)
 @pytest.mark.parametrize("depth", [40, 50_000])
-async def test_deeply_nested_xml_is_400_with_one_warning_line(tmp_path: Path, clock: FrozenClock,
-                                                              caplog: pytest.LogCaptureFixture, path: str,
-                                                              callbacks: Callbacks, depth: int) -> None:
+async def test_deeply_nested_xml_is_400_with_one_warning_line(
+    tmp_path: Path, clock: FrozenClock, caplog: pytest.LogCaptureFixture, path: str, callbacks: Callbacks, depth: int
+) -> None:
     settings = settings_for(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}", tmp_path, **CHANNEL_SETTINGS)
     xml = callbacks.message("text", {"Content": "低保"}).replace("</xml>", nested_xml(depth) + "</xml>")
     params, body = callbacks.post(xml)
@@ -158,8 +175,9 @@ def failing_save_router() -> Router:
 
 
 @pytest.mark.parametrize("message", [f"记录 {RESIDENT_WORDS}", f"换算 {RESIDENT_WORDS}"])
-async def test_error_logs_hold_no_message_text(tmp_path: Path, clock: FrozenClock, database_url: str,
-                                               caplog: pytest.LogCaptureFixture, message: str) -> None:
+async def test_error_logs_hold_no_message_text(
+    tmp_path: Path, clock: FrozenClock, database_url: str, caplog: pytest.LogCaptureFixture, message: str
+) -> None:
     install_redaction()  # what `shegong serve` runs (setup_logging): every record is cleaned as it is made
     services = await build_services(settings_for(database_url, tmp_path), clock=clock, migrate=True)
     try:
@@ -167,8 +185,9 @@ async def test_error_logs_hold_no_message_text(tmp_path: Path, clock: FrozenCloc
         assert isinstance(services.dispatcher, Dispatcher)
         services.dispatcher.root.include_router(failing_save_router(), first=True)
         with caplog.at_level(logging.ERROR):
-            replies = await services.dispatcher.handle(Incoming("web", "visitor-log-1", "visitor-log-1", message,
-                                                                "m1", clock.now()))
+            replies = await services.dispatcher.handle(
+                Incoming("web", "visitor-log-1", "visitor-log-1", message, "m1", clock.now())
+            )
     finally:
         await services.close()
     assert APOLOGY in replies[0].text

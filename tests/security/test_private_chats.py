@@ -40,10 +40,16 @@ def id_number(body: str) -> str:
 
 
 def group_update(update_id: int, user_id: int, text: str, kind: str = "supergroup") -> dict[str, Any]:
-    return {"update_id": update_id, "message": {
-        "message_id": update_id + 5000, "date": 1795000000,
-        "from": {"id": user_id, "is_bot": False, "first_name": "李敏"},
-        "chat": {"id": GROUP, "type": kind, "title": "东村志愿者群"}, "text": text}}
+    return {
+        "update_id": update_id,
+        "message": {
+            "message_id": update_id + 5000,
+            "date": 1795000000,
+            "from": {"id": user_id, "is_bot": False, "first_name": "李敏"},
+            "chat": {"id": GROUP, "type": kind, "title": "东村志愿者群"},
+            "text": text,
+        },
+    }
 
 
 def wecom_only(services: Services) -> dict[str, Channel]:
@@ -68,11 +74,13 @@ class Station:
     async def say(self, update: dict[str, Any]) -> list[str]:
         """Post one update; the texts Telegram was asked to send in answer (to any chat)."""
         self.sent_before = len(self.fake.sent())
-        async with aiohttp.ClientSession() as http, http.post(
-                f"{self.url}{telegram.WEBHOOK_PATH}", json=update, headers={telegram.SECRET_HEADER: SECRET}) as r:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(f"{self.url}{telegram.WEBHOOK_PATH}", json=update, headers={telegram.SECRET_HEADER: SECRET}) as r,
+        ):
             assert r.status == 200
         sent = await self.fake.wait_for("sendMessage", count=self.sent_before + 1)
-        return [str(m["text"]) for m in sent[self.sent_before:]]
+        return [str(m["text"]) for m in sent[self.sent_before :]]
 
     def sent_to(self, chat_id: int) -> list[str]:
         return [str(m["text"]) for m in self.fake.sent() if int(m["chat_id"]) == chat_id]
@@ -82,17 +90,35 @@ class Station:
 async def station(tmp_path: Path, clock: FrozenClock, capsys: pytest.CaptureFixture[str]) -> AsyncIterator[Station]:
     fake = FakeTelegram(token=TOKEN)
     await fake.start()
-    settings = Settings(data_dir=tmp_path / "data", database_url="", telegram_token=TOKEN,
-                        telegram_webhook_secret=SECRET, telegram_api_base=fake.api_base, _env_file=None)
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        database_url="",
+        telegram_token=TOKEN,
+        telegram_webhook_secret=SECRET,
+        telegram_api_base=fake.api_base,
+        _env_file=None,
+    )
     await add_station(settings, "石湾镇社工站", county="禅城区", city="佛山市")
     await invite(settings, "石湾镇社工站", "李敏", "lead")
     code = re.search(r"绑定码：([A-Z0-9]+)", capsys.readouterr().out)
     assert code is not None
     cases = tmp_path / "cases.csv"
     with cases.open("w", encoding="utf-8", newline="") as f:
-        csv.writer(f).writerows([
-            ["姓名", "类别", "村居", "住址", "电话", "身份证号", "风险等级", "负责社工"],
-            ["张桂英", "低保;独居老人", "东村", "东村12号", "13812345678", id_number("44060519450312002"), "中", "李敏"]])
+        csv.writer(f).writerows(
+            [
+                ["姓名", "类别", "村居", "住址", "电话", "身份证号", "风险等级", "负责社工"],
+                [
+                    "张桂英",
+                    "低保;独居老人",
+                    "东村",
+                    "东村12号",
+                    "13812345678",
+                    id_number("44060519450312002"),
+                    "中",
+                    "李敏",
+                ],
+            ]
+        )
     assert await import_cases(settings, cases, "石湾镇社工站") == 0
     try:
         async with serve_services(settings, clock, channels=telegram_only) as (url, _):
@@ -104,8 +130,10 @@ async def station(tmp_path: Path, clock: FrozenClock, capsys: pytest.CaptureFixt
         await fake.stop()
 
 
-@pytest.mark.parametrize("command", ["我的对象", "查 张桂英", "本站统计", "本月走访", "走访 张桂英 入户 身体还可以，需要助餐",
-                                     "工单", "待办", "值班"])
+@pytest.mark.parametrize(
+    "command",
+    ["我的对象", "查 张桂英", "本站统计", "本月走访", "走访 张桂英 入户 身体还可以，需要助餐", "工单", "待办", "值班"],
+)
 @pytest.mark.parametrize("kind", ["group", "supergroup"])
 async def test_worker_commands_in_a_group_answer_only_private_use(station: Station, command: str, kind: str) -> None:
     answers = await station.say(group_update(10, WORKER, command, kind))
@@ -116,7 +144,8 @@ async def test_worker_commands_in_a_group_answer_only_private_use(station: Stati
 
 
 async def test_the_same_worker_gets_case_data_in_private_and_a_report_started_there_stays_private(
-        station: Station) -> None:
+    station: Station,
+) -> None:
     [mine] = await station.say(text_update(20, WORKER, "我的对象"))
     assert "张桂英" in mine  # the command itself works, in the private chat
     [shown] = await station.say(text_update(21, WORKER, "走访 张桂英 入户 身体还可以，需要助餐，低风险"))
@@ -127,8 +156,9 @@ async def test_the_same_worker_gets_case_data_in_private_and_a_report_started_th
     assert "已保存" in saved or "保存" in saved
 
 
-async def test_binding_in_a_group_is_refused_before_the_code_is_used(station: Station,
-                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+async def test_binding_in_a_group_is_refused_before_the_code_is_used(
+    station: Station, capsys: pytest.CaptureFixture[str]
+) -> None:
     await invite(station.settings, "石湾镇社工站", "陈芳", "worker")
     code = re.search(r"绑定码：([A-Z0-9]+)", capsys.readouterr().out)
     assert code is not None
@@ -144,13 +174,22 @@ async def test_policy_questions_are_still_answered_in_groups(station: Station) -
         assert "来源" in answer and answer != PRIVATE_ONLY
 
 
-async def test_wecom_group_conversations_get_no_case_data(tmp_path: Path, clock: FrozenClock,
-                                                          capsys: pytest.CaptureFixture[str]) -> None:
+async def test_wecom_group_conversations_get_no_case_data(
+    tmp_path: Path, clock: FrozenClock, capsys: pytest.CaptureFixture[str]
+) -> None:
     platform = FakeWxPlatform()
     await platform.start()
-    settings = Settings(data_dir=tmp_path / "data", database_url="", wecom_corpid=platform.corpid,
-                        wecom_agentid=str(platform.agentid), wecom_secret=platform.corpsecret, wecom_token="t",
-                        wecom_aes_key=AES_KEY, wecom_api_base=platform.url, _env_file=None)
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        database_url="",
+        wecom_corpid=platform.corpid,
+        wecom_agentid=str(platform.agentid),
+        wecom_secret=platform.corpsecret,
+        wecom_token="t",
+        wecom_aes_key=AES_KEY,
+        wecom_api_base=platform.url,
+        _env_file=None,
+    )
     await add_station(settings, "石湾镇社工站")
     await invite(settings, "石湾镇社工站", "李敏", "lead")
     code = re.search(r"绑定码：([A-Z0-9]+)", capsys.readouterr().out)

@@ -37,8 +37,12 @@ async def test_the_file_of_rejected_import_rows_is_private(tmp_path: Path) -> No
         await add_station(settings, "石湾镇社工站")
         roster = tmp_path / "名单.csv"
         with roster.open("w", encoding="utf-8", newline="") as f:
-            csv.writer(f).writerows([["姓名", "类别", "村居", "住址", "电话", "身份证号", "风险等级", "负责社工"],
-                                     ["张桂英", "低保", "东村", "东村12号", "13812345678", "440605194503120000", "中", ""]])
+            csv.writer(f).writerows(
+                [
+                    ["姓名", "类别", "村居", "住址", "电话", "身份证号", "风险等级", "负责社工"],
+                    ["张桂英", "低保", "东村", "东村12号", "13812345678", "440605194503120000", "中", ""],
+                ]
+            )
         rejected = tmp_path / "有错误的行.xlsx"
         assert await import_cases(settings, roster, "石湾镇社工站", errors_out=rejected) != 0
         assert stat.S_IMODE(rejected.stat().st_mode) == 0o600

@@ -60,18 +60,37 @@ async def station(tmp_path: Path, platform: FakeWxPlatform, capsys: pytest.Captu
     assert code is not None
     cases = tmp_path / "cases.csv"
     with cases.open("w", encoding="utf-8", newline="") as f:
-        csv.writer(f).writerows([
-            ["姓名", "类别", "村居", "住址", "电话", "身份证号", "风险等级", "负责社工"],
-            ["张桂英", "低保;独居老人", "东村", "东村12号", "13812345678", id_number("44060519450312002"), "中", "李敏"]])
+        csv.writer(f).writerows(
+            [
+                ["姓名", "类别", "村居", "住址", "电话", "身份证号", "风险等级", "负责社工"],
+                [
+                    "张桂英",
+                    "低保;独居老人",
+                    "东村",
+                    "东村12号",
+                    "13812345678",
+                    id_number("44060519450312002"),
+                    "中",
+                    "李敏",
+                ],
+            ]
+        )
     assert await import_cases(settings, cases, "石湾镇社工站") == 0
     return code.group(1)
 
 
 @asynccontextmanager
 async def bot(tmp_path: Path, clock: FrozenClock, platform: FakeWxPlatform, safe_mode: bool) -> AsyncIterator[str]:
-    settings = Settings(data_dir=tmp_path / "data", database_url="", wechat_token=TOKEN, wechat_appid=platform.appid,
-                        wechat_appsecret=platform.secret, wechat_aes_key=AES_KEY if safe_mode else "",
-                        wechat_api_base=platform.url, _env_file=None)
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        database_url="",
+        wechat_token=TOKEN,
+        wechat_appid=platform.appid,
+        wechat_appsecret=platform.secret,
+        wechat_aes_key=AES_KEY if safe_mode else "",
+        wechat_api_base=platform.url,
+        _env_file=None,
+    )
     async with serve_services(settings, clock, channels=wechat_only) as (url, _):
         yield url
 
@@ -85,8 +104,9 @@ async def ask(url: str, callbacks: Callbacks, text: str, user: str = WORKER_OPEN
         return callbacks.open_reply(answer)["Content"]
 
 
-async def test_worker_commands_need_safe_mode(tmp_path: Path, clock: FrozenClock, platform: FakeWxPlatform,
-                                              station: str) -> None:
+async def test_worker_commands_need_safe_mode(
+    tmp_path: Path, clock: FrozenClock, platform: FakeWxPlatform, station: str
+) -> None:
     async with bot(tmp_path, clock, platform, safe_mode=True) as url:  # the lead binds while the account is safe
         assert "绑定成功" in await ask(url, SAFE, f"绑定 {station}")
         assert "张桂英" in await ask(url, SAFE, "我的对象")
@@ -102,9 +122,9 @@ async def test_worker_commands_need_safe_mode(tmp_path: Path, clock: FrozenClock
         assert "张桂英" in await ask(url, SAFE, "我的对象")
 
 
-async def test_handoff_and_binding_need_safe_mode_and_policy_answers_do_not(tmp_path: Path, clock: FrozenClock,
-                                                                            platform: FakeWxPlatform,
-                                                                            station: str) -> None:
+async def test_handoff_and_binding_need_safe_mode_and_policy_answers_do_not(
+    tmp_path: Path, clock: FrozenClock, platform: FakeWxPlatform, station: str
+) -> None:
     async with bot(tmp_path, clock, platform, safe_mode=False) as url:
         assert (await ask(url, PLAIN, "找社工", user="o_resident_1")).startswith(SAFE_MODE_ONLY)
         assert (await ask(url, PLAIN, f"绑定 {station}", user="o_resident_2")).startswith(SAFE_MODE_ONLY)
@@ -118,8 +138,9 @@ async def test_handoff_and_binding_need_safe_mode_and_policy_answers_do_not(tmp_
         assert "绑定成功" in await ask(url, SAFE, f"绑定 {station}", user="o_resident_2")
 
 
-async def test_plaintext_mode_warns_at_start_up(tmp_path: Path, clock: FrozenClock,
-                                               caplog: pytest.LogCaptureFixture) -> None:
+async def test_plaintext_mode_warns_at_start_up(
+    tmp_path: Path, clock: FrozenClock, caplog: pytest.LogCaptureFixture
+) -> None:
     settings = Settings(data_dir=tmp_path, database_url="", wechat_token=TOKEN, _env_file=None)
     services = await build_services(settings, clock=clock)
     try:

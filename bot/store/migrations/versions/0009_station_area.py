@@ -30,21 +30,27 @@ def upgrade() -> None:
     op.add_column("stations", sa.Column("town", sa.String(32), nullable=False, server_default=""))
     op.add_column("workers", sa.Column("scope", sa.String(80), nullable=False, server_default=""))
     bind = op.get_bind()
-    stations = sa.table("stations", sa.column("id", sa.Integer), sa.column("name", sa.String),
-                        sa.column("town", sa.String))
+    stations = sa.table(
+        "stations", sa.column("id", sa.Integer), sa.column("name", sa.String), sa.column("town", sa.String)
+    )
     for station_id, name in bind.execute(sa.select(stations.c.id, stations.c.name)).all():
         if (found := TOWN.match(name)) is not None:
             bind.execute(stations.update().where(stations.c.id == station_id).values(town=found.group(1)))
     if bind.dialect.name == "sqlite":
-        _sqlite_set_workers_sql(bind, lambda sql: sql.replace("station_id INTEGER NOT NULL", "station_id INTEGER")
-                                .replace("role VARCHAR(8)", "role VARCHAR(16)"))
+        _sqlite_set_workers_sql(
+            bind,
+            lambda sql: sql.replace("station_id INTEGER NOT NULL", "station_id INTEGER").replace(
+                "role VARCHAR(8)", "role VARCHAR(16)"
+            ),
+        )
     else:  # SQLite does not check lengths
         op.alter_column("workers", "station_id", existing_type=sa.Integer, nullable=True)
         op.alter_column("workers", "role", existing_type=sa.String(8), type_=sa.String(16), existing_nullable=False)
 
 
 def _sqlite_set_workers_sql(bind: sa.Connection, change: Callable[[str], str]) -> None:
-    """Drop (or restore) workers.station_id's NOT NULL, and widen the role's declared length, in place: SQLite's documented procedure for removing a
+    """Drop (or restore) workers.station_id's NOT NULL, and widen the role's declared length, in place: SQLite's
+    documented procedure for removing a
     NOT NULL constraint (https://www.sqlite.org/lang_altertable.html, "otheralter"), since rebuilding the
     table would need foreign keys off, which cannot change inside the migration's transaction."""
     sql = bind.exec_driver_sql("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'workers'").scalar_one()
@@ -64,8 +70,12 @@ def downgrade() -> None:
     op.execute("DELETE FROM workers WHERE station_id IS NULL")
     bind = op.get_bind()
     if bind.dialect.name == "sqlite":
-        _sqlite_set_workers_sql(bind, lambda sql: sql.replace("station_id INTEGER,", "station_id INTEGER NOT NULL,")
-                                .replace("role VARCHAR(16)", "role VARCHAR(8)"))
+        _sqlite_set_workers_sql(
+            bind,
+            lambda sql: sql.replace("station_id INTEGER,", "station_id INTEGER NOT NULL,").replace(
+                "role VARCHAR(16)", "role VARCHAR(8)"
+            ),
+        )
     else:
         op.alter_column("workers", "role", existing_type=sa.String(16), type_=sa.String(8), existing_nullable=False)
         op.alter_column("workers", "station_id", existing_type=sa.Integer, nullable=False)
