@@ -537,7 +537,7 @@ async def test_station_statistics_for_leads_only(world: World) -> None:
     await world.report()
     assert "只对站长和督导开放" in (await world.one("本站统计")).text
     world.clock.advance(days=40)
-    await world.report("走访 陈大文 电话 还好", user="wangfang")
+    await world.report("走访 陈大文 电话 还好，低风险", user="wangfang")
     stats = await world.one("本站统计", "tg-lead", channel="telegram")  # the monthly report (tests/reports)
     assert "石湾镇社工站 2027年1月统计" in stats.text
     assert "在册 6 人，已服务 1 人，覆盖率 16.7%" in stats.text

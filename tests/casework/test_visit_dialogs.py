@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
-from test_handlers_casework import World, case, make_world, settings_for
+from test_handlers_casework import KEY, PUSH_SETTINGS, World, case, make_world, settings_for
 
 from bot.app import build_services
 from bot.clock import FrozenClock
@@ -24,7 +24,7 @@ from handlers.common.help_texts import asks_about_the_bot, is_how_to
 
 @pytest.fixture
 async def world(database_url: str, tmp_path: Path, clock: FrozenClock) -> AsyncIterator[World]:
-    services = await build_services(settings_for(database_url, tmp_path), clock=clock, migrate=True)
+    services = await build_services(settings_for(database_url, tmp_path, secret_key=KEY, **PUSH_SETTINGS), clock=clock, migrate=True)
     try:
         w = await make_world(services, clock)
         await CaseworkStore.of(services.store).import_cases(

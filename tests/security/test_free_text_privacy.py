@@ -123,7 +123,7 @@ async def station(database_url: str, tmp_path: Path, clock: FrozenClock) -> Asyn
 
 async def test_visit_notes_mask_id_numbers_seal_phones_and_lists_show_them_masked(station: Station) -> None:
     shown = await station.one(
-        "worker", f"走访 张桂英 入户 身体还可以，身份证{CASE_ID}，女儿电话{TYPED_PHONE}，需要助餐"
+        "worker", f"走访 张桂英 入户 身体还可以，身份证{CASE_ID}，女儿电话{TYPED_PHONE}，需要助餐，低风险"
     )
     assert "请核对" in shown
     waiting = await station.raw("SELECT data FROM conversation_states")  # the report waiting for 确认
