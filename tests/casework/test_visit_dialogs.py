@@ -24,7 +24,8 @@ from handlers.common.help_texts import asks_about_the_bot, is_how_to
 
 @pytest.fixture
 async def world(database_url: str, tmp_path: Path, clock: FrozenClock) -> AsyncIterator[World]:
-    services = await build_services(settings_for(database_url, tmp_path, secret_key=KEY, **PUSH_SETTINGS), clock=clock, migrate=True)
+    settings = settings_for(database_url, tmp_path, secret_key=KEY, **PUSH_SETTINGS)
+    services = await build_services(settings, clock=clock, migrate=True)
     try:
         w = await make_world(services, clock)
         await CaseworkStore.of(services.store).import_cases(
