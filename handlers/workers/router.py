@@ -62,6 +62,6 @@ async def bind(ctx: Context, match: re.Match[str]) -> Reply:
     consent.update_current(is_worker=True)  # workers get no residents' privacy notice
     log.info("identity bound", extra={"worker_id": outcome.id, "channel": ctx.incoming.channel})
     role = ROLE_NAMES.get(outcome.role, outcome.role)
-    extra = "，“本站统计”看全站走访情况" if outcome.is_lead else ""
+    extra = "，“本站统计”看全站走访情况，“结案 姓名 原因”“转交 姓名 给 社工”调整名单" if outcome.is_lead else ""
     return Reply(f"绑定成功！{outcome.name}，{role}，{outcome.station_name}。\n"
                  f"现在可以发送“走访”记录入户走访，“我的对象”查看负责的服务对象，“本月走访”查看本月记录{extra}。")
