@@ -128,7 +128,7 @@ async def fill(dsn: str, cases: int, workers: int, seed: int) -> dict[str, int]:
                       "village": f"第{c % 30 + 1}村", "address": "", "phone_enc": "", "id_number_enc": "",
                       "id_hash": uuid.UUID(int=rng.getrandbits(128)).hex + "0" * 32, "import_hash": "",
                       "risk_level": "低", "worker_id": worker, "status": "closed" if rng.random() < 0.03 else "open",
-                      "created_at": created, "updated_at": created}
+                      "created_at": created, "updated_at": created, "closed_at": None, "closed_reason": ""}
             case_rows.append(tuple(values[col] for col in columns))
             for at, mode, findings in history(rng, rules.items_for(categories), created, now):
                 vid += 1
