@@ -177,6 +177,8 @@ async def fill(dsn: str, cases: int, workers: int, seed: int) -> dict[str, int]:
                 "status": "closed" if rng.random() < 0.03 else "open",
                 "created_at": created,
                 "updated_at": created,
+                "closed_at": None,
+                "closed_reason": "",
             }
             case_rows.append(tuple(values[col] for col in columns))
             for at, mode, findings in history(rng, rules.items_for(categories), created, now):

@@ -93,7 +93,8 @@ async def bind(ctx: Context, match: re.Match[str]) -> Reply:
             f"绑定成功！{outcome.name}，{role}（{outcome.station_name.partition(':')[2] or '全省'}）。\n"
             "发送“看板”打开本地区各社工站的覆盖率、逾期和危险事件看板。"
         )
-    extra = "，“本站统计”“覆盖率”“危险事件”看全站情况，“看板”打开详细看板" if outcome.is_lead else ""
+    extra = ("，“本站统计”“覆盖率”“危险事件”看全站情况，“看板”打开详细看板，"
+             "“结案 姓名 原因”“转交 姓名 给 社工”调整名单") if outcome.is_lead else ""
     return Reply(
         f"绑定成功！{outcome.name}，{role}，{outcome.station_name}。\n"
         f"现在可以发送“走访”记录入户走访，“我的对象”查看负责的服务对象，“本月走访”查看本月记录{extra}。"

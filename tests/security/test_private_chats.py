@@ -164,8 +164,12 @@ async def test_binding_in_a_group_is_refused_before_the_code_is_used(
     assert code is not None
     [refused] = await station.say(group_update(30, RESIDENT, f"绑定 {code.group(1)}"))
     assert refused.startswith(PRIVATE_ONLY)  # (a resident's first message also carries the privacy notice)
-    replies = await station.say(text_update(31, RESIDENT, f"绑定 {code.group(1)}"))  # and the leads' notice
-    assert any("绑定成功" in r and "陈芳" in r for r in replies)  # the code was not spent in the group
+    await station.say(text_update(31, RESIDENT, f"绑定 {code.group(1)}"))
+    # two messages: the reply, and the notice to the station's lead 李敏 (in either order)
+    sent = await station.fake.wait_for("sendMessage", count=station.sent_before + 2)
+    texts = [str(m["text"]) for m in sent[station.sent_before:]]
+    assert any("绑定成功" in t and "陈芳" in t for t in texts), texts  # the code was not spent in the group
+    assert any("绑定提醒：陈芳" in t for t in texts), texts
 
 
 async def test_policy_questions_are_still_answered_in_groups(station: Station) -> None:
