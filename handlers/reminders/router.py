@@ -39,12 +39,12 @@ def _sorted(items: list[DueItem]) -> list[DueItem]:
     return sorted(items, key=DueItem.sort_key)
 
 
-TODO = Command("todo", keywords={"待办", "我的待办", "待办事项", "今日待办", "提醒事项"})
+DUE_LIST = Command("todo", keywords={"待办", "我的待办", "待办事项", "今日待办", "提醒事项"})
 OVERDUE = Command("overdue", keywords={"逾期", "逾期事项", "本站逾期", "逾期清单"})
-WORKER_ONLY = (TODO, OVERDUE, Regex(DONE), Regex(SNOOZE), Regex(BUTTON))  # non-workers are told these are for workers
+WORKER_ONLY = (DUE_LIST, OVERDUE, Regex(DONE), Regex(SNOOZE), Regex(BUTTON))  # non-workers are told these are for workers
 
 
-@router.message(TODO)
+@router.message(DUE_LIST)
 async def todo(ctx: Context, worker: WorkerRecord) -> Reply:
     store, today = ctx.services.store, _today(ctx)
     items = _sorted(await compute_due(store, _rules(), today, worker_id=worker.id))
