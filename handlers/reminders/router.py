@@ -41,7 +41,8 @@ def _sorted(items: list[DueItem]) -> list[DueItem]:
 
 DUE_LIST = Command("todo", keywords={"待办", "我的待办", "待办事项", "今日待办", "提醒事项"})
 OVERDUE = Command("overdue", keywords={"逾期", "逾期事项", "本站逾期", "逾期清单"})
-WORKER_ONLY = (DUE_LIST, OVERDUE, Regex(DONE), Regex(SNOOZE), Regex(BUTTON))  # non-workers are told these are for workers
+# Non-workers who type these are told they are for workers.
+WORKER_ONLY = (DUE_LIST, OVERDUE, Regex(DONE), Regex(SNOOZE), Regex(BUTTON))
 
 
 @router.message(DUE_LIST)
