@@ -4,7 +4,6 @@ still answered there."""
 
 from __future__ import annotations
 
-import csv
 import itertools
 import re
 from collections.abc import AsyncIterator
@@ -18,6 +17,7 @@ import wechatpy.enterprise
 from fakes.telegram_api import FakeTelegram, text_update
 from fakes.wechat_platform import AES_KEY, Callbacks, FakeWxPlatform
 from live_app import serve_services
+from station_setup import station_with_one_case
 
 from bot.app import Services
 from bot.channels import telegram, wecom
@@ -26,19 +26,12 @@ from bot.channels.wx_common import to_incoming as wx_incoming
 from bot.clock import FrozenClock
 from bot.config import Settings
 from bot.trust import PRIVATE_ONLY
-from handlers.casework.admin import add_station, import_cases, invite
+from handlers.casework.admin import add_station, invite
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*`retry_after` will be of type:DeprecationWarning")
 
 TOKEN, SECRET = "123:ABC", "s3cret"
 WORKER, RESIDENT, GROUP = 880001, 880002, -1001234567
-WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-
-
-def id_number(body: str) -> str:
-    return body + "10X98765432"[sum(int(c) * w for c, w in zip(body, WEIGHTS, strict=True)) % 11]
-
-
 def group_update(update_id: int, user_id: int, text: str, kind: str = "supergroup") -> dict[str, Any]:
     return {
         "update_id": update_id,
@@ -98,32 +91,11 @@ async def station(tmp_path: Path, clock: FrozenClock, capsys: pytest.CaptureFixt
         telegram_api_base=fake.api_base,
         _env_file=None,
     )
-    await add_station(settings, "石湾镇社工站", county="禅城区", city="佛山市")
-    await invite(settings, "石湾镇社工站", "李敏", "lead")
-    code = re.search(r"绑定码：([A-Z0-9]+)", capsys.readouterr().out)
-    assert code is not None
-    cases = tmp_path / "cases.csv"
-    with cases.open("w", encoding="utf-8", newline="") as f:
-        csv.writer(f).writerows(
-            [
-                ["姓名", "类别", "村居", "住址", "电话", "身份证号", "风险等级", "负责社工"],
-                [
-                    "张桂英",
-                    "低保;独居老人",
-                    "东村",
-                    "东村12号",
-                    "13812345678",
-                    id_number("44060519450312002"),
-                    "中",
-                    "李敏",
-                ],
-            ]
-        )
-    assert await import_cases(settings, cases, "石湾镇社工站") == 0
+    code = await station_with_one_case(settings, tmp_path, capsys)
     try:
         async with serve_services(settings, clock, channels=telegram_only) as (url, _):
             started = Station(url, fake, settings)
-            [bound] = await started.say(text_update(1, WORKER, f"/bind {code.group(1)}"))
+            [bound] = await started.say(text_update(1, WORKER, f"/bind {code}"))
             assert "绑定成功" in bound
             yield started
     finally:

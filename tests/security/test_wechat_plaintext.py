@@ -4,10 +4,8 @@ and every worker or lead command need safe mode, and start-up says so."""
 
 from __future__ import annotations
 
-import csv
 import itertools
 import logging
-import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -16,6 +14,7 @@ import aiohttp
 import pytest
 from fakes.wechat_platform import AES_KEY, Callbacks, FakeWxPlatform
 from live_app import serve_services
+from station_setup import station_with_one_case
 
 from bot.app import Services, build_services
 from bot.channels import wechat
@@ -23,17 +22,12 @@ from bot.channels.base import Channel
 from bot.clock import FrozenClock
 from bot.config import Settings
 from bot.trust import SAFE_MODE_ONLY
-from handlers.casework.admin import add_station, import_cases, invite
 
 TOKEN = "wx-callback-token"
 WORKER_OPENID = "o_worker_li_min"
 WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 PLAIN, SAFE = Callbacks(TOKEN, "wx123"), Callbacks(TOKEN, "wx123", AES_KEY)
 MESSAGE_IDS = itertools.count(7_100_000_000)  # one sequence for both modes: WeChat's ids are unique per account
-
-
-def id_number(body: str) -> str:
-    return body + "10X98765432"[sum(int(c) * w for c, w in zip(body, WEIGHTS, strict=True)) % 11]
 
 
 def wechat_only(services: Services) -> dict[str, Channel]:
@@ -54,29 +48,7 @@ async def platform() -> AsyncIterator[FakeWxPlatform]:
 async def station(tmp_path: Path, platform: FakeWxPlatform, capsys: pytest.CaptureFixture[str]) -> str:
     """A station with one case and an invite for its lead; the invite code."""
     settings = Settings(data_dir=tmp_path / "data", database_url="", _env_file=None)
-    await add_station(settings, "石湾镇社工站", county="禅城区", city="佛山市")
-    await invite(settings, "石湾镇社工站", "李敏", "lead")
-    code = re.search(r"绑定码：([A-Z0-9]+)", capsys.readouterr().out)
-    assert code is not None
-    cases = tmp_path / "cases.csv"
-    with cases.open("w", encoding="utf-8", newline="") as f:
-        csv.writer(f).writerows(
-            [
-                ["姓名", "类别", "村居", "住址", "电话", "身份证号", "风险等级", "负责社工"],
-                [
-                    "张桂英",
-                    "低保;独居老人",
-                    "东村",
-                    "东村12号",
-                    "13812345678",
-                    id_number("44060519450312002"),
-                    "中",
-                    "李敏",
-                ],
-            ]
-        )
-    assert await import_cases(settings, cases, "石湾镇社工站") == 0
-    return code.group(1)
+    return await station_with_one_case(settings, tmp_path, capsys)
 
 
 @asynccontextmanager
