@@ -170,6 +170,13 @@ async def _kb_check(args: argparse.Namespace) -> int:
     except ValueError:
         print(f"--today 应为 YYYY-MM-DD 格式的日期：{args.today}", file=sys.stderr)
         return 2  # 1 means "findings"
+    if args.ingested:
+        if args.dir:
+            print("--ingested 检查数据库中已导入的文档，不能同时指定目录", file=sys.stderr)
+            return 2
+        from bot.kb_admin import check_ingested
+
+        return await check_ingested(_settings(), today, args.json)
     return check_command(Path(args.dir) if args.dir else None, today, args.json)
 
 
@@ -242,6 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dir", nargs="?", metavar="DIR", help="文档目录（默认内置知识库）")
     p.add_argument("--json", action="store_true", help="以 JSON 输出全部问题")
     p.add_argument("--today", metavar="YYYY-MM-DD", help="按这一天判断核对日期是否过期（默认今天）")
+    p.add_argument("--ingested", action="store_true", help="检查用 shegong kb ingest 导入数据库的文档")
     p.set_defaults(run=_kb_check)
 
     db = sub.add_parser("db", help="数据库").add_subparsers(dest="db_command", required=True, metavar="ACTION")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import asdict
+from datetime import date
 from pathlib import Path
 
 from tqdm import tqdm
@@ -10,13 +12,21 @@ from tqdm import tqdm
 from bot.config import Settings
 from bot.store import StoredDocument
 from bot.store.connect import open_store
-from knowledge.ingest import iter_files, load_tree
+from knowledge.check import RegulationsError, check_texts, print_report
+from knowledge.ingest import Document, iter_files, load_tree
 from knowledge.kb import BUILTIN_DOCS
 
 
 def _stored_path(root: Path, rel: str) -> str:
     # A folder's documents keep the folder's name in front, so two folders cannot collide.
     return rel if root.is_file() else f"{root.resolve().name}/{rel}"
+
+
+def stored_document(doc: Document, path: str, region: str = "") -> StoredDocument:
+    """What the database keeps of a parsed document, provenance included (sources, reviewed, aliases)."""
+    sources = tuple({k: v for k, v in asdict(source).items() if v} for source in doc.sources)
+    return StoredDocument(path, doc.title, doc.source, doc.year, doc.region or region, doc.body, doc.content_hash,
+                          sources, doc.reviewed, doc.aliases, doc.front_matter)
 
 
 async def ingest_paths(settings: Settings, roots: list[Path], region: str = "") -> int:
@@ -43,8 +53,7 @@ async def ingest_paths(settings: Settings, roots: list[Path], region: str = "") 
                 if (same := await store.document_with_hash(doc.content_hash)) not in (None, path):
                     skipped.append((path, f"与已导入的 {same} 内容相同，未重复收录"))
                     continue
-                outcome = await store.save_document(StoredDocument(
-                    path, doc.title, doc.source, doc.year, doc.region or region, doc.body, doc.content_hash))
+                outcome = await store.save_document(stored_document(doc, path, region))
                 counts[outcome] += 1
     finally:
         await store.close()
@@ -98,3 +107,24 @@ async def remove_documents(settings: Settings, paths: list[str]) -> int:
     finally:
         await store.close()
     return 1 if missing else 0
+
+
+async def check_ingested(settings: Settings, today: date, as_json: bool = False) -> int:
+    """`shegong kb check --ingested`: the ingested documents, read back from the database as they were written
+    (front matter and body), against the same rules as the built-in ones. Their links may lead to built-in
+    documents too."""
+    store = await open_store(settings)
+    try:
+        stored = await store.list_documents()
+    finally:
+        await store.close()
+    # Only Markdown carries front matter; a web page or text file has no sources to check, and says so.
+    texts = {d.path: d.front_matter + d.body for d in stored}
+    builtin = load_tree(BUILTIN_DOCS).documents
+    served = {d.path for d in builtin} | {alias for d in builtin for alias in d.aliases}
+    try:
+        report = check_texts(texts, today, also_served=served)
+    except RegulationsError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    return print_report(report, as_json)

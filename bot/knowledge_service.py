@@ -14,7 +14,7 @@ from pathlib import Path
 from bot.background import BackgroundLoop
 from bot.store import Store, StoredDocument
 from knowledge import Document, KnowledgeBase
-from knowledge.ingest import load_tree, split_passages
+from knowledge.ingest import load_tree, parse_aliases, parse_sources, split_passages
 from knowledge.kb import BUILTIN_DOCS
 
 log = logging.getLogger(__name__)
@@ -22,7 +22,12 @@ RECHECK_SECONDS = 30.0
 
 
 def stored_to_document(stored: StoredDocument) -> Document:
-    doc = Document(stored.path, stored.title, stored.body, stored.source, stored.year, stored.region)
+    """An ingested document as the knowledge base uses it: with its sources, review date and old paths, like a
+    built-in one (its page lists them, its old addresses redirect)."""
+    sources = parse_sources([dict(entry) for entry in stored.sources])
+    doc = Document(stored.path, stored.title, stored.body, stored.source, stored.year, stored.region,
+                   sources=sources, reviewed=stored.reviewed, aliases=parse_aliases(list(stored.aliases)),
+                   front_matter=stored.front_matter)
     doc.passages = list(split_passages(doc))
     return doc
 

@@ -33,6 +33,7 @@ from knowledge.kb import BUILTIN_DOCS
 
 REGULATIONS = Path(__file__).resolve().parent / "data" / "regulations.tsv"
 MARKDOWN = {suffix for suffix, kind in SUFFIXES.items() if kind == "markdown"}
+INGESTED_PREFIX = "（已导入）"  # how a finding names a document read from the database rather than a file
 
 # What each kind of finding is called in the summary.
 KINDS = {
@@ -48,7 +49,7 @@ KINDS = {
     "alias": "别名重复或冲突",
 }
 KNOWN_KEYS = {"title", "region", "reviewed", "sources", "aliases", "supersedes_checked", "source", "year"}
-SOURCE_KEYS = {"title", "issuer", "number", "date", "url"}
+SOURCE_KEYS = {"title", "issuer", "number", "date", "url", "unconfirmed"}
 SOURCE_DATE = re.compile(r"^\d{4}(-(0[1-9]|1[0-2])(-\d{2})?)?$")
 
 # Contract B: an inline citation with a year, or a hedge deferring to local rules.
@@ -154,11 +155,13 @@ class Finding:
 
 @dataclass
 class CheckReport:
-    root: Path
+    root: Path | None  # None: the documents came from the database (`shegong kb check --ingested`)
     documents: int = 0
     findings: list[Finding] = field(default_factory=list)
 
     def file_of(self, finding: Finding) -> str:
+        if self.root is None:
+            return f"{INGESTED_PREFIX}{finding.path}"
         return display_path(self.root / finding.path) if self.root.is_dir() else display_path(self.root)
 
     def counts(self) -> dict[str, int]:
@@ -329,6 +332,20 @@ def _check_sources(ctx: _Context) -> None:
             ctx.add(
                 key_lines.get("date", line), "sources", f"sources 第{n}项的日期“{when}”应为 YYYY-MM-DD、YYYY-MM 或 YYYY"
             )
+        if not any(str(entry.get(key) or "").strip() for key in ("number", "url", "unconfirmed")):
+            ctx.add(
+                line,
+                "sources",
+                f"sources 第{n}项既没有 number（文号）也没有 url（官方网址），读者无法找到原文："
+                "核实后补上；核实不了的，写 unconfirmed 说明哪一项未能核实（如 unconfirmed: 文号未核实）",
+            )
+        unconfirmed = entry.get("unconfirmed")
+        if unconfirmed is not None and (isinstance(unconfirmed, dict | list) or not str(unconfirmed).strip()):
+            ctx.add(
+                key_lines.get("unconfirmed", line),
+                "sources",
+                f"sources 第{n}项的 unconfirmed 应写明哪一项未能核实，如 unconfirmed: 文号未核实",
+            )
         url = entry.get("url")
         if url is not None and not re.match(r"https?://\S+$", str(url).strip()):
             ctx.add(
@@ -467,7 +484,6 @@ def _check_links(ctx: _Context, body_units: list[Unit]) -> None:
 def check_tree(root: Path, today: date, regulations: Sequence[Regulation] | None = None) -> CheckReport:
     """Every Markdown document under root (or root itself), with links and aliases checked across them."""
     root = Path(root)
-    regulations = load_regulations() if regulations is None else regulations
     report = CheckReport(root)
     files = [(file.name if root.is_file() else file.relative_to(root).as_posix(), file) for file in iter_files(root)]
     documents = {rel for rel, file in files if file.suffix.lower() in SUFFIXES}
@@ -480,16 +496,40 @@ def check_tree(root: Path, today: date, regulations: Sequence[Regulation] | None
             texts[rel] = decode(file.read_bytes(), rel)
         except (IngestError, OSError) as exc:
             report.findings.append(Finding(rel, 1, "file", f"第1行：无法读取（{exc}）"))
+    return _check_texts(report, texts, documents, today, regulations)
+
+
+def check_texts(
+    texts: dict[str, str],
+    today: date,
+    regulations: Sequence[Regulation] | None = None,
+    also_served: set[str] | frozenset[str] = frozenset(),
+) -> CheckReport:
+    """Documents that are not files (ingested ones, from the database: path -> front matter and body), with
+    links and aliases checked across them; `also_served` are the other paths /docs/ answers (built-in ones)."""
+    report = CheckReport(None, documents=len(texts))
+    return _check_texts(report, texts, set(texts), today, regulations, also_served)
+
+
+def _check_texts(
+    report: CheckReport,
+    texts: dict[str, str],
+    documents: set[str],
+    today: date,
+    regulations: Sequence[Regulation] | None,
+    also_served: set[str] | frozenset[str] = frozenset(),
+) -> CheckReport:
+    regulations = load_regulations() if regulations is None else regulations
     aliases: dict[str, list[tuple[str, int]]] = {}  # alias -> [(document, line)]
     for rel, text in texts.items():
         front = read_front_matter(text.replace("\r\n", "\n"))
         value = front.fields.get("aliases")
         for alias in value if isinstance(value, list) else []:
             aliases.setdefault(str(alias).strip().strip("/"), []).append((rel, front.line_of("aliases")))
-    served = documents | set(aliases)
+    served = documents | set(aliases) | set(also_served)
     for rel, text in texts.items():
         report.findings.extend(check_text(rel, text, today, regulations, documents, served))
-    report.findings.extend(_alias_findings(aliases, documents))
+    report.findings.extend(_alias_findings(aliases, documents | set(also_served)))
     report.findings.sort(key=lambda f: (f.path, f.line))
     return report
 
@@ -526,5 +566,10 @@ def check_command(root: Path | None, today: date, as_json: bool) -> int:
     except RegulationsError as exc:
         print(str(exc), file=sys.stderr)
         return 2
+    return print_report(report, as_json)
+
+
+def print_report(report: CheckReport, as_json: bool) -> int:
+    """Prints the findings and the summary; the exit code: 1 when there is any finding."""
     print(json.dumps(report.as_json(), ensure_ascii=False, indent=1) if as_json else report.format())
     return 1 if report.findings else 0

@@ -56,6 +56,7 @@ class Source:
     number: str = ""  # 文号, e.g. 民发〔2021〕57号
     date: str = ""  # YYYY-MM-DD, YYYY-MM or YYYY
     url: str = ""  # official page; http(s) only
+    unconfirmed: str = ""  # what could not be verified against an official text (e.g. 文号未核实)
 
     @property
     def year(self) -> str:
@@ -77,6 +78,9 @@ class Document:
     sources: tuple[Source, ...] = ()
     reviewed: date | None = None  # when the text was last checked against its sources
     aliases: tuple[str, ...] = ()  # earlier paths of this document, still served
+    # The file's front matter as written, up to the first body line: stored with an ingested document so that
+    # `shegong kb check --ingested` reads it as the file was, with the same line numbers.
+    front_matter: str = ""
 
     @property
     def content_hash(self) -> str:
@@ -227,7 +231,8 @@ def parse_sources(value: object) -> tuple[Source, ...]:
         if isinstance(item, dict) and (title := _text(item.get("title"))):
             url = _text(item.get("url"))
             sources.append(Source(title, _text(item.get("issuer")), _text(item.get("number")),
-                                  _text(item.get("date")), url if re.match(r"https?://", url) else ""))
+                                  _text(item.get("date")), url if re.match(r"https?://", url) else "",
+                                  _text(item.get("unconfirmed"))))
     return tuple(sources)
 
 
@@ -262,6 +267,7 @@ def parse_document(path: str, raw: bytes) -> Document:
         front = read_front_matter(text)
         meta = front.fields
         body = front.body
+        head = text[: len(text) - len(body)] if front.present else ""
         first_heading = next((m.group(2) for ln in body.splitlines() if (m := HEADING.match(ln))), "")
         # Chat apps show Markdown emphasis as literal asterisks: keep the words, drop the marks.
         body = EMPHASIS.sub(r"\2", body)
@@ -272,7 +278,7 @@ def parse_document(path: str, raw: bytes) -> Document:
             source, year = source or listed, year or latest
         doc = Document(path, _text(meta.get("title")) or first_heading or stem, body.strip(), source, year,
                        _text(meta.get("region")), sources=sources, reviewed=parse_date(meta.get("reviewed")),
-                       aliases=parse_aliases(meta.get("aliases")))
+                       aliases=parse_aliases(meta.get("aliases")), front_matter=head)
     elif kind == "text":
         lines = [ln.strip() for ln in text.splitlines()]
         first = next((ln for ln in lines if ln), "")

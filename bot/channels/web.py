@@ -276,6 +276,9 @@ def _source_html(source: Source) -> str:
     if source.url:  # only http(s) addresses reach here (ingest drops the rest)
         title = f'<a href="{html.escape(source.url, quote=True)}" rel="noopener noreferrer">{title}</a>'
     details = "，".join(html.escape(x) for x in (source.issuer, source.number, _date_zh(source.date)) if x)
+    if source.unconfirmed:  # the reader must see what nobody could check against an official text
+        note = f'<span class="doc-unconfirmed">{html.escape(source.unconfirmed)}</span>'
+        details = f"{details}；{note}" if details else note
     return f"<li>{title}{f'（{details}）' if details else ''}</li>"
 
 

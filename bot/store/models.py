@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
@@ -62,6 +62,11 @@ class KbDocument(Base):
     body: Mapped[str] = mapped_column(Text)  # the cleaned Markdown-like text
     content_hash: Mapped[str] = mapped_column(String(64), index=True)
     ingested_at: Mapped[datetime]
+    # Provenance from the front matter (contract A): a list of {title, issuer, number, date, url, unconfirmed}.
+    sources: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    reviewed: Mapped[date | None] = mapped_column(default=None)
+    aliases: Mapped[list[str]] = mapped_column(default=list)
+    front_matter: Mapped[str] = mapped_column(Text, default="")  # as written, for `shegong kb check --ingested`
 
 
 class OutboxMessage(Base):

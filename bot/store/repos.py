@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, TypeVar, cast
 from zoneinfo import ZoneInfo
 
@@ -47,6 +47,10 @@ class StoredDocument:
     region: str
     body: str
     content_hash: str
+    sources: tuple[dict[str, str], ...] = ()  # front matter `sources:` entries, text values only
+    reviewed: date | None = None
+    aliases: tuple[str, ...] = ()
+    front_matter: str = ""  # the file's front matter as written, up to the body
 
 
 def _user(row: User) -> UserRecord:
@@ -174,10 +178,14 @@ class Store(ArrivalQueries, InboxQueries, OutboxQueries, RateQueries):
         """Insert or replace by path. Returns "added", "updated" or "unchanged"."""
         async with self.session.begin() as s:
             row = (await s.execute(select(KbDocument).where(KbDocument.path == doc.path))).scalar_one_or_none()
-            if row is not None and row.content_hash == doc.content_hash:
+            values: dict[str, Any] = dict(
+                title=doc.title, source=doc.source, year=doc.year, region=doc.region, body=doc.body,
+                content_hash=doc.content_hash, sources=[dict(e) for e in doc.sources], reviewed=doc.reviewed,
+                aliases=list(doc.aliases), front_matter=doc.front_matter)
+            # A re-checked document often changes only its front matter (reviewed, sources): that is an update.
+            if row is not None and all(getattr(row, key) == value for key, value in values.items()):
                 return "unchanged"
-            values = dict(title=doc.title, source=doc.source, year=doc.year, region=doc.region, body=doc.body,
-                          content_hash=doc.content_hash, ingested_at=self.clock.now())
+            values["ingested_at"] = self.clock.now()
             if row is None:
                 s.add(KbDocument(path=doc.path, **values))
                 return "added"
@@ -193,7 +201,9 @@ class Store(ArrivalQueries, InboxQueries, OutboxQueries, RateQueries):
     async def list_documents(self) -> list[StoredDocument]:
         async with self.session() as s:
             rows = (await s.execute(select(KbDocument).order_by(KbDocument.path))).scalars()
-            return [StoredDocument(r.path, r.title, r.source, r.year, r.region, r.body, r.content_hash) for r in rows]
+            return [StoredDocument(r.path, r.title, r.source, r.year, r.region, r.body, r.content_hash,
+                                   tuple(r.sources or ()), r.reviewed, tuple(r.aliases or ()), r.front_matter)
+                    for r in rows]
 
     async def remove_documents(self, path_prefix: str) -> list[str]:
         """Remove the document at this path, or every document under it when it names a folder."""

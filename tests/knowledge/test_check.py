@@ -119,7 +119,19 @@ def test_incomplete_source_entries_name_the_problem_and_line():
     assert (12, "sources 第2项的 url 应以 http:// 或 https:// 开头；没有网址时删去 url 这一项") in messages
     assert (15, "sources 第3项的日期“2021年6月”应为 YYYY-MM-DD、YYYY-MM 或 YYYY") in messages
     assert (16, "sources 第3项有不认识的字段“link”") in messages
-    assert len(findings) == 5
+    assert any(line == 13 and m.startswith("sources 第3项既没有 number（文号）也没有 url") for line, m in messages)
+    assert len(findings) == 6
+
+
+def test_a_source_nobody_could_find_must_say_what_is_unconfirmed():
+    entry = "  - title: 最低生活保障审核确认办法\n    issuer: 民政部\n    date: 2021\n"  # line 11, no 文号, no url
+    [finding] = check(document(extra=entry))
+    assert (finding.kind, finding.line) == ("sources", 11)
+    assert "unconfirmed" in finding.message
+    assert check(document(extra=entry + "    unconfirmed: 文号未核实\n")) == []
+    assert check(document(extra=entry + "    number: 民发〔2021〕57号\n")) == []
+    # An empty note is no note: the entry is still unlocatable, and the note itself is reported where it is.
+    assert kinds(check(document(extra=entry + '    unconfirmed: ""\n'))) == [("sources", 11), ("sources", 14)]
 
 
 def test_unknown_front_matter_key_and_yaml_that_does_not_parse():
