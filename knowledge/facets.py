@@ -14,6 +14,7 @@ from knowledge.engine.tables import FIRST_SECTION, TermTables
 from knowledge.ingest import Document, Passage
 
 HEADING_MATCH = 3.0  # a section whose heading names the facet
+SPECIAL_CASE = 1.5  # ...less when the heading says it is about a special case (facets.tsv "special")
 TEXT_MATCH = 0.5  # per distinct hint word in the section's text (a figure such as #元 counts twice)...
 TEXT_MATCH_CAP = 4  # ...counting at most this many
 NUMBER = r"\d+(?:\.\d+)?"  # what "#" stands for in a hint word
@@ -81,6 +82,7 @@ class FacetTable:
             for f, k in tables.facets.items()
         }
         self._near = {f: tuple(k.get("near", [])) for f, k in tables.facets.items()}
+        self._special = {f: _alternation(k.get("special", [])) for f, k in tables.facets.items()}
         self._sections: dict[int, list[Section]] = {}
         self._scores: dict[tuple[int, str], list[float]] = {}
         self._heading_weight: dict[str, float] = {}
@@ -179,7 +181,11 @@ class FacetTable:
             text = self._text.get(facet, [])
             cached = []
             for section in self.sections(doc):
-                score = HEADING_MATCH if facet in self.heading_facets(section.heading) else 0.0
+                score = 0.0
+                if facet in self.heading_facets(section.heading):
+                    special = self._special.get(facet)
+                    # 按家里情况补充的材料 answers 要带什么 after 基本材料 does.
+                    score = HEADING_MATCH - (SPECIAL_CASE if special and special.search(section.heading) else 0.0)
                 hints = sum(weight for pattern, weight in text if pattern.search(section.text))
                 score += TEXT_MATCH * min(TEXT_MATCH_CAP, hints)
                 cached.append(score)
