@@ -11,6 +11,7 @@ from typing import Any
 
 from knowledge.answer import Answer, document_answer
 from knowledge.engine.normalize import fold
+from knowledge.facets import ANSWERS_FACET
 from knowledge.ingest import Document
 from knowledge.kb import Hit, KnowledgeBase
 
@@ -127,6 +128,14 @@ def is_follow_up(kb: KnowledgeBase, text: str, answer: Answer, topic: Topic) -> 
     return not answer.confident or answer.sources[0].path == topic.path
 
 
+def _names(kb: KnowledgeBase, text: str, new: Document, old: Document) -> bool:
+    """Whether the message uses a word (facet words too: 投诉) that the new document's title and headings
+    name and the old one's do not."""
+    new_about, old_about = kb.about(new), kb.about(old)
+    words = kb.analyzer.question(text).words
+    return any(len(w) > 1 and w in new_about and w not in old_about for w in words)
+
+
 def _foreign(kb: KnowledgeBase, word: str, text: str = "") -> bool:
     """No document uses the word or any two characters of it in a row, nor its first or last character with
     the one next to it in the message (留在家住 cut as 留在/家住 has 在家)."""
@@ -171,6 +180,17 @@ def answer_in_topic(kb: KnowledgeBase, text: str, topic: Topic, city: str, now: 
                     kb, hit, asked_now, where, False, kb.referrals.emergency(*forms), question=f"{about} {text}"
                 )
                 return moved, replace(topic, path=hit.path, facets=asked_now, at=now)
+        alone = kb.answer(text, city=where)
+        if (
+            alone.confident
+            and alone.sources[0].path != doc.path
+            and not all(max(kb.facets.scores(doc, f), default=0.0) >= ANSWERS_FACET for f in asked_now)
+            and all(kb.facets.headed(alone.sources[0].document, f) for f in asked_now)
+            and _names(kb, text, alone.sources[0].document, doc)
+        ):
+            # 可以投诉吗 after 低保申请被拒: the topic's document says nothing about it, a document headed for
+            # it answers the message on its own.
+            return alone, replace(topic, path=alone.sources[0].path, facets=asked_now, at=now)
     own = _own_topic_words(kb, text)
     own_scores = kb.passage_scores(text, doc) if own else ()
     if own and max(own_scores, default=0.0) < OWN_WORDS_SCORE:
