@@ -239,7 +239,8 @@ def test_bad_data_lines_name_the_file_and_line(tmp_path, name, text, expected):
 def test_the_built_in_tables_load_with_every_facet_and_a_fallback_office():
     tables = TermTables.load()
     assert set(tables.facets) == {
-        "申请流程", "材料", "条件", "金额", "时限", "地点", "是什么", "后果", "义务", "关系", "规模"}
+        "申请流程", "材料", "条件", "金额", "时限", "地点", "电话", "是什么", "定义", "做什么", "后果", "义务", "关系",
+        "规模", "紧急", "隐私"}
     assert "12345" in tables.referrals and {"医保", "人社", "法律援助", "妇联", "反诈"} <= set(tables.referrals)
     assert {"暴力", "轻生", "跌倒", "诈骗"} <= set(tables.emergencies)
 
