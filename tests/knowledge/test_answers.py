@@ -16,7 +16,7 @@ from knowledge.answer import NOT_SURE, NOT_WRITTEN, SHORT_CHARS
 from knowledge.dialog import TOPIC_LIFETIME, Topic, answer_turn, detail_answer
 from knowledge.engine.normalize import spoken_numbers
 from knowledge.engine.tables import TableError, TermTables
-from knowledge.evaluate import evaluate, load_items
+from knowledge.evaluate import HALVES, evaluate, load_items
 
 HINT = "\n（回复“详细”看更多内容）"
 NOW = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
@@ -368,6 +368,10 @@ def test_evaluation_reads_contract_d_files_and_directories(facet_kb, tmp_path: P
     assert report["confident_uncovered"] == 0.0 and report["referral_right"] == 1.0
     assert report["follow_ups"] == 2 and report["follow_up_accuracy"] == 0.5
     assert report["styles"]["cantonese"]["section@1"] == 0.0 and report["styles"]["standard"]["section@1"] == 1.0
+    assert report["section_given_document"] == 0.5
+    halves = [evaluate(facet_kb, tmp_path / "eval", half=h).as_json() for h in HALVES]
+    assert sum(h["questions"] for h in halves) == report["questions"]
+    assert sum(h["follow_ups"] for h in halves) == report["follow_ups"]
 
 
 def test_evaluation_names_the_bad_line(facet_kb, tmp_path: Path):
