@@ -165,14 +165,16 @@ def _chosen_sections(kb: KnowledgeBase, hit: Hit, facets: tuple[str, ...],
         facet_scores = kb.facets.scores(hit.document, facet)
         if max(facet_scores, default=0.0) < ANSWERS_FACET:
             missing.append(facet)
-            n = max(range(len(sections)), key=lambda i: base[i])
-        else:
-            # The first section headed for the facet usually gives the general answer, later ones special cases.
-            first_headed = next((i for i, x in enumerate(facet_scores) if x >= HEADING_MATCH), -1)
-            n = max(range(len(sections)), key=lambda i: FACET_WEIGHT * facet_scores[i] + base[i]
-                    + (FIRST_HEADED if i == first_headed else 0.0))
+            continue
+        # The first section headed for the facet usually gives the general answer, later ones special cases.
+        first_headed = next((i for i, x in enumerate(facet_scores) if x >= HEADING_MATCH), -1)
+        n = max(range(len(sections)), key=lambda i: FACET_WEIGHT * facet_scores[i] + base[i]
+                + (FIRST_HEADED if i == first_headed else 0.0))
         if n not in chosen:
             chosen.append(n)
+    if not chosen:
+        # No section answers what was asked: the most relevant one shows what the document has.
+        chosen.append(max(range(len(sections)), key=lambda i: base[i]))
     return chosen, missing
 
 
