@@ -153,7 +153,7 @@ async def _kb_eval(args: argparse.Namespace) -> int:
 
     kb = await _load_kb(args)
     try:
-        report = evaluate(kb, *[Path(q) for q in args.questions])
+        report = evaluate(kb, *[Path(q) for q in args.questions], half=args.half)
     except ValueError as exc:
         raise SystemExit(str(exc)) from exc
     print(json.dumps(report.as_json(), ensure_ascii=False) if args.json else format_report(report, args.verbose))
@@ -242,6 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kb", metavar="DIR", help="只用这个目录下的文档")
     p.add_argument("--json", action="store_true")
     p.add_argument("-v", "--verbose", action="store_true", help="列出答错的问题")
+    p.add_argument("--half", choices=("tune", "held"), help="只评测按问题哈希分出的一半（调参用 tune，检验用 held）")
     p.set_defaults(run=_kb_eval)
     p = kb.add_parser(
         "check", help="检查文档的来源、核对日期、数字出处、已被取代的法规、链接和别名；有问题时退出码为 1"

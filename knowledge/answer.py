@@ -25,6 +25,7 @@ NOT_WRITTEN = "这份资料没有写到"  # starts the line saying the document 
 FACET_WEIGHT = 0.5
 SECTION_RELEVANCE = 3.0
 HEADING_OVERLAP = 1.0
+HEADING_ECHO = 1.0  # the share of the heading the question repeats, character bigrams weighted by rarity
 FIRST_HEADED = 0.3  # the first section headed for the facet (general case before special ones)
 FIRST_SECTION = 0.3  # the opening section, when nothing else decides, says what the topic is
 # Among confident documents scoring at least FACET_SWITCH of the first, one with a section for the asked facet
@@ -115,7 +116,7 @@ def compose(kb: KnowledgeBase, question: str, city: str = "", detailed: bool | N
     if not hits or not kb.is_confident(hits[0], runner_up) or kb.off_topic_words(question, hits[0]):
         return not_sure(hits, kb.referrals.refer(*forms), emergency)
     wants_more = bool(WANTS_MORE.search(question)) if detailed is None else detailed
-    facets = kb.facets.asked(*forms) if facets is None else facets
+    facets = kb.asked_facets(question) if facets is None else facets
     confident_hits = [hits[0], *(h for h in hits[1:] if kb.is_confident(h) and not kb.off_topic_words(question, h))]
     best = _facet_choice(kb, confident_hits, facets)
     return document_answer(kb, best, facets, asked_city, wants_more, emergency,
@@ -149,11 +150,13 @@ def _chosen_sections(kb: KnowledgeBase, hit: Hit, facets: tuple[str, ...],
     scores = hit.passage_scores
     top = max(scores, default=0.0) or 1.0
     tokens = kb.analyzer.question(question) if question else None
+    echo = kb.facets.echo(hit.document, kb.question_forms(question)[:2]) if question else [0.0] * len(sections)
     base = []
     for n, section in enumerate(sections):
         relevance = max((scores[p.number] for p in section.passages if p.number < len(scores)), default=0.0) / top
         overlap = kb.heading_overlap(tokens, section.heading) if tokens is not None else 0.0
-        base.append(SECTION_RELEVANCE * relevance + HEADING_OVERLAP * overlap + (FIRST_SECTION if n == 0 else 0.0))
+        base.append(SECTION_RELEVANCE * relevance + HEADING_OVERLAP * overlap + HEADING_ECHO * echo[n]
+                    + (FIRST_SECTION if n == 0 else 0.0))
     if not facets:
         return [max(range(len(sections)), key=lambda i: base[i])], []
     chosen: list[int] = []
@@ -162,14 +165,16 @@ def _chosen_sections(kb: KnowledgeBase, hit: Hit, facets: tuple[str, ...],
         facet_scores = kb.facets.scores(hit.document, facet)
         if max(facet_scores, default=0.0) < ANSWERS_FACET:
             missing.append(facet)
-            n = max(range(len(sections)), key=lambda i: base[i])
-        else:
-            # The first section headed for the facet usually gives the general answer, later ones special cases.
-            first_headed = next((i for i, x in enumerate(facet_scores) if x >= HEADING_MATCH), -1)
-            n = max(range(len(sections)), key=lambda i: FACET_WEIGHT * facet_scores[i] + base[i]
-                    + (FIRST_HEADED if i == first_headed else 0.0))
+            continue
+        # The first section headed for the facet usually gives the general answer, later ones special cases.
+        first_headed = next((i for i, x in enumerate(facet_scores) if x >= HEADING_MATCH), -1)
+        n = max(range(len(sections)), key=lambda i: FACET_WEIGHT * facet_scores[i] + base[i]
+                + (FIRST_HEADED if i == first_headed else 0.0))
         if n not in chosen:
             chosen.append(n)
+    if not chosen:
+        # No section answers what was asked: the most relevant one shows what the document has.
+        chosen.append(max(range(len(sections)), key=lambda i: base[i]))
     return chosen, missing
 
 

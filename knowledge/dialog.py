@@ -11,6 +11,8 @@ from typing import Any
 
 from knowledge.answer import Answer, document_answer
 from knowledge.engine.normalize import fold
+from knowledge.facets import ANSWERS_FACET
+from knowledge.ingest import Document
 from knowledge.kb import Hit, KnowledgeBase
 
 TOPIC_LIFETIME = timedelta(minutes=30)
@@ -18,6 +20,7 @@ TOPIC_LIFETIME = timedelta(minutes=30)
 MORE_WORDS = frozenset({"详细", "更多", "详细点", "详细啲", "讲详细啲", "全文", "继续"})
 OWN_WORDS_SCORE = 2.0  # a follow-up's own words matching a passage this well choose what to show
 FOLLOW_UP_CHARS = 24  # longer messages carry their own topic
+SAME_TOPIC_CANDIDATES = 5  # documents on the topic looked at for a follow-up the topic's document cannot answer
 # 咁/那/如果… at the start or 呢 at the end: the message leans on what was said before.
 LEANS_BACK = re.compile(
     r"^(?:咁|噉|那|那么|那如果|如果|假如|要是|万一|还有|另外|仲有|再问|又|定系|还是|然后|跟住|之后)|[呢咧嘞][?？!！。.~…\s]*$"
@@ -115,7 +118,8 @@ def is_follow_up(kb: KnowledgeBase, text: str, answer: Answer, topic: Topic) -> 
         return True
     own = _own_topic_words(kb, text)
     asks = bool(kb.facets.asked(*kb.question_forms(text)))
-    foreign = [w for w in own if _foreign(kb, w)]
+    mandarin = kb.question_forms(text)[2]
+    foreign = [w for w in own if _foreign(kb, w, mandarin)]
     if foreign and (len(foreign) == len(own) or not asks):
         return False  # 今日恒指几多点, 明天会不会落雨: words no document uses are about something else
     if not own:
@@ -124,11 +128,22 @@ def is_follow_up(kb: KnowledgeBase, text: str, answer: Answer, topic: Topic) -> 
     return not answer.confident or answer.sources[0].path == topic.path
 
 
-def _foreign(kb: KnowledgeBase, word: str) -> bool:
-    """No document uses the word or any two characters of it in a row."""
+def _names(kb: KnowledgeBase, text: str, new: Document, old: Document) -> bool:
+    """Whether the message uses a word (facet words too: 投诉) that the new document's title and headings
+    name and the old one's do not."""
+    new_about, old_about = kb.about(new), kb.about(old)
+    words = kb.analyzer.question(text).words
+    return any(len(w) > 1 and w in new_about and w not in old_about for w in words)
+
+
+def _foreign(kb: KnowledgeBase, word: str, text: str = "") -> bool:
+    """No document uses the word or any two characters of it in a row, nor its first or last character with
+    the one next to it in the message (留在家住 cut as 留在/家住 has 在家)."""
     if len(word) < 2:
         return False
-    return not any(kb.used_anywhere(word[i : i + 2]) for i in range(len(word) - 1))
+    at = text.find(word) if text else -1
+    span = text[max(0, at - 1) : at + len(word) + 1] if at >= 0 else word
+    return not any(kb.used_anywhere(span[i : i + 2]) for i in range(len(span) - 1))
 
 
 def answer_in_topic(kb: KnowledgeBase, text: str, topic: Topic, city: str, now: datetime) -> tuple[Answer, Topic]:
@@ -165,15 +180,40 @@ def answer_in_topic(kb: KnowledgeBase, text: str, topic: Topic, city: str, now: 
                     kb, hit, asked_now, where, False, kb.referrals.emergency(*forms), question=f"{about} {text}"
                 )
                 return moved, replace(topic, path=hit.path, facets=asked_now, at=now)
+        alone = kb.answer(text, city=where)
+        if (
+            alone.confident
+            and alone.sources[0].path != doc.path
+            and not all(max(kb.facets.scores(doc, f), default=0.0) >= ANSWERS_FACET for f in asked_now)
+            and all(kb.facets.headed(alone.sources[0].document, f) for f in asked_now)
+            and _names(kb, text, alone.sources[0].document, doc)
+        ):
+            # 可以投诉吗 after 低保申请被拒: the topic's document says nothing about it, a document headed for
+            # it answers the message on its own.
+            return alone, replace(topic, path=alone.sources[0].path, facets=asked_now, at=now)
     own = _own_topic_words(kb, text)
     own_scores = kb.passage_scores(text, doc) if own else ()
     if own and max(own_scores, default=0.0) < OWN_WORDS_SCORE:
         # 批咗之后可唔可以留喺屋企住 after 特困人员要咩条件: words this document hardly has may be what a
         # document on the same topic is about.
+        # The one of them that has the message's words best (not the topic's first question's document again:
+        # 批下来要多久 is not about what that question was about).
         about = kb.facets.without_ask_words(topic.question)
-        again = kb.answer(f"{about} {text}", city=named_city or topic.city or city)
-        if again.confident and again.sources[0].path != doc.path and kb.same_topic(doc, again.sources[0].document):
-            return again, replace(topic, path=again.sources[0].path, facets=again.facets, at=now)
+        where = named_city or topic.city or city
+        best_other: Document | None = None
+        best_scores: tuple[float, ...] = (OWN_WORDS_SCORE,)
+        for hit in kb.search(f"{about} {text}", k=SAME_TOPIC_CANDIDATES, city=where):
+            if hit.path != doc.path and kb.same_topic(doc, hit.document):
+                other_scores = kb.passage_scores(text, hit.document)
+                if max(other_scores, default=0.0) >= max(best_scores):
+                    best_other, best_scores = hit.document, other_scores
+        if best_other is not None:
+            asked_now = kb.facets.asked(*forms)
+            lead = max(range(len(best_scores)), key=lambda n: best_scores[n])
+            passage = best_other.passages[lead]
+            hit = Hit(best_other.path, best_other.title, 0.0, passage.text, passage, 1.0, True, best_scores)
+            moved = document_answer(kb, hit, asked_now, where, False, kb.referrals.emergency(*forms), question=text)
+            return moved, replace(topic, path=best_other.path, facets=asked_now, at=now)
     if hypothetical and not own:
         own_scores = kb.passage_scores(text, doc)
     if max(own_scores, default=0.0) >= OWN_WORDS_SCORE:

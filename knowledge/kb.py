@@ -101,6 +101,7 @@ class KnowledgeBase:
         city_aliases = sorted((a for a in self.tables.cities if len(a) >= 2), key=len, reverse=True)
         self._city_pattern = re.compile("|".join(map(re.escape, city_aliases))) if city_aliases else None
         self.facets = FacetTable(self.tables)
+        self.facets.index_headings(self.documents)
         self.referrals = Referrals(self.tables)
         self._about: dict[int, str] = {}
         self._forms: dict[str, tuple[str, str, str]] = {}
@@ -347,6 +348,13 @@ class KnowledgeBase:
         self._remember(key, answer)
         return answer
 
+    def asked_facets(self, question: str) -> tuple[str, ...]:
+        """What a question asks (facets.tsv). A long spoken question's story (前几天来过, 住咗几年) can use facet
+        words too: what its asking part asks, when that names a facet, is what it asks."""
+        need = need_of(question[:MAX_QUESTION_CHARS])
+        return (need and self.facets.asked(*self.question_forms(need))) or self.facets.asked(
+            *self.question_forms(question))
+
     def answer_for_facets(self, question: str, facets: tuple[str, ...], city: str = "") -> Answer:
         """The answer as if the question asked these facets (a follow-up carrying over what was asked)."""
         return compose(self, question, city=city, facets=facets)
@@ -357,14 +365,20 @@ class KnowledgeBase:
             self._answers.popitem(last=False)
 
 
+def need_of(question: str) -> str:
+    """The asking part of a long spoken question: the words after the last 想问/请问/想知道 ("" if none)."""
+    if len(question) < LONG_QUESTION:
+        return ""
+    parts = NEED_MARKER.split(question)
+    need = parts[-1].strip() if len(parts) > 1 else ""
+    return need if len(need) >= MIN_NEED_CHARS else ""
+
+
 def with_need_repeated(question: str) -> str:
     """A long spoken question tells a story first (我阿妈今年八十几岁……) and asks at the end (……想问下有冇钱拎):
     the words after the last 想问/请问/想知道 count twice."""
-    if len(question) < LONG_QUESTION:
-        return question
-    parts = NEED_MARKER.split(question)
-    need = parts[-1].strip() if len(parts) > 1 else ""
-    return f"{question} {need}" if len(need) >= MIN_NEED_CHARS else question
+    need = need_of(question)
+    return f"{question} {need}" if need else question
 
 
 def _top_indices(scores: np.ndarray, n: int) -> np.ndarray:

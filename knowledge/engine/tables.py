@@ -58,7 +58,7 @@ def _read_cities(path: Path) -> dict[str, str]:
     return aliases
 
 
-FACET_KINDS = ("label", "ask", "ask_start", "ask_end", "heading", "text", "near")
+FACET_KINDS = ("label", "ask", "ask_start", "ask_end", "heading", "special", "text", "near")
 FALLBACK_REFERRAL = "12345"
 FIRST_SECTION = "开头"  # in facets.tsv "near": the document's first section
 

@@ -16,7 +16,7 @@ from knowledge.answer import NOT_SURE, NOT_WRITTEN, SHORT_CHARS
 from knowledge.dialog import TOPIC_LIFETIME, Topic, answer_turn, detail_answer
 from knowledge.engine.normalize import spoken_numbers
 from knowledge.engine.tables import TableError, TermTables
-from knowledge.evaluate import evaluate, load_items
+from knowledge.evaluate import HALVES, evaluate, load_items
 
 HINT = "\n（回复“详细”看更多内容）"
 NOW = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
@@ -109,6 +109,79 @@ def test_without_a_facet_the_answer_is_the_most_relevant_section(facet_kb):
     answer = facet_kb.answer("高龄津贴")
     assert answer.confident and answer.facets == ()
     assert answer.sections == ("是什么",)
+
+
+@pytest.mark.parametrize("heading, facets", [
+    ("找到工作不会马上停：渐退期", {"后果"}),  # 找到工作, not 找到 (where to go)
+    ("怎样找到附近的饭堂", {"地点"}),
+    ("到哪里办、带什么材料", {"地点", "材料"}),
+    ("什么是两项补贴", {"是什么"}),  # a definition, not an amount because it says 补贴
+    ("外出打工的父母要做什么", {"义务", "做什么"}),
+    ("被停发怎么办", {"后果"}),  # 怎么办 is not how to apply
+])
+def test_the_longest_heading_word_decides_what_a_section_answers(builtin_kb, heading, facets):
+    assert builtin_kb.facets.heading_facets(heading) == facets
+
+
+@pytest.mark.parametrize("question, facet", [
+    ("我阿爸82岁有冇长寿金", "条件"),  # an age asks who qualifies
+    ("中度失能老人800元消费券", "金额"),
+    ("双百工程是什么时候开始的", "时限"),  # not 是什么
+    ("屋企有人揾到工要唔要话俾街道知", "义务"),
+    ("特困人员还能领残疾人护理补贴吗", "关系"),
+])
+def test_what_a_question_asks(builtin_kb, question, facet):
+    assert facet in builtin_kb.asked_facets(question)
+
+
+def test_a_long_spoken_question_asks_what_its_asking_part_asks(builtin_kb):
+    question = "就是我们村那个儿童主任前几天来我家问孩子的情况然后我想知道他们是做什么的"
+    assert builtin_kb.facets.asked(*builtin_kb.question_forms(question))[0] == "时限"  # 前几天, in the story
+    assert builtin_kb.asked_facets(question) == ("做什么",)
+
+
+SECTION_DOCS = {
+    "dibao/cailiao.md": markdown("低保申请材料", """
+# 低保申请材料
+
+## 基本材料
+去镇街窗口申请，要带申请书、家庭成员的身份证和户口簿、收入声明、核对授权书，原件和复印件都带上。
+
+## 按家里情况补充的材料
+家里有特殊情况的要带证明：有残疾人的带残疾人证，有病人的带病历，离婚的带离婚证。
+""", source="测试依据", year="2026", region="广东省"),
+    "yanglao/xiaofeiquan.md": markdown("养老服务消费券", """
+# 养老服务消费券
+
+## 是什么
+养老服务消费券是政府发给失能老人的服务补贴，按月发放到民政通账户。
+
+## 谁可以领
+本地户籍、经评估为中度以上失能的老年人。
+
+## 消费券能用于哪些服务
+上门助浴、助洁、康复护理、日间照料和机构养老服务都可以用券抵扣。
+""", source="测试依据", year="2026", region="广东省"),
+}
+
+
+@pytest.fixture(scope="module")
+def section_kb(tmp_path_factory) -> KnowledgeBase:
+    root = tmp_path_factory.mktemp("section-kb")
+    for rel, text in SECTION_DOCS.items():
+        write(root, rel, text)
+    return KnowledgeBase.from_path(root)
+
+
+def test_the_general_section_comes_before_a_special_case(section_kb):
+    # The special case says 带 more often; the general list answers 要带什么 first.
+    answer = section_kb.answer("办低保要带咩嘢")
+    assert answer.sections == ("基本材料",), answer.text
+
+
+def test_a_heading_the_question_repeats_is_shown(section_kb):
+    answer = section_kb.answer("养老服务消费券可以买哪些服务")
+    assert answer.sections == ("消费券能用于哪些服务",), answer.text
 
 
 # -- outside the knowledge base: honest, and pointed to the right office ------------------------------------
@@ -221,6 +294,37 @@ def test_a_topic_survives_a_round_trip_through_the_dialog_state(facet_kb):
     assert Topic.from_data({"q": "x"}) is None and Topic.from_data("junk") is None
 
 
+def test_a_follow_up_stays_with_the_document_it_moved_to(builtin_kb):
+    answers, topic = converse(
+        builtin_kb, "那个我妈是肢体一级残疾然后我们家也是低保户就是想问一下她能领那个残疾人的补贴吗",
+        "要去哪里办啊", "然后那个批下来要多久")
+    assert [a.sources[0].path for a in answers] == [
+        "canji/liangxiang-butie.md", "canji/liangxiang-shenqing.md", "canji/liangxiang-shenqing.md"]
+    assert answers[2].sections == ("审核流程",)  # not back to the first question's document
+
+
+def test_a_follow_up_the_topic_cannot_answer_goes_to_a_document_on_the_topic_that_can(builtin_kb):
+    answers, topic = converse(builtin_kb, "特困人员要咩条件", "批咗之后可唔可以留喺屋企住")
+    assert answers[1].confident and answers[1].sources[0].path == "tekun/fensan-jizhong.md"
+
+
+def test_a_facet_the_topic_has_nothing_on_goes_to_the_document_the_message_names(builtin_kb):
+    _, topic = converse(builtin_kb, "低保申请条件")
+    answer, moved = answer_turn(builtin_kb, "可以投訴嗎", topic, "", NOW)
+    assert answer.confident and answer.sources[0].path == "linshi/shensu-fuhe.md"
+    assert answer.sections == ("投诉和反映",) and moved is not None and moved.path == "linshi/shensu-fuhe.md"
+    # A facet word alone names no document: 要带什么东西 stays with the topic (not the 低保 materials).
+    answers, kept = converse(builtin_kb, "城乡居民医保一年交多少钱", "要带什么东西")
+    assert answers[1].sources[0].path == "yibao/jumin-yibao-canbao.md"
+    assert kept is not None and kept.path == "yibao/jumin-yibao-canbao.md"
+
+
+def test_a_colloquial_follow_up_keeps_the_topic(builtin_kb):
+    answers, _ = converse(builtin_kb, "高龄津贴怎么申请", "老人去逝了要退钱吗")
+    assert answers[1].confident and answers[1].sources[0].path == "yanglao/gaoling-jintie.md"
+    assert answers[1].sections == ("领取期间要注意",)
+
+
 # -- data files are validated on load, with the file and the line ------------------------------------------
 @pytest.mark.parametrize("name, text, expected", [
     ("facets.tsv", "申请流程\tlabel\t怎么申请\n申请流程\tasking\t怎么申请\n", "facets.tsv:2"),
@@ -238,7 +342,9 @@ def test_bad_data_lines_name_the_file_and_line(tmp_path, name, text, expected):
 
 def test_the_built_in_tables_load_with_every_facet_and_a_fallback_office():
     tables = TermTables.load()
-    assert set(tables.facets) == {"申请流程", "材料", "条件", "金额", "时限", "地点", "是什么", "后果"}
+    assert set(tables.facets) == {
+        "申请流程", "材料", "条件", "金额", "时限", "地点", "电话", "是什么", "定义", "做什么", "后果", "义务", "关系",
+        "规模", "紧急", "隐私"}
     assert "12345" in tables.referrals and {"医保", "人社", "法律援助", "妇联", "反诈"} <= set(tables.referrals)
     assert {"暴力", "轻生", "跌倒", "诈骗"} <= set(tables.emergencies)
 
@@ -262,6 +368,10 @@ def test_evaluation_reads_contract_d_files_and_directories(facet_kb, tmp_path: P
     assert report["confident_uncovered"] == 0.0 and report["referral_right"] == 1.0
     assert report["follow_ups"] == 2 and report["follow_up_accuracy"] == 0.5
     assert report["styles"]["cantonese"]["section@1"] == 0.0 and report["styles"]["standard"]["section@1"] == 1.0
+    assert report["section_given_document"] == 0.5
+    halves = [evaluate(facet_kb, tmp_path / "eval", half=h).as_json() for h in HALVES]
+    assert sum(h["questions"] for h in halves) == report["questions"]
+    assert sum(h["follow_ups"] for h in halves) == report["follow_ups"]
 
 
 def test_evaluation_names_the_bad_line(facet_kb, tmp_path: Path):

@@ -71,7 +71,7 @@ def test_metrics_are_consistent(project_report):
 
 # -- the labelled evaluation set (contract D: tests/data/eval) -------------------------------------------------
 # Floors just under the measured numbers (docs/benchmarks.md, "Answers"), so that a change that makes answers worse
-# fails here; issue 11's targets are higher (section 0.85, document 0.93, follow-ups 0.85) and not reached yet.
+# fails here; issue 11's targets are higher (section 0.85, document 0.93) and not reached yet.
 EVAL_DIR = Path(__file__).resolve().parents[1] / "data" / "eval"
 
 
@@ -84,7 +84,9 @@ def answers_report(builtin_kb) -> EvalReport:
 
 def test_eval_set_answers_the_asked_section(answers_report):
     j = answers_report.as_json()
-    assert j["hit@1"] >= 0.80 and j["section@1"] >= 0.63, _explain(answers_report)
+    assert j["hit@1"] >= 0.80 and j["section@1"] >= 0.70, _explain(answers_report)
+    # The section alone, given the right document (the document is the ranking's part).
+    assert j["section_given_document"] >= 0.84, _explain(answers_report)
 
 
 def test_eval_set_is_honest_outside_the_knowledge_base(answers_report):
@@ -95,4 +97,4 @@ def test_eval_set_is_honest_outside_the_knowledge_base(answers_report):
 
 
 def test_eval_set_follow_ups_keep_the_topic(answers_report):
-    assert answers_report.as_json()["follow_up_accuracy"] >= 0.68, _explain(answers_report)
+    assert answers_report.as_json()["follow_up_accuracy"] >= 0.84, _explain(answers_report)
