@@ -89,6 +89,8 @@ class KnowledgeBase:
             bigrams.add(b)
         self.words = words.build()
         self.bigrams = bigrams.build(BIGRAM_WEIGHT)
+        vocab = self.words.vocab
+        self.analyzer.normalizer.unknown = lambda w: w not in vocab
         doc_numbers = {id(d): n for n, d in enumerate(self.documents)}
         self._title_words = [set(self.analyzer.document(d.title).words) for d in self.documents]
         self._doc_number = {id(d): n for n, d in enumerate(self.documents)}

@@ -69,6 +69,17 @@ class Replacer:
         return self.pattern.sub(lambda m: self.mapping[m.group(0)], text)
 
 
+@lru_cache(maxsize=2048)
+def _fuzzy(syllable: str) -> str:
+    """A syllable as Guangdong speakers often say and type it: zh/ch/sh as z/c/s, l as n, -ng as -n
+    (投述 for 投诉, 申亲 for 申请)."""
+    if syllable[:2] in ("zh", "ch", "sh"):
+        syllable = syllable[0] + syllable[2:]
+    elif syllable[:1] == "l":
+        syllable = "n" + syllable[1:]
+    return syllable[:-1] if syllable.endswith("ng") else syllable
+
+
 @lru_cache(maxsize=8192)
 def _pinyin(ch: str) -> str:
     from pypinyin import lazy_pinyin
@@ -95,10 +106,15 @@ class Normalizer:
         # ...and the generic process words (申情 → 申请, 投述 → 投诉).
         self._terms = {*tables.domain_terms, *tables.synonyms.values(), *outside, *tables.generic_words}
         self._sound_index: dict[tuple[int, str], list[str]] = {}
+        self._fuzzy_index: dict[tuple[int, str], list[str]] = {}
         for term in self._terms:
             if 2 <= len(term) <= 6 and all("\u4e00" <= c <= "\u9fff" for c in term):
-                key = (len(term), " ".join(_pinyin(c) for c in term))
-                self._sound_index.setdefault(key, []).append(term)
+                sounds = [_pinyin(c) for c in term]
+                self._sound_index.setdefault((len(term), " ".join(sounds)), []).append(term)
+                self._fuzzy_index.setdefault((len(term), " ".join(map(_fuzzy, sounds))), []).append(term)
+        # Words no document uses (set by the knowledge base once its index is built): a typo that happens to be
+        # a word (分散共养 for 分散供养) is corrected like a stray character.
+        self.unknown: Callable[[str], bool] = lambda w: False
         self._term_lengths = sorted({k[0] for k in self._sound_index}, reverse=True)
 
     def spoken(self, text: str) -> str:
@@ -126,12 +142,14 @@ class Normalizer:
         return self._aliases(self._spoken(fold(text)))
 
     def correct(self, words: Iterable[str]) -> str:
-        """Rejoin segmented words, fixing listed typos (whole words only) and spans that sound exactly
-        like a policy term (抵/保 → 低保, 特困/人/圆 → 特困人员). A span starts and ends at word borders
-        and contains a stray single character, so real words (当地/保险) are never cut or changed."""
+        """Rejoin segmented words, fixing listed typos (whole words only) and spans that sound
+        like a policy term (抵/保 → 低保, 特困/人/圆 → 特困人员), exactly or as Guangdong speakers blur the sounds
+        (投/述 → 投诉). A span starts and ends at word borders and contains a stray single character or a word no
+        document uses (分散/共养 → 分散供养), so real words (当地/保险) are never cut or changed."""
         tokens = [self.tables.typos.get(w, w) for w in words]
         text = "".join(tokens)
-        stray = [len(t) == 1 and "\u4e00" <= t <= "\u9fff" and t not in self.tables.stopwords for t in tokens]
+        stray = [("\u4e00" <= t[:1] <= "\u9fff" and t not in self.tables.stopwords
+                  and (len(t) == 1 or (len(t) <= 3 and self.unknown(t)))) for t in tokens]
         if not self._sound_index or not any(stray):
             return text
         starts, strays_before = [0], [0]  # prefix sums: character offsets and stray counts
@@ -140,6 +158,8 @@ class Normalizer:
             strays_before.append(strays_before[-1] + is_stray)
         longest = self._term_lengths[0]
         out: list[str] = []
+        exact: list[str] = []  # each character's pinyin, and as blurred, filled when a span first needs them
+        blurred: list[str] = []
         n = 0
         while n < len(tokens):
             i = starts[n]
@@ -150,7 +170,12 @@ class Normalizer:
                 chunk = text[i : i + length]
                 if chunk in self._terms or self._known_word(chunk):
                     continue
-                candidates = self._sound_index.get((length, " ".join(_pinyin(c) for c in chunk)))
+                if not exact:
+                    exact = [_pinyin(c) for c in text]
+                    blurred = [_fuzzy(p) for p in exact]
+                candidates = self._sound_index.get((length, " ".join(exact[i : i + length])))
+                if not candidates:
+                    candidates = self._fuzzy_index.get((length, " ".join(blurred[i : i + length])))
                 if candidates:
                     # Prefer the term sharing the most characters with what was typed.
                     best = max(candidates, key=lambda t: sum(a == b for a, b in zip(t, chunk, strict=False)))
