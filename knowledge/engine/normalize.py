@@ -69,7 +69,6 @@ class Replacer:
         return self.pattern.sub(lambda m: self.mapping[m.group(0)], text)
 
 
-@lru_cache(maxsize=2048)
 def _fuzzy(syllable: str) -> str:
     """A syllable as Guangdong speakers often say and type it: zh/ch/sh as z/c/s, l as n, -ng as -n
     (投述 for 投诉, 申亲 for 申请)."""
@@ -105,13 +104,12 @@ class Normalizer:
         outside = [w for table in (tables.referrals, tables.emergencies) for row in table.values() for w in row.words]
         # ...and the generic process words (申情 → 申请, 投述 → 投诉).
         self._terms = {*tables.domain_terms, *tables.synonyms.values(), *outside, *tables.generic_words}
-        self._sound_index: dict[tuple[int, str], list[str]] = {}
-        self._fuzzy_index: dict[tuple[int, str], list[str]] = {}
+        # (length, blurred pinyin) → [(term, exact pinyin)]: one lookup per span finds both kinds of typo.
+        self._sound_index: dict[tuple[int, str], list[tuple[str, str]]] = {}
         for term in self._terms:
             if 2 <= len(term) <= 6 and all("\u4e00" <= c <= "\u9fff" for c in term):
-                sounds = [_pinyin(c) for c in term]
-                self._sound_index.setdefault((len(term), " ".join(sounds)), []).append(term)
-                self._fuzzy_index.setdefault((len(term), " ".join(map(_fuzzy, sounds))), []).append(term)
+                key = (len(term), " ".join(_blurred(c) for c in term))
+                self._sound_index.setdefault(key, []).append((term, " ".join(_pinyin(c) for c in term)))
         # Words no document uses (set by the knowledge base once its index is built): a typo that happens to be
         # a word (分散共养 for 分散供养) is corrected like a stray character.
         self.unknown: Callable[[str], bool] = lambda w: False
@@ -148,8 +146,13 @@ class Normalizer:
         document uses (分散/共养 → 分散供养), so real words (当地/保险) are never cut or changed."""
         tokens = [self.tables.typos.get(w, w) for w in words]
         text = "".join(tokens)
-        stray = [("\u4e00" <= t[:1] <= "\u9fff" and t not in self.tables.stopwords
-                  and (len(t) == 1 or (len(t) <= 3 and self.unknown(t)))) for t in tokens]
+        stop, unknown = self.tables.stopwords, self.unknown
+        stray = [
+            ("\u4e00" <= t <= "\u9fff" and t not in stop)
+            if len(t) == 1
+            else (len(t) == 2 and "\u4e00" <= t[0] <= "\u9fff" and unknown(t) and t not in stop)
+            for t in tokens
+        ]
         if not self._sound_index or not any(stray):
             return text
         starts, strays_before = [0], [0]  # prefix sums: character offsets and stray counts
@@ -158,8 +161,6 @@ class Normalizer:
             strays_before.append(strays_before[-1] + is_stray)
         longest = self._term_lengths[0]
         out: list[str] = []
-        exact: list[str] = []  # each character's pinyin, and as blurred, filled when a span first needs them
-        blurred: list[str] = []
         n = 0
         while n < len(tokens):
             i = starts[n]
@@ -170,13 +171,10 @@ class Normalizer:
                 chunk = text[i : i + length]
                 if chunk in self._terms or self._known_word(chunk):
                     continue
-                if not exact:
-                    exact = [_pinyin(c) for c in text]
-                    blurred = [_fuzzy(p) for p in exact]
-                candidates = self._sound_index.get((length, " ".join(exact[i : i + length])))
-                if not candidates:
-                    candidates = self._fuzzy_index.get((length, " ".join(blurred[i : i + length])))
-                if candidates:
+                similar = self._sound_index.get((length, " ".join(_blurred(c) for c in chunk)))
+                if similar:
+                    exact = " ".join(_pinyin(c) for c in chunk)
+                    candidates = [t for t, sound in similar if sound == exact] or [t for t, _ in similar]
                     # Prefer the term sharing the most characters with what was typed.
                     best = max(candidates, key=lambda t: sum(a == b for a, b in zip(t, chunk, strict=False)))
                     if sum(a == b for a, b in zip(best, chunk, strict=False)) >= length - max(1, length // 3):
@@ -187,6 +185,11 @@ class Normalizer:
                 out.append(tokens[n])
                 n += 1
         return "".join(out)
+
+
+@lru_cache(maxsize=8192)
+def _blurred(ch: str) -> str:
+    return _fuzzy(_pinyin(ch))
 
 
 def strip_punctuation(text: str) -> str:
