@@ -102,8 +102,9 @@ class Normalizer:
         self._joinable = {*tables.domain_terms, *tables.synonyms, *tables.synonyms.values()}
         # Words of other offices' topics and of danger are corrected too (失叶金 → 失业金, 家爆 → 家暴).
         outside = [w for table in (tables.referrals, tables.emergencies) for row in table.values() for w in row.words]
-        # ...and the generic process words (申情 → 申请, 投述 → 投诉).
-        self._terms = {*tables.domain_terms, *tables.synonyms.values(), *outside, *tables.generic_words}
+        # ...and the generic process words (申情 → 申请, 投述 → 投诉), and the aliases (长期护里险 → 长期护理险).
+        self._terms = {*tables.domain_terms, *tables.synonyms, *tables.synonyms.values(), *outside,
+                       *tables.generic_words}
         # (length, blurred pinyin) → [(term, exact pinyin)]: one lookup per span finds both kinds of typo.
         self._sound_index: dict[tuple[int, str], list[tuple[str, str]]] = {}
         for term in self._terms:

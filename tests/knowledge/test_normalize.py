@@ -98,7 +98,8 @@ def test_typos_of_policy_terms_are_corrected(analyzer, typed, meant):
 
 @pytest.mark.parametrize(
     ("typed", "meant"),
-    [("低保办事员态度很差怎么投述", "投诉"), ("不服低保决定多久内可以起述", "起诉"), ("有存款能申亲低保吗", "申请")],
+    [("低保办事员态度很差怎么投述", "投诉"), ("不服低保决定多久内可以起述", "起诉"), ("有存款能申亲低保吗", "申请"),
+     ("长期护里险去哪里申请", "长期护理保险")],
 )
 def test_typos_as_guangdong_speakers_blur_sounds_are_corrected(analyzer, typed, meant):
     # zh/ch/sh typed as z/c/s and -ng as -n: 投述 (tou shu) is 投诉 (tou su).
