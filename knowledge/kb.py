@@ -27,6 +27,10 @@ MAX_QUESTION_CHARS = 500
 HEADING_WEIGHT = 2.0  # a word in the title or section heading counts this many times
 BIGRAM_WEIGHT = 0.5  # character bigrams back up the word match
 TOPIC_IN_TITLE = 0.3  # a document whose title names all the question's policy terms scores this much more
+# Documents are ordered by score × (1 − COVERAGE_RANK + COVERAGE_RANK × coverage): of close candidates, the one
+# containing more of the question's information (危房改造 and 补贴, not only 多少钱) comes first. The one after the
+# k-th is looked at too, so that it can move up.
+COVERAGE_RANK = 0.6
 SECOND_PASSAGE = 0.5  # a document whose other passages also match ranks a little higher
 LEAD_PASSAGE_SHARE = 0.85  # show an earlier passage of the document if it scores this close to the best
 SAME_CITY, OTHER_CITY, CITY_UNKNOWN = 1.2, 0.75, 0.95
@@ -148,7 +152,8 @@ class KnowledgeBase:
         return self._region_factor_cache[city]
 
     def search(self, question: str, k: int = 3, city: str = "") -> list[Hit]:
-        """The k best documents for a question, each with its best passage, best first."""
+        """The k best documents for a question, each with its best passage, best first (by score, and among close
+        ones by how much of the question each contains: `Hit.score` alone need not decrease)."""
         if not self.passages:
             return []
         tokens = self.analyzer.question(with_need_repeated(question[:MAX_QUESTION_CHARS]))
@@ -181,12 +186,14 @@ class KnowledgeBase:
             for d, total in totals.items():
                 if total >= floor:
                     totals[d] = total * self._title_factor(topics, d)
-        ranked = sorted(((total, best[d][1]) for d, total in totals.items()), reverse=True)[:k]
+        ranked = sorted(((total, best[d][1]) for d, total in totals.items()), reverse=True)[: k + 1]
         firsts = [idx - self.passages[idx].number for _, idx in ranked]
         ends = [first + len(self.passages[idx].doc.passages) for first, (_, idx) in zip(firsts, ranked, strict=False)]
         coverage = self._coverage(tokens, np.array(firsts + ends, dtype=np.int32))
+        order = sorted(range(len(ranked)), key=lambda i: -ranked[i][0] * (1 - COVERAGE_RANK * (1 - coverage[i][0])))
         hits = []
-        for (total, idx), (share, term), first, end in zip(ranked, coverage, firsts, ends, strict=False):
+        for i in order[:k]:
+            (total, idx), (share, term), first, end = ranked[i], coverage[i], firsts[i], ends[i]
             p = self.passages[self._lead_passage(scores, idx)]
             hits.append(Hit(p.path, p.doc.title, round(total, 4), p.text, p, share, term, scores[first:end]))
         return hits
