@@ -27,14 +27,19 @@ MAX_QUESTION_CHARS = 500
 HEADING_WEIGHT = 2.0  # a word in the title or section heading counts this many times
 BIGRAM_WEIGHT = 0.5  # character bigrams back up the word match
 TOPIC_IN_TITLE = 0.3  # a document whose title names all the question's policy terms scores this much more
+# Documents are ordered by score × (1 − COVERAGE_RANK + COVERAGE_RANK × coverage): of close candidates, the one
+# containing more of the question's information (危房改造 and 补贴, not only 多少钱) comes first. The one after the
+# k-th is looked at too, so that it can move up.
+COVERAGE_RANK = 0.6
 SECOND_PASSAGE = 0.5  # a document whose other passages also match ranks a little higher
 LEAD_PASSAGE_SHARE = 0.85  # show an earlier passage of the document if it scores this close to the best
 SAME_CITY, OTHER_CITY, CITY_UNKNOWN = 1.2, 0.75, 0.95
 MIN_COVERAGE = 0.5  # share of the question's information the best document must contain...
 MIN_COVERAGE_WITH_TERM = 0.1  # ...or less, when it matched a policy term from the domain dictionary
 MIN_SCORE = 1.0
-# (coverage, score, lead over the second document): a document this far ahead answers with less coverage.
-CLEAR_LEADS = ((0.2, 20.0, 1.3), (0.25, 5.0, 2.0), (0.08, 20.0, 1.9))
+# (coverage, score, lead over the second document): a document this far ahead answers with less coverage. The
+# margins were halved (1.3 → 1.15…) once coverage re-ranks close documents: docs/benchmarks.md has the curve.
+CLEAR_LEADS = ((0.2, 20.0, 1.15), (0.25, 5.0, 1.5), (0.08, 20.0, 1.45))
 # Spoken questions: where the asking starts, and how long a question must be to be treated as one.
 NEED_MARKER = re.compile(r"想问一下|想问下|想问问|想问|问一下|问下|请问|想知道|想了解|就是想|我想|想请教|唔知")
 LONG_QUESTION = 24
@@ -89,6 +94,8 @@ class KnowledgeBase:
             bigrams.add(b)
         self.words = words.build()
         self.bigrams = bigrams.build(BIGRAM_WEIGHT)
+        vocab = self.words.vocab
+        self.analyzer.normalizer.unknown = lambda w: w not in vocab
         doc_numbers = {id(d): n for n, d in enumerate(self.documents)}
         self._title_words = [set(self.analyzer.document(d.title).words) for d in self.documents]
         self._doc_number = {id(d): n for n, d in enumerate(self.documents)}
@@ -147,7 +154,8 @@ class KnowledgeBase:
         return self._region_factor_cache[city]
 
     def search(self, question: str, k: int = 3, city: str = "") -> list[Hit]:
-        """The k best documents for a question, each with its best passage, best first."""
+        """The k best documents for a question, each with its best passage, best first (by score, and among close
+        ones by how much of the question each contains: `Hit.score` alone need not decrease)."""
         if not self.passages:
             return []
         tokens = self.analyzer.question(with_need_repeated(question[:MAX_QUESTION_CHARS]))
@@ -180,12 +188,14 @@ class KnowledgeBase:
             for d, total in totals.items():
                 if total >= floor:
                     totals[d] = total * self._title_factor(topics, d)
-        ranked = sorted(((total, best[d][1]) for d, total in totals.items()), reverse=True)[:k]
+        ranked = sorted(((total, best[d][1]) for d, total in totals.items()), reverse=True)[: k + 1]
         firsts = [idx - self.passages[idx].number for _, idx in ranked]
         ends = [first + len(self.passages[idx].doc.passages) for first, (_, idx) in zip(firsts, ranked, strict=False)]
         coverage = self._coverage(tokens, np.array(firsts + ends, dtype=np.int32))
+        order = sorted(range(len(ranked)), key=lambda i: -ranked[i][0] * (1 - COVERAGE_RANK * (1 - coverage[i][0])))
         hits = []
-        for (total, idx), (share, term), first, end in zip(ranked, coverage, firsts, ends, strict=False):
+        for i in order[:k]:
+            (total, idx), (share, term), first, end = ranked[i], coverage[i], firsts[i], ends[i]
             p = self.passages[self._lead_passage(scores, idx)]
             hits.append(Hit(p.path, p.doc.title, round(total, 4), p.text, p, share, term, scores[first:end]))
         return hits

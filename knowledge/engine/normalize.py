@@ -69,6 +69,16 @@ class Replacer:
         return self.pattern.sub(lambda m: self.mapping[m.group(0)], text)
 
 
+def _fuzzy(syllable: str) -> str:
+    """A syllable as Guangdong speakers often say and type it: zh/ch/sh as z/c/s, l as n, -ng as -n
+    (投述 for 投诉, 申亲 for 申请)."""
+    if syllable[:2] in ("zh", "ch", "sh"):
+        syllable = syllable[0] + syllable[2:]
+    elif syllable[:1] == "l":
+        syllable = "n" + syllable[1:]
+    return syllable[:-1] if syllable.endswith("ng") else syllable
+
+
 @lru_cache(maxsize=8192)
 def _pinyin(ch: str) -> str:
     from pypinyin import lazy_pinyin
@@ -92,13 +102,18 @@ class Normalizer:
         self._joinable = {*tables.domain_terms, *tables.synonyms, *tables.synonyms.values()}
         # Words of other offices' topics and of danger are corrected too (失叶金 → 失业金, 家爆 → 家暴).
         outside = [w for table in (tables.referrals, tables.emergencies) for row in table.values() for w in row.words]
-        # ...and the generic process words (申情 → 申请, 投述 → 投诉).
-        self._terms = {*tables.domain_terms, *tables.synonyms.values(), *outside, *tables.generic_words}
-        self._sound_index: dict[tuple[int, str], list[str]] = {}
+        # ...and the generic process words (申情 → 申请, 投述 → 投诉), and the aliases (长期护里险 → 长期护理险).
+        self._terms = {*tables.domain_terms, *tables.synonyms, *tables.synonyms.values(), *outside,
+                       *tables.generic_words}
+        # (length, blurred pinyin) → [(term, exact pinyin)]: one lookup per span finds both kinds of typo.
+        self._sound_index: dict[tuple[int, str], list[tuple[str, str]]] = {}
         for term in self._terms:
             if 2 <= len(term) <= 6 and all("\u4e00" <= c <= "\u9fff" for c in term):
-                key = (len(term), " ".join(_pinyin(c) for c in term))
-                self._sound_index.setdefault(key, []).append(term)
+                key = (len(term), " ".join(_blurred(c) for c in term))
+                self._sound_index.setdefault(key, []).append((term, " ".join(_pinyin(c) for c in term)))
+        # Words no document uses (set by the knowledge base once its index is built): a typo that happens to be
+        # a word (分散共养 for 分散供养) is corrected like a stray character.
+        self.unknown: Callable[[str], bool] = lambda w: False
         self._term_lengths = sorted({k[0] for k in self._sound_index}, reverse=True)
 
     def spoken(self, text: str) -> str:
@@ -126,12 +141,19 @@ class Normalizer:
         return self._aliases(self._spoken(fold(text)))
 
     def correct(self, words: Iterable[str]) -> str:
-        """Rejoin segmented words, fixing listed typos (whole words only) and spans that sound exactly
-        like a policy term (抵/保 → 低保, 特困/人/圆 → 特困人员). A span starts and ends at word borders
-        and contains a stray single character, so real words (当地/保险) are never cut or changed."""
+        """Rejoin segmented words, fixing listed typos (whole words only) and spans that sound
+        like a policy term (抵/保 → 低保, 特困/人/圆 → 特困人员), exactly or as Guangdong speakers blur the sounds
+        (投/述 → 投诉). A span starts and ends at word borders and contains a stray single character or a word no
+        document uses (分散/共养 → 分散供养), so real words (当地/保险) are never cut or changed."""
         tokens = [self.tables.typos.get(w, w) for w in words]
         text = "".join(tokens)
-        stray = [len(t) == 1 and "\u4e00" <= t <= "\u9fff" and t not in self.tables.stopwords for t in tokens]
+        stop, unknown = self.tables.stopwords, self.unknown
+        stray = [
+            ("\u4e00" <= t <= "\u9fff" and t not in stop)
+            if len(t) == 1
+            else (len(t) == 2 and "\u4e00" <= t[0] <= "\u9fff" and unknown(t) and t not in stop)
+            for t in tokens
+        ]
         if not self._sound_index or not any(stray):
             return text
         starts, strays_before = [0], [0]  # prefix sums: character offsets and stray counts
@@ -150,8 +172,10 @@ class Normalizer:
                 chunk = text[i : i + length]
                 if chunk in self._terms or self._known_word(chunk):
                     continue
-                candidates = self._sound_index.get((length, " ".join(_pinyin(c) for c in chunk)))
-                if candidates:
+                similar = self._sound_index.get((length, " ".join(_blurred(c) for c in chunk)))
+                if similar:
+                    exact = " ".join(_pinyin(c) for c in chunk)
+                    candidates = [t for t, sound in similar if sound == exact] or [t for t, _ in similar]
                     # Prefer the term sharing the most characters with what was typed.
                     best = max(candidates, key=lambda t: sum(a == b for a, b in zip(t, chunk, strict=False)))
                     if sum(a == b for a, b in zip(best, chunk, strict=False)) >= length - max(1, length // 3):
@@ -162,6 +186,11 @@ class Normalizer:
                 out.append(tokens[n])
                 n += 1
         return "".join(out)
+
+
+@lru_cache(maxsize=8192)
+def _blurred(ch: str) -> str:
+    return _fuzzy(_pinyin(ch))
 
 
 def strip_punctuation(text: str) -> str:

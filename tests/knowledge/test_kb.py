@@ -10,6 +10,7 @@ from knowledge_test_helpers import markdown, project_questions, write
 
 from knowledge import Answer, KnowledgeBase
 from knowledge.answer import NOT_WRITTEN
+from knowledge.kb import COVERAGE_RANK
 
 CITATION = "\n\n📄 来源："
 SHORT_LIMIT = 300
@@ -143,8 +144,9 @@ def test_search_returns_at_most_k_distinct_documents_best_first(small_kb, questi
     assert 1 <= len(hits) <= 3
     paths = [h.path for h in hits]
     assert len(set(paths)) == len(paths)
-    scores = [h.score for h in hits]
-    assert scores == sorted(scores, reverse=True)
+    # Best first: by score, weighed by the share of the question each document contains.
+    keys = [h.score * (1 - COVERAGE_RANK * (1 - h.coverage)) for h in hits]
+    assert keys == sorted(keys, reverse=True)
     docs = {d.path: d for d in small_kb.documents}
     for h in hits:
         assert h.score > 0
@@ -439,3 +441,12 @@ def test_builtin_guangzhou_document_gets_a_note_for_other_cities(builtin_kb):
     assert split_answer(guangzhou)[0] == ""
     named = builtin_kb.answer("广州长者饭堂吃饭有补贴吗")
     assert named.confident and split_answer(named)[0] == ""
+
+
+def test_of_close_documents_the_one_containing_more_of_the_question_ranks_first(builtin_kb):
+    # 多少钱 is in a heading of the 育儿补贴 document ("能领多少钱"), 危房改造 only in the 受灾/住房 document: the
+    # document that has the question's policy term as well as its generic words comes first.
+    hits = builtin_kb.search("危房改造补贴多少钱", k=3)
+    assert hits[0].path == "linshi/shouzai-zhufang.md"
+    childcare = next(h for h in hits if h.path == "ertong/yuer-butie.md")
+    assert childcare.score > hits[0].score and childcare.coverage < hits[0].coverage

@@ -96,6 +96,22 @@ def test_typos_of_policy_terms_are_corrected(analyzer, typed, meant):
     assert meant in words(analyzer, typed)
 
 
+@pytest.mark.parametrize(
+    ("typed", "meant"),
+    [("低保办事员态度很差怎么投述", "投诉"), ("不服低保决定多久内可以起述", "起诉"), ("有存款能申亲低保吗", "申请"),
+     ("长期护里险去哪里申请", "长期护理保险")],
+)
+def test_typos_as_guangdong_speakers_blur_sounds_are_corrected(analyzer, typed, meant):
+    # zh/ch/sh typed as z/c/s and -ng as -n: 投述 (tou shu) is 投诉 (tou su).
+    assert meant in words(analyzer, typed)
+
+
+def test_a_typo_that_is_a_word_no_document_uses_is_corrected(builtin_kb):
+    assert "分散供养" in builtin_kb.analyzer.question("分散共养是什么意思").words
+    # Alone, the same word is not a policy term's typo: it stays.
+    assert builtin_kb.analyzer.question("共养一只猫").words[0] == "共养"
+
+
 @pytest.mark.parametrize("sentence", ["帮人担保要负责吗", "我想买份保险", "保险公司理赔", "地堡"])
 def test_real_words_are_not_corrected(analyzer, sentence):
     assert analyzer.normalize_question(sentence) == fold(sentence)

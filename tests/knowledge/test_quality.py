@@ -84,7 +84,7 @@ def answers_report(builtin_kb) -> EvalReport:
 
 def test_eval_set_answers_the_asked_section(answers_report):
     j = answers_report.as_json()
-    assert j["hit@1"] >= 0.80 and j["section@1"] >= 0.70, _explain(answers_report)
+    assert j["hit@1"] >= 0.84 and j["section@1"] >= 0.70, _explain(answers_report)
     # The section alone, given the right document (the document is the ranking's part).
     assert j["section_given_document"] >= 0.84, _explain(answers_report)
 
@@ -93,7 +93,7 @@ def test_eval_set_is_honest_outside_the_knowledge_base(answers_report):
     j = answers_report.as_json()
     assert j["confident_uncovered"] <= 0.05, _explain(answers_report)
     assert j["referral_right"] >= 0.85, _explain(answers_report)
-    assert j["wrongly_refused"] <= 0.07, _explain(answers_report)
+    assert j["wrongly_refused"] <= 0.04, _explain(answers_report)
 
 
 def test_eval_set_follow_ups_keep_the_topic(answers_report):
