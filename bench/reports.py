@@ -133,25 +133,28 @@ async def fill(
             station = c // cases_per_station + 1
             worker = (station - 1) * 10 + 1 + c % 10
             closed = rng.random() < 0.03
+            # drawn in this order so that the data stay those of the earlier runs
+            categories = rng.choices([m for m, _ in CATEGORY_MIX], weights=[w for _, w in CATEGORY_MIX])[0]
+            id_hash = uuid.UUID(int=rng.getrandbits(128)).hex
+            closed_at = NOW - timedelta(days=rng.uniform(0, 300)) if closed else None
             values = {
                 "id": c + 1,
                 "station_id": station,
                 "name": f"对象{c:06d}",
-                "categories": json.dumps(
-                    rng.choices([m for m, _ in CATEGORY_MIX], weights=[w for _, w in CATEGORY_MIX])[0],
-                    ensure_ascii=False,
-                ),
+                "categories": json.dumps(categories, ensure_ascii=False),
                 "village": f"第{c % 30 + 1}村",
                 "address": "",
                 "phone_enc": "",
                 "id_number_enc": "",
-                "id_hash": uuid.UUID(int=rng.getrandbits(128)).hex,
+                "id_hash": id_hash,
                 "import_hash": "",
                 "risk_level": "低",
                 "worker_id": worker,
                 "status": "closed" if closed else "open",
                 "created_at": start,
-                "updated_at": NOW - timedelta(days=rng.uniform(0, 300)) if closed else start,
+                "updated_at": closed_at or start,
+                "closed_at": closed_at,
+                "closed_reason": "迁出" if closed else "",
             }
             case_rows.append(tuple(values[col] for col in columns))
             for m in range(months):
