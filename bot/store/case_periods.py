@@ -3,8 +3,8 @@ report of a past month reads the cases as they were at the end of that month.
 
 Every write that changes a case's status, worker or categories calls `sync_assignments` in its own
 transaction: the history then follows the cases table by construction, whatever path changed it (a close, a
-reopen, 转交, a worker disabled with their cases handed over, a roster import). `assignment_rows` and
-`latest_assignment` are the read side."""
+reopen, 转交, a worker disabled with their cases handed over, a roster import). `assignment_rows`,
+`latest_assignment` and `assignment_at` are the read side."""
 
 from __future__ import annotations
 
@@ -106,14 +106,22 @@ def assignment_rows(case_filter: ColumnElement[bool], start: datetime, end: date
 
 def latest_assignment(case_filter: ColumnElement[bool], start: datetime, end: datetime) -> Subquery:
     """Per case matching `case_filter` that was open at some time in [start, end), its last stretch there:
-    case_id, worker_id, categories (JSON text). With start == end: the cases open just before `end` (or
-    closed at `end` exactly: a close at midnight closes a case after the month that ends then)."""
+    case_id, worker_id, categories (JSON text)."""
     p = assignment_rows(case_filter, start, end)
     order = func.row_number().over(partition_by=p.c.case_id, order_by=(p.c.started_at.desc(), p.c.seq.desc()))
     ranked = select(p.c.case_id, p.c.worker_id, p.c.categories, order.label("rank")).subquery("ranked")
     return (
         select(ranked.c.case_id, ranked.c.worker_id, ranked.c.categories).where(ranked.c.rank == 1).subquery("latest")
     )
+
+
+def assignment_at(case_filter: ColumnElement[bool], at: datetime) -> Subquery:
+    """The cases matching `case_filter` that were open just before `at` (or closed at `at` exactly: a close at
+    midnight closes a case after the month that ends then), each with its stretch then: case_id, worker_id,
+    categories (JSON text). One row per case: a case's stretches follow each other without overlapping (each
+    change ends one and starts the next at the same instant), so only one holds at an instant."""
+    p = assignment_rows(case_filter, at, at)
+    return select(p.c.case_id, p.c.worker_id, p.c.categories).subquery("then")
 
 
 def stations_filter(station_ids: Sequence[int] | None) -> ColumnElement[bool]:

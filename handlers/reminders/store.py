@@ -37,7 +37,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql import ColumnElement
 
-from bot.store.case_periods import latest_assignment, stations_filter
+from bot.store.case_periods import assignment_at, stations_filter
 from bot.store.casework_models import Case, CaseHistory, Station, Visit, Worker, WorkerIdentity
 from bot.store.casework_records import LEAD_ROLES, utc
 from bot.store.feature import FeatureStore
@@ -219,7 +219,7 @@ class ReminderStore(FeatureStore):
     async def category_lists_at(self, at: datetime, station_ids: Sequence[int] | None,
                                 own_rules: Sequence[int] = ()) -> list[tuple[int, str]]:
         """As CaseProfile.categories, for the cases open just before `at` (with the categories they had)."""
-        then = latest_assignment(stations_filter(station_ids), at, at)
+        then = assignment_at(stations_filter(station_ids), at)
         stmt = (select(Case.station_id, then.c.categories).join(then, then.c.case_id == Case.id)
                 .group_by(Case.station_id, then.c.categories))
         async with self.session() as s:
@@ -441,7 +441,7 @@ class ReminderStore(FeatureStore):
             worker, categories = Case.worker_id, cast(Case.categories, Text)
             joined: Any = Case.__table__.outerjoin(m, m.c.case_id == Case.id)
         else:  # the cases as they were: the worker and categories of the stretch open at `at`
-            then = latest_assignment(and_(*case_filter) if case_filter else true(), at, at)
+            then = assignment_at(and_(*case_filter) if case_filter else true(), at)
             worker, categories = then.c.worker_id, then.c.categories
             joined = Case.__table__.join(then, then.c.case_id == Case.id)
             if worker_id is not None:
