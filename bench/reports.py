@@ -9,14 +9,16 @@ postgresql+asyncpg://postgres@127.0.0.1:5432/test). A throwaway database is crea
 project's migrations, filled with COPY, and dropped at the end.
 
 Data (deterministic from ``--seed``): stations of one city (东莞市), 10 workers each (one lead); cases with
-township-roster categories, 3 % closed; for each case and each of the 12 months before "now" (2026-12-02
-09:00 Asia/Shanghai) a visit with probability 0.97 (入户 60 %, else 电话), with needs and services notes,
-1 % with danger words; 300 handoff tickets per month over the city.
+township-roster categories, 3 % closed, each with its case history (one stretch, registration to close); for
+each case and each of the 12 months before "now" (2026-12-02 09:00 Asia/Shanghai) a visit with probability
+0.97 (入户 60 %, else 电话), with needs and services notes, 1 % with danger words; 300 handoff tickets per month
+over the city.
 
 Measured:
 * ``city report``: ``build_report`` for the city and November 2026 (the call behind
   ``shegong report monthly --city 东莞市 --month 2026-11 --format json``, plus its JSON encoding): median of
-  ``--rounds`` runs after a first run (which also harvests visits for the reminders' due computation).
+  ``--rounds`` runs after a first run. November is a past month: overdue items are those at its end, from the
+  case history and the visits made and recorded before it (no harvested marks).
 * ``overview``: GET /dashboard/?month=2026-11 through the real aiohttp app on loopback, with a lead's session
   (one station, 1,000 cases) and a city supervisor's (first request, then the 30-second cache); median of
   ``--rounds`` requests after one warm-up.
