@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Float, ForeignKey, Integer, String, Text, UniqueConstraint, true
+from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.store.models import Base
@@ -111,6 +111,22 @@ class Case(Base):
     closed_reason: Mapped[str] = mapped_column(String(8), default="")
 
 
+class CaseAssignment(Base):
+    """What was true of a case over time (migration 0015): one row per stretch during which it was open with
+    one responsible worker (None: unassigned) and one category list; `ended_at` None for the current one. A
+    close ends the stretch, a reopen, a reassignment or a new category list starts another, so the reports of
+    past months read the cases as they were then. Kept by bot.store.case_periods.sync_assignments."""
+
+    __tablename__ = "case_assignments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    worker_id: Mapped[int | None] = mapped_column(ForeignKey("workers.id"), nullable=True)
+    categories: Mapped[list[str]] = mapped_column(default=list)
+    started_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
 class CaseHistory(Base):
     """A date the roster gave for the case's history before the bot (上次走访日期 and the like): counts for
     reminders like a visit of that kind on that day. `kind`: visit | home_visit | assessment (HISTORY_KINDS)."""
@@ -126,6 +142,8 @@ class CaseHistory(Base):
 
 class Visit(Base):
     __tablename__ = "visits"
+    # The reports read an area's visits by case and date (migration 0015).
+    __table_args__ = (Index("ix_visits_case_id_visited_at", "case_id", "visited_at"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)

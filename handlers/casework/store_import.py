@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import insert, select, update
 
+from bot.store.case_periods import sync_assignments
 from bot.store.casework_models import UNASSESSED, Case, CaseHistory, Station, Worker
 from bot.store.casework_records import RISK_LEVELS, CaseRow
 from bot.store.feature import FeatureStore
@@ -106,6 +107,8 @@ class CaseImportQueries(FeatureStore):
                     await s.execute(stmt, chunk)
                     counts[key] += len(chunk)
                     tick(len(chunk))
+            if inserts or updates:  # new cases, and cases given another worker or other categories
+                await sync_assignments(s, now, Case.station_id == station_id)
             written = {h for h, (ih, _row, _w) in prepared.items() if current.get(h, (None, ""))[1] != ih}
             await self._write_history(
                 s, station_id, {h: prepared[h][1].history for h in written if prepared[h][1].history}

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from bot.store.case_periods import sync_assignments
 from bot.store.casework_models import AuditEntry, Case, Worker
 from bot.store.casework_records import CLOSE_REASONS
 from bot.store.feature import FeatureStore
@@ -27,6 +28,8 @@ class RosterQueries(FeatureStore):
                                                        Case.status == "open").with_for_update())).scalars().all()
             for case in rows:
                 case.status, case.closed_reason, case.closed_at, case.updated_at = "closed", reason, now, now
+            await s.flush()
+            await sync_assignments(s, now, Case.id.in_([c.id for c in rows]))
             return sorted(c.id for c in rows)
 
     async def reopen_case(self, station_id: int, case_id: int) -> bool:
@@ -35,7 +38,10 @@ class RosterQueries(FeatureStore):
             case = await s.get(Case, case_id, with_for_update=True)
             if case is None or case.station_id != station_id or case.status != "closed":
                 return False
-            case.status, case.closed_reason, case.closed_at, case.updated_at = "open", "", None, self.clock.now()
+            now = self.clock.now()
+            case.status, case.closed_reason, case.closed_at, case.updated_at = "open", "", None, now
+            await s.flush()
+            await sync_assignments(s, now, Case.id == case_id)
             return True
 
     async def reassign_case(self, station_id: int, case_id: int, worker_id: int | None) -> int | None:
@@ -49,8 +55,10 @@ class RosterQueries(FeatureStore):
                 worker = await s.get(Worker, worker_id)
                 if worker is None or worker.station_id != station_id or worker.status != "active":
                     raise ValueError("接手的社工不是本站在职的社工")
-            before = case.worker_id
-            case.worker_id, case.updated_at = worker_id, self.clock.now()
+            before, now = case.worker_id, self.clock.now()
+            case.worker_id, case.updated_at = worker_id, now
+            await s.flush()
+            await sync_assignments(s, now, Case.id == case_id)
             return before
 
     async def open_cases_missing(self, station_id: int, id_numbers: Collection[str]) -> list[int]:

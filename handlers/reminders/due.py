@@ -193,21 +193,32 @@ class DueCalculator:
 
 
 async def compute_due(store: Store, rules: RuleBook, today: date, station_id: int | None = None,
-                      worker_id: int | None = None) -> list[DueItem]:
+                      worker_id: int | None = None, at: datetime | None = None,
+                      station_ids: Sequence[int] | None = None) -> list[DueItem]:
     """Everything due, overdue or within its lead time on `today`, in no particular order (callers sort what
-    they show; by_worker does). A dry run: nothing is written but the harvested marks (see harvest_marks)."""
-    station_names = await ReminderStore.of(store).station_names()
-    calc_own = {sid for sid, name in station_names.items() if name in rules.stations}
-    profile = await ReminderStore.of(store).case_profile(sorted(calc_own))
-    calc = DueCalculator(rules, store.tz, today, station_names, profile.first_registered,
-                         await ReminderStore.of(store).active_snoozes(today))
+    they show; by_worker does). A dry run: nothing is written but the harvested marks (see harvest_marks).
+
+    `at` (an instant, e.g. the end of a past month, with `today` its last day): as things stood then, from
+    the case history and what was done and recorded before it (ReminderStore.due_rows), so that the answer
+    for a past day does not change with later visits, handovers or closes. `station_ids`: only these."""
     reminders = ReminderStore.of(store)
-    slots = await reminders.harvest_marks([t.spec for t in calc.tracks])
-    gates = calc.gates(profile.categories)
+    station_names = await reminders.station_names()
+    calc_own = {sid for sid, name in station_names.items() if name in rules.stations}
+    profile = await reminders.case_profile(sorted(calc_own))
+    calc = DueCalculator(rules, store.tz, today, station_names, profile.first_registered,
+                         await reminders.active_snoozes(today))
+    if at is None:
+        slots = await reminders.harvest_marks([t.spec for t in calc.tracks])
+        gates = calc.gates(profile.categories)
+    else:
+        slots = {}
+        gates = calc.gates(await reminders.category_lists_at(at, station_ids, sorted(calc_own)))
     ends = calc.first_import_ends()
+    if station_ids is not None:
+        ends = {s: end for s, end in ends.items() if s in set(station_ids)}
     calc.spread_first_due(await reminders.first_import_cases(ends))
     rows = await reminders.due_rows(calc.tracks, gates, slots, station_id=station_id, worker_id=worker_id,
-                                    first_import_ends=ends)
+                                    first_import_ends=ends, at=at, station_ids=station_ids)
     return [d for row in rows for d in calc.items(row)]
 
 

@@ -30,14 +30,16 @@ from sqlalchemy import (
     null,
     or_,
     select,
+    true,
     type_coerce,
     update,
     values,
 )
 from sqlalchemy.sql import ColumnElement
 
+from bot.store.case_periods import assignment_at, stations_filter
 from bot.store.casework_models import Case, CaseHistory, Station, Visit, Worker, WorkerIdentity
-from bot.store.casework_records import LEAD_ROLES
+from bot.store.casework_records import LEAD_ROLES, utc
 from bot.store.feature import FeatureStore
 from bot.store.models import OutboxMessage, User
 from bot.store.reminder_models import (
@@ -214,6 +216,18 @@ class ReminderStore(FeatureStore):
             first,
         )
 
+    async def category_lists_at(self, at: datetime, station_ids: Sequence[int] | None,
+                                own_rules: Sequence[int] = ()) -> list[tuple[int, str]]:
+        """As CaseProfile.categories, for the cases open just before `at` (with the categories they had)."""
+        then = assignment_at(stations_filter(station_ids), at)
+        stmt = (select(Case.station_id, then.c.categories).join(then, then.c.case_id == Case.id)
+                .group_by(Case.station_id, then.c.categories))
+        async with self.session() as s:
+            rows = (await s.execute(stmt)).all()
+        own = set(own_rules)
+        return [(0, cat) for cat in sorted({cat for _, cat in rows})] + sorted({(st, cat) for st, cat in rows
+                                                                               if st in own})
+
     async def first_import_cases(self, first_import_ends: dict[int, datetime]) -> list[FirstImportCase]:
         """The cases of each station's first import (any status: closing one must not move the others' dates)."""
         if not first_import_ends:
@@ -343,23 +357,35 @@ class ReminderStore(FeatureStore):
         station_id: int | None = None,
         worker_id: int | None = None,
         first_import_ends: dict[int, datetime] | None = None,
+        at: datetime | None = None,
+        station_ids: Sequence[int] | None = None,
     ) -> Sequence[DueRow]:
         """Open cases that may have something due, each with when every track was last done: the latest of
         its harvested mark, a matching visit not yet harvested, a "完成" reply for the item and a date from
         the roster's history. The gates filter cases in the database, so cases with nothing due never leave
         it. `slots` comes from harvest_marks, called just before. `first_import_ends`: per station, the end of
-        its first day (UTC): cases registered before it that never did an item are always sent."""
+        its first day (UTC): cases registered before it that never did an item are always sent.
+
+        `at`: as things stood just before that instant instead (a month's end): the cases open then, with the
+        worker and categories they had (bot.store.case_periods), and only what was done AND recorded before
+        it (visits by visit and recording time, replies and roster dates by their time); the harvested marks,
+        which hold later visits too, are not read. `station_ids`: only these stations' cases."""
         first_import_ends = first_import_ends or {}
         specs = list(dict.fromkeys(t.spec for t in tracks))
         keys = list(dict.fromkeys(t.key for t in tracks))
-        case_filter: list[ColumnElement[bool]] = [Case.status == "open"]
+        case_filter: list[ColumnElement[bool]] = [Case.status == "open"] if at is None else []
         if station_id is not None:
             case_filter.append(Case.station_id == station_id)
-        if worker_id is not None:
+        if station_ids is not None:
+            case_filter.append(stations_filter(station_ids))
+        if worker_id is not None and at is None:
             case_filter.append(Case.worker_id == worker_id)
-        async with self.session() as s:
-            upto = dict((await s.execute(select(ReminderHarvest.spec, ReminderHarvest.upto))).all())
-        since = [upto.get(_spec_id(spec), 0) for spec in specs]
+        if at is None:
+            async with self.session() as s:
+                upto = dict((await s.execute(select(ReminderHarvest.spec, ReminderHarvest.upto))).all())
+            since = [upto.get(_spec_id(spec), 0) for spec in specs]
+        else:
+            since = [0] * len(specs)
         fresh = (
             select(
                 Visit.case_id,
@@ -371,6 +397,8 @@ class ReminderStore(FeatureStore):
             .where(Visit.id > min(since, default=0))
             .group_by(Visit.case_id)
         )
+        if at is not None:
+            fresh = fresh.where(Visit.visited_at < utc(at), Visit.created_at < utc(at))
         done = select(
             ReminderCompletion.case_id,
             *[
@@ -390,32 +418,46 @@ class ReminderStore(FeatureStore):
                 for i, spec in enumerate(specs)
             ],
         ).group_by(CaseHistory.case_id)
-        if len(case_filter) > 1:  # a station or a worker: aggregate only their cases
+        if at is not None:
+            done = done.where(ReminderCompletion.done_at < utc(at))
+            history = history.where(CaseHistory.done_at < utc(at))
+        if len(case_filter) > (1 if at is None else 0):  # a station or a worker: aggregate only their cases
             mine = select(Case.id).where(*case_filter)
             fresh, done = fresh.where(Visit.case_id.in_(mine)), done.where(ReminderCompletion.case_id.in_(mine))
             history = history.where(CaseHistory.case_id.in_(mine))
         f, c, m, h = fresh.subquery("f"), done.subquery("c"), reminder_marks, history.subquery("h")
         last = [
             self._greatest(
-                m.c[f"s{slots[t.spec]}"],
+                *([m.c[f"s{slots[t.spec]}"]] if at is None else []),
                 f.c[f"r{specs.index(t.spec)}"],
                 c.c[f"c{keys.index(t.key)}"],
                 h.c[f"h{specs.index(t.spec)}"],
             ).label(f"x{j}")
             for j, t in enumerate(tracks)
         ]
+        worker: Any
+        categories: Any
+        if at is None:
+            worker, categories = Case.worker_id, cast(Case.categories, Text)
+            joined: Any = Case.__table__.outerjoin(m, m.c.case_id == Case.id)
+        else:  # the cases as they were: the worker and categories of the stretch open at `at`
+            then = assignment_at(and_(*case_filter) if case_filter else true(), at)
+            worker, categories = then.c.worker_id, then.c.categories
+            joined = Case.__table__.join(then, then.c.case_id == Case.id)
+            if worker_id is not None:
+                case_filter.append(then.c.worker_id == worker_id)
         x = (
             select(
                 Case.id,
                 Case.station_id,
-                Case.worker_id,
+                worker.label("worker_id"),
                 Case.name,
                 Case.village,
-                cast(Case.categories, Text).label("cat"),
+                categories.label("cat"),
                 Case.created_at,
                 *last,
             )
-            .outerjoin(m, m.c.case_id == Case.id)
+            .select_from(joined)
             .outerjoin(f, f.c.case_id == Case.id)
             .outerjoin(c, c.c.case_id == Case.id)
             .outerjoin(h, h.c.case_id == Case.id)

@@ -1,15 +1,22 @@
 """The monthly report as a pure computation: facts loaded from the database in, one JSON-ready dict out.
 Chat (`本站统计`, `覆盖率`, …), the dashboard and `shegong report monthly` all show numbers from this dict.
 
-Definitions (also in the README's station section):
+Definitions (also in the README's station section). Every number of a month is computed from what was true
+then, so that a past month's report does not change when cases are handed over or closed later:
 - a month is a calendar month in local time (Asia/Shanghai); visits count in the month their local date is in;
-- a case is active in a month when it was registered before the month ended and is open, or was closed
-  (its last change) after the month began;
+- a case is active in a month when it was open at some time in it: from its registration to its close, by its
+  history (bot.store.case_periods; a reopened case is active again from its reopening);
+- its categories and responsible worker in a month are those it had at the month's end, or when it was
+  closed if that was in the month;
 - served: an active case with at least one visit in the month; home-visited: at least one 入户 visit;
   each is also given as a rate of the active cases (the coverage). A case counts once in the totals and
-  once in each of its categories;
-- per worker: the active cases assigned to them now (a reassigned case counts for its current worker in
-  every month), how many of those were served, and the visits they recorded themselves;
+  once in each of its categories. A visit entered late (recorded after the month ended) counts in the month
+  of its visit date: it was service in that month;
+- per worker: the active cases they were responsible for in the month, how many of those were served (by
+  whoever visited), and the visits they recorded themselves;
+- overdue items at the month's end: the reminders' due computation as things stood at the month's end,
+  from the visits made AND recorded before it (a late entry does not undo an item overdue then), so that
+  the number can be reproduced; for the current month, as of today;
 - a danger event is a visit in the month with danger words or a high risk after the visit; it is followed
   up when the case has a later visit (up to when the report was made);
 - needs and services: each visit's note counted once in each category it mentions (data file).
@@ -17,7 +24,6 @@ Definitions (also in the README's station section):
 
 from __future__ import annotations
 
-import bisect
 import heapq
 import statistics
 from collections import Counter
@@ -102,47 +108,41 @@ class WorkerFact:
 
 
 @dataclass(frozen=True, slots=True)
-class CaseFact:
-    id: int
+class GroupFact:
+    """The cases of one station with one responsible worker and one category list in the report month (as of
+    its end, or of their close in it), counted per window month (0 = the oldest): active, served (at least
+    one visit), home-visited (at least one 入户 visit). Cases active only in earlier months have worker None
+    and no categories here, and count 0 in the report month."""
+
     station_id: int
     worker_id: int | None
-    name: str
     categories: tuple[str, ...]
-    status: str  # open | closed
-    created_at: datetime
-    updated_at: datetime  # for a closed case: when it was closed (its last change)
-    visited: int  # bit k set: at least one visit in window month k (0 = the oldest)
-    home_visited: int  # bit k set: at least one 入户 visit in window month k
-    last_visit_at: datetime | None  # the latest visit from the window's start up to the report time
-
-    def active(self, start: datetime, end: datetime) -> bool:
-        return self.created_at < end and (self.status != "closed" or self.updated_at >= start)
-
-    def active_months(self, bounds: Sequence[datetime]) -> range:
-        """The window months (indexes) in which the case is active, given the months' boundaries: from the
-        month it was registered in (or the first) to the month it was closed in (or the last)."""
-        first = bisect.bisect_right(bounds, self.created_at)  # the first month whose end is after registration
-        last = len(bounds) - 2 if self.status != "closed" else bisect.bisect_right(bounds, self.updated_at) - 1
-        return range(max(first - 1, 0) if first else 0, min(last, len(bounds) - 2) + 1)
+    active: tuple[int, ...]
+    served: tuple[int, ...]
+    home: tuple[int, ...]
 
 
 @dataclass(frozen=True, slots=True)
-class VisitFact:
-    """A visit of the report month."""
+class DangerFact:
+    """A visit of the report month with danger words or a high risk after it."""
 
-    id: int
+    visit_id: int
     case_id: int
-    worker_id: int
+    case_name: str
+    station_id: int
     visited_at: datetime
-    mode: str
-    needs: str
-    services: str
     danger: str
     risk_after: str
+    followed_up: bool  # the case had a later visit, up to when the report was made
 
-    @property
-    def is_danger(self) -> bool:
-        return bool(self.danger) or self.risk_after == "高"
+
+@dataclass(frozen=True, slots=True)
+class NoteFact:
+    """A (needs, services) pair of notes and how many of the report month's visits wrote exactly it."""
+
+    needs: str
+    services: str
+    visits: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,9 +171,10 @@ class ReportInput:
     generated_at: datetime
     stations: Sequence[StationFact]
     workers: Sequence[WorkerFact]
-    cases: Sequence[CaseFact]
-    visits: Sequence[VisitFact]  # the report month's
+    groups: Sequence[GroupFact]
     visit_counts: dict[tuple[int, int, int], int]  # (station, worker, window month index) → visits
+    notes: Sequence[NoteFact]  # the report month's
+    danger: Sequence[DangerFact]  # the report month's
     tickets: Sequence[TicketFact]  # opened in the report month
     overdue: Sequence[OverdueFact]
     overdue_as_of: date
@@ -192,8 +193,8 @@ class Tally:
     def __init__(self) -> None:
         self.active = self.served = self.home = 0
 
-    def add(self, served: bool, home: bool) -> None:
-        self.active += 1
+    def add(self, active: int, served: int, home: int) -> None:
+        self.active += active
         self.served += served
         self.home += home
 
@@ -205,10 +206,8 @@ class Tally:
 def monthly_report(data: ReportInput) -> dict[str, object]:
     """The report's one documented object (keys in README.md, "Monthly report")."""
     months = window(data.month)
-    bounds = boundaries(data.month, data.tz)
     k = len(months) - 1
     station_names = {s.id: s.name for s in data.stations}
-    case_by_id = {c.id: c for c in data.cases}
 
     by_month: Counter[int] = Counter()
     by_station: Counter[tuple[int, int]] = Counter()
@@ -229,18 +228,18 @@ def monthly_report(data: ReportInput) -> dict[str, object]:
     by_category: dict[str, Tally] = {}
     by_worker_tally: dict[int | None, Tally] = {}
     by_station_tally: dict[int, Tally] = {}
-    for c in data.cases:
-        active = c.active_months(bounds)
-        for i in active:
-            trend_tallies[i].add(bool(c.visited >> i & 1), bool(c.home_visited >> i & 1))
-        if k not in active:
+    for g in data.groups:
+        for i in range(len(months)):
+            if g.active[i]:
+                trend_tallies[i].add(g.active[i], g.served[i], g.home[i])
+        if not g.active[k]:
             continue
-        served, home = bool(c.visited >> k & 1), bool(c.home_visited >> k & 1)
-        total.add(served, home)
-        for name in c.categories or ("未分类",):
-            by_category.setdefault(name, Tally()).add(served, home)
-        by_worker_tally.setdefault(c.worker_id, Tally()).add(served, home)
-        by_station_tally.setdefault(c.station_id, Tally()).add(served, home)
+        counts = (g.active[k], g.served[k], g.home[k])
+        total.add(*counts)
+        for name in g.categories or ("未分类",):
+            by_category.setdefault(name, Tally()).add(*counts)
+        by_worker_tally.setdefault(g.worker_id, Tally()).add(*counts)
+        by_station_tally.setdefault(g.station_id, Tally()).add(*counts)
     totals = {**total.as_dict(), "visits": visits_in(k)}
     categories = sorted(({"category": name, **t.as_dict()} for name, t in by_category.items()),
                         key=lambda c: (-int(c["active_cases"] or 0), str(c["category"])))
@@ -263,18 +262,14 @@ def monthly_report(data: ReportInput) -> dict[str, object]:
 
     events: list[dict[str, object]] = []
     danger_by_station: dict[int, list[dict[str, object]]] = {}
-    for v in sorted((v for v in data.visits if v.is_danger), key=lambda v: (v.visited_at, v.id)):
-        case = case_by_id.get(v.case_id)
-        if not v.is_danger or case is None:
-            continue
+    for v in sorted(data.danger, key=lambda v: (v.visited_at, v.visit_id)):
         event: dict[str, object] = {
-            "visit_id": v.id, "case_id": v.case_id, "case_name": case.name,
-            "station": station_names.get(case.station_id, ""),
+            "visit_id": v.visit_id, "case_id": v.case_id, "case_name": v.case_name,
+            "station": station_names.get(v.station_id, ""),
             "date": v.visited_at.astimezone(data.tz).date().isoformat(), "danger": v.danger,
-            "risk_after": v.risk_after,
-            "followed_up": case.last_visit_at is not None and case.last_visit_at > v.visited_at}
+            "risk_after": v.risk_after, "followed_up": v.followed_up}
         events.append(event)
-        danger_by_station.setdefault(case.station_id, []).append(event)
+        danger_by_station.setdefault(v.station_id, []).append(event)
 
     stations = []
     for s in data.stations:
@@ -290,9 +285,11 @@ def monthly_report(data: ReportInput) -> dict[str, object]:
                 if t.first_reply_at is not None]
     needs: Counter[str] = Counter()
     services: Counter[str] = Counter()
-    for v in data.visits:
-        needs.update(data.categories.of(v.needs))
-        services.update(data.categories.of(v.services))
+    for note in data.notes:
+        for name in data.categories.of(note.needs):
+            needs[name] += note.visits
+        for name in data.categories.of(note.services):
+            services[name] += note.visits
 
     trend = [{"month": str(m), **trend_tallies[i].as_dict(), "visits": visits_in(i)} for i, m in enumerate(months)]
 

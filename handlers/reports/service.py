@@ -3,6 +3,7 @@ reminders' due computation), and compute. Chat, web and `shegong report monthly`
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 
 from bot.store import Store
@@ -29,15 +30,18 @@ async def build_report(store: Store, area: Area, month: Month, now: datetime, ru
     stations = await stations_in(store, area)
     if not stations:
         raise ReportError(f"{area.label}还没有登记社工站")
-    workers, cases, visits, counts, tickets = await report_facts(store, stations, month, now)
-    # Overdue at the month's end, or today for the current month (the reminders' own computation; it reads
-    # today's history, so for a past month a visit recorded after the month's end already counts).
-    as_of = min(month.last_day(), now.astimezone(store.tz).date())
-    ids = {s.id for s in stations}
-    due = await compute_due(store, rules or reminder_rules(), as_of,
-                            station_id=next(iter(ids)) if len(ids) == 1 else None)
+    ids = [s.id for s in stations]
+    end = month.shift(1).start(store.tz)
+    # Overdue at the month's end, as things stood then (see monthly.py), or today for the current month (the
+    # reminders' list as the workers see it).
+    past = end <= now
+    as_of = month.last_day() if past else now.astimezone(store.tz).date()
+    facts, due = await asyncio.gather(
+        report_facts(store, stations, month, now),
+        compute_due(store, rules or reminder_rules(), as_of, station_ids=ids, at=end if past else None),
+    )
     overdue = [OverdueFact(d.station_id, d.worker_id, d.case_id, d.case_name, d.item.name, d.due_date,
-                           d.days_overdue) for d in due if d.days_overdue > 0 and d.station_id in ids]
-    data = ReportInput(area, month, store.tz, now, stations, workers, cases, visits, counts, tickets, overdue, as_of,
-                       categories or default_categories())
+                           d.days_overdue) for d in due if d.days_overdue > 0]
+    data = ReportInput(area, month, store.tz, now, stations, facts.workers, facts.groups, facts.visit_counts,
+                       facts.notes, facts.danger, facts.tickets, overdue, as_of, categories or default_categories())
     return monthly_report(data)

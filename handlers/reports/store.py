@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Text, and_, case, cast, delete, func, or_, select
+from sqlalchemy import and_, case, delete, exists, func, or_, select
+from sqlalchemy.orm import aliased
 
 from bot.store import StationRecord, Store
+from bot.store.case_periods import assignment_rows, latest_assignment
 from bot.store.casework_models import (
     Case,
     Station,
@@ -24,11 +27,12 @@ from bot.store.handoff_models import Ticket
 from bot.store.models import KeyValue
 from handlers.common.area import Area, parse_scope
 from handlers.reports.monthly import (
-    CaseFact,
+    DangerFact,
+    GroupFact,
     Month,
+    NoteFact,
     StationFact,
     TicketFact,
-    VisitFact,
     WorkerFact,
     boundaries,
 )
@@ -89,36 +93,75 @@ async def stations_in(store: Store, area: Area) -> list[StationFact]:
     return [st for st in stations if area.contains(StationRecord(st.id, st.name, st.district, st.city, st.town))]
 
 
-async def report_facts(store: Store, stations: list[StationFact], month: Month, now: datetime,
-                       ) -> tuple[list[WorkerFact], list[CaseFact], list[VisitFact], dict[tuple[int, int, int], int],
-                                  list[TicketFact]]:
-    """Workers, cases (with per-month visited flags), the report month's visits, visit counts per station,
-    worker and month, and the month's handoff tickets, for these stations. One read transaction."""
+@dataclass(frozen=True, slots=True)
+class ReportFacts:
+    workers: list[WorkerFact]
+    groups: list[GroupFact]
+    visit_counts: dict[tuple[int, int, int], int]
+    notes: list[NoteFact]
+    danger: list[DangerFact]
+    tickets: list[TicketFact]
+
+
+async def report_facts(store: Store, stations: list[StationFact], month: Month, now: datetime) -> ReportFacts:
+    """What the report of these stations and month is computed from, counted in the database: the cases per
+    station, worker and category list (from the case history, see handlers.reports.monthly), visits per
+    recorder and month, the month's notes and danger events, its handoff tickets. Reads on their own
+    connections at once, so that PostgreSQL runs them in parallel."""
     bounds = boundaries(month, store.tz)
     ids = [st.id for st in stations]
     if not ids:
-        return [], [], [], {}, []
+        return ReportFacts([], [], {}, [], [], [])
     months = range(len(bounds) - 1)
+    last = len(bounds) - 2
+    area = Case.station_id.in_(ids)
+    in_area = select(Case.id).where(area)
 
-    def flags(home: bool = False) -> Any:
-        """One integer per case: bit k set when it had a (入户) visit in window month k."""
-        bits = []
-        for k in months:
-            inside = and_(Visit.visited_at >= bounds[k], Visit.visited_at < bounds[k + 1])
-            bits.append(func.max(case((and_(inside, Visit.mode == "入户") if home else inside, 1 << k), else_=0)))
-        return sum(bits[1:], bits[0])
+    def bits(inside: Callable[[int], Any]) -> Any:
+        """One integer per case: bit k set when `inside(k)` holds for some row of the case."""
+        terms = [func.max(case((inside(k), 1 << k), else_=0)) for k in months]
+        return sum(terms[1:], terms[0])
 
-    # Visits aggregated per case first (one pass over the window's visits of these stations), then joined.
-    in_area = select(Case.id).where(Case.station_id.in_(ids))
-    per_case = (select(Visit.case_id, flags().label("visited"), flags(home=True).label("home"),
-                       func.max(Visit.visited_at).label("last"))
-                .where(Visit.case_id.in_(in_area), Visit.visited_at >= bounds[0], Visit.visited_at <= utc(now))
-                .group_by(Visit.case_id).subquery())
-    # The category lists as JSON text: a few distinct lists repeat over thousands of cases, decoded once each.
-    cases_stmt = (select(Case.id, Case.station_id, Case.worker_id, Case.name, cast(Case.categories, Text), Case.status,
-                         Case.created_at, Case.updated_at, per_case.c.visited, per_case.c.home,
-                         per_case.c.last)
-                  .outerjoin(per_case, per_case.c.case_id == Case.id).where(Case.station_id.in_(ids)))
+    # Per case: the window months it was active in (its history's stretches), its worker and categories of
+    # the report month, and the months it was visited / home-visited in.
+    stretch = assignment_rows(area, bounds[0], bounds[-1])
+    active = (
+        select(stretch.c.case_id, bits(lambda k: and_(
+            stretch.c.started_at < bounds[k + 1],
+            or_(stretch.c.ended_at.is_(None), stretch.c.ended_at >= bounds[k]))).label("active"))
+        .group_by(stretch.c.case_id)
+        .subquery("active")
+    )
+    then = latest_assignment(area, bounds[last], bounds[last + 1])
+    inside = [and_(Visit.visited_at >= bounds[k], Visit.visited_at < bounds[k + 1]) for k in months]
+    visited = (
+        select(Visit.case_id, bits(lambda k: inside[k]).label("visited"),
+               bits(lambda k: and_(inside[k], Visit.mode == "入户")).label("home"))
+        .where(Visit.case_id.in_(in_area), Visit.visited_at >= bounds[0], Visit.visited_at < bounds[-1])
+        .group_by(Visit.case_id)
+        .subquery("visited")
+    )
+    flags = (
+        select(Case.station_id.label("station_id"), then.c.worker_id.label("worker_id"),
+               then.c.categories.label("categories"), active.c.active.label("active"),
+               func.coalesce(visited.c.visited, 0).label("visited"), func.coalesce(visited.c.home, 0).label("home"))
+        .join(active, active.c.case_id == Case.id)
+        .outerjoin(then, then.c.case_id == Case.id)
+        .outerjoin(visited, visited.c.case_id == Case.id)
+        .subquery("flags")
+    )
+
+    def bit(value: Any, k: int) -> Any:
+        return case((value.op("&")(1 << k) != 0, 1), else_=0)
+
+    a, v, h = flags.c.active, flags.c.visited, flags.c.home
+    groups_stmt = (
+        select(flags.c.station_id, flags.c.worker_id, flags.c.categories,
+               *[func.sum(bit(a, k)) for k in months],
+               *[func.sum(bit(a, k) * bit(v, k)) for k in months],
+               *[func.sum(bit(a, k) * bit(h, k)) for k in months])
+        .group_by(flags.c.station_id, flags.c.worker_id, flags.c.categories)
+    )
     # Visits per recorder and month: a worker records visits of their own station's cases only (save_visit),
     # so the workers of these stations give the visits without joining the cases.
     month_of = case(*[(Visit.visited_at >= bounds[k], k) for k in reversed(months)], else_=-1)
@@ -127,38 +170,38 @@ async def report_facts(store: Store, stations: list[StationFact], month: Month, 
                    .where(Visit.worker_id.in_(area_workers), Visit.visited_at >= bounds[0],
                           Visit.visited_at < bounds[-1])
                    .group_by(Visit.worker_id, month_of))
-    last = len(bounds) - 2
-    visits_stmt = (select(Visit.id, Visit.case_id, Visit.worker_id, Visit.visited_at, Visit.mode, Visit.needs,
-                          Visit.services, Visit.danger, Visit.risk_after)
+    of_month = (Visit.case_id.in_(in_area), Visit.visited_at >= bounds[last], Visit.visited_at < bounds[last + 1])
+    # Notes repeat ("需要助餐"): each distinct pair is tallied once, weighted by its visits.
+    notes_stmt = (select(Visit.needs, Visit.services, func.count())
+                  .where(*of_month, or_(Visit.needs != "", Visit.services != ""))
+                  .group_by(Visit.needs, Visit.services))
+    later = aliased(Visit)
+    followed = exists(select(later.id).where(later.case_id == Visit.case_id, later.visited_at > Visit.visited_at,
+                                             later.visited_at <= utc(now)))
+    danger_stmt = (select(Visit.id, Visit.case_id, Case.name, Case.station_id, Visit.visited_at, Visit.danger,
+                          Visit.risk_after, followed)
                    .join(Case, Case.id == Visit.case_id)
-                   .where(Case.station_id.in_(ids), Visit.visited_at >= bounds[last],
-                          Visit.visited_at < bounds[last + 1],
-                          # only what the report reads them for: notes to tally, danger events
-                          or_(Visit.needs != "", Visit.services != "", Visit.danger != "", Visit.risk_after == "高")))
-    lists: dict[str, tuple[str, ...]] = {}
+                   .where(*of_month, or_(Visit.danger != "", Visit.risk_after == "高")))
+    lists: dict[str | None, tuple[str, ...]] = {}
 
     def categories(text: str | None) -> tuple[str, ...]:
-        if text not in lists:
-            lists[text or ""] = tuple(json.loads(text)) if text else ()
-        return lists[text or ""]
+        if text not in lists:  # a few distinct lists repeat over thousands of groups: decoded once each
+            lists[text] = tuple(json.loads(text)) if text else ()
+        return lists[text]
 
-    async def load_cases() -> list[CaseFact]:
+    async def rows(stmt: Any) -> list[Any]:
         async with store.session() as s:
-            return [CaseFact(i, st, w, name, categories(cats), status, aware(created), aware(updated), visited or 0,
-                             home or 0, aware(last))
-                    for i, st, w, name, cats, status, created, updated, visited, home, last
-                    in (await s.execute(cases_stmt)).all()]
+            return list((await s.execute(stmt)).all())
 
-    async def load_counts() -> list[Any]:
-        async with store.session() as s:
-            return list((await s.execute(counts_stmt)).all())
-
-    async def load_visits() -> list[VisitFact]:
-        async with store.session() as s:
-            return [VisitFact(r[0], r[1], r[2], aware(r[3]), *r[4:]) for r in (await s.execute(visits_stmt)).all()]
-
-    # Three independent reads on their own connections, so that PostgreSQL runs them at once.
-    cases, count_rows, visits = await asyncio.gather(load_cases(), load_counts(), load_visits())
+    n = len(months)
+    group_rows, count_rows, note_rows, danger_rows = await asyncio.gather(
+        rows(groups_stmt), rows(counts_stmt), rows(notes_stmt), rows(danger_stmt))
+    groups = [GroupFact(st, w, categories(cats), tuple(map(int, r[3:3 + n])), tuple(map(int, r[3 + n:3 + 2 * n])),
+                        tuple(map(int, r[3 + 2 * n:])))
+              for r in group_rows for st, w, cats in [r[:3]]]
+    notes = [NoteFact(needs, services, c) for needs, services, c in note_rows]
+    danger = [DangerFact(i, case_id, name, st, aware(at), words, risk, bool(followed_up))
+              for i, case_id, name, st, at, words, risk, followed_up in danger_rows]
     async with store.session() as s:
         workers = [WorkerFact(worker_id, name, station_id or 0) for worker_id, name, station_id in (await s.execute(
             select(Worker.id, Worker.name, Worker.station_id).where(Worker.station_id.in_(ids))
@@ -169,7 +212,7 @@ async def report_facts(store: Store, stations: list[StationFact], month: Month, 
                    Ticket.created_at < bounds[last + 1]))).all()]
     station_of = {w.id: w.station_id for w in workers}
     counts = {(station_of[w], w, k): c for w, k, c in count_rows if k >= 0 and w in station_of}
-    return workers, cases, visits, counts, tickets
+    return ReportFacts(workers, groups, counts, notes, danger, tickets)
 
 
 # -- dashboard: one-time links, sessions, case lists ---------------------------------------------------

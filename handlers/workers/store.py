@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, func, select, update
 
+from bot.store.case_periods import sync_assignments
 from bot.store.casework_models import Case, Invite, Station, Worker, WorkerIdentity
 from bot.store.casework_records import LEAD_ROLES, ROLES, StationRecord, WorkerRecord, utc
 from bot.store.models import User
@@ -189,6 +190,8 @@ class WorkersStore(FeatureStore):
                 .scalars()
                 .all()
             )
+            if moved:
+                await sync_assignments(s, now, Case.id.in_(list(moved)))
             worker.status, worker.disabled_at = "disabled", now
             return {
                 "worker": worker.name,

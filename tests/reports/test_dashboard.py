@@ -142,6 +142,19 @@ def cli_report(tmp_path: Path, *args: str) -> dict[str, Any]:
     return json.loads(out.stdout)
 
 
+async def cjk_fonts(context: Any, page: Any, selector: str) -> list[str]:
+    """The CJK fonts among those Chromium rendered the first `selector` element's own text with (DevTools'
+    CSS.getPlatformFontsForNode). Without one, its Chinese is drawn as empty boxes."""
+    cdp = await context.new_cdp_session(page)
+    await cdp.send("DOM.enable")
+    await cdp.send("CSS.enable")
+    root = await cdp.send("DOM.getDocument")
+    node = await cdp.send("DOM.querySelector", {"nodeId": root["root"]["nodeId"], "selector": selector})
+    fonts = (await cdp.send("CSS.getPlatformFontsForNode", {"nodeId": node["nodeId"]}))["fonts"]
+    await cdp.detach()
+    return [f["familyName"] for f in fonts if f["glyphCount"] and re.search(r"CJK|WenQuanYi|Han Sans", f["familyName"])]
+
+
 async def figure(page: Any, key: str) -> str:
     return (await page.locator(f'[data-key="{key}"]').first.inner_text()).strip()
 
@@ -167,6 +180,9 @@ async def test_lead_logs_in_from_chat_and_sees_the_report_numbers(site: Site, br
     text = await page.locator("main").inner_text()
     assert "黄伯" in text and "想不开" in text  # the open danger event
     assert await page.locator("svg.chart").count() >= 3
+    # The Chinese is drawn with a CJK font (not boxes): the fonts Chromium used for the title's glyphs.
+    assert await cjk_fonts(context, page, "header h1"), "no CJK font drew the title: apt-get install fonts-noto-cjk"
+    assert await cjk_fonts(context, page, "svg.chart text")
     await page.screenshot(path=str(ARTIFACTS / "dashboard-overview.png"), full_page=True)
 
     # the link was for one use only

@@ -4,7 +4,6 @@ Asia/Shanghai, several categories per case, danger events with and without follo
 
 from __future__ import annotations
 
-import random
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
@@ -19,13 +18,14 @@ from handlers.reports.categories import (
     parse_categories,
 )
 from handlers.reports.monthly import (
-    CaseFact,
+    DangerFact,
+    GroupFact,
     Month,
+    NoteFact,
     OverdueFact,
     ReportInput,
     StationFact,
     TicketFact,
-    VisitFact,
     WorkerFact,
     boundaries,
     monthly_report,
@@ -37,8 +37,6 @@ JAN = datetime(2026, 1, 1, tzinfo=UTC)
 CATEGORIES = parse_categories(
     "助餐\t助餐、送餐、饭堂\n就医\t陪诊、医院\n政策咨询\t咨询、低保\n康复辅具\t轮椅\n", "test.tsv"
 )
-NO, OCT_ONLY, NOV_ONLY = 0, 1 << 5, 1 << 6  # bit k: window month k (0 = May, 6 = November)
-OCT_NOV = OCT_ONLY | NOV_ONLY
 
 
 def at(text: str) -> datetime:
@@ -47,24 +45,33 @@ def at(text: str) -> datetime:
 
 
 def fixture() -> ReportInput:
-    cases = [
-        CaseFact(1, 1, 10, "张桂英", ("低保", "独居老人"), "open", JAN, JAN, OCT_NOV, NOV_ONLY, at("2026-12-01 10:00")),
-        CaseFact(2, 1, 10, "李四", ("低保", "独居老人"), "open", JAN, JAN, NOV_ONLY, NO, at("2026-11-30 23:50")),
-        # closed in October: active then, not in November
-        CaseFact(3, 1, 11, "陈婆", ("特困分散供养",), "closed", JAN, at("2026-10-15 09:00"), OCT_ONLY, OCT_ONLY, None),
-        # reassigned from 王芳 to 李敏: 王芳 visited, the case counts for 李敏
-        CaseFact(4, 1, 11, "黄伯", ("独居老人",), "open", JAN, JAN, NOV_ONLY, NOV_ONLY, at("2026-11-12 10:00")),
-        CaseFact(
-            5, 1, None, "何秀珍", ("残疾人",), "open", at("2026-11-20 08:00"), at("2026-11-20 08:00"), NO, NO, None
-        ),
-        # closed during November: still active in November
-        CaseFact(6, 1, 11, "周一平", ("低保", "残疾人"), "closed", JAN, at("2026-11-10 09:00"), NO, NO, None),
+    def months(*values: int) -> tuple[int, ...]:  # May … November
+        return values
+
+    zeros = months(0, 0, 0, 0, 0, 0, 0)
+    groups = [
+        # 张桂英 and 李四 (王芳): visited in October (张桂英) and November (both), 张桂英 home-visited in November
+        GroupFact(1, 10, ("低保", "独居老人"), months(2, 2, 2, 2, 2, 2, 2), months(0, 0, 0, 0, 0, 1, 2),
+                  months(0, 0, 0, 0, 0, 0, 1)),
+        # 陈婆, closed in October: active until then, not in November (so no worker, no categories)
+        GroupFact(1, None, (), months(1, 1, 1, 1, 1, 1, 0), months(0, 0, 0, 0, 0, 1, 0), months(0, 0, 0, 0, 0, 1, 0)),
+        # 黄伯, handed from 王芳 to 李敏 in November: 王芳 visited, the case counts for 李敏
+        GroupFact(1, 11, ("独居老人",), months(1, 1, 1, 1, 1, 1, 1), months(0, 0, 0, 0, 0, 0, 1),
+                  months(0, 0, 0, 0, 0, 0, 1)),
+        # 何秀珍, registered on 20 November, unassigned
+        GroupFact(1, None, ("残疾人",), months(0, 0, 0, 0, 0, 0, 1), zeros, zeros),
+        # 周一平, closed during November: still active in November
+        GroupFact(1, 11, ("低保", "残疾人"), months(1, 1, 1, 1, 1, 1, 1), zeros, zeros),
     ]
-    visits = [
-        VisitFact(1, 1, 10, at("2026-11-01 00:05"), "入户", "需要助餐，想办轮椅", "联系长者饭堂送餐", "", "低"),
-        VisitFact(2, 4, 10, at("2026-11-12 10:00"), "入户", "", "陪诊去医院", "想不开", "高"),
-        VisitFact(3, 1, 11, at("2026-11-20 11:00"), "电话", "咨询低保续期", "", "", "高"),
-        VisitFact(4, 2, 10, at("2026-11-30 23:50"), "电话", "很好", "", "", "低"),
+    notes = [
+        NoteFact("需要助餐，想办轮椅", "联系长者饭堂送餐", 1),
+        NoteFact("", "陪诊去医院", 1),
+        NoteFact("咨询低保续期", "", 1),
+        NoteFact("很好", "", 1),
+    ]
+    danger = [
+        DangerFact(3, 1, "张桂英", 1, at("2026-11-20 11:00"), "", "高", True),
+        DangerFact(2, 4, "黄伯", 1, at("2026-11-12 10:00"), "想不开", "高", False),
     ]
     tickets = [
         TicketFact(1, at("2026-11-03 09:00"), at("2026-11-03 09:30")),
@@ -82,9 +89,10 @@ def fixture() -> ReportInput:
         generated_at=at("2026-12-02 09:00"),
         stations=[StationFact(1, "石龙镇社工站", "东莞市", "", "石龙镇")],
         workers=[WorkerFact(10, "王芳", 1), WorkerFact(11, "李敏", 1)],
-        cases=cases,
-        visits=visits,
+        groups=groups,
         visit_counts={(1, 10, 6): 3, (1, 11, 6): 1, (1, 10, 5): 2},
+        notes=notes,
+        danger=danger,
         tickets=tickets,
         overdue=overdue,
         overdue_as_of=date(2026, 11, 30),
@@ -227,21 +235,11 @@ def test_hand_computed_station_month() -> None:
     assert trend[6] == {"month": "2026-11", **report["totals"]}  # type: ignore[dict-item]
 
 
-def test_active_months_agree_with_active() -> None:
-    bounds = boundaries(NOV, SH)
-    rng = random.Random(3)
-    times = [*bounds, *(bounds[0] + (bounds[-1] - bounds[0]) * rng.uniform(-0.3, 1.3) for _ in range(300))]
-    for created in times[::7]:
-        for updated in times[::5]:
-            for status in ("open", "closed"):
-                c = CaseFact(1, 1, None, "x", (), status, created, updated, 0, 0, None)
-                assert list(c.active_months(bounds)) == [i for i in range(7) if c.active(bounds[i], bounds[i + 1])]
-
-
 def test_empty_area_has_no_rates() -> None:
     data = fixture()
     empty = ReportInput(
-        data.area, NOV, SH, data.generated_at, data.stations, [], [], [], {}, [], [], date(2026, 11, 30), CATEGORIES
+        data.area, NOV, SH, data.generated_at, data.stations, [], [], {}, [], [], [], [], date(2026, 11, 30),
+        CATEGORIES,
     )
     report = monthly_report(empty)
     assert report["totals"] == {

@@ -1,5 +1,6 @@
 """A station month written to the database, the same as test_monthly's hand-computed fixture (plus a second
-station in another city, and visits outside the window), for the storage, chat, CLI and web tests."""
+station in another city, and visits outside the window), for the storage, chat, CLI and web tests. The case
+history (case_assignments) is written as the writers would: registrations, closes, the handover of 黄伯."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from bot.store import Store
+from bot.store.case_periods import sync_assignments
 from bot.store.casework_models import Case, Station, Visit, Worker
 from bot.store.handoff_models import Ticket
 
@@ -52,13 +54,25 @@ async def seed(store: Store) -> Seeded:
             ("梁伯", other, w["赵强"], ["低保"], "open", JAN, JAN),
         ]
         for i, (name, st, worker_id, categories, status, created, updated) in enumerate(specs):
-            row = Case(station_id=st.id, name=name, categories=categories, id_hash=f"h{i}", worker_id=worker_id,
-                       status=status, created_at=created, updated_at=updated, village="东村",
-                       phone_enc=store.secrets.encrypt("13812345678"),
+            # registered open (黄伯 with 王芳 first), then changed below, with the history the writers keep
+            row = Case(station_id=st.id, name=name, categories=categories, id_hash=f"h{i}",
+                       worker_id=w["王芳"] if name == "黄伯" else worker_id, status="open", created_at=created,
+                       updated_at=created, village="东村", phone_enc=store.secrets.encrypt("13812345678"),
                        id_number_enc=store.secrets.encrypt(f"44190019450312{i:03d}5"))
             s.add(row)
             await s.flush()
+            await sync_assignments(s, created, Case.id == row.id)
+            if status == "closed":
+                row.status, row.closed_reason, row.closed_at, row.updated_at = "closed", "迁出", updated, updated
+                await s.flush()
+                await sync_assignments(s, updated, Case.id == row.id)
             out.cases[name] = row.id
+        # 黄伯 handed from 王芳 to 李敏 on 5 November: November counts it for 李敏
+        huang = await s.get(Case, out.cases["黄伯"])
+        assert huang is not None
+        huang.worker_id = w["李敏"]
+        await s.flush()
+        await sync_assignments(s, at("2026-11-05 10:00"), Case.id == huang.id)
         c = out.cases
         visits = [  # case, worker, local time, mode, needs, services, danger, risk
             ("张桂英", "王芳", "2026-10-08 10:00", "电话", "", "", "", ""),
