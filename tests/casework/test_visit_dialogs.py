@@ -128,6 +128,19 @@ async def test_cantonese_day_and_afternoon(world: World) -> None:
     assert [r["走访时间"] for r in rows] == ["2026-11-03", "2026-11-27 15:00"]
 
 
+async def test_today_without_a_time_is_stored_date_only(world: World) -> None:
+    shown = await world.one("走访 李四 今天 入户 身体还可以，低风险")
+    assert "时间：11月28日（周六）" in shown.text and "11月28日（周六）1" not in shown.text
+    assert "已保存" in (await world.one("确认")).text
+    await world.report("走访 今日去咗黎秀珍屋企，佢话腰痛，低风险")  # Cantonese 今日, the name inside
+    first, second = await visits(world)
+    assert (first.time_known, second.time_known) == (False, False)
+    rows = await CaseworkStore.of(world.services.store).export_visits(world.a.id, None, None)
+    assert [r["走访时间"] for r in rows] == ["2026-11-28", "2026-11-28"]
+    looked = await world.one("查 黎秀珍")
+    assert "11月28日" in looked.text and "12:00" not in looked.text and "17:00" not in looked.text
+
+
 async def test_a_time_given_is_stored_with_its_time(world: World) -> None:
     await world.report("走访 今天上午去咗黎秀珍屋企，佢话腰痛，低风险")
     [visit] = await visits(world)
