@@ -53,6 +53,21 @@ class RosterQueries(FeatureStore):
             case.worker_id, case.updated_at = worker_id, self.clock.now()
             return before
 
+    async def closed_by(self, case_id: int, station_id: int, closed_at: datetime) -> str:
+        """Who closed the case (a worker's name, 管理员 for the command line), "" when no record says: the
+        audit entry written right after the close, for this case or for a re-import's closing of several."""
+        stmt = (select(AuditEntry.action, AuditEntry.actor, AuditEntry.detail, Worker.name)
+                .outerjoin(Worker, Worker.id == AuditEntry.worker_id)
+                .where(AuditEntry.action.in_(["case.close", "cases.close"]),
+                       AuditEntry.target.in_([f"case:{case_id}", f"station:{station_id}"]),
+                       AuditEntry.at >= closed_at)
+                .order_by(AuditEntry.at, AuditEntry.id).limit(20))
+        async with self.session() as s:
+            for action, who, detail, name in (await s.execute(stmt)).all():
+                if action == "case.close" or case_id in (detail or {}).get("cases", []):
+                    return name or ("管理员" if who.startswith("cli:") else "")
+        return ""
+
     async def open_cases_missing(self, station_id: int, id_numbers: Collection[str]) -> list[int]:
         """The station's open cases whose ID number is not among `id_numbers` (a new roster file), by id."""
         present = {self.secrets.id_hash(n) for n in id_numbers}
