@@ -38,6 +38,16 @@ class RosterQueries(FeatureStore):
             case.status, case.closed_reason, case.closed_at, case.updated_at = "open", "", None, self.clock.now()
             return True
 
+    async def reopen_cases(self, station_id: int, case_ids: Sequence[int]) -> list[int]:
+        """Open the station's closed cases among `case_ids` again; returns those reopened now."""
+        now = self.clock.now()
+        async with self.session.begin() as s:
+            rows = (await s.execute(select(Case).where(Case.station_id == station_id, Case.id.in_(list(case_ids)),
+                                                       Case.status == "closed").with_for_update())).scalars().all()
+            for case in rows:
+                case.status, case.closed_reason, case.closed_at, case.updated_at = "open", "", None, now
+            return sorted(c.id for c in rows)
+
     async def reassign_case(self, station_id: int, case_id: int, worker_id: int | None) -> int | None:
         """Hand an open case to another active worker of the station (None: unassigned). Returns the worker it
         had before. Raises ValueError when the case or the worker is not the station's."""
@@ -52,6 +62,14 @@ class RosterQueries(FeatureStore):
             before = case.worker_id
             case.worker_id, case.updated_at = worker_id, self.clock.now()
             return before
+
+    async def closed_cases_listed(self, station_id: int, id_numbers: Collection[str]) -> list[int]:
+        """The station's closed cases whose ID number is among `id_numbers` (a new roster file), by id."""
+        present = {self.secrets.id_hash(n) for n in id_numbers}
+        async with self.session() as s:
+            rows = (await s.execute(select(Case.id, Case.id_hash).where(Case.station_id == station_id,
+                                                                       Case.status == "closed"))).all()
+        return sorted(case_id for case_id, h in rows if h in present)
 
     async def closed_by(self, case_id: int, station_id: int, closed_at: datetime) -> str:
         """Who closed the case (a worker's name, 管理员 for the command line), "" when no record says: the

@@ -124,6 +124,37 @@ async def test_close_reassign_sync_and_disable_from_the_command_line(
     assert "绑定码" in await cli.ok(admin.invite, STATION, "李敏")
 
 
+async def test_a_closed_case_in_a_new_roster_is_named_and_reopened_only_when_asked(
+    tmp_path: Path, db: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    cli = Admin(tmp_path, db, capsys)
+    await cli.ok(admin.add_station, STATION)
+    await cli.ok(admin.invite, STATION, "王芳")
+    roster = write_csv(tmp_path / "名单.csv", [HEADER, *ROSTER])
+    await cli.ok(admin.import_cases, roster, STATION)
+    await cli.ok(admin.close_case, STATION, "张桂英", "迁出")
+    without = write_csv(tmp_path / "不含.csv", [HEADER, *ROSTER[1:]])
+    assert "已结案但出现在新名单" not in await cli.ok(admin.import_cases, without, STATION, dry_run=True, sync=True)
+
+    # 张桂英 moved back: the new sheet lists her again. Without --reopen she is named and stays closed.
+    back = write_csv(tmp_path / "新名单.csv", [HEADER, ROSTER[0].replace("石牌东路1号", "石牌东路9号"), *ROSTER[1:]])
+    for kw in ({}, {"sync": True}, {"dry_run": True}, {"dry_run": True, "sync": True}):
+        out = await cli.ok(admin.import_cases, back, STATION, **kw)
+        assert "已结案但出现在新名单：1 人" in out and "张桂英｜石牌村｜" in out and "结案（迁出）" in out, kw
+        assert "--reopen" in out and "张桂英" not in await cli.cases(), kw
+    assert "不在新名单里" not in out  # a closed case is not "missing" either
+    closed = (await cli.cases("closed"))["张桂英"]
+    assert closed["address"] == "石牌东路9号"  # her data follows the sheet, her status does not
+
+    # the option through the real command line, as a dry run: said, not done
+    dry = run(["cases", "import", str(back), "--station", STATION, "--reopen", "--dry-run"], tmp_path, **db)
+    assert dry.returncode == 0 and "试运行：将恢复在册以上 1 人" in dry.stdout
+    assert "张桂英" not in await cli.cases()
+    out = await cli.ok(admin.import_cases, back, STATION, sync=True, reopen=True)
+    assert "已恢复在册 1 人" in out and "张桂英" in await cli.cases()
+    assert "已结案但出现在新名单" not in await cli.ok(admin.import_cases, back, STATION, reopen=True)
+
+
 # -- chat --------------------------------------------------------------------------------------------
 async def lead(world: World, text: str) -> str:  # noqa: F811 - not the fixture, a world
     return (await world.one(text, "tg-lead", channel="telegram")).text
