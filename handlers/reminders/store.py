@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +41,7 @@ from bot.store.casework_models import Case, CaseHistory, Station, Visit, Worker,
 from bot.store.casework_records import LEAD_ROLES
 from bot.store.feature import FeatureStore
 from bot.store.models import OutboxMessage, User
+from bot.store.outbox import HELD
 from bot.store.reminder_models import (
     MARK_SLOTS,
     ReminderCompletion,
@@ -171,8 +172,19 @@ class Notice:
     recipient_id: int
 
 
-# (lead id, its new notices) -> (channel, chat id, outbox payload), or None when the lead cannot be reached
+# (lead id, its new notices) -> (channel, chat id, outbox payload); channel HELD (bot.store.outbox) keeps the
+# notice for the lead's next message on any channel; None: nowhere to keep it (recorded as unreachable)
 EscalationRender = Callable[[int, list[Notice]], "tuple[str, str, dict[str, Any]] | None"]
+
+
+@dataclass(frozen=True, slots=True)
+class EscalationResult:
+    """New escalation notices of a pass: pushed to a lead's chat, held for a lead no channel reaches (shown
+    with the reply to their next message), or with nowhere to go."""
+
+    pushed: int = 0
+    held: dict[int, int] = field(default_factory=dict)  # lead id → notices held for them
+    unreachable: int = 0
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -614,11 +626,14 @@ class ReminderStore(FeatureStore):
                 )
         return taken
 
-    async def queue_escalations(self, day: date, notices: Sequence[Notice], render: EscalationRender) -> int:
+    async def queue_escalations(
+        self, day: date, notices: Sequence[Notice], render: EscalationRender
+    ) -> EscalationResult:
         """Ledger rows for escalations not recorded before, and one outbox message per lead listing the new
-        ones, in one transaction; returns how many notices were new."""
+        ones (held, not pushed, for a lead no channel reaches), in one transaction. The ledger says which:
+        queued (pushed), held, or unreachable; never queued for a lead who was not sent anything."""
         if not notices:
-            return 0
+            return EscalationResult()
         now = self.clock.now()
         ordered = sorted(set(notices), key=lambda n: (n.recipient_id, n.case_id, n.item_key, n.due_date))
         wanted = {(n.case_id, n.item_key, n.due_date, n.recipient_id): n for n in ordered}
@@ -651,6 +666,7 @@ class ReminderStore(FeatureStore):
             ]
             for ledger_id, case_id, key, due, lead in (await s.execute(stmt, rows)).all():
                 new.setdefault(lead, []).append((ledger_id, wanted[(case_id, key, due, lead)]))
+            pushed, unreachable, held = 0, 0, {}
             for lead, found in sorted(new.items()):
                 found.sort(key=lambda r: r[0])
                 ids = [r[0] for r in found]
@@ -659,26 +675,20 @@ class ReminderStore(FeatureStore):
                     await s.execute(
                         update(ReminderNotice).where(ReminderNotice.id.in_(ids)).values(status="unreachable")
                     )
+                    unreachable += len(ids)
                     continue
                 channel, chat_id, payload = routed
                 key = f"escalate:{lead}:{day.isoformat()}:{ids[0]}"  # the first ledger row names the batch
+                await self.store.enqueue(channel, chat_id, payload, dedup_key=key, session=s)
+                status = "held" if channel == HELD else "queued"
                 await s.execute(
-                    self._insert(OutboxMessage)
-                    .values(
-                        channel=channel,
-                        chat_id=chat_id,
-                        payload=payload,
-                        dedup_key=key,
-                        status="pending",
-                        attempts=0,
-                        available_at=now,
-                        created_at=now,
-                        last_error="",
-                    )
-                    .on_conflict_do_nothing()
+                    update(ReminderNotice).where(ReminderNotice.id.in_(ids)).values(outbox_key=key, status=status)
                 )
-                await s.execute(update(ReminderNotice).where(ReminderNotice.id.in_(ids)).values(outbox_key=key))
-        return sum(len(found) for found in new.values())
+                if channel == HELD:
+                    held[lead] = len(ids)
+                else:
+                    pushed += len(ids)
+        return EscalationResult(pushed, held, unreachable)
 
     # -- replies ----------------------------------------------------------------------------
     async def save_reminder_list(self, worker_id: int, entries: Sequence[ListEntry]) -> None:

@@ -239,7 +239,7 @@ async def test_a_lead_bound_only_on_the_console_is_not_said_to_be_notified_and_s
     assert "龙站长 没有绑定能接收推送的账号" in saved.text and "直接打电话" in saved.text
     assert "已通知站长" not in (await world.one("何秀珍 今天又跌倒了", "zhao")).text
     [first, second, answer] = await world.say("我的对象", "console-lead")
-    assert "您还没看到的安全提示" in first.text and "何秀珍（龙江村）" in first.text and "摔倒" in first.text
+    assert "您还没看到的提示" in first.text and "何秀珍（龙江村）" in first.text and "摔倒" in first.text
     assert "跌倒" in second.text and "名下还没有服务对象" in answer.text
     assert len(await world.say("我的对象", "console-lead")) == 1  # shown once
     # 石湾's lead is on Telegram and WeCom, both configured: notified as before, nothing held.
