@@ -13,6 +13,7 @@ An item is listed from `lead_days` before its due date; it is overdue the day af
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 from bisect import bisect_left
@@ -220,9 +221,14 @@ async def compute_due(store: Store, rules: RuleBook, today: date, station_id: in
     slots = await reminders.harvest_marks([t.spec for t in calc.tracks])
     gates = calc.gates(profile.categories)
     ends = calc.first_import_ends()
-    calc.spread_first_due(await reminders.first_import_ids(ends))
-    rows = await reminders.due_rows(calc.tracks, gates, slots, station_id=station_id, worker_id=worker_id,
-                                    first_import_ends=ends)
+    # Two independent reads on their own connections, so that PostgreSQL runs them at once: the first
+    # import's ids cost one more pass over the cases, the main query the most.
+    first_import, rows = await asyncio.gather(
+        reminders.first_import_ids(ends),
+        reminders.due_rows(calc.tracks, gates, slots, station_id=station_id, worker_id=worker_id,
+                           first_import_ends=ends),
+    )
+    calc.spread_first_due(first_import)
     return [d for row in rows for d in calc.items(row)]
 
 

@@ -34,7 +34,6 @@ from sqlalchemy import (
     update,
     values,
 )
-from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.sql import ColumnElement
 
 from bot.store.casework_models import Case, CaseHistory, Station, Visit, Worker, WorkerIdentity
@@ -227,7 +226,7 @@ class ReminderStore(FeatureStore):
         ends = _station_ends(first_import_ends)
         cat = cast(Case.categories, Text)
         postgres = self.dialect == "postgresql"
-        ids = func.array_agg(aggregate_order_by(Case.id, Case.id)) if postgres else Case.id
+        ids = func.array_agg(Case.id) if postgres else Case.id  # sorted here: ORDER BY in it costs a third more
         stmt = select(Case.station_id, cat, ids).join(ends, ends.c.st == Case.station_id)
         stmt = stmt.where(Case.created_at < ends.c.end)
         stmt = stmt.group_by(Case.station_id, cat) if postgres else stmt.order_by(Case.id)
@@ -236,7 +235,7 @@ class ReminderStore(FeatureStore):
             rows: Sequence[Any] = (await (await s.connection()).execute(stmt)).all()
         for station, categories, got in rows:
             if postgres:
-                found[(station, categories)] = list(got)
+                found[(station, categories)] = sorted(got)
             else:
                 found.setdefault((station, categories), []).append(got)
         return found
