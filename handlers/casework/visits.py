@@ -394,7 +394,7 @@ async def _closed_meanwhile(
         return Reply("\n".join(lines))
     lines.append("这条走访记录没有保存。")
     lines.append(
-        "· 如果是结案前做的走访需要补记：请站长发送“撤销结案”（30 分钟内）或请管理员重新开案，然后回复“确认”保存。"
+        "· 如果是结案前做的走访需要补记：请站长发送“撤销结案”（30 分钟内）或请管理员恢复在册，然后回复“确认”保存。"
     )
     lines.append("· 如果记错了人：回复“取消”，再重新发送“走访 姓名 …”。")
     return Reply("\n".join(lines), buttons=[Button("确认"), Button("取消")])
