@@ -24,6 +24,10 @@ Measured:
   Python pass over the rows it returns, and the result list. Median of ``--rounds`` runs after a first run
   that also harvests every visit once (reported separately: it happens once per database, and again only
   for a reset condition new to the rules).
+* ``baseline`` (named: "case scan"): one plain read of every open case's row fields (id, station, worker,
+  name, village, categories, registration), straight through asyncpg, timed in the same rounds as ``due``,
+  interleaved. The due list must at least read that much; ``due / case scan`` is the number to compare across
+  machines and loads (absolute times on a shared machine are not).
 * ``dispatch``: one ``ReminderDispatcher.run`` (digests and escalations queued in the outbox), then the
   real ``OutboxSender`` with the real ``TelegramChannel`` (python-telegram-bot over HTTP) delivering to
   ``tests/fakes/telegram_api.FakeTelegram``, which here also rejects with 429 any sendMessage beyond
@@ -268,22 +272,44 @@ async def _copy_visits(conn: asyncpg.Connection, rows: list[tuple[Any, ...]]) ->
     )
 
 
+BASELINE = (
+    "SELECT id, station_id, worker_id, name, village, categories::text, created_at FROM cases WHERE status = 'open'"
+)
+
+
+async def case_scan(store: Store) -> float:
+    """The named baseline: every open case's row fields, read once through asyncpg."""
+    async with store.session() as s:
+        raw = (await (await s.connection()).get_raw_connection()).driver_connection
+        started = time.perf_counter()
+        await raw.fetch(BASELINE)  # type: ignore[union-attr]
+        return time.perf_counter() - started
+
+
 async def bench_due(store: Store, rounds: int) -> dict[str, Any]:
     rules = load_rulebook()
     today = NOW.date()
     started = time.perf_counter()
     await compute_due(store, rules, today)  # the first run also harvests every visit into reminder_marks
     first = time.perf_counter() - started
+    await case_scan(store)  # warm, like the due list after its first run
     times: list[float] = []
+    cpu: list[float] = []
+    scans: list[float] = []
     found: list[Any] = []
     for _ in range(rounds):
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.process_time()
         found = await compute_due(store, rules, today)
         times.append(time.perf_counter() - started)
+        cpu.append(time.process_time() - started_cpu)
+        scans.append(await case_scan(store))
     by_status = {s: sum(1 for d in found if d.status == s) for s in ("overdue", "today", "upcoming")}
     return {
         "seconds_median": statistics.median(times),
         "seconds_all": times,
+        "process_cpu_seconds_median": statistics.median(cpu),
+        "baseline_case_scan_seconds_median": statistics.median(scans),
+        "ratio_to_case_scan": statistics.median(times) / statistics.median(scans),
         "first_run_seconds": first,
         "items": len(found),
         **by_status,
@@ -416,6 +442,12 @@ def report(result: dict[str, Any]) -> str:
             else ""
         )
     ]
+    if "ratio_to_case_scan" in due:
+        lines.append(
+            f"baseline (case scan: every open case's row fields): {due['baseline_case_scan_seconds_median']:.2f} s "
+            f"median; due list / case scan = {due['ratio_to_case_scan']:.2f}; process CPU of the due list "
+            f"{due['process_cpu_seconds_median']:.2f} s median"
+        )
     if "dispatch" in result:
         d = result["dispatch"]
         lines.append(

@@ -275,11 +275,14 @@ async def import_cases(
     sync: bool = False,
     close_missing: bool = False,
     reason: str = "其他",
+    reopen: bool = False,
 ) -> int:
     """Validate the whole file; import only if every row is good (all or nothing). Says which sheet, header
     row and columns were read and which were left out. `dry_run`: report what would change, write nothing.
     `errors_out`: an .xlsx of the rejected rows with a reason column. `sync`: the file is the whole roster:
-    list the open cases it no longer has, and close them (with `reason`) only when `close_missing`."""
+    list the open cases it no longer has, and close them (with `reason`) only when `close_missing`. Closed
+    cases the file lists are always named (a closed case must not come back unnoticed, nor stay closed
+    silently); `reopen` opens them again."""
     if close_missing and not sync:
         raise SystemExit("--close-missing 要和 --sync 一起用：先用 --sync 看看哪些人不在新名单里")
     if not path.is_file():
@@ -325,9 +328,12 @@ async def import_cases(
         if errors_out is not None:
             print(f"没有错误行，未生成 {errors_out}")
         missing = await _missing(store, station, parsed, sync)
+        back = await _closed_listed(store, station, parsed)
         if dry_run:
             if missing and close_missing:
                 print(f"试运行：将结案以上 {len(missing)} 人（原因：{reason}）。")
+            if back:
+                print(f"试运行：将恢复在册以上 {len(back)} 人。" if reopen else REOPEN_HINT)
             return 0
         with tqdm(total=len(parsed.rows), desc="导入", unit="行", file=sys.stderr) as bar:
             counts = await CaseworkStore.of(store).import_cases(station.id, parsed.rows, progress=bar.update)
@@ -355,7 +361,38 @@ async def import_cases(
                 "这些人没有结案。确认都已不在服务范围后，加 --close-missing 重新运行（可用 --reason 写明原因），"
                 "或用 shegong cases close 逐个结案。"
             )
+        if back and reopen:
+            reopened = await CaseworkStore.of(store).reopen_cases(station.id, [c.id for c in back])
+            await store.audit(
+                _operator(),
+                "cases.reopen",
+                target=f"station:{station.id}",
+                detail={"file": path.name, "cases": reopened},
+            )
+            print(f"已恢复在册 {len(reopened)} 人，提醒照常计算。")
+        elif back:
+            print(REOPEN_HINT)
     return 0
+
+
+REOPEN_HINT = (
+    "这些人保持结案状态（资料按新名单更新，状态不变）。确认需要恢复服务的，加 --reopen 再运行一次，"
+    "把他们恢复在册。"
+)
+
+
+async def _closed_listed(store: Store, station: StationRecord, parsed: ParsedFile) -> list[CaseRecord]:
+    """Closed cases the file lists again, printed (masked) for the operator."""
+    ids = set(await CaseworkStore.of(store).closed_cases_listed(station.id, [r.id_number for r in parsed.rows]))
+    if not ids:
+        return []
+    cases = [c for c in await CaseworkStore.of(store).station_cases(station.id, "closed") if c.id in ids]
+    print(f"已结案但出现在新名单：{len(cases)} 人")
+    for c in cases:
+        when = f"{c.closed_at.astimezone(store.tz):%Y-%m-%d} " if c.closed_at else ""
+        closed = f"{when}结案（{c.closed_reason or '其他'}）"
+        print(f"  #{c.id} {c.name}｜{c.village or '未填村居'}｜{c.id_masked}｜{closed}")
+    return cases
 
 
 async def _missing(store: Store, station: StationRecord, parsed: ParsedFile, sync: bool) -> list[CaseRecord]:
@@ -659,6 +696,7 @@ async def _cases_import(args: argparse.Namespace) -> int:
         sync=args.sync,
         close_missing=args.close_missing,
         reason=args.reason,
+        reopen=args.reopen,
     )
 
 
@@ -754,6 +792,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sync", action="store_true", help="这个文件是完整名单：列出本站在册但不在文件里的人")
     p.add_argument("--close-missing", action="store_true", help="与 --sync 一起用：把不在文件里的人结案")
     p.add_argument("--reason", choices=CLOSE_REASONS, default="其他", help="--close-missing 结案的原因（默认：其他）")
+    p.add_argument("--reopen", action="store_true", help="把已结案、但又出现在文件里的人恢复在册")
     p.set_defaults(run=_cases_import)
     p = cases.add_parser("list", help="列出服务对象（号码打码）")
     p.add_argument("--station", required=True, metavar="NAME", help="社工站名称")

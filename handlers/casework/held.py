@@ -1,5 +1,6 @@
-"""Safety notices held for a lead no configured channel reaches (bound only on the console, say): shown first
-with the reply to that lead's next message, on any channel. See `LeadTargets` in visits.py."""
+"""Notices held for a lead no configured channel reaches (bound only on the console, say): safety notices of
+visits (`LeadTargets` in visits.py) and overdue escalations (handlers/reminders/dispatch.py). Shown first
+with the reply to that lead's next message, on any channel."""
 
 from __future__ import annotations
 
@@ -22,6 +23,6 @@ async def deliver_held(ctx: Context, nxt: Next) -> list[Reply]:
         return replies
     notices = [payload_to_reply(payload) for payload in held]
     notices[0] = Reply(
-        "📌 您还没看到的安全提示（发出时没有能推送给您的账号）：\n" + notices[0].text, buttons=notices[0].buttons
+        "📌 您还没看到的提示（发出时没有能推送给您的账号）：\n" + notices[0].text, buttons=notices[0].buttons
     )
     return [*notices, *replies]

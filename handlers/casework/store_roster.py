@@ -44,6 +44,16 @@ class RosterQueries(FeatureStore):
             await sync_assignments(s, now, Case.id == case_id)
             return True
 
+    async def reopen_cases(self, station_id: int, case_ids: Sequence[int]) -> list[int]:
+        """Open the station's closed cases among `case_ids` again; returns those reopened now."""
+        now = self.clock.now()
+        async with self.session.begin() as s:
+            rows = (await s.execute(select(Case).where(Case.station_id == station_id, Case.id.in_(list(case_ids)),
+                                                       Case.status == "closed").with_for_update())).scalars().all()
+            for case in rows:
+                case.status, case.closed_reason, case.closed_at, case.updated_at = "open", "", None, now
+            return sorted(c.id for c in rows)
+
     async def reassign_case(self, station_id: int, case_id: int, worker_id: int | None) -> int | None:
         """Hand an open case to another active worker of the station (None: unassigned). Returns the worker it
         had before. Raises ValueError when the case or the worker is not the station's."""
@@ -60,6 +70,29 @@ class RosterQueries(FeatureStore):
             await s.flush()
             await sync_assignments(s, now, Case.id == case_id)
             return before
+
+    async def closed_cases_listed(self, station_id: int, id_numbers: Collection[str]) -> list[int]:
+        """The station's closed cases whose ID number is among `id_numbers` (a new roster file), by id."""
+        present = {self.secrets.id_hash(n) for n in id_numbers}
+        async with self.session() as s:
+            rows = (await s.execute(select(Case.id, Case.id_hash).where(Case.station_id == station_id,
+                                                                       Case.status == "closed"))).all()
+        return sorted(case_id for case_id, h in rows if h in present)
+
+    async def closed_by(self, case_id: int, station_id: int, closed_at: datetime) -> str:
+        """Who closed the case (a worker's name, 管理员 for the command line), "" when no record says: the
+        audit entry written right after the close, for this case or for a re-import's closing of several."""
+        stmt = (select(AuditEntry.action, AuditEntry.actor, AuditEntry.detail, Worker.name)
+                .outerjoin(Worker, Worker.id == AuditEntry.worker_id)
+                .where(AuditEntry.action.in_(["case.close", "cases.close"]),
+                       AuditEntry.target.in_([f"case:{case_id}", f"station:{station_id}"]),
+                       AuditEntry.at >= closed_at)
+                .order_by(AuditEntry.at, AuditEntry.id).limit(20))
+        async with self.session() as s:
+            for action, who, detail, name in (await s.execute(stmt)).all():
+                if action == "case.close" or case_id in (detail or {}).get("cases", []):
+                    return name or ("管理员" if who.startswith("cli:") else "")
+        return ""
 
     async def open_cases_missing(self, station_id: int, id_numbers: Collection[str]) -> list[int]:
         """The station's open cases whose ID number is not among `id_numbers` (a new roster file), by id."""

@@ -42,6 +42,14 @@ class AttachmentInfo:
         return "".join((self.label, f"（{where}）" if self.label and where else where))
 
 
+class CaseClosedError(ValueError):
+    """The case was closed while the report was being written: nothing was saved."""
+
+    def __init__(self, case_id: int, name: str, closed_at: datetime | None, reason: str) -> None:
+        super().__init__(f"服务对象 #{case_id} 已结案")
+        self.case_id, self.name, self.closed_at, self.reason = case_id, name, closed_at, reason
+
+
 class VisitQueries(FeatureStore):
     if TYPE_CHECKING:  # provided by Store and OutboxQueries
 
@@ -63,8 +71,9 @@ class VisitQueries(FeatureStore):
         notices: Sequence[tuple[str, str, dict[str, Any]]] = (),
     ) -> tuple[VisitRecord, bool]:
         """Save a confirmed report; (record, True) the first time, (existing record, False) when this
-        source_key was saved before. `notices` are outbox rows (channel, chat_id, payload) committed with
-        the visit. A risk level in the report becomes the case's risk level."""
+        source_key was saved before; CaseClosedError when the case is no longer open. `notices` are outbox
+        rows (channel, chat_id, payload) committed with the visit. A risk level in the report becomes the
+        case's risk level."""
         if draft.mode not in VISIT_MODES:
             raise ValueError(f"未知走访方式：{draft.mode}")
         if draft.risk_after not in ("", *RISK_LEVELS):
@@ -77,6 +86,11 @@ class VisitQueries(FeatureStore):
             worker = await s.get(Worker, worker_id)
             if case is None or worker is None or case.station_id != worker.station_id:
                 raise ValueError("服务对象不属于该社工所在的社工站")
+            # Checked under the row lock close_cases also takes: a report written while the case was being
+            # closed is refused, not filed against a closed case.
+            if case.status != "open":
+                raise CaseClosedError(case.id, case.name, aware(case.closed_at) if case.closed_at else None,
+                                      case.closed_reason)
             protect = functools.partial(protect_note, encrypt=self.secrets.encrypt)
             stmt = (
                 self._insert(Visit)

@@ -209,9 +209,11 @@ def read_time(text: str, now: datetime, tz: tzinfo = SHANGHAI) -> TimeMatch | No
     if hour is None:
         if not said_day:
             return None
-        if day == today:  # "今天": now
-            return TimeMatch(length, local.replace(second=0, microsecond=0), True)
-        at = datetime.combine(day, time(12, 0), tzinfo=tz)  # date only: noon keeps the day in any offset
+        # Date only, today included (`今天` says the day, not the hour): noon keeps the day in any offset;
+        # today's is never later than now, so it counts among the visits made so far.
+        at = datetime.combine(day, time(12, 0), tzinfo=tz)
+        if day == today:
+            at = min(at, local.replace(second=0, microsecond=0))
         return TimeMatch(length, at, False, FUTURE if day > today else "")
     assert minute is not None
     at = datetime.combine(day, time(hour, minute), tzinfo=tz)

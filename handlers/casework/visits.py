@@ -23,6 +23,7 @@ from bot.routing import (
 from bot.store import CaseRecord, VisitRecord, WorkerRecord
 from bot.store.outbox import HELD
 from handlers.casework.store import CaseworkStore
+from handlers.casework.store_visits import CaseClosedError
 from handlers.casework.visit_form import (
     CONFIRM_WORDS,
     NO_OWNER,
@@ -325,11 +326,14 @@ async def confirm(ctx: Context, worker: WorkerRecord) -> Reply:
         return await _answer(ctx, worker, draft)
     cases = []
     for case_id in (draft.case_id, *(other[0] for other in draft.others)):
-        case = await CaseworkStore.of(store).case_by_id(case_id, worker.station_id)
+        case = await CaseworkStore.of(store).case_by_id(case_id, worker.station_id, include_closed=True)
         if case is None:
             await ctx.clear_state()
             return Reply("这位服务对象不在您所在的社工站，记录没有保存。")
         cases.append(case)
+    closed = [CaseClosedError(c.id, c.name, c.closed_at, c.closed_reason) for c in cases if c.status != "open"]
+    if closed:
+        return await _closed_meanwhile(ctx, worker, closed, [])
     words = DANGER_WORDS
     danger = draft.danger(words)
     leads = await _lead_targets(ctx, worker) if draft.alarming(words) else LeadTargets([], 0, [])
@@ -343,9 +347,12 @@ async def confirm(ctx: Context, worker: WorkerRecord) -> Reply:
             notices = [(channel, chat_id, notice) for channel, chat_id in leads.targets]
         # The first person keeps the message's key (a redelivered confirmation saves nothing twice).
         key = draft.source_key if i == 0 else f"{draft.source_key}#{case.id}"
-        visit, created = await CaseworkStore.of(store).save_visit(
-            worker.id, draft.to_visit_draft(words, case.id), key, notices
-        )
+        try:
+            visit, created = await CaseworkStore.of(store).save_visit(
+                worker.id, draft.to_visit_draft(words, case.id), key, notices
+            )
+        except CaseClosedError as closed_now:  # closed between the check above and this save
+            return await _closed_meanwhile(ctx, worker, [closed_now], saved)
         if not created:
             await ctx.clear_state()
             return Reply(
@@ -365,6 +372,32 @@ async def confirm(ctx: Context, worker: WorkerRecord) -> Reply:
         lines.append("如有生命危险请立即拨打 110 或 120。")
     lines.append("10 分钟内发来的照片或位置会附到这条记录；30 分钟内发送“撤销”可删除。")
     return Reply("\n".join(lines))
+
+
+async def _closed_meanwhile(
+    ctx: Context, worker: WorkerRecord, closed: list[CaseClosedError], saved: list[VisitRecord]
+) -> Reply:
+    """A case of the report was closed (结案) while it was being written: say when and by whom, and what the
+    worker can do. With nothing saved the report stays open, so that 确认 saves it once the case is reopened."""
+    store, tz = CaseworkStore.of(ctx.services.store), local_tz(ctx)
+    lines = []
+    for c in closed:
+        who = await store.closed_by(c.case_id, worker.station_id, c.closed_at) if c.closed_at else ""
+        when = f"已于 {format_day(c.closed_at, tz)} 结案" if c.closed_at else "已经结案"
+        detail = "，".join(x for x in (f"原因：{c.reason}" if c.reason else "", f"操作人：{who}" if who else "") if x)
+        lines.append(f"⚠️ {c.name}{when}" + (f"（{detail}）" if detail else "") + "。")
+    names = "、".join(c.name for c in closed)
+    if saved:
+        await ctx.clear_state()
+        lines.insert(0, f"已保存 ✅ {'、'.join(v.case_name for v in saved)} 的走访记录；{names} 的没有保存。")
+        lines.append(f"如需补记 {names} 结案前的走访，请站长撤销结案后重新发送这条走访。")
+        return Reply("\n".join(lines))
+    lines.append("这条走访记录没有保存。")
+    lines.append(
+        "· 如果是结案前做的走访需要补记：请站长发送“撤销结案”（30 分钟内）或请管理员恢复在册，然后回复“确认”保存。"
+    )
+    lines.append("· 如果记错了人：回复“取消”，再重新发送“走访 姓名 …”。")
+    return Reply("\n".join(lines), buttons=[Button("确认"), Button("取消")])
 
 
 async def _answer(ctx: Context, worker: WorkerRecord, draft: Draft) -> Reply:

@@ -15,6 +15,7 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from bot.messages import reply_to_payload
+from bot.store.outbox import HELD
 from handlers.common.calendar import SendWindow, WorkCalendar
 from handlers.reminders import render
 from handlers.reminders.due import DueItem, by_worker, compute_due
@@ -51,7 +52,8 @@ class DispatchReport:
     digests: int = 0  # workers with something to do today
     queued: int = 0  # digests queued by this pass (the rest were queued before, by any process)
     unreachable: list[str] = field(default_factory=list)
-    escalated: int = 0
+    escalated: int = 0  # escalation notices pushed to a lead's chat
+    held: list[str] = field(default_factory=list)  # leads no channel reaches: notices kept for their next message
     no_lead: list[str] = field(default_factory=list)  # stations with overdue items but no lead to tell
 
     def summary(self) -> str:
@@ -61,6 +63,9 @@ class DispatchReport:
                 f"{self.queued} 份，逾期上报通知 {self.escalated} 条。")
         if self.unreachable:
             text += f"\n需另行联系（没有可推送的账号）：{'、'.join(self.unreachable)}"
+        if self.held:
+            text += (f"\n逾期上报未能推送给站长：{'、'.join(self.held)}（没有可推送的账号；"
+                     "通知已保留，等其下次给机器人发消息时显示，急事请直接电话联系）")
         if self.no_lead:
             text += f"\n有逾期事项但未设站长，无法上报：{'、'.join(self.no_lead)}"
         return text
@@ -68,7 +73,7 @@ class DispatchReport:
     def as_json(self) -> dict[str, Any]:
         return {"date": self.day.isoformat(), "skipped": self.skipped, "items": self.items, "digests": self.digests,
                 "queued": self.queued, "unreachable": self.unreachable, "escalated": self.escalated,
-                "no_lead": self.no_lead}
+                "escalation_held": self.held, "no_lead": self.no_lead}
 
 
 class ReminderDispatcher:
@@ -160,12 +165,14 @@ class ReminderDispatcher:
         report.no_lead = sorted({names.get(d.station_id, f"#{d.station_id}") for d in overdue
                                  if d.station_id not in leads_of})
 
-        def show(lead_id: int, mine: list[Notice]) -> tuple[str, str, dict[str, Any]] | None:
-            route = choose_route(contacts.get(lead_id), now, self.channels, self.wechat_window)
-            if route is None:
-                return None
+        def show(lead_id: int, mine: list[Notice]) -> tuple[str, str, dict[str, Any]]:
             listed = sorted((found[(n.case_id, n.item_key, n.due_date)] for n in mine), key=DueItem.sort_key)
-            station = names.get(mine[0].station_id, "")
-            return route.channel, route.chat_id, reply_to_payload(render.escalation(station, listed, workers))
+            payload = reply_to_payload(render.escalation(names.get(mine[0].station_id, ""), listed, workers))
+            route = choose_route(contacts.get(lead_id), now, self.channels, self.wechat_window)
+            if route is None:  # bound only on the console, say: kept for the lead's next message on any channel
+                return HELD, f"worker:{lead_id}", payload
+            return route.channel, route.chat_id, payload
 
-        report.escalated = await ReminderStore.of(self.store).queue_escalations(today, notices, show)
+        result = await ReminderStore.of(self.store).queue_escalations(today, notices, show)
+        report.escalated = result.pushed
+        report.held = sorted(workers.get(lead, f"站长#{lead}") for lead in result.held)

@@ -13,16 +13,18 @@ An item is listed from `lead_days` before its due date; it is overdue the day af
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
-from collections.abc import Iterable, Sequence
+from bisect import bisect_left
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from handlers.reminders.rules import Interval, Item, RuleBook, RuleSet
-from handlers.reminders.store import ROW_TRACKS, DueRow, FirstImportCase, Gate, ReminderStore, ResetSpec, Track
+from handlers.reminders.store import ROW_TRACKS, DueRow, Gate, ReminderStore, ResetSpec, Track
 
 if TYPE_CHECKING:
     from bot.store import Store
@@ -101,29 +103,42 @@ class DueCalculator:
         self.first_days = {s: self.local(at) for s, at in (first_registered or {}).items()}
         self._items: dict[tuple[int, str], tuple[tuple[Item, int], ...]] = {}
         self._gate_plans: list[tuple[tuple[Item, int], ...]] = []
-        self.spread: dict[tuple[int, str], date] = {}  # (case, item key) → first due date (first import)
+        # (station, item key, interval) → the ascending ids of its first import's cases with that item
+        self.spread: dict[tuple[int, str, Interval], list[int]] = {}
 
     def first_import_ends(self) -> dict[int, datetime]:
         """Per station, the end of its first day in UTC: cases registered before it are its first import."""
         return {s: self._midnight_utc(day + timedelta(days=1)) for s, day in self.first_days.items()}
 
-    def spread_first_due(self, cases: Sequence[FirstImportCase]) -> None:
-        """First due dates for the never-done recurring items of a station's first import: per station and
-        item, the k-th of n cases (by id) is due ceil(k × days / n) days after the import, where days is the
-        item's first interval. So no day carries more than ceil(n / days) of them, a single case is due one
-        interval after the import as any later case is, and a case keeps its date while the roster changes
-        (closed cases keep their place; only a category change in a re-import moves the others)."""
-        groups: dict[tuple[int, str, Interval], list[int]] = {}
-        for c in cases:
-            rules_of = c.station_id if c.station_id in self.own else 0
-            for item, _j in self._plan(rules_of, c.categories):
+    def spread_first_due(self, first_import: Mapping[tuple[int, str], list[int]]) -> None:
+        """First due dates for the never-done recurring items of a station's first import (given as ascending
+        case ids per station and category list): per station and item, the k-th of n cases (by id) is due
+        ceil(k × days / n) days after the import, where days is the item's first interval. So no day carries
+        more than ceil(n / days) of them, a single case is due one interval after the import as any later case
+        is, and a case keeps its date while the roster changes (closed cases keep their place; only a category
+        change in a re-import moves the others). Only the id lists are kept here; a case's rank is looked up
+        when one of its rows needs it (see first_due): most first-import cases have a history and never do."""
+        groups: dict[tuple[int, str, Interval], list[list[int]]] = {}
+        for (station, categories), ids in first_import.items():
+            rules_of = station if station in self.own else 0
+            for item, _j in self._plan(rules_of, categories):
                 if item.every is not None and not item.first_within_days:
-                    groups.setdefault((c.station_id, item.key, item.every), []).append(c.case_id)
-        for (station, item_key, every), ids in groups.items():
-            first = self.first_days[station]
-            days = (every.add_to(first) - first).days
-            for rank, case_id in enumerate(ids, start=1):
-                self.spread[(case_id, item_key)] = first + timedelta(days=math.ceil(rank * days / len(ids)))
+                    groups.setdefault((station, item.key, item.every), []).append(ids)
+        self.spread = {k: parts[0] if len(parts) == 1 else sorted(i for p in parts for i in p)
+                       for k, parts in groups.items()}
+
+    def first_due(self, station_id: int, case_id: int, item: Item) -> date | None:
+        """The spread first due date of a first-import case's never-done item (see spread_first_due)."""
+        assert item.every is not None
+        ids = self.spread.get((station_id, item.key, item.every))
+        if not ids:
+            return None
+        rank = bisect_left(ids, case_id)
+        if rank == len(ids) or ids[rank] != case_id:
+            return None
+        first = self.first_days[station_id]
+        days = (item.every.add_to(first) - first).days
+        return first + timedelta(days=math.ceil((rank + 1) * days / len(ids)))
 
     def local(self, at: datetime) -> date:
         """The local calendar day of a UTC time. Zones without daylight saving (Asia/Shanghai since 1991) take
@@ -179,9 +194,10 @@ class DueCalculator:
         first_import = registered <= self.first_days.get(station_id, date.min)
         for item, j in self._gate_plans[gate]:
             last = row[ROW_TRACKS + j]
-            if last is None and first_import and (case_id, item.key) in self.spread:
-                due: date | None = self.spread[(case_id, item.key)]
-            else:
+            due: date | None = None
+            if last is None and first_import and item.every is not None and not item.first_within_days:
+                due = self.first_due(station_id, case_id, item)
+            if due is None:
                 due = due_date(item, registered, None if last is None else self.local(last))
             if due is None or (due - today).days > item.lead_days:
                 continue
@@ -216,9 +232,14 @@ async def compute_due(store: Store, rules: RuleBook, today: date, station_id: in
     ends = calc.first_import_ends()
     if station_ids is not None:
         ends = {s: end for s, end in ends.items() if s in set(station_ids)}
-    calc.spread_first_due(await reminders.first_import_cases(ends))
-    rows = await reminders.due_rows(calc.tracks, gates, slots, station_id=station_id, worker_id=worker_id,
-                                    first_import_ends=ends, at=at, station_ids=station_ids)
+    # Two independent reads on their own connections, so that PostgreSQL runs them at once: the first
+    # import's ids cost one more pass over the cases, the main query the most.
+    first_import, rows = await asyncio.gather(
+        reminders.first_import_ids(ends),
+        reminders.due_rows(calc.tracks, gates, slots, station_id=station_id, worker_id=worker_id,
+                           first_import_ends=ends, at=at, station_ids=station_ids),
+    )
+    calc.spread_first_due(first_import)
     return [d for row in rows for d in calc.items(row)]
 
 

@@ -5,20 +5,23 @@ told of every new binding."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 from test_cli_casework import HEADER, STATION, fresh_postgres, ok, run, write_csv  # noqa: F401 - a fixture
-from test_handlers_casework import World, world  # noqa: F401 - fixture
+from test_handlers_casework import REPORT, World, world  # noqa: F401 - fixture
 
 from bot.config import Settings
 from bot.crypto import generate_key
-from bot.store.casework_models import Case
+from bot.store.casework_models import Case, Visit
+from bot.store.casework_records import VisitDraft
 from bot.store.models import OutboxMessage
 from handlers.casework import admin
 from handlers.casework.store import CaseworkStore
+from handlers.casework.store_visits import CaseClosedError
 from handlers.common.roles import NOT_A_WORKER
 from handlers.workers.store import WorkersStore
 
@@ -121,6 +124,37 @@ async def test_close_reassign_sync_and_disable_from_the_command_line(
     assert "绑定码" in await cli.ok(admin.invite, STATION, "李敏")
 
 
+async def test_a_closed_case_in_a_new_roster_is_named_and_reopened_only_when_asked(
+    tmp_path: Path, db: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    cli = Admin(tmp_path, db, capsys)
+    await cli.ok(admin.add_station, STATION)
+    await cli.ok(admin.invite, STATION, "王芳")
+    roster = write_csv(tmp_path / "名单.csv", [HEADER, *ROSTER])
+    await cli.ok(admin.import_cases, roster, STATION)
+    await cli.ok(admin.close_case, STATION, "张桂英", "迁出")
+    without = write_csv(tmp_path / "不含.csv", [HEADER, *ROSTER[1:]])
+    assert "已结案但出现在新名单" not in await cli.ok(admin.import_cases, without, STATION, dry_run=True, sync=True)
+
+    # 张桂英 moved back: the new sheet lists her again. Without --reopen she is named and stays closed.
+    back = write_csv(tmp_path / "新名单.csv", [HEADER, ROSTER[0].replace("石牌东路1号", "石牌东路9号"), *ROSTER[1:]])
+    for kw in ({}, {"sync": True}, {"dry_run": True}, {"dry_run": True, "sync": True}):
+        out = await cli.ok(admin.import_cases, back, STATION, **kw)
+        assert "已结案但出现在新名单：1 人" in out and "张桂英｜石牌村｜" in out and "结案（迁出）" in out, kw
+        assert "--reopen" in out and "张桂英" not in await cli.cases(), kw
+    assert "不在新名单里" not in out  # a closed case is not "missing" either
+    closed = (await cli.cases("closed"))["张桂英"]
+    assert closed["address"] == "石牌东路9号"  # her data follows the sheet, her status does not
+
+    # the option through the real command line, as a dry run: said, not done
+    dry = run(["cases", "import", str(back), "--station", STATION, "--reopen", "--dry-run"], tmp_path, **db)
+    assert dry.returncode == 0 and "试运行：将恢复在册以上 1 人" in dry.stdout
+    assert "张桂英" not in await cli.cases()
+    out = await cli.ok(admin.import_cases, back, STATION, sync=True, reopen=True)
+    assert "已恢复在册 1 人" in out and "张桂英" in await cli.cases()
+    assert "已结案但出现在新名单" not in await cli.ok(admin.import_cases, back, STATION, reopen=True)
+
+
 # -- chat --------------------------------------------------------------------------------------------
 async def lead(world: World, text: str) -> str:  # noqa: F811 - not the fixture, a world
     return (await world.one(text, "tg-lead", channel="telegram")).text
@@ -145,6 +179,47 @@ async def test_the_lead_closes_with_confirmation_and_undo(world: World) -> None:
     assert "名单没有改动" in await lead(world, "取消")
     twins = await lead(world, "结案 张桂英 死亡")
     assert "本站有 2 位“张桂英”" in twins and "结案 #" in twins
+
+
+async def test_a_report_half_written_when_the_lead_closes_the_case_is_not_saved(world: World) -> None:  # noqa: F811
+    assert "请核对" in (await world.one(REPORT)).text  # 李敏 writes about 李四...
+    await lead(world, "结案 李四 迁出")  # ...while the lead closes the case
+    await lead(world, "确认")
+    refused = await world.one("确认")
+    assert "李四已于 11月28日 结案（原因：迁出，操作人：陈站长）" in refused.text
+    assert "没有保存" in refused.text and "撤销结案" in refused.text and "取消" in refused.text
+    assert await world.rows(Visit) == []
+    # The lead reopens it: the report waited, and 确认 saves it now.
+    assert "恢复在册" in await lead(world, "撤销结案")
+    assert "已保存 ✅ 李四" in (await world.one("确认")).text
+    [visit] = await world.rows(Visit)
+    assert visit.case_id == (await CaseworkStore.of(world.services.store).find_cases(world.a.id, "李四"))[0].id
+
+
+async def test_a_report_half_written_when_the_admin_closes_the_case_is_not_saved(world: World) -> None:  # noqa: F811
+    assert "请核对" in (await world.one(REPORT)).text
+    assert await admin.close_case(world.services.settings, "石湾镇社工站", "李四", "死亡") == 0
+    refused = await world.one("确认")
+    # (the command line runs on the real clock, the chat on the test's)
+    assert re.search(r"李四已于 \d+月\d+日 结案（原因：死亡，操作人：管理员）", refused.text)
+    assert "没有保存" in refused.text
+    assert "已保存" not in (await world.one("确认")).text  # asked again: still closed, still nothing saved
+    assert "已取消" in (await world.one("取消")).text and await world.rows(Visit) == []
+
+
+async def test_saving_re_checks_the_case_inside_the_transaction(world: World) -> None:  # noqa: F811
+    """The handler's check and the save are two steps: the save itself refuses a case closed in between."""
+    store = CaseworkStore.of(world.services.store)
+    [case] = await store.find_cases(world.a.id, "李四")
+    [limin] = [w for w, _ in await WorkersStore.of(world.services.store).list_workers(world.a.id) if w.name == "李敏"]
+    draft = VisitDraft(case_id=case.id, visited_at=world.clock.now(), mode="入户", findings="还好")
+    await store.close_cases(world.a.id, [case.id], "迁出")
+    with pytest.raises(CaseClosedError) as refused:
+        await store.save_visit(limin.id, draft, "race-1")
+    assert (refused.value.name, refused.value.reason) == ("李四", "迁出") and refused.value.closed_at is not None
+    assert await world.rows(Visit) == []
+    await store.reopen_case(world.a.id, case.id)
+    assert (await store.save_visit(limin.id, draft, "race-1"))[1] is True
 
 
 async def test_closed_cases_stay_in_the_export_with_their_status(world: World) -> None:  # noqa: F811 - the fixture

@@ -128,6 +128,19 @@ async def test_cantonese_day_and_afternoon(world: World) -> None:
     assert [r["走访时间"] for r in rows] == ["2026-11-03", "2026-11-27 15:00"]
 
 
+async def test_today_without_a_time_is_stored_date_only(world: World) -> None:
+    shown = await world.one("走访 李四 今天 入户 身体还可以，低风险")
+    assert "时间：11月28日（周六）" in shown.text and "11月28日（周六）1" not in shown.text
+    assert "已保存" in (await world.one("确认")).text
+    await world.report("走访 今日去咗黎秀珍屋企，佢话腰痛，低风险")  # Cantonese 今日, the name inside
+    first, second = await visits(world)
+    assert (first.time_known, second.time_known) == (False, False)
+    rows = await CaseworkStore.of(world.services.store).export_visits(world.a.id, None, None)
+    assert [r["走访时间"] for r in rows] == ["2026-11-28", "2026-11-28"]
+    looked = await world.one("查 黎秀珍")
+    assert "11月28日" in looked.text and "12:00" not in looked.text and "17:00" not in looked.text
+
+
 async def test_a_time_given_is_stored_with_its_time(world: World) -> None:
     await world.report("走访 今天上午去咗黎秀珍屋企，佢话腰痛，低风险")
     [visit] = await visits(world)
@@ -226,7 +239,7 @@ async def test_a_lead_bound_only_on_the_console_is_not_said_to_be_notified_and_s
     assert "龙站长 没有绑定能接收推送的账号" in saved.text and "直接打电话" in saved.text
     assert "已通知站长" not in (await world.one("何秀珍 今天又跌倒了", "zhao")).text
     [first, second, answer] = await world.say("我的对象", "console-lead")
-    assert "您还没看到的安全提示" in first.text and "何秀珍（龙江村）" in first.text and "摔倒" in first.text
+    assert "您还没看到的提示" in first.text and "何秀珍（龙江村）" in first.text and "摔倒" in first.text
     assert "跌倒" in second.text and "名下还没有服务对象" in answer.text
     assert len(await world.say("我的对象", "console-lead")) == 1  # shown once
     # 石湾's lead is on Telegram and WeCom, both configured: notified as before, nothing held.

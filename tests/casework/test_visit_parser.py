@@ -105,7 +105,8 @@ def test_mode_inside_a_finding() -> None:
 @pytest.mark.parametrize(
     "said, expected, clock",
     [
-        ("今天", local(2026, 11, 28, 17, 0), True),
+        ("今天", local(2026, 11, 28, 12, 0), False),  # the day only: date-only, like 昨天
+        ("今日", local(2026, 11, 28, 12, 0), False),
         ("昨天", local(2026, 11, 27, 12, 0), False),
         ("前天", local(2026, 11, 26, 12, 0), False),
         ("上午", local(2026, 11, 28, 9, 0), True),
@@ -122,7 +123,7 @@ def test_mode_inside_a_finding() -> None:
         ("11/20", local(2026, 11, 20, 12, 0), False),
         ("5号", local(2026, 11, 5, 12, 0), False),
         ("周一", local(2026, 11, 23, 12, 0), False),
-        ("周六", local(2026, 11, 28, 17, 0), True),  # today is Saturday: now
+        ("周六", local(2026, 11, 28, 12, 0), False),  # today is Saturday: today, date only
         ("星期日", local(2026, 11, 22, 12, 0), False),
         ("礼拜三上午", local(2026, 11, 25, 9, 0), True),
         ("上周三", local(2026, 11, 18, 12, 0), False),
@@ -136,6 +137,18 @@ def test_times(said: str, expected: datetime, clock: bool) -> None:
     assert p.visited_at == expected, said
     assert p.time_given and p.clock_given == clock
     assert p.mode == "入户" and p.findings == "情况稳定"
+
+
+def test_today_without_a_time_is_date_only_and_never_ahead_of_now() -> None:
+    morning = datetime(2026, 11, 28, 1, 30, tzinfo=UTC)  # 09:30 in Guangdong: today's noon is still ahead
+    p = parse_visit("张桂英 今天 入户 情况稳定", morning)
+    assert p.date_only and p.visited_at == local(2026, 11, 28, 9, 30) and not p.date_flag
+    draft = Draft.from_parsed(p, "k")
+    assert not draft.clock_given and not draft.to_visit_draft().time_known
+    assert "date" not in draft.questions
+    assert render_confirmation(draft, morning).text.count("09:30") == 0
+    # A time said with it is kept.
+    assert parse_visit("张桂英 今天上午10点 入户 情况稳定", morning + timedelta(hours=2)).clock_given
 
 
 @pytest.mark.parametrize("text", ["2月30日", "13月1日", "25点", "下午25点"])

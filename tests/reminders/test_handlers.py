@@ -18,7 +18,7 @@ from bot.crypto import generate_key
 from bot.messages import Incoming, Reply
 from bot.services import Services
 from bot.store.casework_models import AuditEntry, Visit
-from bot.store.reminder_models import ReminderCompletion
+from bot.store.reminder_models import ReminderCompletion, ReminderNotice
 from handlers.common.roles import NOT_A_WORKER
 from handlers.reminders.dispatch import ReminderDispatcher
 from handlers.reminders.store import ReminderStore
@@ -141,3 +141,26 @@ async def test_overdue_is_for_leads_and_shows_who_was_not_reached(services: Serv
 async def test_not_for_residents(services: Services, chat_town: Town) -> None:
     for text in ("待办", "逾期", "完成 1", "推迟 1 3天"):
         assert NOT_A_WORKER.splitlines()[0] in (await say(services, text, user="777")).text
+
+
+async def test_an_escalation_to_a_lead_no_channel_reaches_is_held_for_their_next_message(
+    services: Services, chat_town: Town
+) -> None:
+    await chat_town.worker("林站长", "console", "lin", role="lead")  # bound on the console only
+    report = await ReminderDispatcher(services.store, chat_town.rules, ["telegram"]).run(services.clock.now())
+    # 张桂英's visit is 13 days overdue: 陈站长 is told on Telegram, 林站长 is not said to be.
+    assert (report.escalated, report.held) == (1, ["林站长"])
+    assert "逾期上报未能推送给站长：林站长" in report.summary() and report.as_json()["escalation_held"] == ["林站长"]
+    async with services.store.session() as s:
+        ledger = dict((await s.execute(select(ReminderNotice.recipient_id, ReminderNotice.status)
+                                       .where(ReminderNotice.kind == "escalate"))).all())
+    assert ledger == {chat_town.workers["陈站长"]: "queued", chat_town.workers["林站长"]: "held"}
+    again = await ReminderDispatcher(services.store, chat_town.rules, ["telegram"]).run(services.clock.now())
+    assert (again.escalated, again.held) == (0, [])  # once per item and due date, held or not
+    assert services.dispatcher is not None
+    first, *rest = await services.dispatcher.handle(Incoming("console", "lin", "lin", "逾期", "lin-1",
+                                                             services.clock.now()))
+    assert "您还没看到的提示" in first.text and "逾期上报（石岗镇社工站）" in first.text and "张桂英" in first.text
+    assert [r.text for r in rest][-1].startswith("⏰")  # then the answer to what the lead asked
+    later = await services.dispatcher.handle(Incoming("console", "lin", "lin", "逾期", "lin-2", services.clock.now()))
+    assert len(later) == 1 and "您还没看到" not in later[0].text  # shown once
