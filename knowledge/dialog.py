@@ -20,6 +20,7 @@ TOPIC_LIFETIME = timedelta(minutes=30)
 MORE_WORDS = frozenset({"详细", "更多", "详细点", "详细啲", "讲详细啲", "全文", "继续"})
 OWN_WORDS_SCORE = 2.0  # a follow-up's own words matching a passage this well choose what to show
 FOLLOW_UP_CHARS = 24  # longer messages carry their own topic
+PARTLY_MATCHED = 0.5  # a document found alone with less of the message's words than this may be a chance match
 SAME_TOPIC_CANDIDATES = 5  # documents on the topic looked at for a follow-up the topic's document cannot answer
 # 咁/那/如果… at the start or 呢 at the end: the message leans on what was said before.
 LEANS_BACK = re.compile(
@@ -136,7 +137,17 @@ def is_follow_up(kb: KnowledgeBase, text: str, answer: Answer, topic: Topic) -> 
     if not own:
         # 有补贴吗, 怎么申请, 住家里谁照顾 ask about the topic; 好的, 知道了 (stopwords only) ask nothing.
         return asks or bool(kb.analyzer.question(text).words)
-    return not answer.confident or answer.sources[0].path == topic.path
+    if not answer.confident or answer.sources[0].path == topic.path:
+        return True
+    # 批咗之后可唔可以留喺屋企住 after 特困人员要咩条件: the document found alone (留守儿童, whose parents 留在家)
+    # has only part of the message's words, no policy term and no heading word of it; read with the topic, a
+    # document on the topic that has the message's words ranks above it.
+    return (
+        current is not None
+        and answer.sources[0].coverage < PARTLY_MATCHED
+        and not kb.policy_terms_in(text)
+        and _topic_ranks_first(kb, text, topic, current, answer)
+    )
 
 
 def _names(kb: KnowledgeBase, text: str, new: Document, old: Document) -> bool:
@@ -155,6 +166,22 @@ def _foreign(kb: KnowledgeBase, word: str, text: str = "") -> bool:
     at = text.find(word) if text else -1
     span = text[max(0, at - 1) : at + len(word) + 1] if at >= 0 else word
     return not any(kb.used_anywhere(span[i : i + 2]) for i in range(len(span) - 1))
+
+
+def _topic_ranks_first(kb: KnowledgeBase, text: str, topic: Topic, doc: Document, answer: Answer) -> bool:
+    """Whether, searched together with the topic, another document on the topic that has the message's own
+    words ranks above the document the message finds alone."""
+    about = kb.facets.without_ask_words(topic.question)
+    for hit in kb.search(f"{about} {text}", k=SAME_TOPIC_CANDIDATES, city=topic.city):
+        if hit.path == answer.sources[0].path:
+            return False
+        if (
+            hit.path != doc.path
+            and kb.same_topic(doc, hit.document)
+            and max(kb.passage_scores(text, hit.document), default=0.0) >= OWN_WORDS_SCORE
+        ):
+            return True
+    return False
 
 
 def _other_on_topic(
