@@ -228,7 +228,10 @@ def answer_in_topic(kb: KnowledgeBase, text: str, topic: Topic, city: str, now: 
         about = kb.facets.without_ask_words(topic.question)
         where = named_city or topic.city or city
         again = kb.answer_for_facets(f"{about} {text}", asked_now, city=where)
-        for hit in again.sources if again.confident else []:
+        # Past the answer's three sources, the next documents on the topic too (收唔收钱 after 社工站喺边度: the
+        # services document with 要不要交钱 ranks fourth).
+        candidates = [*again.sources, *kb.search(f"{about} {text}", k=SAME_TOPIC_CANDIDATES, city=where)]
+        for hit in candidates if again.confident else []:
             if (
                 hit.path != doc.path
                 and kb.same_topic(doc, hit.document)

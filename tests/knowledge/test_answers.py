@@ -335,6 +335,12 @@ def test_a_follow_up_on_something_the_topic_covers_stays_and_a_policy_term_moves
     assert answers[1].sources[0].path == "linshi/linshi-jiuzhu.md"
 
 
+def test_a_facet_follow_up_finds_the_document_on_the_topic_past_the_first_three(builtin_kb):
+    answers, topic = converse(builtin_kb, "社工站喺边度", "电话几多", "收唔收钱")
+    assert answers[2].sources[0].path == "shegongzhan/fuwu-neirong.md" and answers[2].sections == ("要不要交钱",)
+    assert topic is not None and topic.path == "shegongzhan/fuwu-neirong.md"
+
+
 def test_a_colloquial_follow_up_keeps_the_topic(builtin_kb):
     answers, _ = converse(builtin_kb, "高龄津贴怎么申请", "老人去逝了要退钱吗")
     assert answers[1].confident and answers[1].sources[0].path == "yanglao/gaoling-jintie.md"
