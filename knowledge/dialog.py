@@ -20,6 +20,7 @@ TOPIC_LIFETIME = timedelta(minutes=30)
 MORE_WORDS = frozenset({"详细", "更多", "详细点", "详细啲", "讲详细啲", "全文", "继续"})
 OWN_WORDS_SCORE = 2.0  # a follow-up's own words matching a passage this well choose what to show
 FOLLOW_UP_CHARS = 24  # longer messages carry their own topic
+PARTLY_MATCHED = 0.5  # a document found alone with less of the message's words than this may be a chance match
 SAME_TOPIC_CANDIDATES = 5  # documents on the topic looked at for a follow-up the topic's document cannot answer
 # 咁/那/如果… at the start or 呢 at the end: the message leans on what was said before.
 LEANS_BACK = re.compile(
@@ -102,7 +103,18 @@ def names_new_topic(kb: KnowledgeBase, text: str, answer: Answer, topic: Topic) 
     if current is None:
         return True
     new_about, old_about = kb.about(answer.sources[0].document), kb.about(current)
-    return any(w in new_about and w not in old_about for w in _own_topic_words(kb, text))
+    terms = set(kb.policy_terms_in(text))
+    return any(
+        w in new_about and w not in old_about and (w in terms or not _covers(current, w))
+        for w in _own_topic_words(kb, text)
+    )
+
+
+def _covers(doc: Document, word: str) -> bool:
+    """Whether the document's text speaks of the word. 读大学呢 after 特困儿童满18岁 stays: the 特困 document says
+    what happens at university, though 大学 is a heading word of the 教育救助 document. A policy term
+    (咁临时救助呢) names a new topic all the same."""
+    return any(word in fold(p.text) for p in doc.passages)
 
 
 def is_follow_up(kb: KnowledgeBase, text: str, answer: Answer, topic: Topic) -> bool:
@@ -125,7 +137,17 @@ def is_follow_up(kb: KnowledgeBase, text: str, answer: Answer, topic: Topic) -> 
     if not own:
         # 有补贴吗, 怎么申请, 住家里谁照顾 ask about the topic; 好的, 知道了 (stopwords only) ask nothing.
         return asks or bool(kb.analyzer.question(text).words)
-    return not answer.confident or answer.sources[0].path == topic.path
+    if not answer.confident or answer.sources[0].path == topic.path:
+        return True
+    # 批咗之后可唔可以留喺屋企住 after 特困人员要咩条件: the document found alone (留守儿童, whose parents 留在家)
+    # has only part of the message's words, no policy term and no heading word of it; read with the topic, a
+    # document on the topic that has the message's words ranks above it.
+    return (
+        current is not None
+        and answer.sources[0].coverage < PARTLY_MATCHED
+        and not kb.policy_terms_in(text)
+        and _topic_ranks_first(kb, text, topic, current, answer)
+    )
 
 
 def _names(kb: KnowledgeBase, text: str, new: Document, old: Document) -> bool:
@@ -146,6 +168,39 @@ def _foreign(kb: KnowledgeBase, word: str, text: str = "") -> bool:
     return not any(kb.used_anywhere(span[i : i + 2]) for i in range(len(span) - 1))
 
 
+def _topic_ranks_first(kb: KnowledgeBase, text: str, topic: Topic, doc: Document, answer: Answer) -> bool:
+    """Whether, searched together with the topic, another document on the topic that has the message's own
+    words ranks above the document the message finds alone."""
+    about = kb.facets.without_ask_words(topic.question)
+    for hit in kb.search(f"{about} {text}", k=SAME_TOPIC_CANDIDATES, city=topic.city):
+        if hit.path == answer.sources[0].path:
+            return False
+        if (
+            hit.path != doc.path
+            and kb.same_topic(doc, hit.document)
+            and max(kb.passage_scores(text, hit.document), default=0.0) >= OWN_WORDS_SCORE
+        ):
+            return True
+    return False
+
+
+def _other_on_topic(
+    kb: KnowledgeBase, text: str, topic: Topic, doc: Document, city: str
+) -> tuple[Document | None, tuple[float, ...]]:
+    """Another document on the topic that has the message's own words (at least OWN_WORDS_SCORE in a passage),
+    the best of them, and its passage scores. Not the topic's first question's document again: 批下来要多久 is
+    not about what that question was about."""
+    about = kb.facets.without_ask_words(topic.question)
+    best_other: Document | None = None
+    best_scores: tuple[float, ...] = (OWN_WORDS_SCORE,)
+    for hit in kb.search(f"{about} {text}", k=SAME_TOPIC_CANDIDATES, city=city):
+        if hit.path != doc.path and kb.same_topic(doc, hit.document):
+            other_scores = kb.passage_scores(text, hit.document)
+            if max(other_scores, default=0.0) >= max(best_scores):
+                best_other, best_scores = hit.document, other_scores
+    return best_other, best_scores
+
+
 def answer_in_topic(kb: KnowledgeBase, text: str, topic: Topic, city: str, now: datetime) -> tuple[Answer, Topic]:
     """Answer an elliptical question against the current topic: its document, the facet asked now (or the
     last one), and the city named now (or before)."""
@@ -157,9 +212,12 @@ def answer_in_topic(kb: KnowledgeBase, text: str, topic: Topic, city: str, now: 
     doc = kb.document(topic.path)
     assert doc is not None
     if named_city and named_city != topic.city:
-        # 咁深圳呢: the same question for another city may have a document of its own.
+        # 咁深圳呢: the same question for another city may have a document of its own, if that document answers
+        # the same facet (咁深圳呢 after 低保要几耐 is not about Shenzhen's amounts in a standards document).
         again = kb.answer(f"{topic.question} {text}", city=named_city)
-        if again.confident:
+        if again.confident and (
+            again.sources[0].path == doc.path or all(kb.facets.headed(again.sources[0].document, f) for f in facets)
+        ):
             return again, replace(
                 topic, path=again.sources[0].path, facets=again.facets or facets, city=named_city, at=now
             )
@@ -170,7 +228,10 @@ def answer_in_topic(kb: KnowledgeBase, text: str, topic: Topic, city: str, now: 
         about = kb.facets.without_ask_words(topic.question)
         where = named_city or topic.city or city
         again = kb.answer_for_facets(f"{about} {text}", asked_now, city=where)
-        for hit in again.sources if again.confident else []:
+        # Past the answer's three sources, the next documents on the topic too (收唔收钱 after 社工站喺边度: the
+        # services document with 要不要交钱 ranks fourth).
+        candidates = [*again.sources, *kb.search(f"{about} {text}", k=SAME_TOPIC_CANDIDATES, city=where)]
+        for hit in candidates if again.confident else []:
             if (
                 hit.path != doc.path
                 and kb.same_topic(doc, hit.document)
@@ -198,15 +259,8 @@ def answer_in_topic(kb: KnowledgeBase, text: str, topic: Topic, city: str, now: 
         # document on the same topic is about.
         # The one of them that has the message's words best (not the topic's first question's document again:
         # 批下来要多久 is not about what that question was about).
-        about = kb.facets.without_ask_words(topic.question)
         where = named_city or topic.city or city
-        best_other: Document | None = None
-        best_scores: tuple[float, ...] = (OWN_WORDS_SCORE,)
-        for hit in kb.search(f"{about} {text}", k=SAME_TOPIC_CANDIDATES, city=where):
-            if hit.path != doc.path and kb.same_topic(doc, hit.document):
-                other_scores = kb.passage_scores(text, hit.document)
-                if max(other_scores, default=0.0) >= max(best_scores):
-                    best_other, best_scores = hit.document, other_scores
+        best_other, best_scores = _other_on_topic(kb, text, topic, doc, where)
         if best_other is not None:
             asked_now = kb.facets.asked(*forms)
             lead = max(range(len(best_scores)), key=lambda n: best_scores[n])

@@ -319,6 +319,28 @@ def test_a_facet_the_topic_has_nothing_on_goes_to_the_document_the_message_names
     assert kept is not None and kept.path == "yibao/jumin-yibao-canbao.md"
 
 
+def test_a_follow_up_naming_only_a_city_keeps_the_document_and_the_facet(builtin_kb):
+    # The standards document has a Shenzhen section, but about amounts, not about how long approval takes.
+    answers, topic = converse(builtin_kb, "低保批落嚟要几耐", "咁深圳呢")
+    assert answers[1].confident and answers[1].sources[0].path == "dibao/shenqing-liucheng.md"
+    assert answers[1].sections == ("要等多久",)
+    assert topic is not None and topic.city == "深圳市"
+
+
+def test_a_follow_up_on_something_the_topic_covers_stays_and_a_policy_term_moves(builtin_kb):
+    answers, _ = converse(builtin_kb, "特困嘅细路18岁之后仲有冇", "读大学呢")
+    assert answers[1].sources[0].path == "tekun/rending-tiaojian.md"
+    assert answers[1].sections == ("满18岁还在读书怎么办",)
+    answers, _ = converse(builtin_kb, "广州低保去边度办", "咁临时救助去边度申请")
+    assert answers[1].sources[0].path == "linshi/linshi-jiuzhu.md"
+
+
+def test_a_facet_follow_up_finds_the_document_on_the_topic_past_the_first_three(builtin_kb):
+    answers, topic = converse(builtin_kb, "社工站喺边度", "电话几多", "收唔收钱")
+    assert answers[2].sources[0].path == "shegongzhan/fuwu-neirong.md" and answers[2].sections == ("要不要交钱",)
+    assert topic is not None and topic.path == "shegongzhan/fuwu-neirong.md"
+
+
 def test_a_colloquial_follow_up_keeps_the_topic(builtin_kb):
     answers, _ = converse(builtin_kb, "高龄津贴怎么申请", "老人去逝了要退钱吗")
     assert answers[1].confident and answers[1].sources[0].path == "yanglao/gaoling-jintie.md"
