@@ -155,7 +155,7 @@ class VisitAttachment(Base):
     url: Mapped[str] = mapped_column(String(500), default="")
     latitude: Mapped[float | None] = mapped_column(Float, nullable=True)
     longitude: Mapped[float | None] = mapped_column(Float, nullable=True)
-    label: Mapped[str] = mapped_column(String(200), default="")
+    label: Mapped[str] = mapped_column(Text, default="")  # encrypted: a caption or a place's name
     created_at: Mapped[datetime]
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import Text, and_, case, cast, delete, func, or_, select
 
+from bot.pii import open_note
 from bot.store import StationRecord, Store
 from bot.store.casework_models import (
     Case,
@@ -153,9 +154,13 @@ async def report_facts(store: Store, stations: list[StationFact], month: Month, 
         async with store.session() as s:
             return list((await s.execute(counts_stmt)).all())
 
+    def note(stored: str) -> str:  # notes are encrypted at rest; the report only tallies their categories
+        return open_note(stored, store.secrets.decrypt, masked=True)
+
     async def load_visits() -> list[VisitFact]:
         async with store.session() as s:
-            return [VisitFact(r[0], r[1], r[2], aware(r[3]), *r[4:]) for r in (await s.execute(visits_stmt)).all()]
+            return [VisitFact(r[0], r[1], r[2], aware(r[3]), r[4], note(r[5]), note(r[6]), *r[7:])
+                    for r in (await s.execute(visits_stmt)).all()]
 
     # Three independent reads on their own connections, so that PostgreSQL runs them at once.
     cases, count_rows, visits = await asyncio.gather(load_cases(), load_counts(), load_visits())
