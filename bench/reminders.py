@@ -65,6 +65,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.clock import FrozenClock
+from bot.crypto import Secrets
 from bot.store import Store, create_engine, upgrade
 from handlers.reminders import compute_due, load_rulebook
 
@@ -116,8 +117,9 @@ def weighted(rng: random.Random, choices: list[tuple[Any, int]]) -> Any:
     return rng.choices([c for c, _ in choices], weights=[w for _, w in choices])[0]
 
 
-async def fill(dsn: str, cases: int, workers: int, seed: int) -> dict[str, int]:
-    """Stations, workers with Telegram identities, cases and visits, by COPY (minutes by ORM, seconds so)."""
+async def fill(dsn: str, cases: int, workers: int, seed: int, secrets: Secrets) -> dict[str, int]:
+    """Stations, workers with Telegram identities, cases and visits, by COPY (minutes by ORM, seconds so).
+    Visit notes are encrypted with `secrets`, as the app stores them."""
     rng = random.Random(seed)
     now = NOW.astimezone(UTC)
     conn = await asyncpg.connect(dsn)
@@ -195,7 +197,7 @@ async def fill(dsn: str, cases: int, workers: int, seed: int) -> dict[str, int]:
                         worker,
                         at,
                         mode,
-                        findings,
+                        secrets.encrypt(findings),
                         "",
                         "",
                         "",
@@ -411,12 +413,13 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         engine = create_engine(url)
         await upgrade(engine)
         started = time.perf_counter()
-        result["data"] = await fill(raw_dsn(url), args.cases, args.workers, args.seed)
+        secrets = Secrets.ephemeral()
+        result["data"] = await fill(raw_dsn(url), args.cases, args.workers, args.seed, secrets)
         result["data"]["fill_seconds"] = time.perf_counter() - started
         print(f"data: {result['data']}", file=sys.stderr)
         async with engine.connect() as conn:
             result["machine"]["postgresql"] = (await conn.execute(text("SHOW server_version"))).scalar()
-        store = Store(engine, FrozenClock(NOW.astimezone(UTC)))
+        store = Store(engine, FrozenClock(NOW.astimezone(UTC)), secrets)
         result["due"] = await bench_due(store, args.rounds)
         print(f"due: {result['due']}", file=sys.stderr)
         if not args.skip_dispatch:

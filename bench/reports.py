@@ -39,6 +39,7 @@ import statistics
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -101,8 +102,15 @@ async def admin(url: str, sql: str) -> None:
 
 
 async def fill(
-    dsn: str, stations: int, cases_per_station: int, months: int, seed: int, args_visit_rate: float = 0.97
+    dsn: str,
+    stations: int,
+    cases_per_station: int,
+    months: int,
+    seed: int,
+    args_visit_rate: float = 0.97,
+    encrypt: Callable[[str], str] = str,
 ) -> dict[str, int]:
+    """Visit notes go through `encrypt`, as the app stores them."""
     rng = random.Random(seed)
     conn = await asyncpg.connect(dsn)
     try:
@@ -173,9 +181,9 @@ async def fill(
                             worker,
                             at,
                             "入户" if rng.random() < 0.6 else "电话",
-                            "身体尚可",
-                            rng.choice(NEEDS),
-                            rng.choice(SERVICES),
+                            encrypt("身体尚可"),
+                            encrypt(rng.choice(NEEDS)),
+                            encrypt(rng.choice(SERVICES)),
                             "高" if danger else "低",
                             "低",
                             "",
@@ -340,6 +348,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                     args.cases,
                     args.months,
                     args.seed,
+                    encrypt=services.store.secrets.encrypt,
                 )
             fill_seconds = time.perf_counter() - started
             store = services.store

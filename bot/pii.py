@@ -1,9 +1,11 @@
 """Personal numbers and details in free text (visit notes, tickets, relayed messages, knowledge-base drafts).
 
 ID numbers are masked when the text is written: the case record holds the real one, encrypted, and nobody
-needs it again in a note. Phone numbers in visit notes are sealed in place (`⟦tel:<Fernet token>⟧`): the
-rest of the note stays searchable for the reminder rules, the number is encrypted and shown masked in lists.
-Text meant for publication is scrubbed of names, ID numbers, phone numbers and addresses.
+needs it again in a note. Visit notes are then encrypted whole (`seal_note`) and shown with phone numbers
+masked (`open_note`); the reminder rules match their keywords on the decrypted text, in Python. Notes
+written by the version before sealed only their phone numbers in place (`⟦tel:<Fernet token>⟧`); `reveal`
+reads those until the start-up data migration has encrypted them whole. Text meant for publication is
+scrubbed of names, ID numbers, phone numbers and addresses.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 
-from bot.crypto import mask_id, mask_phone
+from bot.crypto import FERNET_PREFIX, mask_id, mask_phone
 
 _EDGE_BEFORE, _EDGE_AFTER = r"(?<![0-9A-Za-z])", r"(?![0-9A-Za-z])"
 _DAY = r"(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])"
@@ -47,13 +49,6 @@ def mask_phones(text: str) -> str:
     return _outside_sealed(text, lambda part: PHONE.sub(lambda m: mask_phone(_digits(m.group(0))), part))
 
 
-def seal_phones(text: str, encrypt: Callable[[str], str]) -> str:
-    """Each phone number replaced by its encrypted form, in place."""
-    if not text:
-        return text
-    return _outside_sealed(text, lambda part: PHONE.sub(lambda m: f"⟦tel:{encrypt(m.group(0))}⟧", part))
-
-
 def reveal(text: str, decrypt: Callable[[str], str], masked: bool) -> str:
     """Sealed phone numbers back as written (`masked=False`: exports) or masked (lists, messages)."""
     if "⟦tel:" not in text:
@@ -61,9 +56,18 @@ def reveal(text: str, decrypt: Callable[[str], str], masked: bool) -> str:
     return SEALED.sub(lambda m: mask_phone(_digits(decrypt(m.group(1)))) if masked else decrypt(m.group(1)), text)
 
 
-def protect_note(text: str, encrypt: Callable[[str], str]) -> str:
-    """A free-text field as it is written to the database: ID numbers masked, phone numbers sealed."""
-    return seal_phones(mask_id_numbers(text), encrypt)
+def seal_note(text: str, encrypt: Callable[[str], str]) -> str:
+    """A visit's free-text field as it is written to the database: ID numbers masked, then encrypted whole."""
+    return encrypt(mask_id_numbers(text)) if text else ""
+
+
+def open_note(stored: str, decrypt: Callable[[str], str], masked: bool) -> str:
+    """A stored visit note as people see it: phone numbers masked (lists, messages) or in full (`masked=False`:
+    the station's own exports). Reads every form a note was stored in: encrypted whole, phone numbers sealed
+    in place, or clear."""
+    text = decrypt(stored) if stored.startswith(FERNET_PREFIX) else stored
+    text = reveal(text, decrypt, masked)
+    return mask_phones(text) if masked else text
 
 
 def scrub_for_publication(text: str, names: Iterable[str] = ()) -> str:

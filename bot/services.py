@@ -12,7 +12,6 @@ from bot.inbox import Inbox
 from bot.knowledge_service import KnowledgeService
 from bot.messages import Incoming, Reply, reply_to_payload
 from bot.outbox import OutboxSender
-from bot.ratelimit import MessageRate
 from bot.store import Store
 
 
@@ -35,7 +34,6 @@ class Services:
     def __post_init__(self) -> None:
         self.inbox = Inbox(self.store, self.clock, timedelta(seconds=self.settings.inbox_lease_seconds),
                            self.wake_outbox)
-    message_rate: MessageRate = field(default_factory=MessageRate)  # this process's per-sender counts
 
     async def push(self, channel: str, chat_id: str, reply: Reply, dedup_key: str | None = None) -> bool:
         """Queue a message for delivery outside the current request (always through the outbox)."""

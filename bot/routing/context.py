@@ -25,6 +25,7 @@ class Context:
     state: str | None = None
     state_data: dict[str, Any] = field(default_factory=dict)
     status: ResidentStatus | None = None  # consent and handoff facts, read with the user at intake
+    sent_this_minute: int = 0  # the sender's messages this minute, by every process (intake counts them)
     # Set by intake: state changes are kept here and written with the message's other writes when it
     # leaves (one batched transaction) instead of one transaction each.
     write_behind: bool = False

@@ -47,6 +47,7 @@ async def intake(ctx: Context, nxt: Next) -> list[Reply]:
         metrics.note_duplicate(inc.channel)
         return []
     ctx.user, ctx.status, ctx.write_behind = sender.user, sender.status, True
+    ctx.sent_this_minute = sender.sent_this_minute
     if sender.state is not None:
         ctx.state, ctx.state_data = sender.state
     replies = await nxt(ctx)
@@ -60,10 +61,11 @@ async def intake(ctx: Context, nxt: Next) -> list[Reply]:
 async def rate_limit(ctx: Context, nxt: Next) -> list[Reply]:
     """More than SHEGONG_RATE_MESSAGES_PER_MINUTE messages from one sender in a minute: the first one over
     gets one polite notice, the rest of that minute nothing (not answered, not relayed in a handoff).
-    After intake, so a platform's redeliveries are not counted."""
+    Intake counts them in the database, with the sender's upsert, so the limit holds for all processes
+    together; a platform's redeliveries are not counted."""
     inc = ctx.incoming
     limit = ctx.services.settings.rate_messages_per_minute
-    sent = ctx.services.message_rate.count(inc.channel, inc.user_id, ctx.services.clock.now().timestamp())
+    sent = ctx.sent_this_minute
     if sent <= limit:
         return await nxt(ctx)
     if sent == limit + 1:

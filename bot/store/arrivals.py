@@ -7,7 +7,9 @@ sender's `mark_sent` joins too: the shorter the time between a send and its reco
 can repeat.
 `arrive` claims the platform message id (None for a redelivery already taken by any process), upserts the
 sender and reads their dialog state and consent/handoff status. `depart` writes the dialog state and the
-privacy-notice mark the handlers left. Both go through one `GroupCommit`, so concurrent messages, arriving
+privacy-notice mark the handlers left. The sender's upsert also counts their messages in the current minute
+(users.rate_window, users.rate_count): the per-sender rate limit holds across processes at no extra
+statement. Both go through one `GroupCommit`, so concurrent messages, arriving
 and leaving, share one transaction (departures first: a sender's next message reads what the previous one
 left). Accepts and finishes share the same transactions. Rows are touched in sorted key order so that
 concurrent batches of several processes on PostgreSQL lock in the same order and cannot deadlock.
@@ -16,12 +18,13 @@ concurrent batches of several processes on PostgreSQL lock in the same order and
 from __future__ import annotations
 
 import functools
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Table, bindparam, delete, select, update
+from sqlalchemy import Table, bindparam, case, delete, select, update
 from sqlalchemy import insert as plain_insert
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -69,6 +72,7 @@ class Sender:
     user: UserRecord
     state: State | None  # open dialog state younger than the state TTL
     status: ResidentStatus
+    sent_this_minute: int = 1  # this sender's messages in the current minute, by every process, this one included
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,15 +240,21 @@ class ArrivalQueries:
     async def _take(
         self, conn: AsyncConnection, arrivals: list[Arrival], claimed: list[bool], now: datetime
     ) -> list[Sender | None]:
-        senders = sorted({(a.channel, a.platform_user_id) for a, ok in zip(arrivals, claimed, strict=False) if ok})
-        users = await self._upsert_users(conn, senders, now)
-        facts = await self._read_senders(conn, [u.id for u in users.values()], now)
-        return [
-            Sender(users[a.channel, a.platform_user_id], *facts[users[a.channel, a.platform_user_id].id])
-            if ok
-            else None
-            for a, ok in zip(arrivals, claimed, strict=False)
-        ]
+        taken = Counter((a.channel, a.platform_user_id) for a, ok in zip(arrivals, claimed, strict=False) if ok)
+        users = await self._upsert_users(conn, sorted(taken.items()), now)
+        facts = await self._read_senders(conn, [u.id for u, _ in users.values()], now)
+        # A sender's messages in this batch are numbered in order, ending at the count the upsert returned.
+        before = {who: total - taken[who] for who, (_, total) in users.items()}
+        found: list[Sender | None] = []
+        for a, ok in zip(arrivals, claimed, strict=False):
+            if not ok:
+                found.append(None)
+                continue
+            who = (a.channel, a.platform_user_id)
+            before[who] += 1
+            user = users[who][0]
+            found.append(Sender(user, *facts[user.id], sent_this_minute=before[who]))
+        return found
 
     async def _claim(self, conn: AsyncConnection, arrivals: Sequence[Arrival | Accept], now: datetime) -> list[bool]:
         keys = sorted({a.key for a in arrivals if a.key})
@@ -259,10 +269,12 @@ class ArrivalQueries:
         return result
 
     async def _upsert_users(
-        self, conn: AsyncConnection, senders: list[tuple[str, str]], now: datetime
-    ) -> dict[tuple[str, str], UserRecord]:
+        self, conn: AsyncConnection, senders: list[tuple[tuple[str, str], int]], now: datetime
+    ) -> dict[tuple[str, str], tuple[UserRecord, int]]:
+        """Each sender's record and their messages in the current minute, these `n` included."""
         if not senders:
             return {}
+        minute = int(now.timestamp() // 60)
         rows = await conn.execute(
             _statements(self.dialect).upsert_user,
             [
@@ -273,11 +285,13 @@ class ArrivalQueries:
                     "city": "",
                     "created_at": now,
                     "last_seen_at": now,
+                    "rate_window": minute,
+                    "rate_count": n,
                 }
-                for c, p in senders
+                for (c, p), n in senders
             ],
         )
-        return {(r.channel, r.platform_user_id): UserRecord(*r) for r in rows}
+        return {(r.channel, r.platform_user_id): (UserRecord(*r[:-1]), r[-1]) for r in rows}
 
     async def _read_senders(
         self, conn: AsyncConnection, user_ids: list[int], now: datetime
@@ -339,8 +353,17 @@ def _statements(dialect: str) -> _Statements:
     return _Statements(
         claim=insert(SeenMessage).on_conflict_do_nothing().returning(SeenMessage.key),
         upsert_user=user.on_conflict_do_update(
-            index_elements=["channel", "platform_user_id"], set_={"last_seen_at": user.excluded.last_seen_at}
-        ).returning(*_USER_COLUMNS),
+            index_elements=["channel", "platform_user_id"],
+            set_={
+                "last_seen_at": user.excluded.last_seen_at,
+                # The same minute adds up (the row lock makes it exact across processes); a new one starts over.
+                "rate_count": case(
+                    (User.rate_window == user.excluded.rate_window, User.rate_count + user.excluded.rate_count),
+                    else_=user.excluded.rate_count,
+                ),
+                "rate_window": user.excluded.rate_window,
+            },
+        ).returning(*_USER_COLUMNS, User.rate_count),
         put_state=state.on_conflict_do_update(
             index_elements=["user_id"],
             set_={"name": state.excluded.name, "data": state.excluded.data, "updated_at": state.excluded.updated_at},

@@ -112,7 +112,7 @@ class Case(Base):
 
 
 class CaseAssignment(Base):
-    """What was true of a case over time (migration 0015): one row per stretch during which it was open with
+    """What was true of a case over time (migration 0014): one row per stretch during which it was open with
     one responsible worker (None: unassigned) and one category list; `ended_at` None for the current one. A
     close ends the stretch, a reopen, a reassignment or a new category list starts another, so the reports of
     past months read the cases as they were then. Kept by bot.store.case_periods.sync_assignments."""
@@ -142,7 +142,7 @@ class CaseHistory(Base):
 
 class Visit(Base):
     __tablename__ = "visits"
-    # The reports read an area's visits by case and date (migration 0015).
+    # The reports read an area's visits by case and date (migration 0014).
     __table_args__ = (Index("ix_visits_case_id_visited_at", "case_id", "visited_at"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -173,7 +173,7 @@ class VisitAttachment(Base):
     url: Mapped[str] = mapped_column(String(500), default="")
     latitude: Mapped[float | None] = mapped_column(Float, nullable=True)
     longitude: Mapped[float | None] = mapped_column(Float, nullable=True)
-    label: Mapped[str] = mapped_column(String(200), default="")
+    label: Mapped[str] = mapped_column(Text, default="")  # encrypted: a caption or a place's name
     created_at: Mapped[datetime]
 
 

@@ -1,30 +1,33 @@
 """Data migration: visit notes and ticket texts written before they were protected (issue 13).
 
 Runs at start-up with the secret key (an Alembic migration has no key): ID numbers masked everywhere; ticket
-questions and messages encrypted whole; phone numbers in visit notes sealed in place (the rest of a note stays
-searchable for the reminder rules). Idempotent and done once: a shared value records that it finished, and
-rows already protected are recognised, so two processes starting together do no harm.
+questions and messages, visit notes and the captions and place names of visit photos and locations encrypted
+whole (notes whose phone numbers an earlier version sealed in place are opened and encrypted whole). Idempotent
+and done once: a shared value records that it finished (a new name for each version of this migration), and
+rows already encrypted are recognised, so two processes starting together do no harm.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 
 from bot.crypto import FERNET_PREFIX
-from bot.pii import mask_id_numbers, protect_note
-from bot.store.casework_models import Visit
+from bot.pii import mask_id_numbers, reveal, seal_note
+from bot.store.casework_models import Visit, VisitAttachment
 from bot.store.handoff_models import Ticket, TicketMessage
 from bot.store.models import KeyValue
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
     from bot.store.repos import Store
 
 log = logging.getLogger(__name__)
-DONE_KEY = "data_migration:free_text_protected"
+DONE_KEY = "data_migration:free_text_protected:2"  # :1 sealed only the phone numbers of visit notes
 BATCH = 500
 VISIT_NOTES = ("findings", "needs", "services", "follow_up")
 
@@ -34,7 +37,7 @@ async def protect_legacy_free_text(store: Store) -> dict[str, int]:
     if await store.get_shared(DONE_KEY) is not None:
         return {}
     encrypt = store.secrets.encrypt
-    counts = {"tickets": 0, "ticket_messages": 0, "visits": 0}
+    counts = {"tickets": 0, "ticket_messages": 0, "visits": 0, "visit_attachments": 0}
     async with store.session.begin() as s:
         rows = (await s.execute(select(Ticket.id, Ticket.question).where(
             Ticket.question != "", ~Ticket.question.startswith(FERNET_PREFIX)))).all()
@@ -48,22 +51,33 @@ async def protect_legacy_free_text(store: Store) -> dict[str, int]:
             await s.execute(update(TicketMessage).where(TicketMessage.id == message_id)
                             .values(text=encrypt(mask_id_numbers(text))))
         counts["ticket_messages"] = len(rows)
-        protect = functools.partial(protect_note, encrypt=encrypt)
-        last = 0
-        while True:  # in batches: a station's visit history can be long
-            batch = (await s.execute(select(Visit.id, *(getattr(Visit, c) for c in VISIT_NOTES))
-                                     .where(Visit.id > last).order_by(Visit.id).limit(BATCH))).all()
-            if not batch:
-                break
-            for visit_id, *notes in batch:
-                changed = {column: protect(note) for column, note in zip(VISIT_NOTES, notes, strict=True)
-                           if note and protect(note) != note}
-                if changed:
-                    await s.execute(update(Visit).where(Visit.id == visit_id).values(**changed))
-                    counts["visits"] += 1
-            last = batch[-1][0]
+        decrypt = store.secrets.decrypt
+
+        def protect(note: str) -> str:
+            return seal_note(reveal(note, decrypt, masked=False), encrypt)
+
+        counts["visits"] = await _in_batches(s, Visit, VISIT_NOTES, protect)
+        counts["visit_attachments"] = await _in_batches(s, VisitAttachment, ("label",), protect)
         stmt = store.insert(KeyValue).values(key=DONE_KEY, value=store.clock.now().isoformat(), expires_at=None)
         await s.execute(stmt.on_conflict_do_nothing())
     if any(counts.values()):
         log.info("free text protected", extra=counts)
     return counts
+
+
+async def _in_batches(s: AsyncSession, table: Any, columns: tuple[str, ...], protect: Callable[[str], str]) -> int:
+    """Protect some text columns of every row, in batches (a station's visit history can be long); returns how
+    many rows changed."""
+    changed_rows, last = 0, 0
+    while True:
+        batch = (await s.execute(select(table.id, *(getattr(table, c) for c in columns))
+                                 .where(table.id > last).order_by(table.id).limit(BATCH))).all()
+        if not batch:
+            return changed_rows
+        for row_id, *values in batch:
+            clear = [(c, v) for c, v in zip(columns, values, strict=True) if v and not v.startswith(FERNET_PREFIX)]
+            changed = {c: protect(v) for c, v in clear}
+            if changed:
+                await s.execute(update(table).where(table.id == row_id).values(**changed))
+                changed_rows += 1
+        last = batch[-1][0]

@@ -26,6 +26,10 @@ class User(Base):
     city: Mapped[str] = mapped_column(String(16), default="")
     created_at: Mapped[datetime]
     last_seen_at: Mapped[datetime]
+    # Messages per minute, counted where every process sees them (bot.store.arrivals): the minute
+    # (Unix time // 60) and how many this sender sent in it.
+    rate_window: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    rate_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class ConversationState(Base):

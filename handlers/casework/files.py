@@ -25,6 +25,7 @@ from openpyxl import Workbook, load_workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.worksheet.worksheet import Worksheet
 
+from bot.messages import clean_text
 from bot.store import EXPORT_COLUMNS, RISK_LEVELS, CaseRow
 from bot.store.casework_models import UNASSESSED
 from bot.store.casework_records import HISTORY_KINDS
@@ -460,7 +461,9 @@ def _text(value: Any) -> str:
         value = int(value)
     if isinstance(value, datetime):
         return value.date().isoformat() if value.time() == datetime.min.time() else value.isoformat(" ")
-    return str(value).strip()
+    # Control characters and lone surrogates, as chat messages lose them at intake: PostgreSQL cannot store
+    # a NUL, and an Excel file of the rejected rows cannot hold any of them.
+    return clean_text(str(value)).strip()
 
 
 def write_errors_xlsx(parsed: ParsedFile, path: Path) -> None:

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, func, select
 
-from bot.pii import protect_note, reveal
+from bot.pii import open_note, seal_note
 from bot.store.casework_models import Case, Station, Visit, VisitAttachment, Worker
 from bot.store.casework_records import RISK_LEVELS, VISIT_MODES, VisitDraft, VisitRecord, aware, utc
 from bot.store.feature import FeatureStore
@@ -91,7 +91,7 @@ class VisitQueries(FeatureStore):
             if case.status != "open":
                 raise CaseClosedError(case.id, case.name, aware(case.closed_at) if case.closed_at else None,
                                       case.closed_reason)
-            protect = functools.partial(protect_note, encrypt=self.secrets.encrypt)
+            protect = functools.partial(seal_note, encrypt=self.secrets.encrypt)
             stmt = (
                 self._insert(Visit)
                 .values(
@@ -206,7 +206,7 @@ class VisitQueries(FeatureStore):
                     url=url[:500],
                     latitude=latitude,
                     longitude=longitude,
-                    label=label[:200],
+                    label=seal_note(label[:200], self.secrets.encrypt),  # a caption or a place: free text
                     created_at=self.clock.now(),
                 )
             )
@@ -232,11 +232,14 @@ class VisitQueries(FeatureStore):
         async with self.session() as s:
             return await self._attachments(s, visit_ids)
 
-    async def _attachments(self, s: AsyncSession, visit_ids: Sequence[int]) -> dict[int, list[AttachmentInfo]]:
+    async def _attachments(
+        self, s: AsyncSession, visit_ids: Sequence[int], masked: bool = True
+    ) -> dict[int, list[AttachmentInfo]]:
         stmt = select(VisitAttachment).where(VisitAttachment.visit_id.in_(list(visit_ids))).order_by(VisitAttachment.id)
         found: dict[int, list[AttachmentInfo]] = {}
         for a in (await s.execute(stmt)).scalars():
-            found.setdefault(a.visit_id, []).append(AttachmentInfo(a.kind, a.label, a.latitude, a.longitude))
+            label = open_note(a.label, self.secrets.decrypt, masked=masked)
+            found.setdefault(a.visit_id, []).append(AttachmentInfo(a.kind, label, a.latitude, a.longitude))
         return found
 
     async def export_visits(
@@ -261,11 +264,11 @@ class VisitQueries(FeatureStore):
         )
         async with self.session() as s:
             rows = (await s.execute(stmt)).all()
-            attached = await self._attachments(s, [v.id for v, *_rest in rows])
+            attached = await self._attachments(s, [v.id for v, *_rest in rows], masked=False)
         decrypt = self.secrets.decrypt
 
         def clear(note: str) -> str:
-            return reveal(note, decrypt, masked=False)
+            return open_note(note, decrypt, masked=False)
 
         return [
             {
@@ -316,7 +319,7 @@ class VisitQueries(FeatureStore):
         )
 
         def shown(note: str) -> str:  # phone numbers masked: records are for chat messages and lists
-            return reveal(note, self.secrets.decrypt, masked=True)
+            return open_note(note, self.secrets.decrypt, masked=True)
 
         return [
             VisitRecord(

@@ -61,6 +61,8 @@ if TYPE_CHECKING:
 NEVER = datetime(1900, 1, 1, tzinfo=UTC)  # a gate bound that no case passes
 # Visits are folded into marks only when older than this: longer than the 30-minute 撤销 window.
 HARVEST_LAG = timedelta(hours=6)
+VISIT_BATCH = 10_000  # visits read per query when matching notes in Python
+MARKS_BATCH = 5_000  # reminder_marks rows per upsert
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,18 +317,15 @@ class ReminderStore(FeatureStore):
                     starts.setdefault(rows[h].upto, []).append(spec)
             for start, group in starts.items():
                 cols = [f"s{rows[wanted[spec]].slot}" for spec in group]
-                found = (
-                    select(Visit.case_id, *[func.max(case((self._matches(spec), Visit.visited_at))) for spec in group])
-                    .where(Visit.id > start, Visit.id <= upto)
-                    .group_by(Visit.case_id)
+                found = await self._latest_matches(s, group, [start] * len(group), Visit.id <= upto)
+                ins = self._insert(reminder_marks)
+                upsert = ins.on_conflict_do_update(
+                    index_elements=["case_id"],
+                    set_={col: self._greatest(reminder_marks.c[col], ins.excluded[col]) for col in cols},
                 )
-                ins = self._insert(reminder_marks).from_select(["case_id", *cols], found)
-                await s.execute(
-                    ins.on_conflict_do_update(
-                        index_elements=["case_id"],
-                        set_={col: self._greatest(reminder_marks.c[col], ins.excluded[col]) for col in cols},
-                    )
-                )
+                marks = [{"case_id": c, **dict(zip(cols, times, strict=True))} for c, times in sorted(found.items())]
+                for at in range(0, len(marks), MARKS_BATCH):
+                    await s.execute(upsert, marks[at : at + MARKS_BATCH])
                 for spec in group:
                     rows[wanted[spec]].upto = upto
             return {spec: rows[h].slot for spec, h in wanted.items()}
@@ -387,25 +386,21 @@ class ReminderStore(FeatureStore):
             case_filter.append(stations_filter(station_ids))
         if worker_id is not None and at is None:
             case_filter.append(Case.worker_id == worker_id)
-        if at is None:
-            async with self.session() as s:
+        # A past instant (`at`) reads every visit before it, not the harvested marks, which hold later ones too.
+        before_at = [Visit.visited_at < utc(at), Visit.created_at < utc(at)] if at is not None else []
+        async with self.session() as s:
+            if at is None:
                 upto = dict((await s.execute(select(ReminderHarvest.spec, ReminderHarvest.upto))).all())
-            since = [upto.get(_spec_id(spec), 0) for spec in specs]
-        else:
-            since = [0] * len(specs)
-        fresh = (
-            select(
-                Visit.case_id,
-                *[
-                    func.max(case((and_(Visit.id > low, self._matches(spec)), Visit.visited_at))).label(f"r{i}")
-                    for i, (spec, low) in enumerate(zip(specs, since, strict=True))
-                ],
-            )
-            .where(Visit.id > min(since, default=0))
-            .group_by(Visit.case_id)
-        )
-        if at is not None:
-            fresh = fresh.where(Visit.visited_at < utc(at), Visit.created_at < utc(at))
+                since = [upto.get(_spec_id(spec), 0) for spec in specs]
+            else:
+                since = [0] * len(specs)
+            # Visits not harvested yet (the last HARVEST_LAG, or all before `at`): matched here, in Python, on
+            # their decrypted notes; the query below sends every case that has one, whatever its gate says, and
+            # their times are merged into its rows afterwards.
+            scoped = len(case_filter) > (1 if at is None else 0)
+            mine_only = [Visit.case_id.in_(select(Case.id).where(*case_filter))] if scoped else []
+            fresh = await self._latest_matches(s, specs, since, *mine_only, *before_at) if specs else {}
+        unharvested = select(Visit.case_id).where(Visit.id > min(since, default=0), *before_at)
         done = select(
             ReminderCompletion.case_id,
             *[
@@ -430,13 +425,12 @@ class ReminderStore(FeatureStore):
             history = history.where(CaseHistory.done_at < utc(at))
         if len(case_filter) > (1 if at is None else 0):  # a station or a worker: aggregate only their cases
             mine = select(Case.id).where(*case_filter)
-            fresh, done = fresh.where(Visit.case_id.in_(mine)), done.where(ReminderCompletion.case_id.in_(mine))
+            done = done.where(ReminderCompletion.case_id.in_(mine))
             history = history.where(CaseHistory.case_id.in_(mine))
-        f, c, m, h = fresh.subquery("f"), done.subquery("c"), reminder_marks, history.subquery("h")
+        c, m, h = done.subquery("c"), reminder_marks, history.subquery("h")
         last = [
             self._greatest(
                 *([m.c[f"s{slots[t.spec]}"]] if at is None else []),
-                f.c[f"r{specs.index(t.spec)}"],
                 c.c[f"c{keys.index(t.key)}"],
                 h.c[f"h{specs.index(t.spec)}"],
             ).label(f"x{j}")
@@ -465,7 +459,6 @@ class ReminderStore(FeatureStore):
                 *last,
             )
             .select_from(joined)
-            .outerjoin(f, f.c.case_id == Case.id)
             .outerjoin(c, c.c.case_id == Case.id)
             .outerjoin(h, h.c.case_id == Case.id)
             .where(*case_filter)
@@ -519,22 +512,73 @@ class ReminderStore(FeatureStore):
             select(x.c.id, x.c.station_id, x.c.worker_id, x.c.name, x.c.village, gate.c.i, x.c.created_at, *used)
             .select_from(x)
             .join(gate, and_(gate.c.st == station_key, gate.c.cat == x.c.cat))
-            .where(or_(*passes) if passes else false())
+            .where(or_(*passes, x.c.id.in_(unharvested)) if passes else false())
         )
         if ends is not None:
             stmt = stmt.outerjoin(ends, ends.c.st == x.c.station_id)
         async with self.session() as s:
             conn = await s.connection()
             if self.dialect != "postgresql":
-                rows = (await conn.execute(stmt)).all()
-                return [(*r[:6], _utc(r[6]), *[_utc(t) for t in r[7:]]) for r in rows]
-            # Hash joins over every open case: memory to hash in, instead of spilling to disk in batches.
-            await conn.execute(select(func.set_config("work_mem", "256MB", True)))
-            # Straight to asyncpg: on 10^6 cases the result layer's per-row work would cost half a second,
-            # and asyncpg already returns timezone-aware datetimes.
-            compiled = stmt.compile(dialect=self.engine.dialect, compile_kwargs={"render_postcompile": True})
-            raw = (await conn.get_raw_connection()).driver_connection
-            return await raw.fetch(str(compiled), *[compiled.params[k] for k in compiled.positiontup or ()])  # type: ignore[union-attr]
+                found: Sequence[DueRow] = [
+                    (*r[:6], _utc(r[6]), *[_utc(t) for t in r[7:]]) for r in (await conn.execute(stmt)).all()
+                ]
+            else:
+                # Hash joins over every open case: memory to hash in, instead of spilling to disk in batches.
+                await conn.execute(select(func.set_config("work_mem", "256MB", True)))
+                # Straight to asyncpg: on 10^6 cases the result layer's per-row work would cost half a second,
+                # and asyncpg already returns timezone-aware datetimes.
+                compiled = stmt.compile(dialect=self.engine.dialect, compile_kwargs={"render_postcompile": True})
+                raw = (await conn.get_raw_connection()).driver_connection
+                found = await raw.fetch(str(compiled), *[compiled.params[k] for k in compiled.positiontup or ()])  # type: ignore[union-attr]
+        if not fresh:
+            return found
+        spec_of_track = [specs.index(t.spec) for t in tracks]
+        return [_with_fresh(r, fresh[r[0]], spec_of_track) if r[0] in fresh else r for r in found]
+
+    async def _latest_matches(
+        self, s: AsyncSession, specs: Sequence[ResetSpec], after: Sequence[int], *where: ColumnElement[bool]
+    ) -> dict[int, list[datetime | None]]:
+        """Per case, per condition, the latest visited_at of a matching visit (one of the condition's modes, or
+        notes containing one of its keywords) among the visits with an id above the condition's `after`.
+        In Python: the notes are encrypted, so the database cannot search them. A visit's notes are decrypted
+        once, and only when a keyword is needed to decide."""
+        found: dict[int, list[datetime | None]] = {}
+        if not specs:
+            return found
+        wanted = [
+            (i, set(spec.modes), spec.keywords, low) for i, (spec, low) in enumerate(zip(specs, after, strict=True))
+        ]
+        notes = any(spec.keywords for spec in specs)
+        columns = [Visit.id, Visit.case_id, Visit.mode, Visit.visited_at]
+        if notes:
+            columns += [Visit.findings, Visit.services, Visit.follow_up]
+        open_text = self.secrets.open_text
+        last = min(after)
+        while True:
+            batch: Sequence[Any] = (
+                await s.execute(select(*columns).where(Visit.id > last, *where).order_by(Visit.id).limit(VISIT_BATCH))
+            ).all()
+            for row in batch:
+                visit_id, case_id, mode, at = row[:4]
+                text: str | None = None
+                for i, modes, keywords, low in wanted:
+                    if visit_id <= low:
+                        continue
+                    if mode not in modes:
+                        if not keywords:
+                            continue
+                        if text is None:
+                            text = " ".join(open_text(note) for note in row[4:] if note)
+                        if not any(k in text for k in keywords):
+                            continue
+                    times = found.get(case_id)
+                    if times is None:
+                        times = found[case_id] = [None] * len(specs)
+                    if times[i] is None or at > times[i]:
+                        times[i] = at
+            if len(batch) < VISIT_BATCH:
+                return found
+            last = batch[-1][0]
 
     def _greatest(self, *times: ColumnElement[Any]) -> ColumnElement[Any]:
         """The latest of some nullable times, NULL if all are (PostgreSQL's GREATEST skips NULLs; SQLite's
@@ -543,17 +587,6 @@ class ReminderStore(FeatureStore):
             return func.greatest(*times)
         latest = func.max(*[func.coalesce(t, "") for t in times]) if len(times) > 1 else times[0]
         return type_coerce(func.nullif(latest, ""), DateTime(timezone=True))
-
-    def _matches(self, spec: ResetSpec) -> ColumnElement[bool]:
-        """A visit of one of the modes, or whose text contains one of the keywords (strpos, not LIKE: no
-        pattern to build per row)."""
-        conditions: list[ColumnElement[bool]] = []
-        if spec.modes:
-            conditions.append(Visit.mode.in_(spec.modes))
-        find = func.strpos if self.dialect == "postgresql" else func.instr
-        text = Visit.findings + " " + Visit.services + " " + Visit.follow_up
-        conditions.extend(find(text, k) > 0 for k in spec.keywords)
-        return or_(*conditions)
 
     async def station_names(self) -> dict[int, str]:
         async with self.session() as s:
@@ -830,6 +863,16 @@ def _station_ends(ends: dict[int, datetime]) -> Any:
     stamp = DateTime(timezone=True)
     rows = sorted(ends.items())
     return values(column("st", Integer), column("end", stamp), name="first_day").data(rows).cte("first_day")
+
+
+def _with_fresh(row: DueRow, fresh: list[datetime | None], spec_of_track: list[int]) -> DueRow:
+    """A due row with each track's time raised to the case's latest matching visit not yet harvested."""
+    merged = list(row)
+    for j, i in enumerate(spec_of_track):
+        if (at := _utc(fresh[i])) is not None:
+            done = merged[ROW_TRACKS + j]
+            merged[ROW_TRACKS + j] = at if done is None or at > done else done
+    return merged
 
 
 def _spec_id(spec: ResetSpec) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import and_, case, delete, exists, func, or_, select
 from sqlalchemy.orm import aliased
 
+from bot.pii import open_note
 from bot.store import StationRecord, Store
 from bot.store.case_periods import assignment_rows, latest_assignment
 from bot.store.casework_models import (
@@ -171,7 +172,7 @@ async def report_facts(store: Store, stations: list[StationFact], month: Month, 
                           Visit.visited_at < bounds[-1])
                    .group_by(Visit.worker_id, month_of))
     of_month = (Visit.case_id.in_(in_area), Visit.visited_at >= bounds[last], Visit.visited_at < bounds[last + 1])
-    # Notes repeat ("需要助餐"): each distinct pair is tallied once, weighted by its visits.
+    # Each distinct stored pair is read once, weighted by its visits (encrypted notes seldom repeat).
     notes_stmt = (select(Visit.needs, Visit.services, func.count())
                   .where(*of_month, or_(Visit.needs != "", Visit.services != ""))
                   .group_by(Visit.needs, Visit.services))
@@ -193,13 +194,17 @@ async def report_facts(store: Store, stations: list[StationFact], month: Month, 
         async with store.session() as s:
             return list((await s.execute(stmt)).all())
 
+    def note(stored: str) -> str:
+        return open_note(stored, store.secrets.decrypt, masked=True)
+
     n = len(months)
     group_rows, count_rows, note_rows, danger_rows = await asyncio.gather(
         rows(groups_stmt), rows(counts_stmt), rows(notes_stmt), rows(danger_stmt))
     groups = [GroupFact(st, w, categories(cats), tuple(map(int, r[3:3 + n])), tuple(map(int, r[3 + n:3 + 2 * n])),
                         tuple(map(int, r[3 + 2 * n:])))
               for r in group_rows for st, w, cats in [r[:3]]]
-    notes = [NoteFact(needs, services, c) for needs, services, c in note_rows]
+    # Notes are encrypted at rest (so each stored pair is distinct): the report only tallies their categories.
+    notes = [NoteFact(note(needs), note(services), c) for needs, services, c in note_rows]
     danger = [DangerFact(i, case_id, name, st, aware(at), words, risk, bool(followed_up))
               for i, case_id, name, st, at, words, risk, followed_up in danger_rows]
     async with store.session() as s:

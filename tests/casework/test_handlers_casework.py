@@ -20,6 +20,7 @@ from bot.app import build_services
 from bot.clock import FrozenClock
 from bot.crypto import generate_key, new_invite_code
 from bot.messages import Attachment, Incoming, Reply
+from bot.pii import open_note
 from bot.services import Services
 from bot.store import CaseRow, StationRecord
 from bot.store.casework_models import AuditEntry, Visit, VisitAttachment
@@ -99,8 +100,15 @@ class World:
         return await self.one(f"绑定 {await self.invite(station, name, role)}", user, channel=channel)
 
     async def rows(self, model: Any) -> list[Any]:
+        """The table's rows; visit notes, captions and place names opened as the station's export shows them
+        (they are encrypted at rest: tests/security/test_free_text_privacy.py)."""
         async with self.services.store.session() as s:
-            return list((await s.execute(select(model).order_by(model.id))).scalars())
+            found = list((await s.execute(select(model).order_by(model.id))).scalars())
+        text = {Visit: ("findings", "needs", "services", "follow_up"), VisitAttachment: ("label",)}.get(model, ())
+        for row in found:  # detached: changing them writes nothing
+            for column in text:
+                setattr(row, column, open_note(getattr(row, column), self.services.store.secrets.decrypt, False))
+        return found
 
     async def report(self, text: str = REPORT, user: str = "limin", channel: str = "console") -> Reply:
         shown = await self.one(text, user, channel=channel)

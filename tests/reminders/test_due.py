@@ -53,6 +53,31 @@ async def test_keywords_in_the_report_reset_an_assessment(town: Town) -> None:
     assert ("陈伯", "selfcare_assessment") not in found and ("陈伯", "home_visit") not in found
 
 
+async def test_keywords_in_encrypted_reports_count_once_harvested(town: Town) -> None:
+    await town.register("陈伯", ("特困分散供养",), at=local(date(2025, 1, 5)))
+    town.at(date(2026, 1, 5))
+    await town.visit("陈伯", local(date(2026, 1, 5), 10), findings="完成年度自理能力评估，六项均可自理")
+    town.later(seconds=HARVEST_LAG.total_seconds() + 60)
+    assert ("陈伯", "selfcare_assessment") not in await due(town)  # from the marks, matched on decrypted notes
+    town.later(days=2)
+    await town.visit("陈伯", local(date(2026, 1, 7), 10), findings="送米送油", mode="电话")  # no keyword
+    town.later(seconds=HARVEST_LAG.total_seconds() + 60)
+    assert ("陈伯", "selfcare_assessment") not in await due(town)
+    assert (await due(town, date(2026, 12, 25)))[("陈伯", "selfcare_assessment")].due_date == date(2027, 1, 5)
+
+
+async def test_a_visit_reported_late_counts_at_once_even_from_before_registration(town: Town) -> None:
+    await town.register("张桂英", ("独居老人",), at=local(date(2025, 1, 5)))  # the station's first import
+    town.at(date(2026, 2, 10))
+    await town.register("李伯", ("独居老人",))  # registered today: nothing due for a month
+    assert ("李伯", "home_visit") not in await due(town)
+    await town.visit("李伯", local(date(2025, 12, 1), 10))  # a home visit made before registration, reported now
+    item = (await due(town))[("李伯", "home_visit")]  # not harvested yet: read live
+    assert item.due_date == date(2026, 1, 1) and item.status == "overdue"
+    town.later(seconds=HARVEST_LAG.total_seconds() + 60)
+    assert (await due(town))[("李伯", "home_visit")].due_date == date(2026, 1, 1)
+
+
 async def test_harvested_visits_still_count_and_new_visits_count_before_harvest(town: Town) -> None:
     await town.register("张桂英", ("独居老人",))
     town.at(date(2026, 2, 10))

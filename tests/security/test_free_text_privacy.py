@@ -19,9 +19,9 @@ from bot.app import Services, build_services
 from bot.clock import FrozenClock
 from bot.config import Settings
 from bot.crypto import generate_key, new_invite_code
-from bot.messages import Incoming, Reply
+from bot.messages import Attachment, Incoming, Reply
 from bot.store import CaseRow
-from bot.store.casework_models import Visit
+from bot.store.casework_models import Visit, VisitAttachment
 from bot.store.free_text import DONE_KEY, protect_legacy_free_text
 from bot.store.handoff_models import KbDraft, Ticket, TicketMessage
 from bot.store.models import KbDocument, KeyValue, OutboxMessage
@@ -48,7 +48,7 @@ class Station:
     services: Services
     clock: FrozenClock
 
-    async def say(self, user: str, text: str) -> list[Reply]:
+    async def say(self, user: str, text: str, attachments: tuple[Attachment, ...] = ()) -> list[Reply]:
         assert self.services.dispatcher is not None
         return await self.services.dispatcher.handle(
             Incoming(
@@ -58,6 +58,7 @@ class Station:
                 text=text,
                 message_id=f"m{next(_ids)}",
                 at=self.clock.now(),
+                attachments=attachments,
             )
         )
 
@@ -121,17 +122,22 @@ async def station(database_url: str, tmp_path: Path, clock: FrozenClock) -> Asyn
         await services.close()
 
 
-async def test_visit_notes_mask_id_numbers_seal_phones_and_lists_show_them_masked(station: Station) -> None:
+async def test_visit_notes_are_encrypted_at_rest_and_lists_show_phones_masked(station: Station) -> None:
     shown = await station.one(
-        "worker", f"走访 张桂英 入户 身体还可以，身份证{CASE_ID}，女儿电话{TYPED_PHONE}，需要助餐，低风险"
+        "worker",
+        f"走访 张桂英 入户 身体还可以，身份证{CASE_ID}，女儿电话{TYPED_PHONE}，需要助餐，已送{MARKER}，低风险",
     )
     assert "请核对" in shown
     waiting = await station.raw("SELECT data FROM conversation_states")  # the report waiting for 确认
     assert "findings" in waiting and CASE_ID not in waiting
     assert "已保存" in await station.one("worker", "确认")
-    stored = await station.raw("SELECT findings, needs, services, follow_up FROM visits")
-    assert CASE_ID not in stored and TYPED_PHONE not in stored and "1398" not in stored
-    assert f"{CASE_ID[:4]}**********{CASE_ID[-4:]}" in stored and "身体还可以" in stored
+    place = Attachment("location", latitude=23.0, longitude=113.1, label=ADDRESS)
+    assert "附件" in (await station.say("worker", "", attachments=(place,)))[0].text
+    stored = await station.raw("SELECT findings, needs, services, follow_up, danger FROM visits")
+    for secret in (CASE_ID, TYPED_PHONE, "1398", "身体还可以", "助餐", MARKER, CASE_ID[-4:]):
+        assert secret not in stored, secret
+    labels = await station.raw("SELECT label FROM visit_attachments")
+    assert labels and ADDRESS not in labels and "东村" not in labels
     masked_phone = f"{TYPED_PHONE[:3]}****{TYPED_PHONE[-4:]}"
     for command in ("本月走访", "查 张桂英"):
         listed = await station.one("worker", command)
@@ -142,9 +148,11 @@ async def test_visit_notes_mask_id_numbers_seal_phones_and_lists_show_them_maske
     [visit] = await CaseworkStore.of(station.services.store).visits_of_case(
         (await CaseworkStore.of(station.services.store).cases_of_worker(1))[0].id
     )
-    assert masked_phone in visit.findings and TYPED_PHONE not in visit.findings
+    assert masked_phone in visit.findings and TYPED_PHONE not in visit.findings and MARKER in visit.findings
+    assert f"{CASE_ID[:4]}**********{CASE_ID[-4:]}" in visit.findings  # masked when written
     [row] = await CaseworkStore.of(station.services.store).export_visits(None, None, None)
     assert TYPED_PHONE in row["发现情况"]  # the export, for the station's own files, has it in full
+    assert ADDRESS in row["位置"]
 
 
 async def ticket_with_personal_data(station: Station) -> int:
@@ -227,8 +235,14 @@ async def test_rows_written_in_clear_by_an_older_version_are_protected_at_start(
         "source_key": "legacy:1",
         "created_at": now,
     }
+    # The version before sealed only the phone numbers of notes, in place.
+    sealed_phone = f"⟦tel:{store.secrets.encrypt(CASE_PHONE)}⟧"
+    sealed = {**note, "findings": f"身体还可以，儿子电话{sealed_phone}", "source_key": "legacy:2"}
     async with store.session.begin() as s:
-        await s.execute(insert(Visit).values(**note))
+        visit_id = (await s.execute(insert(Visit).values(**note).returning(Visit.id))).scalar_one()
+        await s.execute(insert(Visit).values(**sealed))
+        await s.execute(insert(VisitAttachment).values(visit_id=visit_id, kind="location", url="", label=ADDRESS,
+                                                       created_at=now))
         ticket = (
             await s.execute(
                 insert(Ticket)
@@ -253,11 +267,18 @@ async def test_rows_written_in_clear_by_an_older_version_are_protected_at_start(
         )
         await s.execute(delete(KeyValue).where(KeyValue.key == DONE_KEY))
     counts = await protect_legacy_free_text(store)
-    assert counts == {"tickets": 1, "ticket_messages": 1, "visits": 1}
+    assert counts == {"tickets": 1, "ticket_messages": 1, "visits": 2, "visit_attachments": 1}
     stored = await station.raw(
         "SELECT findings FROM visits UNION ALL SELECT question FROM tickets UNION ALL SELECT text FROM ticket_messages"
+        " UNION ALL SELECT label FROM visit_attachments"
     )
-    assert TYPED_PHONE not in stored and TYPED_ID not in stored and "旧的问题" not in stored
+    for secret in (TYPED_PHONE, TYPED_ID, "旧的问题", "女儿电话", "身体还可以", "⟦tel:", ADDRESS):
+        assert secret not in stored, secret
+    shown = {v.findings for v in await CaseworkStore.of(store).visits_of_case(case_id)}
+    assert shown == {f"女儿电话{TYPED_PHONE[:3]}****{TYPED_PHONE[-4:]}，身份证{TYPED_ID[:4]}**********{TYPED_ID[-4:]}",
+                     f"身体还可以，儿子电话{CASE_PHONE[:3]}****{CASE_PHONE[-4:]}"}
+    exported = {r["发现情况"] for r in await CaseworkStore.of(store).export_visits(None, None, None)}
+    assert f"身体还可以，儿子电话{CASE_PHONE}" in exported
     [record] = [t for t in [(await HandoffStore.of(store).ticket_view(ticket, 1))] if t is not None]
     assert record[0].question.startswith("旧的问题 4401") and TYPED_ID not in record[0].question
     assert record[1][0].text == f"旧消息{TYPED_PHONE}"

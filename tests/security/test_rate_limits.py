@@ -85,6 +85,20 @@ async def test_one_polite_notice_when_a_sender_goes_over_the_rate(site: Site) ->
         assert RATE_NOTICE not in await site.say(http, "低保怎么申请")
 
 
+async def test_the_message_rate_holds_across_processes_sharing_the_database(site: Site) -> None:
+    """Several `shegong serve` share one database: the count is kept there, not in each process."""
+    limit = site.settings.rate_messages_per_minute
+    async with serve_services(site.settings, site.clock) as (other_url, _other):
+        other = Site(other_url, _other, site.settings, site.clock)
+        async with browser() as http:  # one visitor, one session cookie, whichever process answers
+            answers = [await (site if i % 2 else other).say(http, f"低保怎么申请{i}") for i in range(limit + 5)]
+            assert all(a and RATE_NOTICE not in a for a in answers[:limit])
+            assert answers[limit] == [RATE_NOTICE]
+            assert answers[limit + 1:] == [[]] * 4
+            site.clock.advance(minutes=1)
+            assert RATE_NOTICE not in await other.say(http, "低保怎么申请")
+
+
 async def test_used_expired_and_unknown_codes_get_one_answer(site: Site, capsys: pytest.CaptureFixture[str]) -> None:
     used, expired = await site.new_code(capsys, "李敏"), await site.new_code(capsys, "陈芳")
     async with browser("198.51.100.1") as first:

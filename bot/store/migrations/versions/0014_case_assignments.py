@@ -1,15 +1,15 @@
 """Case history for the reports of past months: who was responsible for a case and which categories it had
 over time (case_assignments), and a closing date for every closed case.
 
-Revision ID: 0015
-Revises: 0012
+Revision ID: 0014
+Revises: 0013
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0015"
-down_revision = "0012"
+revision = "0014"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 

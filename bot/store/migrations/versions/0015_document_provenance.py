@@ -1,15 +1,15 @@
 """Ingested documents keep their provenance: the `sources:` list, the `reviewed` date, the `aliases` (old paths
 that still answer) and the front matter as written, which `shegong kb check --ingested` reads.
 
-Revision ID: 0016
-Revises: 0015
+Revision ID: 0015
+Revises: 0014
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0016"
-down_revision = "0015"
+revision = "0015"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
