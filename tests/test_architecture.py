@@ -10,7 +10,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("bot", "handlers", "knowledge")
-WIRING = {"bot.app", "bot.server", "bot.cli"}  # where the engine meets the FEATURES list
+# Where the engine meets the FEATURES list: the app, the server, the command line and the migrations
+# environment (which takes every feature's tables from Feature.models).
+WIRING = {"bot.app", "bot.server", "bot.cli", "bot.store.migrations.env"}
 
 
 def _modules() -> dict[str, Path]:

@@ -12,9 +12,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import delete, func, select
 
 from bot.pii import protect_note, reveal
-from bot.store.casework_models import Case, Station, Visit, VisitAttachment, Worker
+from bot.store.casework_models import Case, Station, Visit, Worker
 from bot.store.casework_records import RISK_LEVELS, VISIT_MODES, VisitDraft, VisitRecord, aware, utc
 from bot.store.feature import FeatureStore
+from handlers.casework.models import VisitAttachment
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession

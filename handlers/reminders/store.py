@@ -36,11 +36,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql import ColumnElement
 
-from bot.store.casework_models import Case, CaseHistory, Station, Visit, Worker, WorkerIdentity
+from bot.store.casework_models import Case, Station, Visit, Worker, WorkerIdentity
 from bot.store.casework_records import LEAD_ROLES
 from bot.store.feature import FeatureStore
 from bot.store.models import OutboxMessage, User
-from bot.store.reminder_models import (
+from handlers.casework.models import CaseHistory
+from handlers.reminders.models import (
     MARK_SLOTS,
     ReminderCompletion,
     ReminderDigest,

@@ -22,8 +22,9 @@ from bot.crypto import generate_key, new_invite_code
 from bot.messages import Attachment, Incoming, Reply
 from bot.services import Services
 from bot.store import CaseRow, StationRecord
-from bot.store.casework_models import AuditEntry, Visit, VisitAttachment
+from bot.store.casework_models import AuditEntry, Visit
 from bot.store.models import OutboxMessage
+from handlers.casework.models import VisitAttachment
 from handlers.casework.store import CaseworkStore
 from handlers.common.roles import NOT_A_WORKER
 from handlers.workers.router import REFUSED

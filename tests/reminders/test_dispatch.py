@@ -16,12 +16,12 @@ from bot.channels.base import SendError
 from bot.outbox import LEASE, OutboxSender
 from bot.store import Store, create_engine
 from bot.store.models import OutboxMessage, User
-from bot.store.reminder_models import ReminderDigest, ReminderNotice
 from handlers.casework.store import CaseworkStore
 from handlers.common import calendar as calendar_module
 from handlers.common.calendar import SendWindow, WorkCalendar
 from handlers.reminders import dispatch as dispatch_module
 from handlers.reminders.dispatch import ReminderDispatcher
+from handlers.reminders.models import ReminderDigest, ReminderNotice
 from handlers.reminders.rules import RuleBook, RuleSet
 from handlers.reminders.store import ListEntry, ReminderStore
 from handlers.workers.store import WorkersStore

@@ -18,9 +18,9 @@ from bot.crypto import generate_key
 from bot.messages import Incoming, Reply
 from bot.services import Services
 from bot.store.casework_models import AuditEntry, Visit
-from bot.store.reminder_models import ReminderCompletion
 from handlers.common.roles import NOT_A_WORKER
 from handlers.reminders.dispatch import ReminderDispatcher
+from handlers.reminders.models import ReminderCompletion
 from handlers.reminders.store import ReminderStore
 
 from .conftest import Town, local

@@ -11,8 +11,9 @@ from pathlib import Path
 
 from sqlalchemy import select, update
 
-from bot.store.casework_models import Case, CaseHistory
+from bot.store.casework_models import Case
 from handlers.casework.files import parse_case_file
+from handlers.casework.models import CaseHistory
 from handlers.casework.store import CaseworkStore
 from handlers.reminders import compute_due
 from handlers.reminders.due import DueItem
