@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 from test_cli_casework import HEADER, STATION, fresh_postgres, ok, run, write_csv  # noqa: F401 - a fixture
-from test_handlers_casework import World, world  # noqa: F401 - fixture
+from town import Town
 
 from bot.config import Settings
 from bot.crypto import generate_key
@@ -122,11 +122,11 @@ async def test_close_reassign_sync_and_disable_from_the_command_line(
 
 
 # -- chat --------------------------------------------------------------------------------------------
-async def lead(world: World, text: str) -> str:  # noqa: F811 - not the fixture, a world
+async def lead(world: Town, text: str) -> str:
     return (await world.one(text, "tg-lead", channel="telegram")).text
 
 
-async def test_the_lead_closes_with_confirmation_and_undo(world: World) -> None:  # noqa: F811 - the fixture
+async def test_the_lead_closes_with_confirmation_and_undo(world: Town) -> None:
     assert "只对站长开放" in (await world.one("结案 李四 迁出")).text
     asked = await lead(world, "结案 李四")
     assert "因什么结案" in asked
@@ -147,7 +147,7 @@ async def test_the_lead_closes_with_confirmation_and_undo(world: World) -> None:
     assert "本站有 2 位“张桂英”" in twins and "结案 #" in twins
 
 
-async def test_closed_cases_stay_in_the_export_with_their_status(world: World) -> None:  # noqa: F811 - the fixture
+async def test_closed_cases_stay_in_the_export_with_their_status(world: Town) -> None:
     await world.report()  # 李敏 visits 李四
     await lead(world, "结案 李四 死亡")
     await lead(world, "确认")
@@ -155,7 +155,7 @@ async def test_closed_cases_stay_in_the_export_with_their_status(world: World) -
     assert [(r["服务对象"], r["对象状态"]) for r in rows] == [("李四", "已结案（死亡）")]
 
 
-async def test_the_lead_reassigns_with_confirmation_and_undo(world: World) -> None:  # noqa: F811 - the fixture
+async def test_the_lead_reassigns_with_confirmation_and_undo(world: Town) -> None:
     shown = await lead(world, "转交 陈大文 给 李敏")
     assert "确认转交：陈大文" in shown and "改由 李敏 负责" in shown
     assert "已转交 ✅ 陈大文 改由 李敏 负责" in await lead(world, "确认")
@@ -166,7 +166,7 @@ async def test_the_lead_reassigns_with_confirmation_and_undo(world: World) -> No
     assert "只对站长开放" in (await world.one("转交 陈大文 给 李敏")).text
 
 
-async def test_a_disabled_worker_loses_access_at_once_and_keeps_records(world: World) -> None:  # noqa: F811
+async def test_a_disabled_worker_loses_access_at_once_and_keeps_records(world: Town) -> None:
     await world.report()
     assert "李四" in (await world.one("我的对象")).text
     done = await WorkersStore.of(world.services.store).disable_worker(world.a.id, "李敏", "王芳")
@@ -184,7 +184,7 @@ async def test_a_disabled_worker_loses_access_at_once_and_keeps_records(world: W
     assert "绑定没有成功" in (await world.one(f"绑定 {code}", "new-phone")).text
 
 
-async def test_a_new_binding_is_told_to_the_leads(world: World) -> None:  # noqa: F811 - the fixture
+async def test_a_new_binding_is_told_to_the_leads(world: Town) -> None:
     async with world.services.store.session() as s:
         before = (await s.execute(select(OutboxMessage.id))).scalars().all()
     assert "绑定成功" in (await world.bind(world.a, "李敏", "limin-tg", channel="telegram")).text
