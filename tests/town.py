@@ -63,6 +63,8 @@ TWO_STATIONS = {
         longitude=113.0860,
     ),
 }
+# A one-message visit report by 李敏 on her case 李四 (东村), in the casework tests' township.
+REPORT = "走访 李四 入户 身体还可以，腿脚不便，需要助餐，低风险，下周电话回访"
 _message_ids = itertools.count(1)
 _serials = itertools.count(100)
 

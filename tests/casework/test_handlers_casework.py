@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from town import PHONE, ZHANG_ID, Town
+from town import PHONE, REPORT, ZHANG_ID, Town
 
 from bot.app import build_services
 from bot.messages import Attachment
@@ -19,8 +19,6 @@ from bot.store.models import OutboxMessage
 from handlers.casework.models import VisitAttachment
 from handlers.common.roles import NOT_A_WORKER
 from handlers.workers.router import REFUSED
-
-REPORT = "走访 李四 入户 身体还可以，腿脚不便，需要助餐，低风险，下周电话回访"
 
 
 # -- binding --------------------------------------------------------------------------------------

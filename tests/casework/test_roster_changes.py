@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 from test_cli_casework import HEADER, STATION, fresh_postgres, ok, run, write_csv  # noqa: F401 - a fixture
-from town import Town
+from town import REPORT, Town
 
 from bot.config import Settings
 from bot.crypto import generate_key
@@ -148,7 +148,7 @@ async def test_the_lead_closes_with_confirmation_and_undo(world: Town) -> None:
 
 
 async def test_closed_cases_stay_in_the_export_with_their_status(world: Town) -> None:
-    await world.report()  # 李敏 visits 李四
+    await world.report(REPORT)  # 李敏 visits 李四
     await lead(world, "结案 李四 死亡")
     await lead(world, "确认")
     rows = await CaseworkStore.of(world.services.store).export_visits(world.a.id, None, None)
@@ -167,7 +167,7 @@ async def test_the_lead_reassigns_with_confirmation_and_undo(world: Town) -> Non
 
 
 async def test_a_disabled_worker_loses_access_at_once_and_keeps_records(world: Town) -> None:
-    await world.report()
+    await world.report(REPORT)
     assert "李四" in (await world.one("我的对象")).text
     done = await WorkersStore.of(world.services.store).disable_worker(world.a.id, "李敏", "王芳")
     assert (done["identities"], done["to"]) == (1, "王芳") and done["cases"] == 4
