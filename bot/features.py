@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
+from types import ModuleType
 
 from aiohttp import web
 
@@ -33,3 +34,6 @@ class Feature:
     # Adds the feature's `shegong` sub-commands to the command line's sub-parsers.
     commands: Callable[[argparse._SubParsersAction], None] | None = None
     routes: tuple[RoutesHook, ...] = ()
+    # Its `models` module (the tables only this feature uses): the migrations environment and the schema test
+    # take every table from the shared models and these.
+    models: tuple[ModuleType, ...] = ()

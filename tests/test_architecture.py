@@ -10,7 +10,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("bot", "handlers", "knowledge")
-WIRING = {"bot.app", "bot.server", "bot.cli"}  # where the engine meets the FEATURES list
+# Where the engine meets the FEATURES list: the app, the server, the command line and the migrations
+# environment (which takes every feature's tables from Feature.models).
+WIRING = {"bot.app", "bot.server", "bot.cli", "bot.store.migrations.env"}
 
 
 def _modules() -> dict[str, Path]:
@@ -162,3 +164,25 @@ def test_features_depend_on_each_other_without_a_cycle() -> None:
                 _feature(t) for t in targets if t.startswith("handlers.") and _feature(t) != own
             )
     assert [sorted(c) for c in _strongly_connected(features)] == []
+
+
+SHARED_MODELS = ("bot.store.models", "bot.store.casework_models", "bot.store.handoff_models")
+
+
+def test_a_shared_table_is_used_by_the_core_or_by_several_features() -> None:
+    # One feature's own table lives in its models.py (listed in its Feature); bot/store keeps what the core
+    # store needs and what features that cannot import each other share.
+    tables = {
+        node.name: module
+        for module in SHARED_MODELS
+        for node in ast.parse(MODULES[module].read_text(encoding="utf-8")).body
+        if isinstance(node, ast.ClassDef) and any(ast.unparse(b) == "Base" for b in node.bases)
+    }
+    users: dict[str, set[str]] = {name: set() for name in tables}
+    for module, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module in SHARED_MODELS and module not in SHARED_MODELS:
+                for alias in node.names:
+                    if alias.name in users:
+                        users[alias.name].add("core" if module.startswith("bot.") else _feature(module))
+    assert {name: sorted(u) for name, u in users.items() if "core" not in u and len(u) < 2} == {}

@@ -1,4 +1,7 @@
-"""Tables for stations, workers, cases (服务对象), home visits and the audit log."""
+"""Shared tables: stations, workers and their chat identities, cases (服务对象), home visits and the audit log.
+
+The core store needs them (who a sender is, the audit log, protecting visit notes at start-up; `visits` refers to
+`cases`) and several features read them. A table only one feature uses lives in that feature's `models.py`."""
 
 from __future__ import annotations
 
@@ -34,16 +37,6 @@ class Station(Base):
     longitude: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
-class StationPoint(Base):
-    """A village or community (村/居) service point belonging to a station."""
-
-    __tablename__ = "station_points"
-    __table_args__ = (UniqueConstraint("station_id", "name"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    station_id: Mapped[int] = mapped_column(ForeignKey("stations.id", ondelete="CASCADE"))
-    name: Mapped[str] = mapped_column(String(64))
-
 
 class Worker(Base):
     __tablename__ = "workers"
@@ -70,16 +63,6 @@ class WorkerIdentity(Base):
     worker_id: Mapped[int] = mapped_column(ForeignKey("workers.id", ondelete="CASCADE"), index=True)
     bound_at: Mapped[datetime]
 
-
-class Invite(Base):
-    """A one-time binding code; only its hash is stored."""
-
-    __tablename__ = "invites"
-
-    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
-    worker_id: Mapped[int] = mapped_column(ForeignKey("workers.id", ondelete="CASCADE"), index=True)
-    expires_at: Mapped[datetime]
-    used_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 class Case(Base):
@@ -126,18 +109,6 @@ class CaseAssignment(Base):
     started_at: Mapped[datetime]
     ended_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
-
-class CaseHistory(Base):
-    """A date the roster gave for the case's history before the bot (上次走访日期 and the like): counts for
-    reminders like a visit of that kind on that day. `kind`: visit | home_visit | assessment (HISTORY_KINDS)."""
-
-    __tablename__ = "case_history"
-
-    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True)
-    kind: Mapped[str] = mapped_column(String(12), primary_key=True)
-    done_at: Mapped[datetime]  # local noon of the day, in UTC: the day stays the day in any reading
-    source: Mapped[str] = mapped_column(String(16), default="import")
-    updated_at: Mapped[datetime]
 
 
 class Visit(Base):

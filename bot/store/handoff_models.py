@@ -1,11 +1,15 @@
-"""Tables for the handoff to a social worker: resident profiles and consent, tickets and their messages,
-who is on duty, and knowledge-base drafts made from answers. Station directory columns live on `stations`."""
+"""Shared tables for residents: profiles and consent, tickets and their messages, knowledge-base drafts made
+from answers. Station directory columns live on `stations`.
+
+Intake reads a resident's profile and open ticket for every message, and start-up protects tickets' texts: the
+core store needs these. Drafts are written by kb_drafts and deleted by privacy (erasure, retention), which
+kb_drafts itself depends on, so they stay here. Who is on duty is handoff's alone (handlers/handoff/models.py)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, Text
+from sqlalchemy import ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.store.models import Base
@@ -24,15 +28,6 @@ class ResidentProfile(Base):
     consented_at: Mapped[datetime | None] = mapped_column(nullable=True)
     updated_at: Mapped[datetime]
 
-
-class WorkerDuty(Base):
-    """`值班` / `下班`. A station where nobody is marked on duty notifies all its bound workers."""
-
-    __tablename__ = "worker_duty"
-
-    worker_id: Mapped[int] = mapped_column(ForeignKey("workers.id", ondelete="CASCADE"), primary_key=True)
-    on_duty: Mapped[bool] = mapped_column(Boolean)
-    changed_at: Mapped[datetime]
 
 
 class Ticket(Base):

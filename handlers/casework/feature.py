@@ -2,7 +2,7 @@
 
 from bot.features import Feature
 from bot.routing import Router
-from handlers.casework import admin, queries, roster_chat, visits
+from handlers.casework import admin, models, queries, roster_chat, visits
 from handlers.casework.held import deliver_held
 from handlers.common.roles import for_non_workers
 
@@ -11,4 +11,4 @@ router.include_routers(roster_chat.router, visits.router, queries.router,
                        for_non_workers("casework.guests",
                                        roster_chat.WORKER_ONLY + visits.WORKER_ONLY + queries.WORKER_ONLY,
                                        forms=(visits.VisitForm, roster_chat.RosterForm)))
-FEATURE = Feature("casework", router, middlewares=(deliver_held,), commands=admin.add_commands)
+FEATURE = Feature("casework", router, middlewares=(deliver_held,), commands=admin.add_commands, models=(models,))

@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING
 from sqlalchemy import insert, select, update
 
 from bot.store.case_periods import sync_assignments
-from bot.store.casework_models import UNASSESSED, Case, CaseHistory, Station, Worker
+from bot.store.casework_models import UNASSESSED, Case, Station, Worker
 from bot.store.casework_records import RISK_LEVELS, CaseRow
 from bot.store.feature import FeatureStore
+from handlers.casework.models import CaseHistory
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession

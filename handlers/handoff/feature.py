@@ -3,7 +3,7 @@ gauge, stale tickets, the retention purge) and `shegong privacy purge`."""
 
 from bot.features import Feature
 from bot.routing import Router
-from handlers.handoff import admin, tickets
+from handlers.handoff import admin, models, tickets
 from handlers.handoff import router as requests
 from handlers.handoff.maintenance import maintenance_hook
 from handlers.handoff.mode import handoff_mode
@@ -11,4 +11,4 @@ from handlers.handoff.mode import handoff_mode
 router = Router("handoff")
 router.include_routers(requests.router, tickets.router)
 FEATURE = Feature("handoff", router, middlewares=(handoff_mode,), background=(maintenance_hook,),
-                  commands=admin.add_commands)
+                  commands=admin.add_commands, models=(models,))

@@ -15,16 +15,16 @@ from bot.pii import mask_id_numbers
 from bot.store.casework_models import Station, Worker, WorkerIdentity
 from bot.store.casework_records import aware
 from bot.store.database import affected
-from bot.store.handoff_models import KbDraft, Ticket, TicketMessage, WorkerDuty
+from bot.store.handoff_models import Ticket, TicketMessage
 from bot.store.handoff_records import (
     ACTIVE_HOURS,
-    DraftRecord,
     ReplyOutcome,
     TicketLine,
     TicketRecord,
     TicketStats,
 )
 from bot.store.models import User
+from handlers.handoff.models import WorkerDuty
 from handlers.privacy.store import ticket_key_prefix
 
 if TYPE_CHECKING:
@@ -50,12 +50,6 @@ def _ticket(row: Ticket, station_name: str) -> TicketRecord:
         aware(row.last_activity_at),
         aware(row.first_reply_at) if row.first_reply_at else None,
         aware(row.closed_at) if row.closed_at else None,
-    )
-
-
-def _draft(row: KbDraft) -> DraftRecord:
-    return DraftRecord(
-        row.id, row.station_id, row.ticket_id, row.worker_id, row.question, row.answer, row.status, row.document_path
     )
 
 

@@ -38,12 +38,13 @@ from sqlalchemy import (
 from sqlalchemy.sql import ColumnElement
 
 from bot.store.case_periods import assignment_at, stations_filter
-from bot.store.casework_models import Case, CaseHistory, Station, Visit, Worker, WorkerIdentity
+from bot.store.casework_models import Case, Station, Visit, Worker, WorkerIdentity
 from bot.store.casework_records import LEAD_ROLES, utc
 from bot.store.feature import FeatureStore
 from bot.store.models import OutboxMessage, User
 from bot.store.outbox import HELD
-from bot.store.reminder_models import (
+from handlers.casework.models import CaseHistory
+from handlers.reminders.models import (
     MARK_SLOTS,
     ReminderCompletion,
     ReminderDigest,

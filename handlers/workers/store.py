@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import delete, func, select, update
 
 from bot.store.case_periods import sync_assignments
-from bot.store.casework_models import Case, Invite, Station, Worker, WorkerIdentity
+from bot.store.casework_models import Case, Station, Worker, WorkerIdentity
 from bot.store.casework_records import LEAD_ROLES, ROLES, StationRecord, WorkerRecord, utc
 from bot.store.models import User
+from handlers.workers.models import Invite
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession

@@ -9,17 +9,10 @@ from datetime import datetime
 from pathlib import Path
 
 import openpyxl
-
-WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-
-
-def with_check(body: str) -> str:
-    """An 18-digit ID number from its first 17 digits (GB 11643 check character)."""
-    return body + "10X98765432"[sum(int(d) * w for d, w in zip(body, WEIGHTS, strict=False)) % 11]
-
+from town import id_number
 
 OLD_ID = "440106520315018"  # 15 digits, born 1952-03-15
-OLD_ID_AS_18 = with_check("44010619520315018")
+OLD_ID_AS_18 = id_number("44010619520315018")
 LOWER_X_ID = "440106194805200012"
 HE_ID = "440106199001011235"
 NUMERIC_ID = 440106194001010013  # typed into a number cell: Excel keeps 15 significant digits
@@ -45,7 +38,7 @@ SHEET = "服务对象名单"
 def lower_x_id() -> str:
     """A valid ID whose check character is X, written with a lower-case x."""
     for serial in range(1000):
-        number = with_check(f"44010619480520{serial:03d}")
+        number = id_number(f"44010619480520{serial:03d}")
         if number.endswith("X"):
             return number[:-1] + "x"
     raise AssertionError("no X check character in range")
@@ -116,7 +109,7 @@ def build_messy_roster(path: Path) -> Path:
     sheet.merge_cells("D4:D6")  # one 村居 for three rows
     sheet.append([4, "张三", "男", "龙口村", "", "", "", NUMERIC_ID, "低保", "低", "", None, None])  # line 7
     sheet.append(
-        [5, "赵六", "男", "龙口村", "", "", "", with_check("44010619450707001"), "五保户", "低", "", None, None]
+        [5, "赵六", "男", "龙口村", "", "", "", id_number("44010619450707001"), "五保户", "低", "", None, None]
     )  # line 8
     sheet.append([None, "合计", None, None, None, None, None, None, "5 人"])  # line 9
     sheet.append(["填表人：王芳", None, None, None, "审核：李敏"])  # line 10

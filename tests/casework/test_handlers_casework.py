@@ -4,178 +4,24 @@ message, guided, voice), confirmation and edits, 撤销, attachments, safety esc
 
 from __future__ import annotations
 
-import itertools
 import logging
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from live_app import settings_for
-from sqlalchemy import delete, select
+from town import PHONE, REPORT, ZHANG_ID, Town
 
 from bot.app import build_services
-from bot.clock import FrozenClock
-from bot.crypto import generate_key, new_invite_code
-from bot.messages import Attachment, Incoming, Reply
-from bot.pii import open_note
-from bot.services import Services
-from bot.store import CaseRow, StationRecord
+from bot.messages import Attachment
 from bot.store.casework_models import AuditEntry, Visit, VisitAttachment
 from bot.store.models import OutboxMessage
-from handlers.casework.store import CaseworkStore
 from handlers.common.roles import NOT_A_WORKER
 from handlers.workers.router import REFUSED
-from handlers.workers.store import WorkersStore
-
-KEY = generate_key()
-PHONE = "13812345678"
-WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-
-
-def id_number(body: str) -> str:
-    """A resident ID with a valid GB 11643 check character."""
-    return body + "10X98765432"[sum(int(c) * w for c, w in zip(body, WEIGHTS, strict=False)) % 11]
-
-
-ID_ZHANG = id_number("44060519450312002")
-REPORT = "走访 李四 入户 身体还可以，腿脚不便，需要助餐，低风险，下周电话回访"
-_ids = itertools.count(1)
-
-
-# Telegram and WeCom are configured (pushes to them count as delivered); the console never receives pushes.
-PUSH_SETTINGS: dict[str, Any] = {
-    "telegram_token": "test-token",
-    "wecom_corpid": "corp",
-    "wecom_agentid": "1000002",
-    "wecom_secret": "secret",
-    "wecom_token": "token",
-    "wecom_aes_key": "a" * 43,
-}
-
-
-@dataclass
-class World:
-    """Two stations. 石湾: 李敏 and 王芳 (workers), 陈站长 (lead, on Telegram and WeCom); 龙江: 赵强."""
-
-    services: Services
-    clock: FrozenClock
-    a: StationRecord = field(init=False)
-    b: StationRecord = field(init=False)
-    case_ids: dict[str, int] = field(default_factory=dict)
-
-    async def say(
-        self, text: str = "", user: str = "limin", channel: str = "console", message_id: str | None = None, **kw: Any
-    ) -> list[Reply]:
-        assert self.services.dispatcher is not None
-        incoming = Incoming(
-            channel=channel,
-            user_id=user,
-            chat_id=user,
-            text=text,
-            message_id=message_id or f"m{next(_ids)}",
-            at=self.clock.now(),
-            **kw,
-        )
-        return await self.services.dispatcher.handle(incoming)
-
-    async def one(self, text: str = "", user: str = "limin", **kw: Any) -> Reply:
-        replies = await self.say(text, user, **kw)
-        assert len(replies) == 1, replies
-        return replies[0]
-
-    async def invite(self, station: StationRecord, name: str, role: str = "worker", days: int = 7) -> str:
-        store = self.services.store
-        code = new_invite_code()
-        await WorkersStore.of(store).add_worker_with_invite(
-            station.id, name, role, store.secrets.invite_hash(code), self.clock.now() + timedelta(days=days)
-        )
-        return code
-
-    async def bind(
-        self, station: StationRecord, name: str, user: str, role: str = "worker", channel: str = "console"
-    ) -> Reply:
-        return await self.one(f"绑定 {await self.invite(station, name, role)}", user, channel=channel)
-
-    async def rows(self, model: Any) -> list[Any]:
-        """The table's rows; visit notes, captions and place names opened as the station's export shows them
-        (they are encrypted at rest: tests/security/test_free_text_privacy.py)."""
-        async with self.services.store.session() as s:
-            found = list((await s.execute(select(model).order_by(model.id))).scalars())
-        text = {Visit: ("findings", "needs", "services", "follow_up"), VisitAttachment: ("label",)}.get(model, ())
-        for row in found:  # detached: changing them writes nothing
-            for column in text:
-                setattr(row, column, open_note(getattr(row, column), self.services.store.secrets.decrypt, False))
-        return found
-
-    async def report(self, text: str = REPORT, user: str = "limin", channel: str = "console") -> Reply:
-        shown = await self.one(text, user, channel=channel)
-        assert "请核对" in shown.text, shown.text
-        return await self.one("确认", user, channel=channel)
-
-
-def case(name: str, worker: str, village: str, serial: int, **kw: Any) -> CaseRow:
-    values: dict[str, Any] = dict(
-        name=name,
-        categories=("低保", "独居老人"),
-        village=village,
-        address=f"{village}1号",
-        phone=PHONE,
-        id_number=id_number(f"440605194503{serial:05d}"),
-        risk_level="低",
-        worker_name=worker,
-    )
-    values.update(kw)
-    return CaseRow(**values)
-
-
-async def make_world(services: Services, clock: FrozenClock) -> World:
-    w = World(services, clock)
-    store = services.store
-    w.a = await WorkersStore.of(store).add_station("石湾镇社工站", county="禅城区", city="佛山市")
-    w.b = await WorkersStore.of(store).add_station("龙江镇社工站", county="顺德区", city="佛山市")
-    assert "绑定成功" in (await w.bind(w.a, "李敏", "limin")).text
-    await w.bind(w.a, "王芳", "wangfang")
-    await w.bind(w.a, "陈站长", "tg-lead", role="lead", channel="telegram")
-    await w.bind(w.a, "陈站长", "wc-lead", role="lead", channel="wecom")  # a second chat for the same lead
-    await w.bind(w.b, "赵强", "zhao")
-    async with store.session.begin() as s:  # the leads' binding notices (test_roster_changes): start from none
-        await s.execute(delete(OutboxMessage))
-    await CaseworkStore.of(store).import_cases(
-        w.a.id,
-        [
-            case("张桂英", "李敏", "东村", 1, id_number=ID_ZHANG),
-            case("张桂英", "李敏", "南村", 2, categories=("高龄老人",)),
-            case("李四", "李敏", "东村", 3),
-            case("周一平", "李敏", "东村", 4),
-            case("陈大文", "王芳", "西村", 5),
-            case("黄美玲", "", "西村", 6),
-        ],
-    )
-    await CaseworkStore.of(store).import_cases(w.b.id, [case("何秀珍", "赵强", "龙江村", 7)])
-    async with store.session() as s:
-        from bot.store.casework_models import Case
-
-        for row in (await s.execute(select(Case))).scalars():
-            w.case_ids[f"{row.name}@{row.village}"] = row.id
-    return w
-
-
-@pytest.fixture
-async def world(database_url: str, tmp_path: Path, clock: FrozenClock) -> AsyncIterator[World]:
-    services = await build_services(
-        settings_for(database_url, tmp_path, secret_key=KEY, **PUSH_SETTINGS), clock=clock, migrate=True
-    )
-    try:
-        yield await make_world(services, clock)
-    finally:
-        await services.close()
 
 
 # -- binding --------------------------------------------------------------------------------------
-async def test_bind_reply_says_name_role_and_station(world: World) -> None:
+async def test_bind_reply_says_name_role_and_station(world: Town) -> None:
     code = await world.invite(world.a, "林晓", "lead")
     reply = await world.one(f"/bind {code[:4].lower()}-{code[4:].lower()}", "linxiao", channel="telegram")
     assert "林晓" in reply.text and "站长" in reply.text and "石湾镇社工站" in reply.text
@@ -184,7 +30,7 @@ async def test_bind_reply_says_name_role_and_station(world: World) -> None:
     assert "何丽，社工，石湾镇社工站" in reply.text
 
 
-async def test_bind_refuses_unknown_expired_and_reused_codes(world: World) -> None:
+async def test_bind_refuses_unknown_expired_and_reused_codes(world: Town) -> None:
     # One answer for unknown, used and expired codes (issue 13: a guesser learns nothing from it).
     assert (await world.one("绑定 ABCDEFGH", "x1")).text.startswith(REFUSED)
     assert "绑定 绑定码" in (await world.one("绑定", "x1")).text
@@ -198,7 +44,7 @@ async def test_bind_refuses_unknown_expired_and_reused_codes(world: World) -> No
 
 
 # -- one-message report ---------------------------------------------------------------------------
-async def test_one_message_report_is_shown_then_saved_only_after_confirm(world: World) -> None:
+async def test_one_message_report_is_shown_then_saved_only_after_confirm(world: Town) -> None:
     shown = await world.one(REPORT)
     for line in (
         "对象：李四（东村）",
@@ -223,11 +69,11 @@ async def test_one_message_report_is_shown_then_saved_only_after_confirm(world: 
         visit.risk_after,
         visit.follow_up,
         visit.danger,
-    ) == (world.case_ids["李四@东村"], "入户", "身体还可以，腿脚不便", "需要助餐", "低", "下周电话回访", "")
+    ) == (world.cases["李四@东村"], "入户", "身体还可以，腿脚不便", "需要助餐", "低", "下周电话回访", "")
     assert "没有待保存" in (await world.one("确认")).text
 
 
-async def test_redelivered_messages_and_repeated_confirm_save_one_visit(world: World) -> None:
+async def test_redelivered_messages_and_repeated_confirm_save_one_visit(world: Town) -> None:
     first = await world.say(REPORT, message_id="r1")
     assert len(first) == 1 and await world.say(REPORT, message_id="r1") == []  # the platform redelivers
     state = await world.services.store.get_state((await world.services.store.user_for("console", "limin")).id)
@@ -244,7 +90,7 @@ async def test_redelivered_messages_and_repeated_confirm_save_one_visit(world: W
     assert visit.source_key == f"worker:{visit.worker_id}:console:r1"
 
 
-async def test_voice_recognition_text_is_a_one_message_report(world: World) -> None:
+async def test_voice_recognition_text_is_a_one_message_report(world: Town) -> None:
     # WeChat's speech recognition arrives as plain text, without spaces, with its own punctuation.
     assert "李敏" in (await world.bind(world.a, "李敏", "limin", channel="wechat")).text  # her second chat
     shown = await world.one("走访李四入户身体还可以，需要助餐，低风险。", channel="wechat")
@@ -252,13 +98,13 @@ async def test_voice_recognition_text_is_a_one_message_report(world: World) -> N
     assert NOT_A_WORKER in (await world.one("走访李四入户身体还可以", channel="wechat", user="stranger")).text
 
 
-async def test_traditional_report_keeps_the_workers_wording(world: World) -> None:
+async def test_traditional_report_keeps_the_workers_wording(world: Town) -> None:
     await world.report("走訪 李四 電訪 身體還可以，需要助餐，低風險")
     [visit] = await world.rows(Visit)
     assert (visit.mode, visit.findings, visit.needs, visit.risk_after) == ("电话", "身體還可以", "需要助餐", "低")
 
 
-async def test_edit_fields_before_saving(world: World) -> None:
+async def test_edit_fields_before_saving(world: Town) -> None:
     await world.one(REPORT)
     edited = await world.one("修改 需求 需要助浴和助餐")
     assert "已修改" in edited.text and "需求：需要助浴和助餐" in edited.text
@@ -272,19 +118,19 @@ async def test_edit_fields_before_saving(world: World) -> None:
     assert visit.visited_at.replace(tzinfo=None) == datetime(2026, 11, 27, 7, 0)  # 15:00 in Guangdong
 
 
-async def test_cancel_discards_the_report(world: World) -> None:
+async def test_cancel_discards_the_report(world: Town) -> None:
     await world.one(REPORT)
     assert "没有保存" in (await world.one("取消")).text
     assert "没有待保存" in (await world.one("确认")).text
     assert await world.rows(Visit) == []
 
 
-async def test_ambiguous_name_asks_which_one_with_buttons(world: World) -> None:
+async def test_ambiguous_name_asks_which_one_with_buttons(world: Town) -> None:
     ask = await world.one("走访 张桂英 入户 精神不错，低风险")
     assert "2 位" in ask.text
     labels = [b.label for b in ask.buttons]
     assert labels == ["张桂英（东村）", "张桂英（南村）"]
-    south = world.case_ids["张桂英@南村"]
+    south = world.cases["张桂英@南村"]
     assert ask.buttons[1].payload == f"#{south}"
     shown = await world.one(f"#{south}", is_button=True)
     assert "对象：张桂英（南村）" in shown.text and "情况：精神不错" in shown.text
@@ -296,7 +142,7 @@ async def test_ambiguous_name_asks_which_one_with_buttons(world: World) -> None:
     assert "对象：张桂英（东村）" in (await world.one("1")).text
 
 
-async def test_unknown_name_says_so_and_offers_close_names(world: World) -> None:
+async def test_unknown_name_says_so_and_offers_close_names(world: Town) -> None:
     near = await world.one("走访 张贵英 入户 精神不错，低风险")
     assert "名单上没有“张贵英”，是不是 张桂英？" in near.text and {b.label for b in near.buttons} == {
         "张桂英（东村）",
@@ -311,16 +157,16 @@ async def test_unknown_name_says_so_and_offers_close_names(world: World) -> None
     assert "对象：李四（东村）" in shown.text and "情况：精神不错" in shown.text
 
 
-async def test_a_colleagues_case_in_the_same_station_is_found_and_labelled(world: World) -> None:
+async def test_a_colleagues_case_in_the_same_station_is_found_and_labelled(world: Town) -> None:
     ask = await world.one("走访 张桂英 入户 精神不错，低风险", "wangfang")  # 王芳 has no 张桂英 of her own
     assert [b.label for b in ask.buttons] == ["张桂英（东村·李敏负责）", "张桂英（南村·李敏负责）"]
     assert "对象：陈大文（西村）" in (await world.one("走访 陈大文 电话 还好，低风险", "wangfang")).text
 
 
-async def test_worker_of_another_station_cannot_report_on_or_read_its_cases(world: World) -> None:
+async def test_worker_of_another_station_cannot_report_on_or_read_its_cases(world: Town) -> None:
     reply = await world.one("走访 张桂英 入户 精神不错，低风险", "zhao")
     assert "本站没有找到" in reply.text and "东村" not in reply.text and not reply.buttons
-    east = world.case_ids["张桂英@东村"]
+    east = world.cases["张桂英@东村"]
     assert "请从列出的对象中选择" in (await world.one(f"#{east}", "zhao")).text
     assert "已取消" in (await world.one("取消", "zhao")).text
     looked = await world.one("查 张桂英", "zhao")
@@ -331,7 +177,7 @@ async def test_worker_of_another_station_cannot_report_on_or_read_its_cases(worl
     assert await world.rows(Visit) == []
 
 
-async def test_resident_or_unknown_user_gets_no_case_data(world: World) -> None:
+async def test_resident_or_unknown_user_gets_no_case_data(world: Town) -> None:
     for text in ("走访 张桂英 入户 精神不错，低风险", "走访", "我的对象", "本月走访", "本站统计", "撤销"):
         reply = await world.one(text, "resident", channel="wechat")
         assert reply.text.startswith(NOT_A_WORKER), text  # the first one carries the privacy notice
@@ -345,7 +191,7 @@ async def test_resident_or_unknown_user_gets_no_case_data(world: World) -> None:
 
 
 # -- the guided dialog ------------------------------------------------------------------------------
-async def test_guided_dialog_in_the_terminal_with_numbered_buttons(world: World) -> None:
+async def test_guided_dialog_in_the_terminal_with_numbered_buttons(world: Town) -> None:
     from io import StringIO
 
     from bot.channels.console import run_console
@@ -363,16 +209,15 @@ async def test_guided_dialog_in_the_terminal_with_numbered_buttons(world: World)
     assert (visit.mode, visit.needs, visit.risk_after, visit.follow_up) == ("入户", "无", "低", "")
 
 
-async def test_guided_dialog_survives_a_restart(world: World, database_url: str, tmp_path: Path) -> None:
+async def test_guided_dialog_survives_a_restart(world: Town, database_url: str, tmp_path: Path) -> None:
     start = await world.one("走访", message_id="g1")
     assert "（1/6）" in start.text and "取消" in start.text
     assert {b.label for b in start.buttons} >= {"李四", "周一平"}
     assert "（2/6）" in (await world.one("李四")).text
     await world.services.close()
     # A new process on the same database carries on where the worker left off.
-    world.services = await build_services(
-        settings_for(database_url, tmp_path, secret_key=KEY, **PUSH_SETTINGS), clock=world.clock, migrate=True
-    )
+    world.services = await build_services(world.services.settings, clock=world.clock, migrate=True)
+    world.store = world.services.store
     mode = await world.one("电话")
     assert "（3/6）" in mode.text
     assert "（4/6）" in (await world.one("身体还好，送了米和油")).text
@@ -400,7 +245,7 @@ async def test_guided_dialog_survives_a_restart(world: World, database_url: str,
     )
 
 
-async def test_guided_dialog_skips_what_the_situation_already_said_and_cancels_anywhere(world: World) -> None:
+async def test_guided_dialog_skips_what_the_situation_already_said_and_cancels_anywhere(world: Town) -> None:
     await world.one("走访")
     await world.one("李四")
     await world.one("入户")
@@ -423,21 +268,21 @@ async def test_guided_dialog_skips_what_the_situation_already_said_and_cancels_a
 
 
 # -- undo, attachments --------------------------------------------------------------------------------
-async def test_undo_within_30_minutes_only(world: World) -> None:
-    await world.report()
+async def test_undo_within_30_minutes_only(world: Town) -> None:
+    await world.report(REPORT)
     world.clock.advance(minutes=29)
     assert "已撤销" in (await world.one("撤销")).text
     assert await world.rows(Visit) == []
     assert "没有可以撤销" in (await world.one("撤销")).text
-    await world.report()
+    await world.report(REPORT)
     world.clock.advance(minutes=31)
     refused = await world.one("撤销")
     assert "超过 30 分钟" in refused.text and "不能撤销" in refused.text
     assert len(await world.rows(Visit)) == 1
 
 
-async def test_photo_or_location_within_10_minutes_attaches(world: World) -> None:
-    await world.report()
+async def test_photo_or_location_within_10_minutes_attaches(world: Town) -> None:
+    await world.report(REPORT)
     world.clock.advance(minutes=5)
     photo = await world.one(attachments=(Attachment("image", url="photo-file-1"),))
     assert "已把照片附到 李四" in photo.text and "共 1 个附件" in photo.text
@@ -453,7 +298,7 @@ async def test_photo_or_location_within_10_minutes_attaches(world: World) -> Non
 
 
 # -- safety escalation --------------------------------------------------------------------------------
-async def test_danger_in_a_report_notifies_every_lead_chat_in_the_same_commit(world: World) -> None:
+async def test_danger_in_a_report_notifies_every_lead_chat_in_the_same_commit(world: Town) -> None:
     shown = await world.one("走访 李四 入户 老人昨天在家摔倒了，左腿擦伤，已陪同就医，低风险")
     assert "危险提示：摔倒" in shown.text
     store = world.services.store
@@ -484,7 +329,7 @@ async def test_danger_in_a_report_notifies_every_lead_chat_in_the_same_commit(wo
     assert "李四｜东村" in detail.text and "⚠️摔倒" in detail.text
 
 
-async def test_high_risk_alone_notifies_and_the_reporting_lead_is_not_told_about_himself(world: World) -> None:
+async def test_high_risk_alone_notifies_and_the_reporting_lead_is_not_told_about_himself(world: Town) -> None:
     await world.report("走访 李四 入户 情况变差，风险高")
     assert len(await world.rows(OutboxMessage)) == 2
     # The lead reports; no one else to tell.
@@ -492,7 +337,7 @@ async def test_high_risk_alone_notifies_and_the_reporting_lead_is_not_told_about
     assert len(await world.rows(OutboxMessage)) == 2
 
 
-async def test_free_message_with_danger_about_own_case_notifies_leads(world: World) -> None:
+async def test_free_message_with_danger_about_own_case_notifies_leads(world: Town) -> None:
     reply = await world.one("李四 昨晚在家跌倒了", message_id="d1")
     assert "已通知站长" in reply.text and "120" in reply.text
     assert await world.say("李四 昨晚在家跌倒了", message_id="d1") == []
@@ -502,12 +347,12 @@ async def test_free_message_with_danger_about_own_case_notifies_leads(world: Wor
     assert "已通知" not in other.text
     assert len(await world.rows(OutboxMessage)) == 2
     [audit] = [a for a in await world.rows(AuditEntry) if a.action == "danger.notice"]
-    assert audit.target == f"case:{world.case_ids['李四@东村']}"
+    assert audit.target == f"case:{world.cases['李四@东村']}"
 
 
 # -- queries ------------------------------------------------------------------------------------------
-async def test_my_cases_lists_own_open_cases_masked_with_last_visit(world: World) -> None:
-    await world.report()
+async def test_my_cases_lists_own_open_cases_masked_with_last_visit(world: Town) -> None:
+    await world.report(REPORT)
     reply = await world.one("我的对象")
     assert "4 位" in reply.text and "陈大文" not in reply.text
     assert "138****5678" in reply.text and PHONE not in reply.text
@@ -517,8 +362,8 @@ async def test_my_cases_lists_own_open_cases_masked_with_last_visit(world: World
     assert audits[-1][1:] == ("case.read", "cases:mine") and audits[-1][0].startswith("worker:")
 
 
-async def test_visits_this_month_in_local_time(world: World) -> None:
-    await world.report()
+async def test_visits_this_month_in_local_time(world: Town) -> None:
+    await world.report(REPORT)
     await world.one("走访 周一平 电话 还好，低风险")
     await world.one("修改 时间 10月31日")
     await world.one("确认")
@@ -527,7 +372,7 @@ async def test_visits_this_month_in_local_time(world: World) -> None:
     assert "还没有走访记录" in (await world.one("本月走访", "wangfang")).text
 
 
-async def test_look_up_one_case_within_own_station(world: World) -> None:
+async def test_look_up_one_case_within_own_station(world: Town) -> None:
     await world.report("走访 陈大文 入户 精神不错，需要助餐，低风险", user="wangfang")
     reply = await world.one("查 陈大文")  # 李敏 may read a colleague's case in the same station
     assert "陈大文｜西村" in reply.text and "负责社工：王芳" in reply.text and "138****5678" in reply.text
@@ -536,13 +381,13 @@ async def test_look_up_one_case_within_own_station(world: World) -> None:
     assert len(several.buttons) == 2 and several.buttons[0].payload.startswith("查 #")
     detail = await world.one(several.buttons[0].payload, is_button=True)
     assert "张桂英｜东村" in detail.text and "还没有走访记录" in detail.text
-    assert ID_ZHANG not in detail.text and ID_ZHANG[:4] + "*" in detail.text
+    assert ZHANG_ID not in detail.text and ZHANG_ID[:4] + "*" in detail.text
     targets = [a.target for a in await world.rows(AuditEntry) if a.action == "case.read"]
-    assert f"case:{world.case_ids['陈大文@西村']}" in targets and f"case:{world.case_ids['张桂英@东村']}" in targets
+    assert f"case:{world.cases['陈大文@西村']}" in targets and f"case:{world.cases['张桂英@东村']}" in targets
 
 
-async def test_station_statistics_for_leads_only(world: World) -> None:
-    await world.report()
+async def test_station_statistics_for_leads_only(world: Town) -> None:
+    await world.report(REPORT)
     assert "只对站长和督导开放" in (await world.one("本站统计")).text
     world.clock.advance(days=40)
     await world.report("走访 陈大文 电话 还好，低风险", user="wangfang")
@@ -556,7 +401,7 @@ async def test_station_statistics_for_leads_only(world: World) -> None:
 
 # -- logs ---------------------------------------------------------------------------------------------
 async def test_logs_hold_no_numbers_and_no_report_text(
-    world: World, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+    world: Town, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Without the redaction safety net, so that this checks what the handlers themselves log.
     monkeypatch.setattr(logging, "_logRecordFactory", logging.LogRecord)
@@ -568,5 +413,5 @@ async def test_logs_hold_no_numbers_and_no_report_text(
         await world.one("绑定 WRONGCODE")
     assert caplog.records, "expected some log records"
     text = caplog.text + "".join(str(r.__dict__) for r in caplog.records)
-    for secret in (PHONE, ID_ZHANG, "腿脚不便", "需要助餐", "WRONGCODE"):
+    for secret in (PHONE, ZHANG_ID, "腿脚不便", "需要助餐", "WRONGCODE"):
         assert secret not in text, secret

@@ -23,6 +23,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 from fakes.telegram_api import FakeTelegram, callback_update, text_update
+from town import id_number
 
 from bot.app import build_services
 from bot.channels import telegram
@@ -36,11 +37,6 @@ pytestmark = pytest.mark.filterwarnings("ignore:.*`retry_after` will be of type:
 TOKEN, SECRET, CHAT = "123:ABC", "s3cret", 777001
 KEY = generate_key()
 SHEGONG = Path(sys.executable).with_name("shegong")
-WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-
-
-def id_number(body: str) -> str:
-    return body + "10X98765432"[sum(int(c) * w for c, w in zip(body, WEIGHTS, strict=False)) % 11]
 
 
 async def shegong(tmp_path: Path, database_url: str, *args: str) -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 from test_cli_casework import HEADER, STATION, fresh_postgres, ok, run, write_csv  # noqa: F401 - a fixture
-from test_handlers_casework import REPORT, World, world  # noqa: F401 - fixture
+from town import REPORT, Town
 
 from bot.config import Settings
 from bot.crypto import generate_key
@@ -156,11 +156,11 @@ async def test_a_closed_case_in_a_new_roster_is_named_and_reopened_only_when_ask
 
 
 # -- chat --------------------------------------------------------------------------------------------
-async def lead(world: World, text: str) -> str:  # noqa: F811 - not the fixture, a world
+async def lead(world: Town, text: str) -> str:
     return (await world.one(text, "tg-lead", channel="telegram")).text
 
 
-async def test_the_lead_closes_with_confirmation_and_undo(world: World) -> None:  # noqa: F811 - the fixture
+async def test_the_lead_closes_with_confirmation_and_undo(world: Town) -> None:
     assert "只对站长开放" in (await world.one("结案 李四 迁出")).text
     asked = await lead(world, "结案 李四")
     assert "因什么结案" in asked
@@ -181,7 +181,7 @@ async def test_the_lead_closes_with_confirmation_and_undo(world: World) -> None:
     assert "本站有 2 位“张桂英”" in twins and "结案 #" in twins
 
 
-async def test_a_report_half_written_when_the_lead_closes_the_case_is_not_saved(world: World) -> None:  # noqa: F811
+async def test_a_report_half_written_when_the_lead_closes_the_case_is_not_saved(world: Town) -> None:
     assert "请核对" in (await world.one(REPORT)).text  # 李敏 writes about 李四...
     await lead(world, "结案 李四 迁出")  # ...while the lead closes the case
     await lead(world, "确认")
@@ -196,7 +196,7 @@ async def test_a_report_half_written_when_the_lead_closes_the_case_is_not_saved(
     assert visit.case_id == (await CaseworkStore.of(world.services.store).find_cases(world.a.id, "李四"))[0].id
 
 
-async def test_a_report_half_written_when_the_admin_closes_the_case_is_not_saved(world: World) -> None:  # noqa: F811
+async def test_a_report_half_written_when_the_admin_closes_the_case_is_not_saved(world: Town) -> None:
     assert "请核对" in (await world.one(REPORT)).text
     assert await admin.close_case(world.services.settings, "石湾镇社工站", "李四", "死亡") == 0
     refused = await world.one("确认")
@@ -207,7 +207,7 @@ async def test_a_report_half_written_when_the_admin_closes_the_case_is_not_saved
     assert "已取消" in (await world.one("取消")).text and await world.rows(Visit) == []
 
 
-async def test_saving_re_checks_the_case_inside_the_transaction(world: World) -> None:  # noqa: F811
+async def test_saving_re_checks_the_case_inside_the_transaction(world: Town) -> None:
     """The handler's check and the save are two steps: the save itself refuses a case closed in between."""
     store = CaseworkStore.of(world.services.store)
     [case] = await store.find_cases(world.a.id, "李四")
@@ -222,15 +222,15 @@ async def test_saving_re_checks_the_case_inside_the_transaction(world: World) ->
     assert (await store.save_visit(limin.id, draft, "race-1"))[1] is True
 
 
-async def test_closed_cases_stay_in_the_export_with_their_status(world: World) -> None:  # noqa: F811 - the fixture
-    await world.report()  # 李敏 visits 李四
+async def test_closed_cases_stay_in_the_export_with_their_status(world: Town) -> None:
+    await world.report(REPORT)  # 李敏 visits 李四
     await lead(world, "结案 李四 死亡")
     await lead(world, "确认")
     rows = await CaseworkStore.of(world.services.store).export_visits(world.a.id, None, None)
     assert [(r["服务对象"], r["对象状态"]) for r in rows] == [("李四", "已结案（死亡）")]
 
 
-async def test_the_lead_reassigns_with_confirmation_and_undo(world: World) -> None:  # noqa: F811 - the fixture
+async def test_the_lead_reassigns_with_confirmation_and_undo(world: Town) -> None:
     shown = await lead(world, "转交 陈大文 给 李敏")
     assert "确认转交：陈大文" in shown and "改由 李敏 负责" in shown
     assert "已转交 ✅ 陈大文 改由 李敏 负责" in await lead(world, "确认")
@@ -241,8 +241,8 @@ async def test_the_lead_reassigns_with_confirmation_and_undo(world: World) -> No
     assert "只对站长开放" in (await world.one("转交 陈大文 给 李敏")).text
 
 
-async def test_a_disabled_worker_loses_access_at_once_and_keeps_records(world: World) -> None:  # noqa: F811
-    await world.report()
+async def test_a_disabled_worker_loses_access_at_once_and_keeps_records(world: Town) -> None:
+    await world.report(REPORT)
     assert "李四" in (await world.one("我的对象")).text
     done = await WorkersStore.of(world.services.store).disable_worker(world.a.id, "李敏", "王芳")
     assert (done["identities"], done["to"]) == (1, "王芳") and done["cases"] == 4
@@ -259,7 +259,7 @@ async def test_a_disabled_worker_loses_access_at_once_and_keeps_records(world: W
     assert "绑定没有成功" in (await world.one(f"绑定 {code}", "new-phone")).text
 
 
-async def test_a_new_binding_is_told_to_the_leads(world: World) -> None:  # noqa: F811 - the fixture
+async def test_a_new_binding_is_told_to_the_leads(world: Town) -> None:
     async with world.services.store.session() as s:
         before = (await s.execute(select(OutboxMessage.id))).scalars().all()
     assert "绑定成功" in (await world.bind(world.a, "李敏", "limin-tg", channel="telegram")).text

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from messy_roster import HE_ID, IGNORED, OLD_ID, OLD_ID_AS_18, SHEET, build_messy_roster, lower_x_id, with_check
+from messy_roster import HE_ID, IGNORED, OLD_ID, OLD_ID_AS_18, SHEET, build_messy_roster, lower_x_id
+from town import id_number
 
 from bot.store import CaseRow
 from handlers.casework.files import (
@@ -103,7 +104,7 @@ def test_merged_cells_fill_every_row_they_cover(tmp_path: Path) -> None:
     book = openpyxl.Workbook()
     sheet = book.active
     sheet.append(["姓名", "村居", "类别", "身份证号"])
-    ids = [with_check(f"4401061950010100{n}") for n in range(3)]
+    ids = [id_number(f"4401061950010100{n}") for n in range(3)]
     for n, number in enumerate(ids):
         sheet.append([f"对象{n}", "棠下村" if n == 0 else None, "低保" if n == 0 else None, number])
     sheet.merge_cells("B2:B4")  # one village and one category for three people
@@ -116,7 +117,7 @@ def test_merged_cells_fill_every_row_they_cover(tmp_path: Path) -> None:
 
 def test_a_header_repeated_on_each_printed_page_is_skipped(tmp_path: Path) -> None:
     path = tmp_path / "pages.csv"
-    second = with_check("44010619500101002")
+    second = id_number("44010619500101002")
     path.write_text(f"姓名,类别,身份证号\n甲,低保,{HE_ID}\n姓名,类别,身份证号\n乙,低保,{second}\n", encoding="utf-8")
     parsed = parse(path)
     assert [r.name for r in parsed.rows] == ["甲", "乙"] and parsed.changes["重复的表头行已跳过"] == 1
@@ -219,7 +220,7 @@ def test_history_dates_refused(cell: str, words: str) -> None:
 
 def test_names_lose_full_width_and_inner_spaces_but_keep_dots(tmp_path: Path) -> None:
     path = tmp_path / "names.csv"
-    second, third = with_check("44010619500101002"), with_check("44010619500101003")
+    second, third = id_number("44010619500101002"), id_number("44010619500101003")
     path.write_text(
         f"姓名,类别,身份证号\n何　亚妹,低保,{HE_ID}\n 黄 伟 ,低保,{second}\n阿依古丽·买买提,低保,{third}\n",
         encoding="utf-8",
@@ -234,7 +235,7 @@ def test_error_workbook_keeps_the_rows_as_text_with_reasons(tmp_path: Path) -> N
     rows = [[c.value for c in r] for r in sheet.iter_rows()]
     assert rows[0][-2:] == ["错误原因", "原行号"] and rows[0][:2] == ["序号", "姓名"]
     assert [(r[1], r[-1]) for r in rows[1:]] == [("张三", "7"), ("赵六", "8")]
-    assert rows[2][-2] == "未知类别：五保户" and rows[2][7] == with_check("44010619450707001")
+    assert rows[2][-2] == "未知类别：五保户" and rows[2][7] == id_number("44010619450707001")
     assert all(c.data_type == "s" for c in sheet[3] if c.value is not None)
     # Fixed in Excel and imported again, the reason and line columns are named as ignored, not errors.
     again = parse(tmp_path / "errors.xlsx")

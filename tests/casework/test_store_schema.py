@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -9,13 +11,28 @@ from sqlalchemy import text
 
 from bot.store import Store, create_engine, upgrade
 from bot.store.database import _alembic_config, head_revision
-from bot.store.models import Base
+from bot.store.schema import defined_tables, target_metadata
+from handlers import FEATURES
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_every_feature_lists_its_own_models_module() -> None:
+    # A models.py its feature does not list would be missing from the migrations' target metadata.
+    on_disk = {path.parent.name for path in (ROOT / "handlers").glob("*/models.py")}
+    listed = {f.name: [m.__name__ for m in f.models] for f in FEATURES if f.models}
+    assert listed == {name: [f"handlers.{name}.models"] for name in on_disk}
+    assert {"invites", "worker_duty", "case_history", "visit_attachments", "reminder_ledger"} <= defined_tables(
+        m for f in FEATURES for m in f.models
+    )
 
 
 async def test_migrated_schema_matches_models(store: Store) -> None:
+    metadata = target_metadata(m for f in FEATURES for m in f.models)
+
     def compare(sync_conn):
         context = MigrationContext.configure(sync_conn, opts={"compare_type": True})
-        return compare_metadata(context, Base.metadata)
+        return compare_metadata(context, metadata)
 
     async with store.engine.connect() as conn:
         assert await conn.run_sync(compare) == []
@@ -28,7 +45,7 @@ async def test_migrated_schema_matches_models(store: Store) -> None:
         "visits",
         "visit_attachments",
         "audit_log",
-    } <= set(Base.metadata.tables)
+    } <= set(metadata.tables)
 
 
 async def test_migration_0006_keeps_cases_visits_and_reminder_rows(database_url: str) -> None:

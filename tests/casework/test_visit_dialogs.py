@@ -6,15 +6,10 @@ date-only visits that stay date-only in storage and the export. The clock stands
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 from sqlalchemy import select
-from test_handlers_casework import KEY, PUSH_SETTINGS, World, case, make_world, settings_for
+from town import Town, case
 
-from bot.app import build_services
-from bot.clock import FrozenClock
 from bot.messages import Attachment
 from bot.store import EXPORT_COLUMNS
 from bot.store.casework_models import Case, Visit
@@ -23,38 +18,33 @@ from handlers.common.help_texts import asks_about_the_bot, is_how_to
 
 
 @pytest.fixture
-async def world(database_url: str, tmp_path: Path, clock: FrozenClock) -> AsyncIterator[World]:
-    settings = settings_for(database_url, tmp_path, secret_key=KEY, **PUSH_SETTINGS)
-    services = await build_services(settings, clock=clock, migrate=True)
-    try:
-        w = await make_world(services, clock)
-        await CaseworkStore.of(services.store).import_cases(
-            w.a.id,
-            [
-                case("黎秀珍", "李敏", "东村", 11),
-                case("罗嘉豪", "李敏", "北村", 12),
-                case("罗嘉欣", "李敏", "北村", 13),
-                case("陈桂英", "王芳", "西村", 14),
-                case("梁秀英", "李敏", "北村", 15, address="北村3巷2号"),
-                case("梁秀英", "李敏", "北村", 16, address="北村8巷1号"),
-                case("吴少芬", "李敏", "南村", 17, address="南村1号"),
-                case("吴少芬", "李敏", "南村", 18, address="南村1号"),
-            ],
-        )
-        async with services.store.session() as s:
-            for row in (await s.execute(select(Case))).scalars():
-                w.case_ids.setdefault(f"{row.name}@{row.address if row.name == '梁秀英' else row.village}", row.id)
-        yield w
-    finally:
-        await services.close()
+async def world(world: Town) -> Town:
+    """The casework township with more people: namesakes in one village, near-miss names, a colleague's case."""
+    await world.import_cases(
+        world.a,
+        [
+            case("黎秀珍", "李敏", "东村", 11),
+            case("罗嘉豪", "李敏", "北村", 12),
+            case("罗嘉欣", "李敏", "北村", 13),
+            case("陈桂英", "王芳", "西村", 14),
+            case("梁秀英", "李敏", "北村", 15, address="北村3巷2号"),
+            case("梁秀英", "李敏", "北村", 16, address="北村8巷1号"),
+            case("吴少芬", "李敏", "南村", 17, address="南村1号"),
+            case("吴少芬", "李敏", "南村", 18, address="南村1号"),
+        ],
+    )
+    async with world.store.session() as s:
+        for row in (await s.execute(select(Case).where(Case.name == "梁秀英"))).scalars():
+            world.cases[f"{row.name}@{row.address}"] = row.id
+    return world
 
 
-async def visits(world: World) -> list[Visit]:
+async def visits(world: Town) -> list[Visit]:
     return await world.rows(Visit)
 
 
 # -- mode and risk ------------------------------------------------------------------------------------
-async def test_missing_mode_and_risk_are_asked_not_assumed(world: World) -> None:
+async def test_missing_mode_and_risk_are_asked_not_assumed(world: Town) -> None:
     shown = await world.one("走访 李四 身体还可以，需要助餐")
     assert "方式：❓待回答" in shown.text and "风险：❓待回答" in shown.text and "按入户" not in shown.text
     assert "❓ 这次是哪种走访方式？（还有 1 个问题）" in shown.text
@@ -72,7 +62,7 @@ async def test_missing_mode_and_risk_are_asked_not_assumed(world: World) -> None
     assert (visit.mode, visit.risk_after, visit.needs) == ("电话", "中", "需要助餐")
 
 
-async def test_risk_may_be_answered_as_not_assessed_and_an_edit_answers_a_question(world: World) -> None:
+async def test_risk_may_be_answered_as_not_assessed_and_an_edit_answers_a_question(world: Town) -> None:
     await world.one("走访 李四 入户 精神不错")
     shown = await world.one("未评估")
     assert "风险：未评估" in shown.text and "确认" in [b.label for b in shown.buttons]
@@ -84,14 +74,14 @@ async def test_risk_may_be_answered_as_not_assessed_and_an_edit_answers_a_questi
     assert "已保存" in (await world.one("确认")).text
 
 
-async def test_other_commands_while_a_question_is_open_are_not_taken_as_answers(world: World) -> None:
+async def test_other_commands_while_a_question_is_open_are_not_taken_as_answers(world: Town) -> None:
     await world.one("走访 李四 身体还可以")
     assert "请先回答" in (await world.one("待办")).text
     assert "已取消" in (await world.one("取消")).text
 
 
 # -- dates ---------------------------------------------------------------------------------------------
-async def test_a_date_that_does_not_exist_is_asked_and_the_answer_stays_date_only(world: World) -> None:
+async def test_a_date_that_does_not_exist_is_asked_and_the_answer_stays_date_only(world: Town) -> None:
     shown = await world.one("走访 李四 11月31日 入户 身体还可以，低风险")
     assert "时间：❓待回答" in shown.text and "“11月31日”不是有效的日期" in shown.text
     assert [b.label for b in shown.buttons] == ["今天", "昨天", "前天", "取消"]
@@ -106,7 +96,7 @@ async def test_a_date_that_does_not_exist_is_asked_and_the_answer_stays_date_onl
     assert row["走访时间"] == "2026-11-20"
 
 
-async def test_a_date_ahead_is_asked(world: World) -> None:
+async def test_a_date_ahead_is_asked(world: Town) -> None:
     shown = await world.one("走访 李四 12月5日 入户 身体还可以，低风险")
     assert "走访时间 12月5日 还没到" in shown.text
     assert "时间：11月27日（周五）" in (await world.one("昨天")).text
@@ -115,7 +105,7 @@ async def test_a_date_ahead_is_asked(world: World) -> None:
     assert visit.visited_at.replace(tzinfo=None).date().isoformat() == "2026-11-27"
 
 
-async def test_cantonese_day_and_afternoon(world: World) -> None:
+async def test_cantonese_day_and_afternoon(world: Town) -> None:
     shown = await world.one("走访 3号 李四 入户 精神几好，低风险")
     assert "时间：11月3日（周二）" in shown.text and "12:00" not in shown.text
     await world.one("确认")
@@ -128,7 +118,7 @@ async def test_cantonese_day_and_afternoon(world: World) -> None:
     assert [r["走访时间"] for r in rows] == ["2026-11-03", "2026-11-27 15:00"]
 
 
-async def test_today_without_a_time_is_stored_date_only(world: World) -> None:
+async def test_today_without_a_time_is_stored_date_only(world: Town) -> None:
     shown = await world.one("走访 李四 今天 入户 身体还可以，低风险")
     assert "时间：11月28日（周六）" in shown.text and "11月28日（周六）1" not in shown.text
     assert "已保存" in (await world.one("确认")).text
@@ -141,15 +131,15 @@ async def test_today_without_a_time_is_stored_date_only(world: World) -> None:
     assert "11月28日" in looked.text and "12:00" not in looked.text and "17:00" not in looked.text
 
 
-async def test_a_time_given_is_stored_with_its_time(world: World) -> None:
+async def test_a_time_given_is_stored_with_its_time(world: Town) -> None:
     await world.report("走访 今天上午去咗黎秀珍屋企，佢话腰痛，低风险")
     [visit] = await visits(world)
     assert (visit.mode, visit.time_known, visit.findings) == ("入户", True, "佢话腰痛")
-    assert visit.case_id == world.case_ids["黎秀珍@东村"]
+    assert visit.case_id == world.cases["黎秀珍@东村"]
 
 
 # -- people ---------------------------------------------------------------------------------------------
-async def test_several_people_named_are_each_recorded_when_the_worker_says_so(world: World) -> None:
+async def test_several_people_named_are_each_recorded_when_the_worker_says_so(world: Town) -> None:
     shown = await world.one("走访 罗嘉豪 罗嘉欣 入户 两兄妹精神好，低风险")
     assert "这条记录还提到 罗嘉欣。要为每一位分别保存" in shown.text
     assert [b.label for b in shown.buttons] == ["分别保存", "只记罗嘉豪", "取消"]
@@ -158,23 +148,23 @@ async def test_several_people_named_are_each_recorded_when_the_worker_says_so(wo
     saved = await world.one("确认")
     assert "已保存 ✅ 罗嘉豪、罗嘉欣" in saved.text and "2 条记录" in saved.text
     rows = await visits(world)
-    assert sorted(v.case_id for v in rows) == sorted([world.case_ids["罗嘉豪@北村"], world.case_ids["罗嘉欣@北村"]])
+    assert sorted(v.case_id for v in rows) == sorted([world.cases["罗嘉豪@北村"], world.cases["罗嘉欣@北村"]])
     assert {v.findings for v in rows} == {"两兄妹精神好"}
     undone = await world.one("撤销")  # one report: undone together
     assert "已撤销：罗嘉豪、罗嘉欣 11月28日 的 2 条走访记录已删除" in undone.text
     assert await visits(world) == []
 
 
-async def test_only_the_first_person_when_the_worker_says_so(world: World) -> None:
+async def test_only_the_first_person_when_the_worker_says_so(world: Town) -> None:
     await world.one("走访 罗嘉豪 罗嘉欣 入户 两兄妹精神好，低风险")
     only = await world.one("只记罗嘉豪")
     assert "只记录 罗嘉豪" in only.text and "罗嘉欣" not in only.text.split("对象：")[1].split("\n")[0]
     await world.one("确认")
     [visit] = await visits(world)
-    assert visit.case_id == world.case_ids["罗嘉豪@北村"]
+    assert visit.case_id == world.cases["罗嘉豪@北村"]
 
 
-async def test_another_person_with_two_cases_of_the_name_is_chosen(world: World) -> None:
+async def test_another_person_with_two_cases_of_the_name_is_chosen(world: Town) -> None:
     await world.one("走访 李四 梁秀英 入户 一齐探望，低风险")
     choose = await world.one("分别保存")
     assert [b.label for b in choose.buttons] == ["梁秀英（北村·北村3巷2号）", "梁秀英（北村·北村8巷1号）"]
@@ -182,11 +172,11 @@ async def test_another_person_with_two_cases_of_the_name_is_chosen(world: World)
     assert "对象：李四（东村）、梁秀英（北村）" in both.text
     await world.one("确认")
     assert sorted(v.case_id for v in await visits(world)) == sorted(
-        [world.case_ids["李四@东村"], world.case_ids["梁秀英@北村8巷1号"]]
+        [world.cases["李四@东村"], world.cases["梁秀英@北村8巷1号"]]
     )
 
 
-async def test_a_near_miss_name_is_a_question_with_the_roster_name(world: World) -> None:
+async def test_a_near_miss_name_is_a_question_with_the_roster_name(world: Town) -> None:
     ask = await world.one("走访 陈贵英 入户 精神不错，低风险")
     assert "名单上没有“陈贵英”，是不是 陈桂英？" in ask.text
     assert [b.label for b in ask.buttons] == ["陈桂英（西村·王芳负责）"]
@@ -194,10 +184,10 @@ async def test_a_near_miss_name_is_a_question_with_the_roster_name(world: World)
     assert "对象：陈桂英（西村）" in shown.text and "这是 王芳 负责的对象，确认由你记录？" in shown.text
     await world.one("确认")
     [visit] = await visits(world)
-    assert visit.case_id == world.case_ids["陈桂英@西村"]
+    assert visit.case_id == world.cases["陈桂英@西村"]
 
 
-async def test_a_colleagues_case_is_recognised_and_confirmed(world: World) -> None:
+async def test_a_colleagues_case_is_recognised_and_confirmed(world: Town) -> None:
     shown = await world.one("走访 电话联系了陈大文，佢话一切都好，低风险")
     assert "对象：陈大文（西村）" in shown.text and "方式：电话" in shown.text
     assert "❓ 这是 王芳 负责的对象，确认由你记录？" in shown.text
@@ -206,7 +196,7 @@ async def test_a_colleagues_case_is_recognised_and_confirmed(world: World) -> No
     assert "这位对象还没有负责社工，确认由你记录？" in unassigned.text
 
 
-async def test_two_people_of_the_same_name_and_village_are_told_apart(world: World) -> None:
+async def test_two_people_of_the_same_name_and_village_are_told_apart(world: Town) -> None:
     ask = await world.one("走访 吴少芬 入户 精神好，低风险")
     labels = [b.label for b in ask.buttons]
     assert len(set(labels)) == 2 and all("身份证尾号" in label for label in labels), labels
@@ -214,7 +204,7 @@ async def test_two_people_of_the_same_name_and_village_are_told_apart(world: Wor
 
 
 # -- photos and locations (point 7) ------------------------------------------------------------------------
-async def test_photos_with_captions_and_locations_are_listed_in_look_up_and_counted_in_the_export(world: World) -> None:
+async def test_photos_with_captions_and_locations_are_listed_in_look_up_and_counted_in_the_export(world: Town) -> None:
     await world.report("走访 李四 入户 精神不错，低风险")
     await world.one("门口台阶破损", attachments=(Attachment("image", url="photo-1"),))  # a captioned photo
     await world.one(attachments=(Attachment("image", url="photo-2"),))
@@ -230,7 +220,7 @@ async def test_photos_with_captions_and_locations_are_listed_in_look_up_and_coun
 
 
 # -- a lead no channel reaches (point 7) --------------------------------------------------------------------
-async def test_a_lead_bound_only_on_the_console_is_not_said_to_be_notified_and_sees_it_next_time(world: World) -> None:
+async def test_a_lead_bound_only_on_the_console_is_not_said_to_be_notified_and_sees_it_next_time(world: Town) -> None:
     await world.bind(world.b, "龙站长", "console-lead", role="lead")  # 龙江's lead: the console only
     shown = await world.one("走访 何秀珍 入户 老人昨天在家摔倒了，低风险", "zhao")
     assert "危险提示：摔倒" in shown.text
@@ -246,7 +236,7 @@ async def test_a_lead_bound_only_on_the_console_is_not_said_to_be_notified_and_s
     assert "已通知站长（2 条提醒）" in (await world.report("走访 李四 入户 情况变差，风险高")).text
 
 
-async def test_a_held_notice_waits_for_a_private_message(world: World) -> None:
+async def test_a_held_notice_waits_for_a_private_message(world: Town) -> None:
     await world.bind(world.b, "龙站长", "console-lead", role="lead")
     await world.one("何秀珍 今天跌倒了", "zhao")
     assert "您还没看到" not in "".join(r.text for r in await world.say("你好", "console-lead", group_chat=True))
@@ -254,7 +244,7 @@ async def test_a_held_notice_waits_for_a_private_message(world: World) -> None:
 
 
 # -- worker-first conversation (point 5) --------------------------------------------------------------------
-async def test_a_bound_worker_naming_a_roster_person_with_visit_words_starts_a_report(world: World) -> None:
+async def test_a_bound_worker_naming_a_roster_person_with_visit_words_starts_a_report(world: Town) -> None:
     shown = await world.one("今天上午去咗黎秀珍屋企，佢话腰痛，低风险")
     assert "按走访记录处理" in shown.text and "对象：黎秀珍（东村）" in shown.text and "方式：入户" in shown.text
     assert "已保存" in (await world.one("确认")).text
@@ -272,7 +262,7 @@ async def test_a_bound_worker_naming_a_roster_person_with_visit_words_starts_a_r
     assert len(await visits(world)) == 1
 
 
-async def test_help_shows_the_commands_of_the_senders_role(world: World) -> None:
+async def test_help_shows_the_commands_of_the_senders_role(world: Town) -> None:
     worker = await world.one("帮助")
     assert "李敏（石湾镇社工站·社工）" in worker.text and "走访 张桂英 入户" in worker.text
     assert "待办" in worker.text and "完成 编号" in worker.text and "工单" in worker.text
@@ -283,7 +273,7 @@ async def test_help_shows_the_commands_of_the_senders_role(world: World) -> None
     assert "查政策" in resident[-1].text and "走访" not in resident[-1].text
 
 
-async def test_how_to_questions_get_help_not_a_report(world: World) -> None:
+async def test_how_to_questions_get_help_not_a_report(world: Town) -> None:
     for text in ("走访记录怎么写", "走访怎么用？", "怎么记录走访", "照片怎么附上去", "你有什么功能"):
         reply = await world.one(text)
         assert "您可以这样用" in reply.text and "请核对" not in reply.text, text
@@ -302,6 +292,6 @@ def test_how_to_is_told_from_policy_questions() -> None:
     assert not asks_about_the_bot("证件照片怎么上传") and asks_about_the_bot("你可以做什么")
 
 
-async def test_look_up_tells_two_people_of_the_same_name_and_village_apart(world: World) -> None:
+async def test_look_up_tells_two_people_of_the_same_name_and_village_apart(world: Town) -> None:
     several = await world.one("查 梁秀英")
     assert [b.label for b in several.buttons] == ["梁秀英（北村·北村3巷2号）", "梁秀英（北村·北村8巷1号）"]

@@ -32,7 +32,7 @@ async def test_nothing_beyond_the_conversation_is_stored_before_consent(desk) ->
         [profile] = (await s.execute(select(ResidentProfile))).scalars()
     assert profile.station_id is None and profile.consented_at is None  # only "notice shown"
     assert "已记住您在石湾镇（石湾镇社工站）" in (await desk.one("同意")).text
-    status = await desk.store.resident_status((await desk.store.user_for("wechat", desk.resident)).id)
+    status = await desk.store.resident_status((await desk.store.user_for("wechat", desk.user)).id)
     assert status.consented and status.station_id == desk.a.id and status.town == "石湾镇"
 
 
@@ -58,7 +58,7 @@ async def test_handoff_round_trip(desk) -> None:
 
     done = await desk.worker("李敏", "回复 1 您好，带上户口本和残疾证到镇便民服务中心办理，不用本人去。")
     assert "已发给居民" in done.text and "收录 1" in done.text
-    [answer] = await desk.pushed(desk.resident)
+    [answer] = await desk.pushed(desk.user)
     assert answer.startswith("【石湾镇社工站 社工李敏】您好，带上户口本") and "结束人工" in answer
 
     assert await desk.say("好的谢谢") == []
@@ -66,7 +66,7 @@ async def test_handoff_round_trip(desk) -> None:
     assert len(await desk.to_worker("王芳")) == 2
 
     assert "已结束工单 #1" in (await desk.worker("李敏", "结束 1")).text
-    assert "社工已结束本次对话" in (await desk.pushed(desk.resident))[-1]
+    assert "社工已结束本次对话" in (await desk.pushed(desk.user))[-1]
     back = await desk.one("低保怎么申请")
     assert back.citations  # the bot answers again
     assert "已经结束" in (await desk.worker("李敏", "结束 1")).text
@@ -110,7 +110,7 @@ async def test_handoff_lapses_after_24_hours_and_a_late_reply_resumes_it(desk) -
     desk.clock.advance(hours=24, minutes=1)
     assert (await desk.one("低保怎么申请")).citations  # nobody wrote for a day: the bot is back
     await desk.worker("李敏", f"回复 {number} 不好意思周末没看到，您想了解特困哪方面？")
-    assert "直接回复就能和社工对话" in (await desk.pushed(desk.resident))[-1]
+    assert "直接回复就能和社工对话" in (await desk.pushed(desk.user))[-1]
     assert await desk.say("认定条件") == []  # the reply made it a conversation again
     assert "认定条件" in (await desk.to_worker("李敏"))[-1]
 

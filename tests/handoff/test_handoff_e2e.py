@@ -8,7 +8,6 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import AsyncIterator
-from datetime import timedelta
 from pathlib import Path
 
 import aiohttp
@@ -16,15 +15,17 @@ import pytest
 from aiohttp import web
 from fakes.telegram_api import FakeTelegram, text_update
 from fakes.wechat_platform import AES_KEY, Callbacks, FakeWxPlatform, eventually
+from live_app import serve_services
+from town import Town
 
-from bot.app import build_services
 from bot.channels import telegram, wechat
+from bot.channels.base import Channel
 from bot.clock import FrozenClock
 from bot.config import Settings
-from bot.crypto import generate_key, new_invite_code
+from bot.crypto import generate_key
 from bot.server import app_runner, create_app
+from bot.services import Services
 from bot.store import Store
-from handlers.workers.store import WorkersStore
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*`retry_after` will be of type:DeprecationWarning")
 
@@ -33,7 +34,9 @@ WX_TOKEN, RESIDENT = "wx-callback-token", "o_user_1"
 WX = Callbacks(WX_TOKEN, "wx123", AES_KEY)
 
 
-class Town:
+class Platforms:
+    """The resident's WeChat and the worker's Telegram, seen from outside the bot."""
+
     def __init__(
         self, url: str, http: aiohttp.ClientSession, tg: FakeTelegram, wx: FakeWxPlatform, store: Store
     ) -> None:
@@ -98,61 +101,53 @@ async def test_resident_on_wechat_worker_on_telegram(
         wechat_api_base=wx.url,
         _env_file=None,
     )
-    services = await build_services(settings, clock=clock, migrate=True)
-    store = services.store
-    station = await WorkersStore.of(store).add_station("石湾镇社工站", county="禅城区", city="佛山市")
-    code = new_invite_code()
-    await WorkersStore.of(store).add_worker_with_invite(
-        station.id, "李敏", "worker", store.secrets.invite_hash(code), clock.now() + timedelta(days=7)
-    )
-    channels = {"telegram": telegram.create(services), "wechat": wechat.create(services)}
-    runner = app_runner(create_app(services, channels))
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    try:
-        async with aiohttp.ClientSession() as http:
-            town = Town(f"http://127.0.0.1:{runner.addresses[0][1]}", http, tg, wx, store)
-            await town.worker(f"/bind {code}")
-            assert "绑定成功" in await town.worker_sees(1)
-            await town.worker("值班")
-            assert "已开始值班" in await town.worker_sees(2)
 
-            # The handoff request: consent, the 镇街, a description → ticket.
-            asked = await town.resident("找社工")
-            assert asked is not None and "同意" in asked and "【隐私说明】" in asked
-            assert "哪个镇（街）" in (await town.resident("同意") or "")
-            assert "将转给石湾镇社工站" in (await town.resident("石湾镇") or "")
-            opened = await town.resident("我想帮妈妈申请残疾人两项补贴，要准备什么？")
-            assert opened is not None and "工单 #1" in opened and "12345" in opened and "110" in opened
+    def channels(services: Services) -> dict[str, Channel]:
+        return {"telegram": telegram.create(services), "wechat": wechat.create(services)}
 
-            # The notice reaches the on-duty worker on Telegram, with the number and the question.
-            notice = await town.worker_sees(3)
-            assert "工单 #1" in notice and "残疾人两项补贴" in notice and "回复 1" in notice
+    async with serve_services(settings, clock, channels=channels) as (url, services), aiohttp.ClientSession() as http:
+        store = services.store
+        roster = Town(store, clock, services)
+        code = await roster.invite(await roster.station("石湾镇社工站", county="禅城区", city="佛山市"), "李敏")
+        town = Platforms(url, http, tg, wx, store)
+        await town.worker(f"/bind {code}")
+        assert "绑定成功" in await town.worker_sees(1)
+        await town.worker("值班")
+        assert "已开始值班" in await town.worker_sees(2)
 
-            # The bot is silent while a person talks; the resident's words go to the worker.
-            assert await town.resident("她八十岁了，行动不便") is None
-            assert "她八十岁了，行动不便" in await town.worker_sees(4)
+        # The handoff request: consent, the 镇街, a description → ticket.
+        asked = await town.resident("找社工")
+        assert asked is not None and "同意" in asked and "【隐私说明】" in asked
+        assert "哪个镇（街）" in (await town.resident("同意") or "")
+        assert "将转给石湾镇社工站" in (await town.resident("石湾镇") or "")
+        opened = await town.resident("我想帮妈妈申请残疾人两项补贴，要准备什么？")
+        assert opened is not None and "工单 #1" in opened and "12345" in opened and "110" in opened
 
-            # The worker's reply reaches the resident through the WeChat customer-service API.
-            await town.worker("回复 1 您好！带上户口本和残疾人证复印件，社工可以上门帮忙办理。")
-            assert "已发给居民" in await town.worker_sees(5)
-            relayed = await town.resident_pushed(1)
-            assert "社工李敏" in relayed and "带上户口本和残疾人证复印件" in relayed
+        # The notice reaches the on-duty worker on Telegram, with the number and the question.
+        notice = await town.worker_sees(3)
+        assert "工单 #1" in notice and "残疾人两项补贴" in notice and "回复 1" in notice
 
-            assert await town.resident("好的，谢谢！") is None
-            assert "好的，谢谢！" in await town.worker_sees(6)
+        # The bot is silent while a person talks; the resident's words go to the worker.
+        assert await town.resident("她八十岁了，行动不便") is None
+        assert "她八十岁了，行动不便" in await town.worker_sees(4)
 
-            # The end of the handoff, and the bot answering again.
-            await town.worker("结束 1")
-            assert "已结束工单 #1" in await town.worker_sees(7)
-            assert "社工已结束本次对话" in await town.resident_pushed(2)
-            answer = await town.resident("低保怎么申请")
-            assert answer is not None and "来源" in answer
-            assert (await store.outbox_counts()).get("pending", 0) == 0
-            assert len(wx.sent) == 2  # nothing else was pushed to the resident
-    finally:
-        await runner.cleanup()
-        await services.close()
+        # The worker's reply reaches the resident through the WeChat customer-service API.
+        await town.worker("回复 1 您好！带上户口本和残疾人证复印件，社工可以上门帮忙办理。")
+        assert "已发给居民" in await town.worker_sees(5)
+        relayed = await town.resident_pushed(1)
+        assert "社工李敏" in relayed and "带上户口本和残疾人证复印件" in relayed
+
+        assert await town.resident("好的，谢谢！") is None
+        assert "好的，谢谢！" in await town.worker_sees(6)
+
+        # The end of the handoff, and the bot answering again.
+        await town.worker("结束 1")
+        assert "已结束工单 #1" in await town.worker_sees(7)
+        assert "社工已结束本次对话" in await town.resident_pushed(2)
+        answer = await town.resident("低保怎么申请")
+        assert answer is not None and "来源" in answer
+        assert (await store.outbox_counts()).get("pending", 0) == 0
+        assert len(wx.sent) == 2  # nothing else was pushed to the resident
 
 
 async def test_web_chat_resident_gets_the_workers_reply_by_polling(desk) -> None:

@@ -53,7 +53,7 @@ async def test_deleting_my_information_leaves_no_trace_of_my_messages(desk) -> N
     await desk.worker("李敏", f"结束 {number}")
     assert (await desk.one(f"低保怎么申请 {MARKER}")).citations  # the question sits in the dialog state
     # A late answer pushed through the outbox (WeChat's 5-second deadline missed), already sent:
-    await desk.services.push("wechat", desk.resident, Reply(f"您问的{MARKER}……"), dedup_key="reply:wechat:99:0")
+    await desk.services.push("wechat", desk.user, Reply(f"您问的{MARKER}……"), dedup_key="reply:wechat:99:0")
     for item in await store.claim_outbox(100, timedelta(minutes=1)):
         await store.mark_sent(item.id)
     others = len([m for m in await desk.outbox() if "发布" in m.payload["text"]])
@@ -65,7 +65,7 @@ async def test_deleting_my_information_leaves_no_trace_of_my_messages(desk) -> N
     assert "已删除" in bye.text and "服务档案" in bye.text and "社工站" in bye.text
     assert await rows_mentioning(store, MARKER) == []
     async with store.session() as s:
-        assert (await s.execute(select(User).where(User.platform_user_id == desk.resident))).first() is None
+        assert (await s.execute(select(User).where(User.platform_user_id == desk.user))).first() is None
         assert (await s.execute(select(ResidentProfile))).first() is None
         assert (await s.execute(select(ConversationState))).first() is None
         assert (await s.execute(select(TicketMessage))).first() is None
@@ -119,6 +119,6 @@ async def test_retention_purge_removes_old_conversation_logs(desk) -> None:
     assert counts["idle_users"] == 1
     async with store.session() as s:
         users = {u.platform_user_id for u in (await s.execute(select(User))).scalars()}
-    assert "o_resident_new" in users and desk.resident not in users
+    assert "o_resident_new" in users and desk.user not in users
     assert await store.worker_for_user((await store.user_for("telegram", desk.chats["李敏"])).id) is not None
     assert await purge(store, 180) == {k: 0 for k in counts}  # idempotent

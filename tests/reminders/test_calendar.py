@@ -10,10 +10,10 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
+from town import Town
 
 from handlers.common.calendar import HolidaysError, HolidayTable, WorkCalendar, load_holidays
 
-from .conftest import Town
 from .test_cli import env_for, shegong
 
 FIXTURE = ("# 测试用，非真实安排\n"

@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 from fakes.telegram_api import FakeTelegram
-
-from .conftest import Town, local
+from town import Town, local
 
 NOW = "2026-02-02T09:00:00+08:00"  # a working Monday morning
 
@@ -38,7 +37,7 @@ async def roster(town: Town, workers: int) -> None:
     """`workers` more workers on Telegram, each with one overdue case and one due today."""
     for n in range(workers):
         name = f"社工{n:02d}"
-        await town.worker(name, "telegram", str(3000 + n))
+        await town.add_worker(name, "telegram", str(3000 + n))
         await town.register(f"甲{n:02d}", ("独居老人",), worker=name, at=local(date(2025, 12, 1)))
         await town.register(f"乙{n:02d}", ("高龄老人",), worker=name, at=local(date(2025, 12, 1)))
         await town.visit(f"乙{n:02d}", local(date(2026, 1, 2)), mode="电话", worker=name)

@@ -11,22 +11,21 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from fakes.channel import RecordingChannel
 from sqlalchemy import select, update
+from town import Town, local
 
 from bot.channels.base import SendError
 from bot.outbox import LEASE, OutboxSender
 from bot.store import Store, create_engine
 from bot.store.models import OutboxMessage, User
-from bot.store.reminder_models import ReminderDigest, ReminderNotice
 from handlers.casework.store import CaseworkStore
 from handlers.common import calendar as calendar_module
 from handlers.common.calendar import SendWindow, WorkCalendar
 from handlers.reminders import dispatch as dispatch_module
 from handlers.reminders.dispatch import ReminderDispatcher
+from handlers.reminders.models import ReminderDigest, ReminderNotice
 from handlers.reminders.rules import RuleBook, RuleSet
 from handlers.reminders.store import ListEntry, ReminderStore
 from handlers.workers.store import WorkersStore
-
-from .conftest import Town, local
 
 
 @pytest.fixture(autouse=True)
@@ -181,7 +180,7 @@ async def test_snoozed_items_stay_out_of_the_digest_until_the_day(town: Town) ->
 
 
 async def test_wechat_only_within_48_hours_then_wecom_then_nobody(town: Town) -> None:
-    await town.worker("周姐", "wechat", "o-zhou")
+    await town.add_worker("周姐", "wechat", "o-zhou")
     await town.register("张桂英", ("独居老人",), worker="周姐", at=local(date(2025, 12, 20)))
     town.at(date(2026, 2, 2))
     both = ("telegram", "wechat", "wecom")
@@ -238,7 +237,7 @@ async def test_a_restart_in_the_middle_of_a_pass_sends_each_digest_once(
     database_url: str, town: Town, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for n in range(5):
-        await town.worker(f"社工{n}", "telegram", f"20{n}")
+        await town.add_worker(f"社工{n}", "telegram", f"20{n}")
         await town.register(f"对象{n}", ("独居老人",), worker=f"社工{n}", at=local(date(2025, 12, 1)))
     town.at(date(2026, 2, 2))
     monkeypatch.setattr(dispatch_module, "BATCH", 2)  # three transactions for five digests

@@ -6,14 +6,13 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from sqlalchemy import update
+from town import Town, local
 
 from bot.store.casework_models import Case
 from handlers.casework.store import CaseworkStore
 from handlers.reminders import compute_due
 from handlers.reminders.due import DueItem
-from handlers.reminders.store import ListEntry, ReminderStore
-
-from .conftest import HARVEST_LAG, Town, local
+from handlers.reminders.store import HARVEST_LAG, ListEntry, ReminderStore
 
 
 async def due(town: Town, day: date | None = None) -> dict[tuple[str, str], DueItem]:

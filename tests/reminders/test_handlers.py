@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from town import Town, local
 
 from bot.app import build_services
 from bot.clock import FrozenClock
@@ -18,12 +19,12 @@ from bot.crypto import generate_key
 from bot.messages import Incoming, Reply
 from bot.services import Services
 from bot.store.casework_models import AuditEntry, Visit
-from bot.store.reminder_models import ReminderCompletion, ReminderNotice
 from handlers.common.roles import NOT_A_WORKER
 from handlers.reminders.dispatch import ReminderDispatcher
+from handlers.reminders.models import ReminderCompletion, ReminderNotice
 from handlers.reminders.store import ReminderStore
 
-from .conftest import Town, local
+from .conftest import reminder_station
 
 _ids = itertools.count(1)
 
@@ -40,7 +41,7 @@ async def services(database_url: str, tmp_path: Path) -> AsyncIterator[Services]
 
 @pytest.fixture
 async def chat_town(services: Services) -> Town:
-    town = await Town(services.store, services.clock).setup()  # type: ignore[arg-type]
+    town = await reminder_station(Town(services.store, services.clock, services))  # type: ignore[arg-type]
     for name, category in (("张桂英", "独居老人"), ("陈伯", "独居老人"), ("李婆", "高龄老人")):
         await town.register(name, (category,), at=local(date(2025, 12, 1)))  # the roster, imported at once
     await town.visit("张桂英", local(date(2025, 12, 20)))  # next visit due 1月20日: overdue
@@ -127,7 +128,7 @@ async def test_buttons_name_the_item_itself(services: Services, chat_town: Town)
 
 async def test_overdue_is_for_leads_and_shows_who_was_not_reached(services: Services, chat_town: Town) -> None:
     chat_town.at(date(2026, 1, 5))
-    await chat_town.worker("周姐", "wechat", "o-zhou")  # bound a month ago: WeChat's 48 hours are long over
+    await chat_town.add_worker("周姐", "wechat", "o-zhou")  # bound a month ago: WeChat's 48 hours are long over
     chat_town.at(date(2026, 2, 2))
     await chat_town.register("黄叔", ("独居老人",), worker="周姐", at=local(date(2025, 12, 1)))
     await ReminderDispatcher(services.store, chat_town.rules, ["telegram", "wechat"]).run(services.clock.now())

@@ -10,15 +10,15 @@ from datetime import date
 from pathlib import Path
 
 from sqlalchemy import select, update
+from town import Town, local
 
-from bot.store.casework_models import Case, CaseHistory
+from bot.store.casework_models import Case
 from handlers.casework.files import parse_case_file
+from handlers.casework.models import CaseHistory
 from handlers.casework.store import CaseworkStore
 from handlers.reminders import compute_due
 from handlers.reminders.due import DueItem
 from handlers.reminders.rules import load_rulebook
-
-from .conftest import Town, local
 
 HEADER = "序号,姓名,类别,身份证号,责任社工,上次走访日期,上次入户日期,上次评估日期\n"
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from fakes.telegram_api import FakeTelegram
+from town import Town, local
 
 from bot.app import build_services
 from bot.channels.registry import configured_channels
@@ -20,7 +21,7 @@ from bot.server import app_runner, create_app
 from handlers.reminders.loop import ReminderLoop
 from handlers.reminders.settings import ReminderSettings
 
-from .conftest import Town, local
+from .conftest import reminder_station
 
 
 async def serve_once(settings: Settings, clock: FrozenClock, seconds: float) -> None:
@@ -45,7 +46,7 @@ async def test_serve_sends_the_digest_once_across_a_restart(database_url: str, t
     clock = FrozenClock(local(date(2026, 1, 5)))
     try:
         services = await build_services(settings, clock, migrate=True)
-        town = await Town(services.store, clock).setup()
+        town = await reminder_station(Town(services.store, clock, services))
         await town.register("张桂英", ("独居老人",), at=local(date(2025, 12, 1)))
         await services.close()
         town.at(date(2026, 2, 2), 8, 0)  # before the window: nothing

@@ -13,11 +13,12 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+from town import Town
 
 from bot.config import Settings
 from bot.store.connect import open_store
 
-from .world import seed
+from .station_month import seed
 
 
 def run(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
@@ -32,7 +33,7 @@ def seeded(tmp_path: Path) -> Path:
     async def setup() -> None:
         store = await open_store(Settings(_env_file=None, data_dir=tmp_path / "data", database_url="", secret_key=""))
         try:
-            await seed(store)
+            await seed(Town(store, store.clock))
         finally:
             await store.close()
 

@@ -12,7 +12,6 @@ import shutil
 import subprocess
 import sys
 from collections.abc import AsyncIterator
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,17 +19,14 @@ import aiohttp
 import pytest
 from live_app import serve_services, sqlite_settings
 from sqlalchemy import select
+from town import Town
 
 from bot.clock import FrozenClock
-from bot.crypto import new_invite_code
-from bot.messages import Incoming
-from bot.services import Services
 from bot.store.casework_models import AuditEntry
 from handlers.common.area import Area
 from handlers.reports.chat import pct
-from handlers.workers.store import WorkersStore
 
-from .world import NOW, Seeded, seed
+from .station_month import NOW, seed
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -55,23 +51,13 @@ LINK = re.compile(r"(http://\S+/dashboard/login\?t=\S+)")
 
 
 class Site:
-    def __init__(self, url: str, services: Services, seeded: Seeded) -> None:
-        self.url, self.services, self.seeded, self.n = url, services, seeded, 0
+    """The dashboard's base URL and the station month's town behind it."""
+
+    def __init__(self, url: str, town: Town) -> None:
+        self.url, self.town, self.services = url, town, town.services
 
     async def say(self, text: str, user: str) -> str:
-        self.n += 1
-        assert self.services.dispatcher is not None
-        replies = await self.services.dispatcher.handle(
-            Incoming(
-                channel="console",
-                user_id=user,
-                chat_id=user,
-                text=text,
-                message_id=f"d{self.n}",
-                at=self.services.clock.now(),
-            )
-        )
-        return replies[0].text
+        return (await self.town.say(text, user))[0].text
 
     async def link(self, user: str) -> str:
         found = LINK.search(await self.say("看板", user))
@@ -82,25 +68,15 @@ class Site:
 @pytest.fixture
 async def site(tmp_path: Path) -> AsyncIterator[Site]:
     settings = sqlite_settings(tmp_path)
-    async with serve_services(settings, FrozenClock(NOW)) as (url, services):
+    clock = FrozenClock(NOW)
+    async with serve_services(settings, clock) as (url, services):
         services.settings.public_url = url
-        seeded = await seed(services.store)
-        site = Site(url, services, seeded)
-        store = services.store
-        for user, station, name, role in (
-            ("lead", seeded.station_id, "陈站长", "lead"),
-            ("wang", seeded.station_id, "王芳", "worker"),
-        ):
-            code = new_invite_code()
-            await WorkersStore.of(store).add_worker_with_invite(
-                station, name, role, store.secrets.invite_hash(code), NOW + timedelta(days=1)
-            )
-            assert "绑定成功" in await site.say(f"绑定 {code}", user)
-        code = new_invite_code()
-        await WorkersStore.of(store).add_supervisor_with_invite(
-            Area("city", "东莞市"), "陈主任", store.secrets.invite_hash(code), NOW + timedelta(days=1)
-        )
-        assert "绑定成功" in await site.say(f"绑定 {code}", "chen")
+        town = await seed(Town(services.store, clock, services))
+        site = Site(url, town)
+        assert "绑定成功" in await site.say(f"绑定 {await town.invite(town.a, '陈站长', 'lead')}", "lead")
+        assert "绑定成功" in await site.say(f"绑定 {await town.invite(town.a, '王芳')}", "wang")
+        supervisor = await town.invite(None, "陈主任", area=Area("city", "东莞市"))
+        assert "绑定成功" in await site.say(f"绑定 {supervisor}", "chen")
         yield site
 
 
@@ -191,12 +167,12 @@ async def test_lead_logs_in_from_chat_and_sees_the_report_numbers(site: Site, br
     assert response is not None and response.status == 403 and "链接已失效" in await again.content()
 
     # case list with filters, then a case page: masked, audited, full numbers only with a reason
-    await page.goto(f"{site.url}/dashboard/cases?worker={site.seeded.workers['王芳']}")
+    await page.goto(f"{site.url}/dashboard/cases?worker={site.town.workers['王芳']}")
     names = await page.locator("main table a").all_inner_texts()
     assert names == ["张桂英", "李四"]
     await page.goto(f"{site.url}/dashboard/cases?overdue=1")
     assert "李四" in await page.locator("main").inner_text()
-    await page.goto(f"{site.url}/dashboard/case/{site.seeded.cases['张桂英']}")
+    await page.goto(f"{site.url}/dashboard/case/{site.town.cases['张桂英']}")
     assert "138****5678" in await page.locator('[data-key="phone"]').inner_text()
     assert "走访记录（4）" in await page.locator("main").inner_text()
     await page.screenshot(path=str(ARTIFACTS / "dashboard-case.png"), full_page=True)
@@ -205,15 +181,15 @@ async def test_lead_logs_in_from_chat_and_sees_the_report_numbers(site: Site, br
     assert await page.locator('[data-key="phone"]').inner_text() == "13812345678"
     async with site.services.store.session() as s:
         audit = [(a.action, a.target, a.detail) for a in (await s.execute(select(AuditEntry))).scalars()]
-    case_target = f"case:{site.seeded.cases['张桂英']}"
+    case_target = f"case:{site.town.cases['张桂英']}"
     assert ("case.reveal", case_target, {"reason": "核对低保续期材料", "via": "dashboard"}) in audit
     assert any(a[0] == "case.read" and a[1] == case_target for a in audit)
     assert not any("13812345678" in json.dumps(a, ensure_ascii=False) for a in audit)
 
     # another station's pages are refused
-    other = await page.goto(f"{site.url}/dashboard/station/{site.seeded.other_station_id}")
+    other = await page.goto(f"{site.url}/dashboard/station/{site.town.b.id}")
     assert other is not None and other.status == 403
-    other = await page.goto(f"{site.url}/dashboard/case/{site.seeded.cases['梁伯']}")
+    other = await page.goto(f"{site.url}/dashboard/case/{site.town.cases['梁伯']}")
     assert other is not None and other.status == 403
 
     # downloads
@@ -252,9 +228,9 @@ async def test_supervisor_drills_down_inside_their_area_only(site: Site, browser
     assert "张*英" in listed and "张桂英" not in listed  # masked list, no links to case pages
     assert await page.locator("main table a").count() == 0
     for path in (
-        f"/dashboard/station/{site.seeded.other_station_id}",  # 佛山: outside 东莞市
-        f"/dashboard/cases?station={site.seeded.other_station_id}",
-        f"/dashboard/case/{site.seeded.cases['张桂英']}",
+        f"/dashboard/station/{site.town.b.id}",  # 佛山: outside 东莞市
+        f"/dashboard/cases?station={site.town.b.id}",
+        f"/dashboard/case/{site.town.cases['张桂英']}",
     ):  # supervisors see no case page
         response = await page.goto(site.url + path)
         assert response is not None and response.status == 403, path

@@ -30,6 +30,8 @@ from __future__ import annotations
 
 from datetime import date
 
+from town import local_at as at
+
 from bot.clock import FrozenClock
 from bot.store import CaseRow, Store
 from bot.store.casework_models import Station, Visit, Worker
@@ -38,8 +40,6 @@ from handlers.common.area import Area
 from handlers.reports.monthly import Month
 from handlers.reports.service import build_report
 from handlers.workers.store import WorkersStore
-
-from .world import at
 
 NOV = Month(2026, 11)
 ROSTER = {  # name: categories, worker, 上次入户日期

@@ -4,6 +4,7 @@ Asia/Shanghai and flags served cases gives the hand-computed numbers of test_mon
 from __future__ import annotations
 
 import pytest
+from town import Town
 
 from bot.store import Store
 from handlers.common.area import Area
@@ -11,11 +12,11 @@ from handlers.reminders import compute_due
 from handlers.reports.monthly import Month
 from handlers.reports.service import ReportError, build_report, reminder_rules
 
-from .world import NOW, seed
+from .station_month import NOW, seed
 
 
 async def test_station_month_from_the_database(store: Store) -> None:
-    seeded = await seed(store)
+    seeded = await seed(Town(store, store.clock))
     report = await build_report(store, Area("station", "石龙镇社工站"), Month(2026, 11), NOW)
     assert report["totals"] == {
         "active_cases": 5,
@@ -56,7 +57,7 @@ async def test_station_month_from_the_database(store: Store) -> None:
 
 
 async def test_city_and_province_areas(store: Store) -> None:
-    await seed(store)
+    await seed(Town(store, store.clock))
     city = await build_report(store, Area("city", "佛山市"), Month(2026, 11), NOW)
     assert city["area"] == {"level": "city", "name": "佛山市", "stations": 1}
     assert city["totals"] == {

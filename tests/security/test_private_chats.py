@@ -17,7 +17,7 @@ import wechatpy.enterprise
 from fakes.telegram_api import FakeTelegram, text_update
 from fakes.wechat_platform import AES_KEY, Callbacks, FakeWxPlatform
 from live_app import serve_services
-from station_setup import station_with_one_case
+from town import station_with_one_case
 
 from bot.app import Services
 from bot.channels import telegram, wecom

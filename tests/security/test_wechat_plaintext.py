@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 from fakes.wechat_platform import AES_KEY, Callbacks, FakeWxPlatform
 from live_app import serve_services
-from station_setup import station_with_one_case
+from town import station_with_one_case
 
 from bot.app import Services, build_services
 from bot.channels import wechat
@@ -25,7 +25,6 @@ from bot.trust import SAFE_MODE_ONLY
 
 TOKEN = "wx-callback-token"
 WORKER_OPENID = "o_worker_li_min"
-WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 PLAIN, SAFE = Callbacks(TOKEN, "wx123"), Callbacks(TOKEN, "wx123", AES_KEY)
 MESSAGE_IDS = itertools.count(7_100_000_000)  # one sequence for both modes: WeChat's ids are unique per account
 

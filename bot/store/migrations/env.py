@@ -1,15 +1,15 @@
-"""Alembic environment: runs on the connection that bot.store.migrate hands over."""
+"""Alembic environment: runs on the connection that bot.store.migrate hands over.
+
+Part of the wiring, like bot/app.py: the target metadata (for autogenerate and schema comparison) is every
+table, the shared ones and those of the models modules that handlers.FEATURES lists."""
 
 from alembic import context
 
-from bot.store import (
-    casework_models,  # noqa: F401 - registers the casework tables
-    handoff_models,  # noqa: F401 - registers the handoff tables
-    reminder_models,  # noqa: F401 - registers the reminder tables
-)
-from bot.store.models import Base
+from bot.store.schema import target_metadata
+from handlers import FEATURES
 
 connection = context.config.attributes["connection"]
-context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True)
+metadata = target_metadata(module for feature in FEATURES for module in feature.models)
+context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)
 with context.begin_transaction():
     context.run_migrations()
