@@ -305,8 +305,10 @@ class Town:
         danger: str = "",
         risk: str = "",
         key: str = "",
+        recorded: datetime | None = None,
     ) -> None:
-        """A visit written as it stands: the case's risk level is left as it is."""
+        """A visit written as it stands: the case's risk level is left as it is; written at `recorded` if given
+        (a late entry), else at the visit's time."""
         async with self.store.session.begin() as s:
             s.add(
                 Visit(
@@ -319,7 +321,7 @@ class Town:
                     danger=danger,
                     risk_after=risk,
                     source_key=key or f"seed:{next(_message_ids)}",
-                    created_at=at,
+                    created_at=recorded or at,
                 )
             )
 
