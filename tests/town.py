@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import delete, select
+from sqlalchemy import text as sql_text
 
 from bot.app import build_services
 from bot.clock import FrozenClock
@@ -304,8 +305,10 @@ class Town:
         danger: str = "",
         risk: str = "",
         key: str = "",
+        recorded: datetime | None = None,
     ) -> None:
-        """A visit written as it stands: the case's risk level is left as it is."""
+        """A visit written as it stands: the case's risk level is left as it is; written at `recorded` if given
+        (a late entry), else at the visit's time."""
         async with self.store.session.begin() as s:
             s.add(
                 Visit(
@@ -318,7 +321,7 @@ class Town:
                     danger=danger,
                     risk_after=risk,
                     source_key=key or f"seed:{next(_message_ids)}",
-                    created_at=at,
+                    created_at=recorded or at,
                 )
             )
 
@@ -386,6 +389,12 @@ class Town:
             for column in text:
                 setattr(row, column, open_note(getattr(row, column), self.store.secrets.decrypt, False))
         return found
+
+    async def raw(self, sql: str) -> str:
+        """Every value of a query's rows as one text, as someone reading the database file would see it (nothing
+        opened, unlike `rows`)."""
+        async with self.store.session() as s:
+            return "\n".join(" ".join(str(v) for v in row) for row in (await s.execute(sql_text(sql))).all())
 
     async def outbox(self) -> list[OutboxMessage]:
         return await self.rows(OutboxMessage)

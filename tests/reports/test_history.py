@@ -30,11 +30,11 @@ from __future__ import annotations
 
 from datetime import date
 
+from town import Town
 from town import local_at as at
 
 from bot.clock import FrozenClock
 from bot.store import CaseRow, Store
-from bot.store.casework_models import Station, Visit, Worker
 from handlers.casework.store import CaseworkStore
 from handlers.common.area import Area
 from handlers.reports.monthly import Month
@@ -73,78 +73,46 @@ def move_to(clock: FrozenClock, local: str) -> None:
     clock.advance(seconds=(at(local) - clock.now()).total_seconds())
 
 
-async def station_history(store: Store, clock: FrozenClock) -> tuple[int, dict[str, int], dict[str, int]]:
-    """The station above, written in time order; returns (station id, worker ids, case ids)."""
+async def station_history(town: Town) -> None:
+    """The station above (`town.a`), written in time order: its workers bound on Telegram on 1 August, the
+    roster imported, visits, closes and 转交 up to 15 November; the case ids in `town.cases` by name."""
+    store, clock = town.store, town.clock
     casework = CaseworkStore.of(store)
-    async with store.session.begin() as s:
-        station = Station(
-            name="石龙镇社工站", city="东莞市", district="", town="石龙镇", created_at=at("2026-08-01 09:00")
-        )
-        s.add(station)
-        await s.flush()
-        workers = {
-            name: Worker(station_id=station.id, name=name, role=role, created_at=at("2026-08-01 09:00"))
-            for name, role in (("王芳", "worker"), ("李敏", "worker"), ("陈站长", "lead"))
-        }
-        s.add_all(workers.values())
-        await s.flush()
-        station_id, worker_ids = station.id, {name: w.id for name, w in workers.items()}
+    move_to(clock, "2026-08-01 09:00")
+    station = await town.station("石龙镇社工站", city="东莞市", town="石龙镇")
+    for name, role in (("王芳", "worker"), ("李敏", "worker"), ("陈站长", "lead")):
+        await town.add_worker(name, chat=f"tg-{name}", role=role)
     move_to(clock, "2026-09-01 10:00")
-    assert (await casework.import_cases(station_id, [row(name) for name in ROSTER]))["added"] == 7
-    cases = {c.name: c.id for c in await casework.station_cases(station_id, status=None)}
-
-    def visit(name: str, worker: str, when: str, mode: str, recorded: str | None = None) -> Visit:
-        return Visit(
-            case_id=cases[name],
-            worker_id=worker_ids[worker],
-            visited_at=at(when),
-            mode=mode,
-            source_key=f"history:{name}:{when}",
-            created_at=at(recorded or when),
-        )
-
-    async with store.session.begin() as s:
-        s.add_all(
-            [
-                visit("丙", "李敏", "2026-10-31 23:59", "电话"),
-                visit("丙", "李敏", "2026-11-01 00:00", "入户"),
-                visit("乙", "王芳", "2026-11-03 10:00", "电话"),
-                visit("甲", "王芳", "2026-11-05 10:00", "电话"),
-                visit("丙", "李敏", "2026-11-30 23:59", "电话"),
-                visit("丙", "李敏", "2026-12-01 00:00", "电话"),
-            ]
-        )
+    assert (await casework.import_cases(station.id, [row(name) for name in ROSTER]))["added"] == 7
+    town.cases.update({c.name: c.id for c in await casework.station_cases(station.id, status=None)})
+    visits = [  # case, worker, local time, mode
+        ("丙", "李敏", "2026-10-31 23:59", "电话"),
+        ("丙", "李敏", "2026-11-01 00:00", "入户"),
+        ("乙", "王芳", "2026-11-03 10:00", "电话"),
+        ("甲", "王芳", "2026-11-05 10:00", "电话"),
+        ("丙", "李敏", "2026-11-30 23:59", "电话"),
+        ("丙", "李敏", "2026-12-01 00:00", "电话"),
+    ]
+    for name, worker, when, mode in visits:
+        await town.visit_row(name, worker, at(when), mode, key=f"history:{name}:{when}")
     move_to(clock, "2026-10-15 10:00")
-    assert await casework.close_cases(station_id, [cases["辛"]], "迁出") == [cases["辛"]]
+    assert await casework.close_cases(station.id, [town.cases["辛"]], "迁出") == [town.cases["辛"]]
     move_to(clock, "2026-11-10 10:00")
-    assert await casework.close_cases(station_id, [cases["甲"]], "死亡") == [cases["甲"]]
+    assert await casework.close_cases(station.id, [town.cases["甲"]], "死亡") == [town.cases["甲"]]
     move_to(clock, "2026-11-15 10:00")
-    assert await casework.reassign_case(station_id, cases["乙"], worker_ids["李敏"]) == worker_ids["王芳"]
-    return station_id, worker_ids, cases
+    assert await casework.reassign_case(station.id, town.cases["乙"], town.workers["李敏"]) == town.workers["王芳"]
 
 
-async def after_november(
-    store: Store, clock: FrozenClock, station_id: int, worker_ids: dict[str, int], cases: dict[str, int]
-) -> None:
+async def after_november(town: Town) -> None:
     """What happens on 1 December: a late entry, a close, 转交, a re-import, 王芳 leaves."""
-    casework = CaseworkStore.of(store)
-    move_to(clock, "2026-12-01 10:00")
-    async with store.session.begin() as s:
-        s.add(
-            Visit(
-                case_id=cases["丁"],
-                worker_id=worker_ids["李敏"],
-                visited_at=at("2026-11-28 10:00"),
-                mode="入户",
-                source_key="history:丁:late",
-                created_at=clock.now(),
-            )
-        )
+    station_id, cases, casework = town.station_id, town.cases, CaseworkStore.of(town.store)
+    move_to(town.clock, "2026-12-01 10:00")
+    await town.visit_row("丁", "李敏", at("2026-11-28 10:00"), "入户", key="history:丁:late", recorded=town.clock.now())
     assert await casework.close_cases(station_id, [cases["戊"]], "迁出") == [cases["戊"]]
-    await casework.reassign_case(station_id, cases["乙"], worker_ids["陈站长"])
+    await casework.reassign_case(station_id, cases["乙"], town.workers["陈站长"])
     counts = await casework.import_cases(station_id, [row("己", ("低保", "独居老人")), row("辛", address="新地址")])
     assert counts["updated"] == 2
-    moved = await WorkersStore.of(store).disable_worker(station_id, "王芳", transfer_to="李敏")
+    moved = await WorkersStore.of(town.store).disable_worker(station_id, "王芳", transfer_to="李敏")
     assert moved["cases"] == 1  # 己: 甲 and 戊 are closed
 
 
@@ -161,14 +129,15 @@ def by_worker(report: dict[str, object]) -> dict[str, tuple[int, int, int, int, 
 
 
 async def test_a_past_month_is_reported_as_it_was(store: Store, clock: FrozenClock) -> None:
-    station_id, worker_ids, cases = await station_history(store, clock)
+    town = Town(store, clock)
+    await station_history(town)
     area = Area("station", "石龙镇社工站")
     # On the month's last evening the report is the current month's, overdue as of today.
     move_to(clock, "2026-11-30 23:59")
     evening = await build_report(store, area, NOV, clock.now())
     move_to(clock, "2026-12-01 00:00")
     midnight = await build_report(store, area, NOV, clock.now())
-    await after_november(store, clock, station_id, worker_ids, cases)
+    await after_november(town)
     move_to(clock, "2026-12-02 09:00")
     report = await build_report(store, area, NOV, clock.now())
 

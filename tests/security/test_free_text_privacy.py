@@ -5,134 +5,84 @@ a draft, was published at /docs/stations/… without the lead ever seeing it, an
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, insert, select, text
+from live_app import settings_for
+from sqlalchemy import delete, insert, select
+from town import Town, id_number, running_town
 
-from bot.app import Services, build_services
 from bot.clock import FrozenClock
-from bot.config import Settings
-from bot.crypto import generate_key, new_invite_code
-from bot.messages import Attachment, Incoming, Reply
+from bot.messages import Attachment, Reply
 from bot.store import CaseRow
 from bot.store.casework_models import Visit, VisitAttachment
 from bot.store.free_text import DONE_KEY, protect_legacy_free_text
 from bot.store.handoff_models import KbDraft, Ticket, TicketMessage
-from bot.store.models import KbDocument, KeyValue, OutboxMessage
+from bot.store.models import KbDocument, KeyValue
 from handlers.casework.store import CaseworkStore
 from handlers.handoff.store import HandoffStore
-from handlers.workers.store import WorkersStore
-
-WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-
-
-def id_number(body: str) -> str:
-    return body + "10X98765432"[sum(int(c) * w for c, w in zip(body, WEIGHTS, strict=True)) % 11]
-
 
 CASE_ID, CASE_PHONE = id_number("44060519450312002"), "13812345678"
 TYPED_ID, TYPED_PHONE = id_number("44010619900101123"), "13987654321"
 RESIDENT_NAME, ADDRESS = "陈秀兰", "东村二巷12号"
 MARKER = "临时救助金"
-_ids = itertools.count(1)
+ZHANG = "张桂英@东村"
 
 
-@dataclass
-class Station:
-    services: Services
-    clock: FrozenClock
-
-    async def say(self, user: str, text: str, attachments: tuple[Attachment, ...] = ()) -> list[Reply]:
-        assert self.services.dispatcher is not None
-        return await self.services.dispatcher.handle(
-            Incoming(
-                channel="telegram",
-                user_id=user,
-                chat_id=user,
-                text=text,
-                message_id=f"m{next(_ids)}",
-                at=self.clock.now(),
-                attachments=attachments,
-            )
-        )
-
-    async def one(self, user: str, text: str) -> str:
-        [reply] = await self.say(user, text)
-        return reply.text
-
-    async def raw(self, sql: str) -> str:
-        """Every value of a query's rows as one text, as someone reading the database file would see it."""
-        async with self.services.store.session() as s:
-            return "\n".join(" ".join(str(v) for v in row) for row in (await s.execute(text(sql))).all())
-
-    async def outbox_texts(self) -> str:
-        async with self.services.store.session() as s:
-            return "\n".join(m.payload["text"] for m in (await s.execute(select(OutboxMessage))).scalars())
+async def outbox_texts(town: Town) -> str:
+    """Every queued message's text, for every chat."""
+    return "\n".join(m.payload["text"] for m in await town.outbox())
 
 
 @pytest.fixture
-async def station(database_url: str, tmp_path: Path, clock: FrozenClock) -> AsyncIterator[Station]:
-    settings = Settings(
-        data_dir=tmp_path / "data", database_url=database_url, secret_key=generate_key(), _env_file=None
-    )
-    services = await build_services(settings, clock=clock, migrate=True)
-    st = Station(services, clock)
-    store = services.store
-    shiwan = await WorkersStore.of(store).add_station("石湾镇社工站", county="禅城区", city="佛山市")
-    for name, user, role in (("李敏", "worker", "worker"), ("陈站长", "lead", "lead")):
-        code = new_invite_code()
-        await WorkersStore.of(store).add_worker_with_invite(
-            shiwan.id, name, role, store.secrets.invite_hash(code), clock.now().replace(year=2027)
+async def station(database_url: str, tmp_path: Path, clock: FrozenClock) -> AsyncIterator[Town]:
+    """石湾镇社工站: 李敏 (worker) and 陈站长 (lead) bound on Telegram as "worker" and "lead"; 张桂英 and a
+    resident who will also write to the bot, both 李敏's cases. The chat speaks on Telegram."""
+    async with running_town(settings_for(database_url, tmp_path), clock, channel="telegram") as town:
+        shiwan = await town.station("石湾镇社工站", county="禅城区", city="佛山市")
+        for name, user, role in (("李敏", "worker", "worker"), ("陈站长", "lead", "lead")):
+            assert "绑定成功" in (await town.bind(shiwan, name, user, role, channel="telegram")).text
+        await town.import_cases(
+            shiwan,
+            [
+                CaseRow(
+                    name="张桂英",
+                    categories=("低保",),
+                    village="东村",
+                    address="东村12号",
+                    phone=CASE_PHONE,
+                    id_number=CASE_ID,
+                    risk_level="低",
+                    worker_name="李敏",
+                ),
+                CaseRow(
+                    name=RESIDENT_NAME,
+                    categories=("低保",),
+                    village="东村",
+                    address=ADDRESS,
+                    phone="",
+                    id_number=TYPED_ID,
+                    risk_level="低",
+                    worker_name="李敏",
+                ),
+            ],
         )
-        assert "绑定成功" in await st.one(user, f"绑定 {code}")
-    await CaseworkStore.of(store).import_cases(
-        shiwan.id,
-        [
-            CaseRow(
-                name="张桂英",
-                categories=("低保",),
-                village="东村",
-                address="东村12号",
-                phone=CASE_PHONE,
-                id_number=CASE_ID,
-                risk_level="低",
-                worker_name="李敏",
-            ),
-            CaseRow(
-                name=RESIDENT_NAME,
-                categories=("低保",),
-                village="东村",
-                address=ADDRESS,
-                phone="",
-                id_number=TYPED_ID,
-                risk_level="低",
-                worker_name="李敏",
-            ),
-        ],
-    )
-    try:
-        yield st
-    finally:
-        await services.close()
+        yield town
 
 
-async def test_visit_notes_are_encrypted_at_rest_and_lists_show_phones_masked(station: Station) -> None:
-    shown = await station.one(
-        "worker",
-        f"走访 张桂英 入户 身体还可以，身份证{CASE_ID}，女儿电话{TYPED_PHONE}，需要助餐，已送{MARKER}，低风险",
+async def test_visit_notes_are_encrypted_at_rest_and_lists_show_phones_masked(station: Town) -> None:
+    shown = await station.answer(
+        f"走访 张桂英 入户 身体还可以，身份证{CASE_ID}，女儿电话{TYPED_PHONE}，需要助餐，已送{MARKER}，低风险", "worker"
     )
     assert "请核对" in shown
     waiting = await station.raw("SELECT data FROM conversation_states")  # the report waiting for 确认
     assert "findings" in waiting and CASE_ID not in waiting
-    assert "已保存" in await station.one("worker", "确认")
+    assert "已保存" in await station.answer("确认", "worker")
     place = Attachment("location", latitude=23.0, longitude=113.1, label=ADDRESS)
-    assert "附件" in (await station.say("worker", "", attachments=(place,)))[0].text
+    assert "附件" in (await station.say("", "worker", attachments=(place,)))[0].text
     stored = await station.raw("SELECT findings, needs, services, follow_up, danger FROM visits")
     for secret in (CASE_ID, TYPED_PHONE, "1398", "身体还可以", "助餐", MARKER, CASE_ID[-4:]):
         assert secret not in stored, secret
@@ -140,89 +90,87 @@ async def test_visit_notes_are_encrypted_at_rest_and_lists_show_phones_masked(st
     assert labels and ADDRESS not in labels and "东村" not in labels
     masked_phone = f"{TYPED_PHONE[:3]}****{TYPED_PHONE[-4:]}"
     for command in ("本月走访", "查 张桂英"):
-        listed = await station.one("worker", command)
+        listed = await station.answer(command, "worker")
         assert "身体还可以" in listed or "张桂英" in listed, listed
         assert TYPED_PHONE not in listed and CASE_ID not in listed, command
-    listed = await station.one("worker", "本月走访")
+    listed = await station.answer("本月走访", "worker")
     assert masked_phone in listed or "…" in listed  # the summary may be cut before the number
-    [visit] = await CaseworkStore.of(station.services.store).visits_of_case(
-        (await CaseworkStore.of(station.services.store).cases_of_worker(1))[0].id
-    )
+    [visit] = await CaseworkStore.of(station.store).visits_of_case(station.cases[ZHANG])
     assert masked_phone in visit.findings and TYPED_PHONE not in visit.findings and MARKER in visit.findings
     assert f"{CASE_ID[:4]}**********{CASE_ID[-4:]}" in visit.findings  # masked when written
-    [row] = await CaseworkStore.of(station.services.store).export_visits(None, None, None)
+    [row] = await CaseworkStore.of(station.store).export_visits(None, None, None)
     assert TYPED_PHONE in row["发现情况"]  # the export, for the station's own files, has it in full
     assert ADDRESS in row["位置"]
 
 
-async def ticket_with_personal_data(station: Station) -> int:
+async def ticket_with_personal_data(station: Town) -> int:
     for said in ("你好", "同意", "我在石湾镇", "找社工"):
-        await station.say("resident", said)
-    opened = await station.one(
-        "resident", f"我叫{RESIDENT_NAME}，身份证{TYPED_ID}，电话{TYPED_PHONE}，住在{ADDRESS}，想申请{MARKER}"
+        await station.say(said, "resident")
+    opened = await station.answer(
+        f"我叫{RESIDENT_NAME}，身份证{TYPED_ID}，电话{TYPED_PHONE}，住在{ADDRESS}，想申请{MARKER}", "resident"
     )
     assert "工单 #1" in opened
-    await station.say("resident", f"补充：我的身份证是{TYPED_ID}")
+    await station.say(f"补充：我的身份证是{TYPED_ID}", "resident")
     return 1
 
 
-async def test_tickets_are_encrypted_ids_masked_in_relays_and_phones_masked_in_lists(station: Station) -> None:
+async def test_tickets_are_encrypted_ids_masked_in_relays_and_phones_masked_in_lists(station: Town) -> None:
     number = await ticket_with_personal_data(station)
     stored = await station.raw("SELECT question FROM tickets UNION ALL SELECT text FROM ticket_messages")
     for secret in (TYPED_ID, TYPED_PHONE, RESIDENT_NAME, ADDRESS, MARKER):
         assert secret not in stored
-    relayed = await station.outbox_texts()
+    relayed = await outbox_texts(station)
     assert MARKER in relayed and TYPED_ID not in relayed and f"{TYPED_ID[:4]}**********{TYPED_ID[-4:]}" in relayed
-    listed = await station.one("worker", "工单")
+    listed = await station.answer("工单", "worker")
     assert TYPED_PHONE not in listed and TYPED_ID not in listed
-    view = await station.one("worker", f"工单 {number}")
+    view = await station.answer(f"工单 {number}", "worker")
     assert MARKER in view and TYPED_ID not in view and "补充" in view
-    assert "已发给居民" in await station.one(
-        "worker", f"回复 {number} 好的，请带身份证{TYPED_ID}原件来站里，领{MARKER}"
+    assert "已发给居民" in await station.answer(
+        f"回复 {number} 好的，请带身份证{TYPED_ID}原件来站里，领{MARKER}", "worker"
     )
-    assert TYPED_ID not in await station.outbox_texts()
+    assert TYPED_ID not in await outbox_texts(station)
     assert TYPED_ID not in await station.raw("SELECT text FROM ticket_messages")
 
 
-async def test_drafts_are_scrubbed_previewed_and_deleted_with_the_person(station: Station) -> None:
+async def test_drafts_are_scrubbed_previewed_and_deleted_with_the_person(station: Town) -> None:
     number = await ticket_with_personal_data(station)
-    await station.one(
-        "worker", f"回复 {number} {RESIDENT_NAME}您好，{MARKER}带户口本到站里申请，电话{TYPED_PHONE}我们会回访"
+    await station.answer(
+        f"回复 {number} {RESIDENT_NAME}您好，{MARKER}带户口本到站里申请，电话{TYPED_PHONE}我们会回访", "worker"
     )
-    saved = await station.one("worker", f"收录 {number}")
+    saved = await station.answer(f"收录 {number}", "worker")
     assert "草稿 #1" in saved
-    async with station.services.store.session() as s:
+    async with station.store.session() as s:
         [draft] = (await s.execute(select(KbDraft))).scalars()
     for secret in (TYPED_ID, TYPED_PHONE, RESIDENT_NAME, ADDRESS):
         assert secret not in draft.question + draft.answer, secret
     assert MARKER in draft.question + draft.answer
 
-    preview = await station.one("lead", "发布 1")
+    preview = await station.answer("发布 1", "lead")
     assert "确认发布 1" in preview and MARKER in preview and RESIDENT_NAME not in preview
     knowledge = station.services.knowledge
-    path = f"stations/{1}/answer-1.md"
+    path = f"stations/{station.a.id}/answer-1.md"
     assert knowledge.current().document(path) is None  # nothing published before the lead confirms
-    assert "已发布" in await station.one("lead", "确认发布 1")
+    assert "已发布" in await station.answer("确认发布 1", "lead")
     assert knowledge.current().document(path) is not None
 
     await station.services.push("telegram", "resident", Reply(f"稍后回答：{MARKER}"), dedup_key="late:1")
-    assert MARKER in await station.outbox_texts()
-    assert "已删除" in await station.one("resident", "删除我的信息")
+    assert MARKER in await outbox_texts(station)
+    assert "已删除" in await station.answer("删除我的信息", "resident")
     assert knowledge.current().document(path) is None
-    async with station.services.store.session() as s:
+    async with station.store.session() as s:
         assert (await s.execute(select(KbDocument))).first() is None
         assert (await s.execute(select(KbDraft))).first() is None
-    everything = await station.outbox_texts()
+    everything = await outbox_texts(station)
     assert MARKER not in everything and TYPED_PHONE not in everything and TYPED_ID[-4:] not in everything
 
 
-async def test_rows_written_in_clear_by_an_older_version_are_protected_at_start(station: Station) -> None:
-    store = station.services.store
+async def test_rows_written_in_clear_by_an_older_version_are_protected_at_start(station: Town) -> None:
+    store = station.store
     now: datetime = station.clock.now()
-    case_id = (await CaseworkStore.of(store).cases_of_worker(1))[0].id
+    case_id = station.cases[ZHANG]
     note: dict[str, Any] = {
         "case_id": case_id,
-        "worker_id": 1,
+        "worker_id": station.workers["李敏"],
         "visited_at": now,
         "mode": "入户",
         "needs": "",
@@ -241,13 +189,14 @@ async def test_rows_written_in_clear_by_an_older_version_are_protected_at_start(
     async with store.session.begin() as s:
         visit_id = (await s.execute(insert(Visit).values(**note).returning(Visit.id))).scalar_one()
         await s.execute(insert(Visit).values(**sealed))
-        await s.execute(insert(VisitAttachment).values(visit_id=visit_id, kind="location", url="", label=ADDRESS,
-                                                       created_at=now))
+        await s.execute(
+            insert(VisitAttachment).values(visit_id=visit_id, kind="location", url="", label=ADDRESS, created_at=now)
+        )
         ticket = (
             await s.execute(
                 insert(Ticket)
                 .values(
-                    station_id=1,
+                    station_id=station.a.id,
                     user_id=None,
                     channel="telegram",
                     chat_id="old",
@@ -275,11 +224,13 @@ async def test_rows_written_in_clear_by_an_older_version_are_protected_at_start(
     for secret in (TYPED_PHONE, TYPED_ID, "旧的问题", "女儿电话", "身体还可以", "⟦tel:", ADDRESS):
         assert secret not in stored, secret
     shown = {v.findings for v in await CaseworkStore.of(store).visits_of_case(case_id)}
-    assert shown == {f"女儿电话{TYPED_PHONE[:3]}****{TYPED_PHONE[-4:]}，身份证{TYPED_ID[:4]}**********{TYPED_ID[-4:]}",
-                     f"身体还可以，儿子电话{CASE_PHONE[:3]}****{CASE_PHONE[-4:]}"}
+    assert shown == {
+        f"女儿电话{TYPED_PHONE[:3]}****{TYPED_PHONE[-4:]}，身份证{TYPED_ID[:4]}**********{TYPED_ID[-4:]}",
+        f"身体还可以，儿子电话{CASE_PHONE[:3]}****{CASE_PHONE[-4:]}",
+    }
     exported = {r["发现情况"] for r in await CaseworkStore.of(store).export_visits(None, None, None)}
     assert f"身体还可以，儿子电话{CASE_PHONE}" in exported
-    [record] = [t for t in [(await HandoffStore.of(store).ticket_view(ticket, 1))] if t is not None]
+    [record] = [t for t in [(await HandoffStore.of(store).ticket_view(ticket, station.a.id))] if t is not None]
     assert record[0].question.startswith("旧的问题 4401") and TYPED_ID not in record[0].question
     assert record[1][0].text == f"旧消息{TYPED_PHONE}"
     assert await protect_legacy_free_text(store) == {}  # once
