@@ -13,18 +13,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, insert, select, text
+from sqlalchemy import delete, insert, select, text, update
 
 from bot.app import Services, build_services
 from bot.clock import FrozenClock
 from bot.config import Settings
-from bot.crypto import generate_key, new_invite_code
+from bot.crypto import FERNET_PREFIX, generate_key, new_invite_code
 from bot.messages import Attachment, Incoming, Reply
 from bot.store import CaseRow
 from bot.store.casework_models import Visit, VisitAttachment
 from bot.store.free_text import DONE_KEY, protect_legacy_free_text
 from bot.store.handoff_models import KbDraft, Ticket, TicketMessage
-from bot.store.models import KbDocument, KeyValue, OutboxMessage
+from bot.store.models import ConversationState, KbDocument, KeyValue, OutboxMessage
 from handlers.casework.store import CaseworkStore
 from handlers.handoff.store import HandoffStore
 from handlers.workers.store import WorkersStore
@@ -129,7 +129,9 @@ async def test_visit_notes_are_encrypted_at_rest_and_lists_show_phones_masked(st
     )
     assert "请核对" in shown
     waiting = await station.raw("SELECT data FROM conversation_states")  # the report waiting for 确认
-    assert "findings" in waiting and CASE_ID not in waiting
+    assert FERNET_PREFIX in waiting  # one token of the whole draft
+    for secret in (CASE_ID, TYPED_PHONE, "身体还可以", "助餐", MARKER, "findings", "张桂英"):
+        assert secret not in waiting, secret
     assert "已保存" in await station.one("worker", "确认")
     place = Attachment("location", latitude=23.0, longitude=113.1, label=ADDRESS)
     assert "附件" in (await station.say("worker", "", attachments=(place,)))[0].text
@@ -153,6 +155,31 @@ async def test_visit_notes_are_encrypted_at_rest_and_lists_show_phones_masked(st
     [row] = await CaseworkStore.of(station.services.store).export_visits(None, None, None)
     assert TYPED_PHONE in row["发现情况"]  # the export, for the station's own files, has it in full
     assert ADDRESS in row["位置"]
+
+
+async def test_a_form_waiting_in_clear_from_an_older_version_is_read_and_sealed_on_its_next_write(
+    station: Station,
+) -> None:
+    assert "请核对" in await station.one("worker", f"走访 张桂英 入户 身体还可以，女儿电话{TYPED_PHONE}，低风险")
+    store = station.services.store
+    async with store.session() as s:
+        [user_id] = (await s.execute(select(ConversationState.user_id))).scalars().all()
+    found = await store.get_state(user_id)
+    assert found is not None
+    name, data = found
+    async with store.session.begin() as s:  # the row as a version before this one wrote it
+        await s.execute(update(ConversationState).where(ConversationState.user_id == user_id).values(data=data))
+    in_clear = await station.raw("SELECT data FROM conversation_states")
+    assert "findings" in in_clear and FERNET_PREFIX not in in_clear
+    assert await store.get_state(user_id) == (name, data)
+    await store.set_state(user_id, name, data)
+    sealed = await station.raw("SELECT data FROM conversation_states")
+    assert FERNET_PREFIX in sealed and "findings" not in sealed and TYPED_PHONE not in sealed
+    async with store.session.begin() as s:
+        await s.execute(update(ConversationState).where(ConversationState.user_id == user_id).values(data=data))
+    assert "已保存" in await station.one("worker", "确认")  # the hot path reads the old row too
+    [visit] = await CaseworkStore.of(store).visits_of_case((await CaseworkStore.of(store).cases_of_worker(1))[0].id)
+    assert "身体还可以" in visit.findings
 
 
 async def ticket_with_personal_data(station: Station) -> int:
