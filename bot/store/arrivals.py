@@ -133,14 +133,14 @@ class ArrivalQueries:
     # A form waiting for 确认 (a visit report, a message for the social worker) carries notes and phone
     # numbers for up to a day: the state's data is kept as one Fernet token of its JSON, stored as a JSON
     # string in the same column. Every read and write of conversation_states goes through these two.
-    def _seal_state(self, data: dict[str, Any]) -> dict[str, Any] | str:
+    def seal_state(self, data: dict[str, Any]) -> dict[str, Any] | str:
         if isinstance(self.secrets, UnavailableSecrets):
             # A shared database without a key: policy Q&A's dialogs keep working; the dialogs that
             # carry personal data fail on their own stores first.
             return data
         return self.secrets.encrypt(json.dumps(data, ensure_ascii=False, separators=(",", ":")))
 
-    def _open_state(self, stored: dict[str, Any] | str) -> dict[str, Any]:
+    def open_state(self, stored: dict[str, Any] | str) -> dict[str, Any]:
         # A dict: written in clear (by an older version, or without a key); sealed on its next write.
         return dict(json.loads(self.secrets.decrypt(stored)) if isinstance(stored, str) else stored)
 
@@ -321,7 +321,7 @@ class ArrivalQueries:
         facts: dict[int, tuple[State | None, ResidentStatus]] = {}
         for r in rows:
             state = (
-                (r.state_name, self._open_state(r.state_data))
+                (r.state_name, self.open_state(r.state_data))
                 if r.state_name is not None and aware(r.state_updated_at) >= fresh_after
                 else None
             )
@@ -344,7 +344,7 @@ class ArrivalQueries:
             await conn.execute(
                 sql.put_state,
                 [
-                    {"user_id": uid, "name": name, "data": self._seal_state(data), "updated_at": now}
+                    {"user_id": uid, "name": name, "data": self.seal_state(data), "updated_at": now}
                     for uid, (name, data) in writes
                 ],
             )

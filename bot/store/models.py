@@ -39,7 +39,7 @@ class ConversationState(Base):
 
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     name: Mapped[str] = mapped_column(String(64))
-    # A Fernet token (a JSON string) of the data's JSON: Store._seal_state; a dict in rows written in clear.
+    # A Fernet token (a JSON string) of the data's JSON: Store.seal_state; a dict in rows written in clear.
     data: Mapped[dict[str, Any] | str] = mapped_column(JSON, default=dict)
     updated_at: Mapped[datetime]
 

@@ -157,10 +157,10 @@ class Store(ArrivalQueries, InboxQueries, OutboxQueries, RateQueries):
                 return None
             if max_age is not None and aware(row.updated_at) < self.clock.now() - max_age:
                 return None
-            return row.name, self._open_state(row.data)
+            return row.name, self.open_state(row.data)
 
     async def set_state(self, user_id: int, name: str, data: dict[str, Any]) -> None:
-        sealed = self._seal_state(data)
+        sealed = self.seal_state(data)
         async with self.session.begin() as s:
             stmt = self.insert(ConversationState).values(
                 user_id=user_id, name=name, data=sealed, updated_at=self.clock.now()

@@ -8,7 +8,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -293,8 +293,20 @@ async def test_rows_written_in_clear_by_an_older_version_are_protected_at_start(
             )
         )
         await s.execute(delete(KeyValue).where(KeyValue.key == DONE_KEY))
+    resident = await store.user_for("telegram", "old-resident")
+    form = {"draft": {"findings": f"女儿电话{TYPED_PHONE}"}}
+    async with store.session.begin() as s:  # a form left in clear days ago: expired, never written again
+        await s.execute(
+            insert(ConversationState).values(
+                user_id=resident.id, name="visit_form", data=form, updated_at=now - timedelta(days=3)
+            )
+        )
+    assert TYPED_PHONE in await station.raw("SELECT data FROM conversation_states")
     counts = await protect_legacy_free_text(store)
-    assert counts == {"tickets": 1, "ticket_messages": 1, "visits": 2, "visit_attachments": 1}
+    assert counts == {"tickets": 1, "ticket_messages": 1, "visits": 2, "visit_attachments": 1, "conversation_states": 1}
+    states = await station.raw("SELECT data FROM conversation_states")
+    assert FERNET_PREFIX in states and TYPED_PHONE not in states and "findings" not in states
+    assert await store.get_state(resident.id) == ("visit_form", form)
     stored = await station.raw(
         "SELECT findings FROM visits UNION ALL SELECT question FROM tickets UNION ALL SELECT text FROM ticket_messages"
         " UNION ALL SELECT label FROM visit_attachments"
