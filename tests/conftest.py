@@ -8,11 +8,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from live_app import serve_app, sqlite_settings, throwaway_postgres
+from live_app import TEST_KEY, serve_app, sqlite_settings, throwaway_postgres
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.clock import FrozenClock
+from bot.crypto import Secrets, parse_key
 from bot.store import Store, create_engine, upgrade
 
 POSTGRES_URL = os.environ.get("SHEGONG_TEST_POSTGRES_URL", "")
@@ -64,6 +65,7 @@ async def base_url(tmp_path: Path, clock: FrozenClock) -> AsyncIterator[str]:
 async def store(database_url: str, clock: FrozenClock) -> AsyncIterator[Store]:
     engine = create_engine(database_url)
     await upgrade(engine)
-    s = Store(engine, clock)
+    # the test key (tests/live_app.py): a `shegong` subprocess given SHEGONG_SECRET_KEY reads what this store wrote
+    s = Store(engine, clock, Secrets(parse_key(TEST_KEY)))
     yield s
     await s.close()

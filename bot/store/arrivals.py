@@ -18,6 +18,7 @@ concurrent batches of several processes on PostgreSQL lock in the same order and
 from __future__ import annotations
 
 import functools
+import json
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from sqlalchemy import Table, bindparam, case, delete, select, update
 from sqlalchemy import insert as plain_insert
 from sqlalchemy.dialects import postgresql, sqlite
 
+from bot.crypto import Secrets, UnavailableSecrets
 from bot.store.casework_models import WorkerIdentity
 from bot.store.casework_records import aware
 from bot.store.group_commit import GroupCommit
@@ -125,6 +127,22 @@ _state = cast(Table, ConversationState.__table__)
 class ArrivalQueries:
     clock: Clock
     engine: AsyncEngine
+    secrets: Secrets
+
+    # -- dialog state at rest -------------------------------------------------------------------
+    # A form waiting for 确认 (a visit report, a message for the social worker) carries notes and phone
+    # numbers for up to a day: the state's data is kept as one Fernet token of its JSON, stored as a JSON
+    # string in the same column. Every read and write of conversation_states goes through these two.
+    def seal_state(self, data: dict[str, Any]) -> dict[str, Any] | str:
+        if isinstance(self.secrets, UnavailableSecrets):
+            # A shared database without a key: policy Q&A's dialogs keep working; the dialogs that
+            # carry personal data fail on their own stores first.
+            return data
+        return self.secrets.encrypt(json.dumps(data, ensure_ascii=False, separators=(",", ":")))
+
+    def open_state(self, stored: dict[str, Any] | str) -> dict[str, Any]:
+        # A dict: written in clear (by an older version, or without a key); sealed on its next write.
+        return dict(json.loads(self.secrets.decrypt(stored)) if isinstance(stored, str) else stored)
 
     @property
     def dialect(self) -> str:
@@ -303,7 +321,7 @@ class ArrivalQueries:
         facts: dict[int, tuple[State | None, ResidentStatus]] = {}
         for r in rows:
             state = (
-                (r.state_name, dict(r.state_data))
+                (r.state_name, self.open_state(r.state_data))
                 if r.state_name is not None and aware(r.state_updated_at) >= fresh_after
                 else None
             )
@@ -325,7 +343,10 @@ class ArrivalQueries:
         if writes:
             await conn.execute(
                 sql.put_state,
-                [{"user_id": uid, "name": name, "data": data, "updated_at": now} for uid, (name, data) in writes],
+                [
+                    {"user_id": uid, "name": name, "data": self.seal_state(data), "updated_at": now}
+                    for uid, (name, data) in writes
+                ],
             )
         if clears:
             await conn.execute(delete(_state).where(_state.c.user_id.in_(clears)))

@@ -2,7 +2,9 @@
 
 Runs at start-up with the secret key (an Alembic migration has no key): ID numbers masked everywhere; ticket
 questions and messages, visit notes and the captions and place names of visit photos and locations encrypted
-whole (notes whose phone numbers an earlier version sealed in place are opened and encrypted whole). Idempotent
+whole (notes whose phone numbers an earlier version sealed in place are opened and encrypted whole); dialog
+states (a visit report waiting for 确认) written in clear encrypted, expired ones too, which nobody would
+write again before the retention purge. Idempotent
 and done once: a shared value records that it finished (a new name for each version of this migration), and
 rows already encrypted are recognised, so two processes starting together do no harm.
 """
@@ -18,8 +20,9 @@ from sqlalchemy import select, update
 from bot.crypto import FERNET_PREFIX
 from bot.pii import mask_id_numbers, reveal, seal_note
 from bot.store.casework_models import Visit, VisitAttachment
+from bot.store.database import affected
 from bot.store.handoff_models import Ticket, TicketMessage
-from bot.store.models import KeyValue
+from bot.store.models import ConversationState, KeyValue
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,7 +30,8 @@ if TYPE_CHECKING:
     from bot.store.repos import Store
 
 log = logging.getLogger(__name__)
-DONE_KEY = "data_migration:free_text_protected:2"  # :1 sealed only the phone numbers of visit notes
+# :1 sealed only the phone numbers of visit notes, :2 left dialog states in clear
+DONE_KEY = "data_migration:free_text_protected:3"
 BATCH = 500
 VISIT_NOTES = ("findings", "needs", "services", "follow_up")
 
@@ -37,7 +41,7 @@ async def protect_legacy_free_text(store: Store) -> dict[str, int]:
     if await store.get_shared(DONE_KEY) is not None:
         return {}
     encrypt = store.secrets.encrypt
-    counts = {"tickets": 0, "ticket_messages": 0, "visits": 0, "visit_attachments": 0}
+    counts = {"tickets": 0, "ticket_messages": 0, "visits": 0, "visit_attachments": 0, "conversation_states": 0}
     async with store.session.begin() as s:
         rows = (await s.execute(select(Ticket.id, Ticket.question).where(
             Ticket.question != "", ~Ticket.question.startswith(FERNET_PREFIX)))).all()
@@ -58,6 +62,13 @@ async def protect_legacy_free_text(store: Store) -> dict[str, int]:
 
         counts["visits"] = await _in_batches(s, Visit, VISIT_NOTES, protect)
         counts["visit_attachments"] = await _in_batches(s, VisitAttachment, ("label",), protect)
+        S = ConversationState
+        for user_id, data, updated_at in (await s.execute(select(S.user_id, S.data, S.updated_at))).all():
+            if isinstance(data, dict):
+                # Only if unchanged since read: another process's hot path may have just written a newer state.
+                done = await s.execute(update(S).where(S.user_id == user_id, S.updated_at == updated_at)
+                                       .values(data=store.seal_state(data)))
+                counts["conversation_states"] += affected(done)
         stmt = store.insert(KeyValue).values(key=DONE_KEY, value=store.clock.now().isoformat(), expires_at=None)
         await s.execute(stmt.on_conflict_do_nothing())
     if any(counts.values()):

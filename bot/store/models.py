@@ -39,7 +39,8 @@ class ConversationState(Base):
 
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     name: Mapped[str] = mapped_column(String(64))
-    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # A Fernet token (a JSON string) of the data's JSON: Store.seal_state; a dict in rows written in clear.
+    data: Mapped[dict[str, Any] | str] = mapped_column(JSON, default=dict)
     updated_at: Mapped[datetime]
 
 

@@ -157,15 +157,16 @@ class Store(ArrivalQueries, InboxQueries, OutboxQueries, RateQueries):
                 return None
             if max_age is not None and aware(row.updated_at) < self.clock.now() - max_age:
                 return None
-            return row.name, dict(row.data)
+            return row.name, self.open_state(row.data)
 
     async def set_state(self, user_id: int, name: str, data: dict[str, Any]) -> None:
+        sealed = self.seal_state(data)
         async with self.session.begin() as s:
             stmt = self.insert(ConversationState).values(
-                user_id=user_id, name=name, data=data, updated_at=self.clock.now()
+                user_id=user_id, name=name, data=sealed, updated_at=self.clock.now()
             )
             stmt = stmt.on_conflict_do_update(
-                index_elements=["user_id"], set_={"name": name, "data": data, "updated_at": self.clock.now()}
+                index_elements=["user_id"], set_={"name": name, "data": sealed, "updated_at": self.clock.now()}
             )
             await s.execute(stmt)
 

@@ -78,6 +78,9 @@ async def test_open_store_on_postgresql_without_key_fails_on_first_use(tmp_path:
     try:
         assert isinstance(store.secrets, UnavailableSecrets)
         assert await store.ping()
+        user = await store.user_for("telegram", "resident")  # a policy Q&A dialog keeps its state, in clear
+        await store.set_state(user.id, "policy_qa", {"q": "低保怎么申请"})
+        assert await store.get_state(user.id) == ("policy_qa", {"q": "低保怎么申请"})
         station = await WorkersStore.of(store).add_station("石牌街社工站")
         with pytest.raises(SecretKeyError, match="SHEGONG_SECRET_KEY"):
             await CaseworkStore.of(store).import_cases(

@@ -22,7 +22,7 @@ def test_every_feature_lists_its_own_models_module() -> None:
     on_disk = {path.parent.name for path in (ROOT / "handlers").glob("*/models.py")}
     listed = {f.name: [m.__name__ for m in f.models] for f in FEATURES if f.models}
     assert listed == {name: [f"handlers.{name}.models"] for name in on_disk}
-    assert {"invites", "worker_duty", "case_history", "visit_attachments", "reminder_ledger"} <= defined_tables(
+    assert {"invites", "worker_duty", "case_history", "reminder_ledger"} <= defined_tables(
         m for f in FEATURES for m in f.models
     )
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from fakes.telegram_api import FakeTelegram
+from live_app import TEST_KEY
 from town import Town, local
 
 NOW = "2026-02-02T09:00:00+08:00"  # a working Monday morning
@@ -21,7 +22,8 @@ NOW = "2026-02-02T09:00:00+08:00"  # a working Monday morning
 
 def env_for(database_url: str, tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHEGONG_")}
-    env.update(SHEGONG_DATABASE_URL=database_url, SHEGONG_DATA_DIR=str(tmp_path / "data"), **extra)
+    env.update(SHEGONG_DATABASE_URL=database_url, SHEGONG_DATA_DIR=str(tmp_path / "data"), SHEGONG_SECRET_KEY=TEST_KEY,
+               **extra)
     return env
 
 

@@ -147,7 +147,7 @@ async def test_not_for_residents(services: Services, chat_town: Town) -> None:
 async def test_an_escalation_to_a_lead_no_channel_reaches_is_held_for_their_next_message(
     services: Services, chat_town: Town
 ) -> None:
-    await chat_town.worker("林站长", "console", "lin", role="lead")  # bound on the console only
+    await chat_town.add_worker("林站长", "console", "lin", role="lead")  # bound on the console only
     report = await ReminderDispatcher(services.store, chat_town.rules, ["telegram"]).run(services.clock.now())
     # 张桂英's visit is 13 days overdue: 陈站长 is told on Telegram, 林站长 is not said to be.
     assert (report.escalated, report.held) == (1, ["林站长"])

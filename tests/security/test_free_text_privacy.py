@@ -6,22 +6,23 @@ a draft, was published at /docs/stations/… without the lead ever seeing it, an
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from live_app import settings_for
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, select, update
 from town import Town, id_number, running_town
 
 from bot.clock import FrozenClock
+from bot.crypto import FERNET_PREFIX
 from bot.messages import Attachment, Reply
 from bot.store import CaseRow
 from bot.store.casework_models import Visit, VisitAttachment
 from bot.store.free_text import DONE_KEY, protect_legacy_free_text
 from bot.store.handoff_models import KbDraft, Ticket, TicketMessage
-from bot.store.models import KbDocument, KeyValue
+from bot.store.models import ConversationState, KbDocument, KeyValue
 from handlers.casework.store import CaseworkStore
 from handlers.handoff.store import HandoffStore
 
@@ -79,7 +80,9 @@ async def test_visit_notes_are_encrypted_at_rest_and_lists_show_phones_masked(st
     )
     assert "请核对" in shown
     waiting = await station.raw("SELECT data FROM conversation_states")  # the report waiting for 确认
-    assert "findings" in waiting and CASE_ID not in waiting
+    assert FERNET_PREFIX in waiting  # one token of the whole draft
+    for secret in (CASE_ID, TYPED_PHONE, "身体还可以", "助餐", MARKER, "findings", "张桂英"):
+        assert secret not in waiting, secret
     assert "已保存" in await station.answer("确认", "worker")
     place = Attachment("location", latitude=23.0, longitude=113.1, label=ADDRESS)
     assert "附件" in (await station.say("", "worker", attachments=(place,)))[0].text
@@ -101,6 +104,31 @@ async def test_visit_notes_are_encrypted_at_rest_and_lists_show_phones_masked(st
     [row] = await CaseworkStore.of(station.store).export_visits(None, None, None)
     assert TYPED_PHONE in row["发现情况"]  # the export, for the station's own files, has it in full
     assert ADDRESS in row["位置"]
+
+
+async def test_a_form_waiting_in_clear_from_an_older_version_is_read_and_sealed_on_its_next_write(
+    station: Town,
+) -> None:
+    assert "请核对" in await station.answer(f"走访 张桂英 入户 身体还可以，女儿电话{TYPED_PHONE}，低风险", "worker")
+    store = station.store
+    async with store.session() as s:
+        [user_id] = (await s.execute(select(ConversationState.user_id))).scalars().all()
+    found = await store.get_state(user_id)
+    assert found is not None
+    name, data = found
+    async with store.session.begin() as s:  # the row as a version before this one wrote it
+        await s.execute(update(ConversationState).where(ConversationState.user_id == user_id).values(data=data))
+    in_clear = await station.raw("SELECT data FROM conversation_states")
+    assert "findings" in in_clear and FERNET_PREFIX not in in_clear
+    assert await store.get_state(user_id) == (name, data)
+    await store.set_state(user_id, name, data)
+    sealed = await station.raw("SELECT data FROM conversation_states")
+    assert FERNET_PREFIX in sealed and "findings" not in sealed and TYPED_PHONE not in sealed
+    async with store.session.begin() as s:
+        await s.execute(update(ConversationState).where(ConversationState.user_id == user_id).values(data=data))
+    assert "已保存" in await station.answer("确认", "worker")  # the hot path reads the old row too
+    [visit] = await CaseworkStore.of(store).visits_of_case(station.cases["张桂英@东村"])
+    assert "身体还可以" in visit.findings
 
 
 async def ticket_with_personal_data(station: Town) -> int:
@@ -215,8 +243,20 @@ async def test_rows_written_in_clear_by_an_older_version_are_protected_at_start(
             )
         )
         await s.execute(delete(KeyValue).where(KeyValue.key == DONE_KEY))
+    resident = await store.user_for("telegram", "old-resident")
+    form = {"draft": {"findings": f"女儿电话{TYPED_PHONE}"}}
+    async with store.session.begin() as s:  # a form left in clear days ago: expired, never written again
+        await s.execute(
+            insert(ConversationState).values(
+                user_id=resident.id, name="visit_form", data=form, updated_at=now - timedelta(days=3)
+            )
+        )
+    assert TYPED_PHONE in await station.raw("SELECT data FROM conversation_states")
     counts = await protect_legacy_free_text(store)
-    assert counts == {"tickets": 1, "ticket_messages": 1, "visits": 2, "visit_attachments": 1}
+    assert counts == {"tickets": 1, "ticket_messages": 1, "visits": 2, "visit_attachments": 1, "conversation_states": 1}
+    states = await station.raw("SELECT data FROM conversation_states")
+    assert FERNET_PREFIX in states and TYPED_PHONE not in states and "findings" not in states
+    assert await store.get_state(resident.id) == ("visit_form", form)
     stored = await station.raw(
         "SELECT findings FROM visits UNION ALL SELECT question FROM tickets UNION ALL SELECT text FROM ticket_messages"
         " UNION ALL SELECT label FROM visit_attachments"
