@@ -298,7 +298,10 @@ def answer_turn(
     the previous topic, so that 详细 and later follow-ups still work."""
     answer = kb.answer(text, city=city)
     live = topic if topic is not None and topic.fresh(now) and kb.document(topic.path) is not None else None
-    if live is not None and is_follow_up(kb, text, answer, live):
+    # A message about immediate danger is never read against the last topic (老人话唔想活了 after 长者饭堂
+    # is not a question about meal fees): it gets its own answer, safety lines first.
+    in_danger = kb.referrals.emergency(*kb.question_forms(text)) is not None
+    if live is not None and not in_danger and is_follow_up(kb, text, answer, live):
         return answer_in_topic(kb, text, live, city, now)
     if (
         live is not None

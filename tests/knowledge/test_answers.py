@@ -411,3 +411,9 @@ def test_spoken_ages_become_digits_as_documents_write_them(spoken, written):
 @pytest.mark.parametrize("spoken, joined", [("高龄的补贴点领", "高龄补贴点领"), ("我的低保", "我的低保")])
 def test_speech_s_de_inside_a_policy_term_is_dropped(builtin_kb, spoken, joined):
     assert builtin_kb.analyzer.normalizer.join_particles(spoken) == joined
+
+
+def test_a_message_about_danger_is_not_read_against_the_last_topic(builtin_kb):
+    answers, topic = converse(builtin_kb, "長者飯堂點樣申請", "我屋企老人话自己唔想活了", "几多钱一餐")
+    assert "110" in answers[1].text and "收费" not in answers[1].text  # not the meal fees of the last topic
+    assert answers[2].confident and answers[2].sources[0].path == answers[0].sources[0].path  # the topic stays
